@@ -1,10 +1,281 @@
-"""Command-line interface: the only place that prints and picks exit codes."""
+"""Command-line interface: the only place that prints and picks exit codes.
+
+Exit codes: 0 success; 1 the request cannot be satisfied, or an operation failed or was
+refused; 2 bad input (manifest, arguments, unreachable base).
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import logging
 import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from overlock import __version__
+from overlock.context import Overlay
+from overlock.errors import BadInputError, OverlockError
+
+log = logging.getLogger("overlock")
 
 
-def main(argv: list[str] | None = None) -> int:
-    print("overlock: not implemented yet", file=sys.stderr)
-    return 2
+class Output:
+    """Where messages go: results on stdout, progress and errors on stderr."""
+
+    def __init__(self, verbosity: int = 0, json_mode: bool = False) -> None:
+        self.verbosity = verbosity
+        self.json_mode = json_mode
+        self.out: TextIO = sys.stdout
+        self.err: TextIO = sys.stderr
+
+    def info(self, text: str) -> None:
+        """Human-readable result text; in --json mode it goes to stderr."""
+        if self.verbosity < 0:
+            return
+        print(text, file=self.err if self.json_mode else self.out)
+
+    def note(self, text: str) -> None:
+        """Secondary information, shown unless -q."""
+        if self.verbosity >= 0:
+            print(text, file=self.err)
+
+    def debug(self, text: str) -> None:
+        if self.verbosity > 0:
+            print(text, file=self.err)
+
+    def json(self, data: Any) -> None:
+        print(json.dumps(data, indent=2, sort_keys=True), file=self.out)
+
+
+# -- commands ----------------------------------------------------------------------------
+
+
+def cmd_lock(args: argparse.Namespace, out: Output) -> int:
+    from overlock.locking import diff_locks, lock_overlay, lock_status
+    from overlock.lockfile import write_lock
+
+    overlay = Overlay.load(args.manifest)
+    base = overlay.base
+    old = overlay.read_lock()
+
+    if args.check:
+        status = lock_status(overlay.manifest, base, old)
+        if args.json:
+            out.json({"lock": str(overlay.lock_path), **status.to_json()})
+        if status.current:
+            out.info(f"{overlay.lock_path.name} is up to date")
+            return 0
+        for problem in status.problems:
+            out.info(f"stale: {problem}")
+        out.note("  hint: run `overlock lock` to update it")
+        return 1
+
+    index = overlay.index()
+    lock, outcome = lock_overlay(overlay.manifest, base, index, complete=getattr(index, "complete", None))
+    changes = diff_locks(old, lock)
+    for broken in outcome.preexisting:
+        out.debug(f"base already inconsistent: {broken}")
+    if outcome.preexisting:
+        out.note(
+            f"note: the base was already inconsistent in {len(outcome.preexisting)} place(s);"
+            " the overlay does not make it worse (-v lists them)"
+        )
+    written = False
+    if not args.dry_run:
+        written = write_lock(lock, overlay.lock_path)
+    if args.json:
+        out.json(
+            {
+                "lock": str(overlay.lock_path),
+                "written": written,
+                "dry_run": bool(args.dry_run),
+                "base": {"python": base.python, "fingerprint": base.fingerprint()},
+                "packages": [
+                    {
+                        "name": p.name,
+                        "version": p.version,
+                        "shadows": p.shadows,
+                        "reason": p.reason,
+                        "url": p.file.url,
+                        "sha256": p.file.sha256,
+                    }
+                    for p in lock.packages
+                ],
+                "changes": [
+                    {"name": c.name, "kind": c.kind, "old": c.old, "new": c.new} for c in changes
+                ],
+                "reused_from_base": list(outcome.reused),
+                "preexisting_breakage": list(outcome.preexisting),
+                "index_requests": index.stats,
+            }
+        )
+    _print_lock(out, lock, outcome.reused)
+    if changes:
+        out.info("changes:")
+        for change in changes:
+            out.info(f"  {change}")
+    verb = "would write" if args.dry_run else ("wrote" if written else "unchanged:")
+    out.note(f"{verb} {overlay.lock_path}")
+    return 0
+
+
+def _print_lock(out: Output, lock: Any, reused: Sequence[str]) -> None:
+    if not lock.packages:
+        out.info("the overlay holds nothing: the base satisfies every requirement")
+    for p in lock.packages:
+        shadow = f" (shadows base {p.shadows})" if p.shadows else ""
+        out.info(f"  {p.name} {p.version}{shadow}: {p.reason}")
+    if reused:
+        out.debug("reused from the base: " + ", ".join(reused))
+
+
+def cmd_base_snapshot(args: argparse.Namespace, out: Output) -> int:
+    from overlock.base import probe
+
+    if args.base:
+        base = probe(args.base)
+    else:
+        overlay = Overlay.load(args.manifest)
+        base = overlay.base
+    text = base.dumps()
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        path = Path(args.output)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+        out.note(
+            f"wrote {path}: Python {base.python_version}, {len(base.distributions)} distributions,"
+            f" fingerprint {base.fingerprint()}"
+        )
+    return 0
+
+
+# -- the parser --------------------------------------------------------------------------
+
+
+EXAMPLES = {
+    "lock": "example:\n  overlock lock -m overlays/analysis/overlay.toml\n  overlock lock --check",
+    "base snapshot": "example:\n  overlock base snapshot --base /opt/conda/envs/analysis -o base.json",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="count", default=0, help="say more")
+    common.add_argument("-q", "--quiet", action="count", default=0, help="say less")
+
+    manifest_opt = argparse.ArgumentParser(add_help=False)
+    manifest_opt.add_argument(
+        "-m",
+        "--manifest",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="the overlay.toml to use (default: ./overlay.toml, or $OVERLOCK_MANIFEST)",
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="overlock",
+        description="Declarative, locked overlays of packages on a read-only base environment.",
+        parents=[common],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="run `overlock COMMAND --help` for a command's options and an example",
+    )
+    parser.add_argument("--version", action="version", version=f"overlock {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, func: Callable[..., int], help_text: str, *parents: Any) -> Any:
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            parents=[common, *parents],
+            epilog=EXAMPLES.get(name),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        p.set_defaults(func=func)
+        return p
+
+    p = add(
+        "lock",
+        cmd_lock,
+        "resolve overlay.toml against the base and the index into pylock.overlay.toml",
+        manifest_opt,
+    )
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 if stale")
+    p.add_argument("--dry-run", action="store_true", help="print the plan without writing")
+    p.add_argument("--json", action="store_true", help="machine-readable result on stdout")
+
+    base_parser = sub.add_parser("base", help="inspect the base environment")
+    base_sub = base_parser.add_subparsers(dest="base_command", metavar="SUBCOMMAND")
+    p = base_sub.add_parser(
+        "snapshot",
+        help="save the base probe to a file (lock elsewhere with base-snapshot = FILE)",
+        description="save the base probe to a file; locking from it gives the same lock",
+        parents=[common, manifest_opt],
+        epilog=EXAMPLES["base snapshot"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.set_defaults(func=cmd_base_snapshot)
+    p.add_argument("--base", help="environment prefix or python (default: the manifest's base)")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="where to write; - for stdout")
+
+    _add_sync_commands(add, manifest_opt)
+    return parser
+
+
+def _add_sync_commands(add: Callable[..., Any], manifest_opt: argparse.ArgumentParser) -> None:
+    """Registered by the sync module once it exists (kept separate to keep this file small)."""
+    try:
+        from overlock.cli_sync import register
+    except ImportError:  # pragma: no cover - during development only
+        return
+    register(add, manifest_opt)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help(sys.stderr)
+        return 2
+    verbosity = args.verbose - args.quiet
+    out = Output(verbosity, json_mode=bool(getattr(args, "json", False)))
+    logging.basicConfig(
+        level=logging.DEBUG if verbosity > 1 else logging.WARNING,
+        format="%(name)s: %(message)s",
+    )
+    try:
+        code: int = args.func(args, out)
+        return code
+    except OverlockError as exc:
+        if getattr(args, "json", False):
+            out.json({"ok": False, **exc.to_json()})
+        print(f"overlock: error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"  hint: {exc.hint}", file=sys.stderr)
+        if verbosity > 0:
+            traceback.print_exc()
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("overlock: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception as exc:
+        if verbosity > 0:
+            traceback.print_exc()
+        print(
+            f"overlock: internal error: {type(exc).__name__}: {exc}\n"
+            "  hint: rerun with -v for the traceback, and please report it",
+            file=sys.stderr,
+        )
+        return 1
+
+
+__all__ = ["BadInputError", "main"]

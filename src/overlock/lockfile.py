@@ -58,7 +58,8 @@ class LockedPackage:
     requires_python: str | None = None
     dependencies: tuple[NormalizedName, ...] = ()  # locked packages this one requires
     requested: tuple[str, ...] = ()  # the overlay.toml entries naming it
-    required_by: tuple[str, ...] = ()  # "name version" or "name version (base)"
+    required_by: tuple[str, ...] = ()  # "name version" of overlay packages requiring it
+    kept_for: tuple[str, ...] = ()  # changed packages it was shadowed to stay compatible with
     shadows: str | None = None  # the base version this copy shadows
 
     @property
@@ -74,11 +75,14 @@ class LockedPackage:
 
     @property
     def reason(self) -> str:
+        reasons = []
         if self.requested:
-            return "requested in overlay.toml"
+            reasons.append("requested in overlay.toml")
         if self.required_by:
-            return "required by " + ", ".join(self.required_by)
-        return "unknown"
+            reasons.append("required by " + ", ".join(self.required_by))
+        if self.kept_for:
+            reasons.append("shadowed to stay compatible with " + ", ".join(self.kept_for))
+        return "; ".join(reasons) or "unknown"
 
 
 @dataclass(frozen=True)
@@ -257,6 +261,8 @@ def _package_tool(p: LockedPackage) -> dict[str, Any]:
         data["requested"] = list(p.requested)
     if p.required_by:
         data["required-by"] = list(p.required_by)
+    if p.kept_for:
+        data["kept-for"] = list(p.kept_for)
     if p.shadows is not None:
         data["shadows"] = p.shadows
     if p.requires_python:
@@ -302,6 +308,7 @@ def _package_from_pylock(p: Package, source: str) -> LockedPackage:
         dependencies=tuple(canonicalize_name(d["name"]) for d in p.dependencies or () if "name" in d),
         requested=tuple(tool.get("requested") or ()),
         required_by=tuple(tool.get("required-by") or ()),
+        kept_for=tuple(tool.get("kept-for") or ()),
         shadows=tool.get("shadows"),
     )
 

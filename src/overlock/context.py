@@ -1,0 +1,65 @@
+"""From overlay.toml to the things every command needs: the base, the index, the lock path."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from overlock.base import BaseEnv, load_snapshot, probe
+from overlock.cache import Cache
+from overlock.index import Index
+from overlock.lockfile import Lock, lock_path_for, read_lock
+from overlock.manifest import MANIFEST_FILENAME, Manifest, load_manifest
+from overlock.pipconfig import IndexConfig
+
+
+def default_manifest_path() -> Path:
+    return Path(os.environ.get("OVERLOCK_MANIFEST") or MANIFEST_FILENAME)
+
+
+@dataclass
+class Overlay:
+    """One overlay: its manifest and, on demand, its base, index and lock."""
+
+    manifest: Manifest
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Overlay:
+        return cls(load_manifest((path or default_manifest_path()).absolute()))
+
+    @cached_property
+    def base(self) -> BaseEnv:
+        if self.manifest.base_snapshot is not None:
+            return load_snapshot(self.manifest.base_snapshot)
+        assert self.manifest.base is not None
+        return probe(self.manifest.base)
+
+    @property
+    def lock_path(self) -> Path:
+        return lock_path_for(self.manifest.path)
+
+    def read_lock(self) -> Lock | None:
+        if not self.lock_path.exists():
+            return None
+        return read_lock(self.lock_path)
+
+    @property
+    def prefix(self) -> Path:
+        return self.manifest.prefix(self.base.prefix)
+
+    @cached_property
+    def index_config(self) -> IndexConfig:
+        pip = IndexConfig.from_pip_config()
+        settings = self.manifest.index
+        if settings is None:
+            return pip
+        return IndexConfig.from_manifest(settings.urls, settings.find_links, pip)
+
+    @cached_property
+    def cache(self) -> Cache:
+        return Cache.default()
+
+    def index(self, *, offline: bool = False) -> Index:
+        return Index(self.index_config, self.base, self.cache)

@@ -1,0 +1,164 @@
+"""From a resolved outcome to a Lock, and whether an existing lock is still current."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from overlock.base import BaseEnv
+from overlock.errors import OverlockError
+from overlock.lockfile import Lock, LockedFile, LockedPackage
+from overlock.manifest import Manifest
+from overlock.resolve import Outcome, Pick, resolve
+from overlock.sources import DistFile, PackageSource
+
+# Fills in what an index page may leave out (size, sha256) for a file about to be locked.
+Completer = Callable[[DistFile], DistFile]
+
+
+def lock_overlay(
+    manifest: Manifest,
+    base: BaseEnv,
+    source: PackageSource,
+    *,
+    complete: Completer | None = None,
+) -> tuple[Lock, Outcome]:
+    """Resolve ``manifest`` on ``base`` and return the lock to write."""
+    outcome = resolve(
+        manifest.requires,
+        base,
+        source,
+        shadow=manifest.shadow,
+        requested_text=manifest.requires_text,
+    )
+    packages = tuple(_locked(p, complete) for p in outcome.picks)
+    lock = Lock(
+        packages=packages,
+        base_fingerprint=base.fingerprint(),
+        manifest_hash=manifest.content_hash(),
+        base_python_version=base.python_version,
+        base_python=base.python,
+        base_prefix=base.prefix,
+        base_tags=base.tags[:3],
+        shadow=manifest.shadow,
+        preexisting=outcome.preexisting,
+    )
+    return lock, outcome
+
+
+def _locked(pick: Pick, complete: Completer | None) -> LockedPackage:
+    release = pick.release
+    dist_file = release.wheel
+    if dist_file is None:  # pragma: no cover - the resolver only picks releases with a wheel
+        raise OverlockError(f"{pick.name} {pick.version} has no wheel to lock")
+    if (dist_file.sha256 is None or dist_file.size is None) and complete is not None:
+        dist_file = complete(dist_file)
+    if dist_file.sha256 is None:
+        raise OverlockError(
+            f"the index gave no sha256 for {dist_file.filename}, and it could not be computed",
+            hint="use an index that publishes hashes (PEP 503 #sha256= or PEP 691 JSON)",
+        )
+    locked_file = LockedFile(
+        filename=dist_file.filename,
+        url=dist_file.url,
+        size=dist_file.size,
+        sha256=dist_file.sha256,
+    )
+    return LockedPackage(
+        name=pick.name,
+        version=str(pick.version),
+        wheel=None if release.direct else locked_file,
+        archive=locked_file if release.direct else None,
+        index=None if release.direct else dist_file.index,
+        requires_python=dist_file.requires_python,
+        dependencies=pick.dependencies,
+        requested=pick.requested,
+        required_by=pick.required_by,
+        kept_for=pick.kept_for,
+        shadows=pick.shadows,
+    )
+
+
+# -- staleness -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LockStatus:
+    """Whether a lock still describes what ``overlock lock`` would write."""
+
+    missing: bool = False
+    manifest_changed: bool = False
+    base_drifted: bool = False
+    problems: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def current(self) -> bool:
+        return not (self.missing or self.manifest_changed or self.base_drifted)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "current": self.current,
+            "missing": self.missing,
+            "manifest_changed": self.manifest_changed,
+            "base_drifted": self.base_drifted,
+            "problems": list(self.problems),
+        }
+
+
+def lock_status(manifest: Manifest, base: BaseEnv, lock: Lock | None) -> LockStatus:
+    if lock is None:
+        return LockStatus(missing=True, problems=("the lock does not exist",))
+    problems = []
+    manifest_changed = lock.manifest_hash != manifest.content_hash()
+    if manifest_changed:
+        problems.append("overlay.toml changed since the lock was written")
+    base_drifted = lock.base_fingerprint != base.fingerprint()
+    if base_drifted:
+        problems.append(
+            "the base changed since the lock was written"
+            f" (fingerprint {lock.base_fingerprint[:19]}... is now {base.fingerprint()[:19]}...)"
+        )
+    return LockStatus(
+        manifest_changed=manifest_changed, base_drifted=base_drifted, problems=tuple(problems)
+    )
+
+
+# -- what changed ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    name: str
+    old: str | None  # version in the old lock
+    new: str | None  # version in the new lock
+
+    @property
+    def kind(self) -> str:
+        if self.old is None:
+            return "add"
+        if self.new is None:
+            return "remove"
+        return "change"
+
+    def __str__(self) -> str:
+        if self.old is None:
+            return f"+ {self.name} {self.new}"
+        if self.new is None:
+            return f"- {self.name} {self.old}"
+        return f"~ {self.name} {self.old} -> {self.new}"
+
+
+def diff_locks(old: Lock | None, new: Lock) -> list[Change]:
+    before = {p.name: p for p in old.packages} if old else {}
+    after = {p.name: p for p in new.packages}
+    changes = []
+    for name in sorted(set(before) | set(after)):
+        b, a = before.get(name), after.get(name)
+        if b is not None and a is not None and (b.version, b.file.sha256) == (
+            a.version,
+            a.file.sha256,
+        ):
+            continue
+        changes.append(Change(name, b.version if b else None, a.version if a else None))
+    return changes

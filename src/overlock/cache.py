@@ -1,0 +1,189 @@
+"""A content-addressed cache shared by every overlay (and every process) of one user.
+
+Layout under the root::
+
+    metadata/<sha256>                              METADATA of the wheel with that sha256
+    wheels/<sha256[:2]>/<sha256>/<filename>        the wheel itself, verified before it lands
+    local-hashes/<key>                             sha256 of a local file, keyed by path+stat
+
+Entries are keyed by the *file's* hash, so they never go stale: the same hash is the same
+bytes on any index. Every write goes to a temporary file in the destination directory and
+is then ``os.replace``d into place, so concurrent processes only ever see complete entries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import IO
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_CHUNK = 1024 * 1024
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(_CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _check_sha(sha256: str) -> str:
+    value = sha256.lower()
+    if not _SHA256.match(value):
+        raise ValueError(f"not a sha256 hex digest: {sha256!r}")
+    return value
+
+
+def _check_filename(filename: str) -> str:
+    # The name becomes a path component: refuse anything that could leave the cache.
+    if not filename or filename in {".", ".."} or "/" in filename or "\\" in filename:
+        raise ValueError(f"not a plain file name: {filename!r}")
+    return filename
+
+
+class Cache:
+    """The on-disk cache at ``root`` (created on first write)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"Cache({str(self.root)!r})"
+
+    @classmethod
+    def default(cls, environ: Mapping[str, str] | None = None) -> Cache:
+        """``$OVERLOCK_CACHE_DIR``, else ``$XDG_CACHE_HOME/overlock``, else ``~/.cache/overlock``.
+
+        The same for every overlay of the user, so a wheel is fetched once per machine.
+        """
+        env = os.environ if environ is None else environ
+        if env.get("OVERLOCK_CACHE_DIR"):
+            return cls(Path(env["OVERLOCK_CACHE_DIR"]).expanduser())
+        if env.get("XDG_CACHE_HOME"):
+            return cls(Path(env["XDG_CACHE_HOME"]).expanduser() / "overlock")
+        home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+        return cls(home / ".cache" / "overlock")
+
+    # -- metadata -------------------------------------------------------------------------
+
+    def metadata_path(self, sha256: str) -> Path:
+        return self.root / "metadata" / _check_sha(sha256)
+
+    def get_metadata(self, sha256: str) -> bytes | None:
+        try:
+            return self.metadata_path(sha256).read_bytes()
+        except OSError:
+            return None
+
+    def put_metadata(self, sha256: str, data: bytes) -> None:
+        path = self.metadata_path(sha256)
+        with self._atomic(path) as fh:
+            fh.write(data)
+
+    # -- wheels ---------------------------------------------------------------------------
+
+    def wheel_path(self, sha256: str, filename: str) -> Path:
+        sha = _check_sha(sha256)
+        return self.root / "wheels" / sha[:2] / sha / _check_filename(filename)
+
+    def wheel(self, sha256: str, filename: str) -> Path | None:
+        """The cached file, if present.
+
+        Presence is enough: entries only land after their hash was checked, under their hash.
+        """
+        path = self.wheel_path(sha256, filename)
+        return path if path.is_file() else None
+
+    def put_wheel(self, sha256: str, filename: str, src: Path) -> Path:
+        """Copy ``src`` into the cache after checking it hashes to ``sha256``.
+
+        Raises ``ValueError`` when it does not; the caller turns that into a user error.
+        """
+        dest = self.wheel_path(sha256, filename)
+        with self._atomic(dest) as fh, open(src, "rb") as source:
+            h = hashlib.sha256()
+            for chunk in iter(lambda: source.read(_CHUNK), b""):
+                h.update(chunk)
+                fh.write(chunk)
+            if h.hexdigest() != _check_sha(sha256):
+                raise ValueError(f"{src} has sha256 {h.hexdigest()}, expected {sha256}")
+        return dest
+
+    @contextlib.contextmanager
+    def new_wheel(self, sha256: str, filename: str) -> Iterator[IO[bytes]]:
+        """Write a wheel straight into its place; visible only if the block succeeds.
+
+        The caller must have checked the content against ``sha256`` before leaving the block
+        (raise to discard it).
+        """
+        with self._atomic(self.wheel_path(sha256, filename)) as fh:
+            yield fh
+
+    @contextlib.contextmanager
+    def scratch(self) -> Iterator[Path]:
+        """A private directory on the cache's file system, removed afterwards.
+
+        Downloads go here first, so that moving them into place is a rename, not a copy.
+        """
+        tmp_root = self.root / "tmp"
+        tmp_root.mkdir(parents=True, exist_ok=True)
+        path = Path(tempfile.mkdtemp(dir=tmp_root))
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def adopt_wheel(self, sha256: str, filename: str, src: Path) -> Path:
+        """Move an already verified ``src`` (on the same file system) into place."""
+        dest = self.wheel_path(sha256, filename)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        Path(src).replace(dest)
+        return dest
+
+    # -- hashes of local files --------------------------------------------------------------
+
+    def local_hash(self, path: Path) -> str:
+        """sha256 of a local file, remembered by path, size and mtime.
+
+        find-links directories often hold large wheels with no hash on any page; hashing them
+        again on every lock would make a warm lock slow.
+        """
+        st = path.stat()
+        key_text = f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}"
+        key = hashlib.sha256(key_text.encode("utf-8", "surrogateescape")).hexdigest()
+        entry = self.root / "local-hashes" / key
+        try:
+            known = entry.read_text(encoding="ascii").strip()
+        except OSError:
+            known = ""
+        if _SHA256.match(known):
+            return known
+        digest = sha256_file(path)
+        with contextlib.suppress(OSError), self._atomic(entry) as fh:
+            fh.write(digest.encode("ascii"))
+        return digest
+
+    # -- helpers --------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _atomic(self, dest: Path) -> Iterator[IO[bytes]]:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                yield fh
+                fh.flush()
+                os.fsync(fh.fileno())
+            Path(tmp).replace(dest)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                Path(tmp).unlink()
+            raise

@@ -1,0 +1,771 @@
+"""Candidates, hashes and metadata from package indexes: ``sources.PackageSource`` for real.
+
+Pages are found and parsed by unearth (PEP 503 HTML, PEP 691 JSON, PEP 658 links, find-links,
+file:// indexes), judged for the *base* (its tags and Python version, never the running
+interpreter's). Metadata comes from the cache (keyed by the wheel's sha256), else a PEP 658
+``.metadata`` file, else range requests on the wheel's zip directory, else a full download.
+Nothing is fetched before the resolver asks for a name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.parser
+import hashlib
+import json
+import logging
+import re
+import ssl
+import time
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, TypeVar, cast
+from urllib.parse import unquote, urljoin, urlsplit
+
+import httpx2
+from packaging.requirements import Requirement
+from packaging.tags import Tag
+from packaging.utils import (
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
+from unearth import PackageFinder, TargetPython
+from unearth.auth import MultiDomainBasicAuth
+from unearth.evaluator import Package
+from unearth.fetchers import Fetcher, PyPIClient
+from unearth.link import Link
+from unearth.utils import url_to_path
+
+from overlock import _lazywheel
+from overlock.base import BaseEnv
+from overlock.cache import Cache, sha256_file
+from overlock.errors import BadInputError, BuildRequiredError, HashMismatchError, IndexError_
+from overlock.pipconfig import IndexConfig, iter_credentials, redact
+from overlock.sources import DistFile, DistMetadata, Release
+
+logger = logging.getLogger("overlock.index")
+
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
+_VCS_PREFIXES = ("git+", "hg+", "svn+", "bzr+")
+_BUILD_HINT = "building from source arrives with development overlays"
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    """What an ``Index`` asked of the network (and of its cache) so far."""
+
+    pages: int = 0  # index / find-links pages fetched (file:// ones included)
+    metadata_requests: int = 0  # PEP 658 ``.metadata`` files fetched
+    range_requests: int = 0  # HTTP range requests on wheels
+    downloads: int = 0  # whole files downloaded (or copied from a local index)
+    cache_hits: int = 0  # metadata or files served from the cache
+    local_reads: int = 0  # METADATA read straight from a local wheel
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+class _BaseTarget(TargetPython):
+    """unearth's target Python, answering with the base's tags and version."""
+
+    def __init__(self, base: BaseEnv) -> None:
+        super().__init__(py_ver=base.python_version_info or None)
+        self._base_tags = list(base.parsed_tags)
+
+    def supported_tags(self) -> list[Tag]:
+        return self._base_tags
+
+
+class _RetryingClient(PyPIClient):
+    """unearth's client with bounded retries for idempotent requests.
+
+    A lock asks for dozens of pages and files; one HTTP 500 or dropped connection from a
+    mirror should cost a second, not the whole lock.
+    """
+
+    def __init__(self, *, retries: int, backoff: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.retries = max(0, retries)
+        self.backoff = backoff
+
+    def send(self, request: httpx2.Request, **kwargs: Any) -> httpx2.Response:
+        attempt = 0
+        while True:
+            retry = request.method in _IDEMPOTENT and attempt < self.retries
+            try:
+                response = super().send(request, **kwargs)
+            except httpx2.TransportError as exc:
+                if not retry:
+                    raise
+                logger.info("retrying %s after %s", redact(str(request.url)), type(exc).__name__)
+            else:
+                if response.status_code < 500 or not retry:
+                    return response
+                response.close()
+                logger.info(
+                    "retrying %s after HTTP %d", redact(str(request.url)), response.status_code
+                )
+            attempt += 1
+            time.sleep(self.backoff * 2 ** (attempt - 1))
+
+
+class _PageFetcher:
+    """What unearth fetches pages through: counts them, turns failures into IndexError_.
+
+    unearth logs and skips a page that answers 5xx, which would make a broken index look
+    like one without the package; a lock must fail loudly instead. 404 stays "not here".
+    """
+
+    def __init__(self, index: Index) -> None:
+        self._index = index
+
+    def get(self, url: str, *, headers: Mapping[str, str] | None = None) -> httpx2.Response:
+        index = self._index
+        index._count("pages")
+        try:
+            resp = index.client.get(url, headers=headers)
+        except httpx2.HTTPError as exc:
+            raise index._network_error(url, exc) from None
+        if resp.status_code >= 400 and resp.status_code not in (404, 410):
+            raise index._status_error(url, resp.status_code)
+        if resp.status_code < 300:
+            index._note_page(resp)
+        return resp
+
+    def head(self, url: str, *, headers: Mapping[str, str] | None = None) -> httpx2.Response:
+        try:
+            return self._index.client.head(url, headers=headers)
+        except httpx2.HTTPError as exc:
+            raise self._index._network_error(url, exc) from None
+
+    def get_stream(
+        self, url: str, *, headers: Mapping[str, str] | None = None
+    ) -> AbstractContextManager[httpx2.Response]:
+        return self._index.client.stream("GET", url, headers=headers)
+
+    def iter_secure_origins(self) -> Iterable[tuple[str, str, str]]:
+        return self._index.client.iter_secure_origins()
+
+
+def ssl_context(config: IndexConfig) -> ssl.SSLContext:
+    """TLS as the machine trusts it: the system store plus pip's ``cert`` bundle.
+
+    Machines behind TLS-inspecting proxies have the proxy's CA in the system store (found by
+    truststore) or only in the bundle pip is pointed at (``cert``); both must work.
+    """
+    ctx: ssl.SSLContext
+    try:
+        import truststore
+
+        ctx = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    except (ImportError, OSError, ssl.SSLError) as exc:  # pragma: no cover - platform specific
+        logger.debug("truststore unavailable (%s); using OpenSSL's defaults", exc)
+        ctx = ssl.create_default_context()
+    try:
+        if config.cert:
+            ctx.load_verify_locations(cafile=config.cert)
+        if config.client_cert:
+            ctx.load_cert_chain(config.client_cert)
+    except (OSError, ssl.SSLError) as exc:
+        raise BadInputError(
+            f"cannot load the certificate file {getattr(exc, 'filename', None) or config.cert}"
+            f" named in the {config.origin}: {exc}",
+            hint="fix or remove pip's `cert` / `client-cert` setting (see `pip config list`)",
+        ) from exc
+    return ctx
+
+
+def make_client(config: IndexConfig, *, backoff: float = 0.25) -> PyPIClient:
+    """The HTTP client an ``Index`` uses, configured from ``config``."""
+    client = _RetryingClient(
+        retries=config.retries,
+        backoff=backoff,
+        trusted_hosts=config.trusted_hosts,
+        verify=ssl_context(config),
+        timeout=httpx2.Timeout(config.timeout),
+        follow_redirects=True,
+    )
+    # Credentials are taken per host from the index URLs (and netrc), never prompted for:
+    # a lock may run unattended.
+    client.auth = MultiDomainBasicAuth(prompting=False, index_urls=config.index_urls)
+    return client
+
+
+@dataclass
+class _Source:
+    label: str  # credential-free, goes into DistFile.index
+    finder: PackageFinder
+
+
+class Index:
+    """A ``PackageSource`` over the indexes and find-links of ``config``, judged for ``base``."""
+
+    def __init__(
+        self,
+        config: IndexConfig,
+        base: BaseEnv,
+        cache: Cache | None = None,
+        *,
+        client: PyPIClient | None = None,
+    ) -> None:
+        self.config = config
+        self.base = base
+        self.cache = cache if cache is not None else Cache.default()
+        self._owns_client = client is None
+        self.client: PyPIClient = client if client is not None else make_client(config)
+        self._secrets = sorted(set(iter_credentials(config.sources)), key=len, reverse=True)
+        self._counts = dict.fromkeys(IndexStats().as_dict(), 0)
+        self._releases: dict[NormalizedName, tuple[Release, ...]] = {}
+        self._metadata: dict[str, DistMetadata] = {}
+        self._links: dict[str, Link] = {}  # DistFile.url -> the link it came from
+        self._sizes: dict[str, int] = {}  # PEP 700 sizes from JSON pages, by credential-free URL
+        self._tag_rank = {tag: i for i, tag in enumerate(base.parsed_tags)}
+        fetcher = cast(Fetcher, _PageFetcher(self))
+        target = _BaseTarget(base)
+        self._sources: list[_Source] = []
+        for url in config.sources:
+            is_index = not config.no_index and url in config.index_urls
+            if not is_index and "://" not in url and not Path(url).exists():
+                # pip skips a missing find-links location with a warning too.
+                logger.warning("find-links location %s does not exist; ignored", url)
+                continue
+            finder = PackageFinder(
+                session=fetcher,
+                index_urls=[url] if is_index else [],
+                find_links=[] if is_index else [url],
+                target_python=target,
+                trusted_hosts=config.trusted_hosts,
+            )
+            self._sources.append(_Source(redact(url), finder))
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self._owns_client:
+            self.client.close()
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counts so far (keys: the fields of ``IndexStats``); a plain dict so it goes to JSON."""
+        return dict(self._counts)
+
+    @property
+    def stats_snapshot(self) -> IndexStats:
+        return IndexStats(**self._counts)
+
+    # -- PackageSource ------------------------------------------------------------------------
+
+    def releases(self, name: NormalizedName) -> Sequence[Release]:
+        """Every release of ``name`` installable on the base, newest first (see sources.py)."""
+        name = canonicalize_name(name)
+        if name in self._releases:
+            return self._releases[name]
+        # version -> [(rank, link)]; rank orders yanked last, then tag priority, then source.
+        wheels: dict[Version, list[tuple[tuple[int, int, Any, int], Link, str]]] = {}
+        sdists: dict[Version, list[tuple[tuple[int, int], Link, str]]] = {}
+        for order, source in enumerate(self._sources):
+            for package in self._find(source, name):
+                version = _version(package)
+                if version is None:
+                    continue
+                link = package.link
+                yanked = int(link.yank_reason is not None)
+                if link.is_wheel and link.is_file and not link.requires_python:
+                    # find-links directories have no page to carry Requires-Python; the wheel
+                    # itself is at hand, so judge it now rather than offer a wheel the base
+                    # cannot use.
+                    requires_python = self._local_requires_python(name, link)
+                    if not self.base.accepts_python(requires_python):
+                        continue
+                if link.is_wheel:
+                    _, _, build, file_tags = parse_wheel_filename(link.filename)
+                    rank = min(self._tag_rank.get(t, len(self._tag_rank)) for t in file_tags)
+                    # A higher build number wins among equal tags, as in pip.
+                    neg_build = tuple(-b if isinstance(b, int) else 0 for b in build)
+                    key = (yanked, rank, neg_build, order)
+                    wheels.setdefault(version, []).append((key, link, source.label))
+                else:
+                    sdists.setdefault(version, []).append(((yanked, order), link, source.label))
+        out: list[Release] = []
+        for version in sorted(set(wheels) | set(sdists), reverse=True):
+            wheel = sdist = None
+            if version in wheels:
+                _, link, label = min(wheels[version], key=lambda item: item[0])
+                wheel = self._dist_file(link, label)
+            if version in sdists:
+                _, link, label = min(sdists[version], key=lambda item: item[0])
+                sdist = self._dist_file(link, label)
+            out.append(Release(name=name, version=version, wheel=wheel, sdist=sdist))
+        self._releases[name] = tuple(out)
+        logger.debug("%s: %d releases usable on the base", name, len(out))
+        return self._releases[name]
+
+    def sdist_only(self, name: NormalizedName) -> bool:
+        """True when ``name`` has releases but none with a wheel for the base."""
+        found = self.releases(name)
+        return bool(found) and all(r.wheel is None for r in found)
+
+    def metadata(self, release: Release) -> DistMetadata:
+        """Core metadata of ``release``'s wheel: cache, PEP 658, range requests, download."""
+        wheel = release.wheel
+        if wheel is None:
+            raise self._build_required(release)
+        memo = self._metadata.get(wheel.url)
+        if memo is not None:
+            return memo
+        data = self._metadata_bytes(release.name, wheel)
+        meta = parse_metadata(data, release.name, str(release.version))
+        if meta.name != release.name:
+            logger.warning(
+                "%s declares the name %r in its metadata; using %s",
+                wheel.filename,
+                meta.name,
+                release.name,
+            )
+        self._metadata[wheel.url] = meta
+        return meta
+
+    def direct(self, requirement: Requirement) -> Release:
+        """The release a direct reference (``name @ URL``) to a wheel points at."""
+        if not requirement.url:
+            raise BadInputError(f"{requirement} is not a direct reference (`name @ URL`)")
+        url = requirement.url
+        shown = self._scrub(redact(url))
+        name = canonicalize_name(requirement.name)
+        if url.startswith(_VCS_PREFIXES):
+            raise BuildRequiredError(
+                f"{requirement.name} @ {shown} is a version-control reference; overlock cannot"
+                " build packages yet",
+                hint=f"{_BUILD_HINT}; meanwhile point at a built wheel (`name @ https://.../x.whl`)",
+            )
+        parts = urlsplit(url)
+        path_part = unquote(parts.path)
+        filename = path_part.rstrip("/").rsplit("/", 1)[-1]
+        if parts.scheme == "file" and url_to_path(url.split("#", 1)[0]).is_dir():
+            raise BuildRequiredError(
+                f"{requirement.name} @ {shown} is a source directory; overlock cannot build"
+                " packages yet",
+                hint=f"{_BUILD_HINT}; meanwhile build a wheel and point at it",
+            )
+        if not filename.endswith(".whl"):
+            raise BuildRequiredError(
+                f"{requirement.name} @ {shown} is not a wheel; overlock cannot build packages yet",
+                hint=f"{_BUILD_HINT}; meanwhile point at a built wheel (`name @ URL/x.whl`)",
+            )
+        try:
+            wheel_name, version, _, file_tags = parse_wheel_filename(filename)
+        except (InvalidWheelFilename, InvalidVersion) as exc:
+            raise BadInputError(f"{requirement.name} @ {shown}: {exc}") from None
+        if wheel_name != name:
+            raise BadInputError(
+                f"{requirement.name} @ {shown} points at a wheel of {wheel_name}, not {name}"
+            )
+        if file_tags.isdisjoint(self._tag_rank):
+            raise BadInputError(
+                f"{filename} (from `{requirement.name} @ {shown}`) cannot be installed on the base"
+                f" (Python {self.base.python_version}, tags {', '.join(self.base.tags[:2])}...)",
+                hint="point at a wheel built for the base's Python and platform",
+            )
+        fragment = dict(p.partition("=")[::2] for p in parts.fragment.split("&") if p)
+        hashes = {k: v.lower() for k, v in fragment.items() if k in hashlib.algorithms_guaranteed}
+        clean = redact(url.split("#", 1)[0])
+        dist = DistFile(filename=filename, url=clean, hashes=hashes)
+        if "sha256" not in hashes:
+            # Locks need a sha256 for every file: fetch it once (the cache keeps it for sync).
+            path = self.download(dist)
+            hashes["sha256"] = path.parent.name
+            dist = DistFile(filename=filename, url=clean, hashes=hashes, size=path.stat().st_size)
+        return Release(name=name, version=version, wheel=dist, direct=True)
+
+    def download(self, file: DistFile) -> Path:
+        """The file in the cache, fetched and verified (size and sha256) if not there yet."""
+        expected = file.sha256
+        if expected:
+            cached = self.cache.wheel(expected, file.filename)
+            if cached is not None:
+                self._count("cache_hits")
+                return cached
+        local = _local_path(file.url)
+        with self.cache.scratch() as tmp:
+            dest = tmp / file.filename
+            if local is not None:
+                self._count("downloads")
+                try:
+                    digest, size = _copy_hashing(local, dest)
+                except OSError as exc:
+                    raise IndexError_(f"cannot read {local}: {exc.strerror or exc}") from None
+            else:
+                digest, size = self._fetch_to(file.url, dest)
+            self._verify(file, digest, size)
+            return self.cache.adopt_wheel(digest, file.filename, dest)
+
+    def complete(self, file: DistFile) -> DistFile:
+        """``file`` with the size and sha256 a lock entry needs, asking as little as possible.
+
+        A page that gives the hash but no size (PEP 503 HTML) costs one HEAD request; a file
+        with no hash on its page has to be downloaded (into the cache, for sync to reuse).
+        """
+        if file.sha256 and file.size is not None:
+            return file
+        sha256, size = file.sha256, file.size
+        local = _local_path(file.url)
+        if sha256:
+            cached = self.cache.wheel(sha256, file.filename)
+            if cached is not None:
+                size = cached.stat().st_size
+            elif local is not None:
+                size = local.stat().st_size
+            else:
+                size = self._head_size(file.url)
+        if not sha256 or size is None:
+            path = self.download(file)
+            sha256, size = path.parent.name, path.stat().st_size
+        return replace(file, hashes={**file.hashes, "sha256": sha256}, size=size)
+
+    def _head_size(self, url: str) -> int | None:
+        try:
+            response = self.client.head(url, follow_redirects=True)
+        except httpx2.HTTPError:
+            return None
+        length = response.headers.get("Content-Length")
+        if response.status_code != 200 or not (length and length.isdigit()):
+            return None
+        return int(length)
+
+    # -- finding ------------------------------------------------------------------------------
+
+    def _find(self, source: _Source, name: str) -> Iterator[Package]:
+        try:
+            yield from source.finder.find_all_packages(name, allow_yanked=True)
+        except ValueError as exc:  # unearth: an unusable find-links location
+            raise IndexError_(self._scrub(f"{source.label}: {exc}")) from None
+
+    def _dist_file(self, link: Link, label: str) -> DistFile:
+        url = redact(link.url_without_fragment)
+        hashes: dict[str, str] = {}
+        if link.hashes:
+            hashes.update({k.lower(): v.lower() for k, v in link.hashes.items()})
+        elif link.hash_name and link.hash:
+            hashes[link.hash_name] = link.hash.lower()
+        size = self._sizes.get(url)
+        if link.is_file:
+            path = link.file_path
+            with contextlib.suppress(OSError):
+                size = path.stat().st_size
+                if "sha256" not in hashes:
+                    # Local files often come with no hash (find-links directories); hashing
+                    # them here is cheap and remembered, and every locked file needs one.
+                    hashes["sha256"] = self.cache.local_hash(path)
+        # JSON pages may say ``"yanked": true``; unearth passes that bool through as the reason.
+        yank: object = link.yank_reason
+        yanked = None if yank is None or yank is False else ("" if yank is True else str(yank))
+        self._links[url] = link
+        return DistFile(
+            filename=link.filename,
+            url=url,
+            hashes=hashes,
+            size=size,
+            requires_python=link.requires_python,
+            yanked=yanked,
+            has_metadata=bool(link.dist_info_metadata),
+            index=label,
+        )
+
+    def _local_requires_python(self, name: str, link: Link) -> str | None:
+        path = link.file_path
+        try:
+            sha = link.hash if link.hash_name == "sha256" and link.hash else None
+            sha = sha or self.cache.local_hash(path)
+        except OSError:
+            return None
+        data = self.cache.get_metadata(sha)
+        if data is None:
+            try:
+                data = _read_local_metadata(path, name, link.filename)
+            except IndexError_:
+                return None  # unusable wheels are reported if the resolver picks them
+            self._count("local_reads")
+            self.cache.put_metadata(sha, data)
+        return parse_metadata(data).requires_python
+
+    def _note_page(self, resp: httpx2.Response) -> None:
+        # unearth drops PEP 700 ``size`` from JSON pages; keep it for DistFile.size.
+        if not resp.headers.get("Content-Type", "").startswith(
+            "application/vnd.pypi.simple.v1+json"
+        ):
+            return
+        try:
+            files = json.loads(resp.content).get("files", [])
+        except (ValueError, AttributeError):
+            return
+        base_url = str(resp.url)
+        for entry in files:
+            if isinstance(entry, dict) and isinstance(entry.get("size"), int) and entry.get("url"):
+                url = urljoin(base_url, str(entry["url"])).split("#", 1)[0]
+                self._sizes[redact(url)] = entry["size"]
+
+    # -- metadata -----------------------------------------------------------------------------
+
+    def _metadata_bytes(self, name: str, wheel: DistFile) -> bytes:
+        sha = wheel.sha256
+        if sha:
+            cached = self.cache.get_metadata(sha)
+            if cached is not None:
+                self._count("cache_hits")
+                return cached
+            cached_wheel = self.cache.wheel(sha, wheel.filename)
+            if cached_wheel is not None:
+                self._count("cache_hits")
+                data = _read_local_metadata(cached_wheel, name, wheel.filename)
+                self.cache.put_metadata(sha, data)
+                return data
+        local = _local_path(wheel.url)
+        if local is not None:
+            self._count("local_reads")
+            data = _read_local_metadata(local, name, wheel.filename)
+        else:
+            data = self._remote_metadata(name, wheel)
+        if sha:
+            self.cache.put_metadata(sha, data)
+        return data
+
+    def _remote_metadata(self, name: str, wheel: DistFile) -> bytes:
+        if wheel.has_metadata:
+            data = self._pep658(wheel)
+            if data is not None:
+                return data
+        try:
+            data, _ = _lazywheel.read_metadata(self._range_fetcher(wheel.url), name)
+            return data
+        except _lazywheel.RangeNotSupported as exc:
+            logger.info("%s: no range requests (%s); downloading it whole", wheel.url, exc)
+        except _lazywheel.BadWheel as exc:
+            raise IndexError_(
+                f"{wheel.filename} from {wheel.url} is not a usable wheel: {exc}"
+            ) from None
+        return _read_local_metadata(self.download(wheel), name, wheel.filename)
+
+    def _pep658(self, wheel: DistFile) -> bytes | None:
+        url = wheel.url + ".metadata"
+        self._count("metadata_requests")
+        resp = self._get(url)
+        if resp.status_code in (404, 410):
+            logger.info("%s: advertised .metadata is missing; reading the wheel instead", wheel.url)
+            return None
+        if resp.status_code >= 400:
+            raise self._status_error(url, resp.status_code)
+        data = resp.content
+        link = self._links.get(wheel.url)
+        promised = link.dist_info_metadata if link is not None else None
+        if isinstance(promised, dict):
+            for algo, value in promised.items():
+                if algo in hashlib.algorithms_guaranteed:
+                    got = hashlib.new(algo, data).hexdigest()
+                    if got != str(value).lower():
+                        raise HashMismatchError(
+                            f"{wheel.filename}.metadata from {wheel.url} has {algo} {got}, but the"
+                            f" index promised {value}",
+                            hint="the index or a proxy is serving a damaged file; retry later",
+                        )
+                    break
+        return data
+
+    def _range_fetcher(self, url: str) -> _lazywheel.RangeFetch:
+        def fetch(range_value: str) -> _lazywheel.RangeResponse:
+            self._count("range_requests")
+            headers = {"Range": range_value, "Accept-Encoding": "identity"}
+
+            def once() -> _lazywheel.RangeResponse:
+                with self.client.stream("GET", url, headers=headers) as resp:
+                    if resp.status_code == 206:
+                        body = resp.read()
+                        return _lazywheel.RangeResponse(
+                            206, resp.headers.get("Content-Range"), body
+                        )
+                    if resp.status_code >= 400 and resp.status_code != 416:
+                        raise self._status_error(url, resp.status_code)
+                    # A 200 is the whole file: leave it unread, the caller downloads it
+                    # properly (hashed, into the cache) instead.
+                    return _lazywheel.RangeResponse(resp.status_code, None, b"")
+
+            return self._retrying(url, once)
+
+        return fetch
+
+    # -- HTTP helpers -------------------------------------------------------------------------
+
+    def _get(self, url: str) -> httpx2.Response:
+        return self._retrying(url, lambda: self.client.get(url))
+
+    def _retrying(self, url: str, op: Callable[[], _T]) -> _T:
+        # The client retries failed sends; this also covers a connection dropped while the
+        # body is being read, which happens after send returned.
+        attempt = 0
+        while True:
+            try:
+                return op()
+            except httpx2.HTTPError as exc:
+                attempt += 1
+                if attempt > self.config.retries:
+                    raise self._network_error(url, exc) from None
+                logger.info("retrying %s after %s", url, type(exc).__name__)
+                time.sleep(getattr(self.client, "backoff", 0.25) * 2 ** (attempt - 1))
+
+    def _fetch_to(self, url: str, dest: Path) -> tuple[str, int]:
+        def once() -> tuple[str, int]:
+            self._count("downloads")
+            h = hashlib.sha256()
+            size = 0
+            with (
+                self.client.stream("GET", url, headers={"Accept-Encoding": "identity"}) as resp,
+                open(dest, "wb") as fh,
+            ):
+                if resp.status_code >= 400:
+                    raise self._status_error(url, resp.status_code)
+                for chunk in resp.iter_raw(1024 * 1024):
+                    h.update(chunk)
+                    fh.write(chunk)
+                    size += len(chunk)
+            return h.hexdigest(), size
+
+        return self._retrying(url, once)
+
+    def _verify(self, file: DistFile, digest: str, size: int) -> None:
+        expected = file.sha256
+        if expected and digest != expected.lower():
+            raise HashMismatchError(
+                f"{file.filename} from {self._scrub(file.url)} has sha256 {digest}, but"
+                f" {file.index or 'the lock'} promised {expected}",
+                hint="the file changed on the index or was damaged on the way (a proxy?);"
+                " nothing was kept: retry, and tell the index's maintainers if it persists",
+            )
+        if file.size is not None and size != file.size:
+            raise HashMismatchError(
+                f"{file.filename} from {self._scrub(file.url)} is {size} bytes, but"
+                f" {file.index or 'the lock'} promised {file.size}",
+                hint="the download was damaged or cut short; nothing was kept — retry",
+            )
+
+    def _count(self, key: str) -> None:
+        self._counts[key] += 1
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "****")
+        return text
+
+    def _network_error(self, url: str, exc: Exception) -> IndexError_:
+        return IndexError_(
+            self._scrub(f"cannot reach {redact(url)}: {type(exc).__name__}: {exc}"),
+            hint="check the network, proxy and index settings"
+            f" ({self._scrub(self.config.describe())})",
+        )
+
+    def _status_error(self, url: str, status: int) -> IndexError_:
+        hint = "the index failed; retry later"
+        if status in (401, 403):
+            hint = "check the credentials for this index (in its URL, ~/.netrc or keyring)"
+        return IndexError_(self._scrub(f"{redact(url)} answered HTTP {status}"), hint=hint)
+
+    def _build_required(self, release: Release) -> BuildRequiredError:
+        what = f"{release.name} {release.version}"
+        if release.sdist is not None:
+            return BuildRequiredError(
+                f"{what} has only a source distribution ({release.sdist.filename}) for this base;"
+                " overlock cannot build packages yet",
+                hint=f"{_BUILD_HINT}; meanwhile require a version of {release.name} that has a"
+                f" wheel for Python {self.base.py_short} on this platform",
+            )
+        return BuildRequiredError(f"{what} has no wheel usable on this base", hint=_BUILD_HINT)
+
+
+# -- module helpers ---------------------------------------------------------------------------
+
+
+def _version(package: Package) -> Version | None:
+    try:
+        return Version(package.version) if package.version else None
+    except InvalidVersion:
+        return None
+
+
+def _local_path(url: str) -> Path | None:
+    if not url.startswith("file:"):
+        return None
+    return url_to_path(url.split("#", 1)[0])
+
+
+def _copy_hashing(src: Path, dest: Path) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    with open(src, "rb") as fin, open(dest, "wb") as fout:
+        for chunk in iter(lambda: fin.read(1024 * 1024), b""):
+            h.update(chunk)
+            fout.write(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+def _read_local_metadata(path: Path, name: str, filename: str) -> bytes:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return zf.read(_lazywheel.metadata_member(zf.namelist(), name))
+    except (OSError, zipfile.BadZipFile, _lazywheel.BadWheel, KeyError) as exc:
+        raise IndexError_(f"{filename} is not a usable wheel: {exc}") from None
+
+
+_FOLD = re.compile(r"\r?\n[ \t]+")
+
+
+def parse_metadata(data: bytes, name: str = "", version: str = "") -> DistMetadata:
+    """The resolver's view of a METADATA file, read leniently.
+
+    Real METADATA can be messy (legacy encodings, folded lines, stray blank fields); a field
+    that cannot be read is dropped, not fatal. ``name``/``version`` fill in missing fields.
+    """
+    text = data.decode("utf-8", errors="replace")
+    msg = email.parser.Parser().parsestr(text, headersonly=True)
+
+    def one(key: str) -> str | None:
+        value = msg.get(key)
+        return _FOLD.sub(" ", str(value)).strip() or None if value is not None else None
+
+    def many(key: str) -> tuple[str, ...]:
+        values = (_FOLD.sub(" ", str(v)).strip() for v in msg.get_all(key) or ())
+        return tuple(v for v in values if v)
+
+    return DistMetadata(
+        name=canonicalize_name(one("Name") or name),
+        version=one("Version") or version,
+        requires=many("Requires-Dist"),
+        requires_python=one("Requires-Python"),
+        provides_extra=many("Provides-Extra"),
+    )
+
+
+def sha256_of(path: Path) -> str:
+    """sha256 of a file (re-exported for callers that verify what they install)."""
+    return sha256_file(path)
+
+
+__all__ = [
+    "Index",
+    "IndexStats",
+    "make_client",
+    "parse_metadata",
+    "sha256_of",
+    "ssl_context",
+]

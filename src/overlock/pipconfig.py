@@ -1,0 +1,226 @@
+"""Where packages come from: the overlay's ``[index]`` table, else the user's pip configuration.
+
+Users of overlock ran ``pip install --prefix`` before; with no ``[index]`` table an overlay
+must see the same indexes, find-links, certificates and timeouts pip would have. pip's
+configuration is read here without importing pip (its internals are not an API), following
+pip's documented file locations and precedence.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+PYPI_SIMPLE = "https://pypi.org/simple/"
+DEFAULT_TIMEOUT = 15.0  # pip's default socket timeout
+DEFAULT_RETRIES = 5  # pip's default
+
+# pip reads its options from these sections, later ones winning (``install`` is the command
+# overlock stands in for).
+_SECTIONS = ("global", "install")
+_TRUE = frozenset({"1", "y", "yes", "t", "true", "on"})
+_FALSE = frozenset({"0", "n", "no", "f", "false", "off"})
+
+
+def redact(url: str) -> str:
+    """``url`` without any userinfo (user name and password).
+
+    The whole userinfo is dropped, not just the password: tokens are often passed as the
+    *user name* (``https://TOKEN@host/``, ``__token__:pw``), so keeping the user name would
+    leak them into lockfiles and logs. Anything that does not parse as a URL is returned as
+    is (find-links paths).
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=host))
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """Everything the index client needs to know about where packages come from."""
+
+    index_urls: tuple[str, ...] = (PYPI_SIMPLE,)  # first is primary; may hold credentials
+    find_links: tuple[str, ...] = ()  # URLs or absolute paths
+    cert: str | None = None  # CA bundle added to the system trust store
+    client_cert: str | None = None  # PEM with client certificate and key
+    trusted_hosts: tuple[str, ...] = ()  # host or host:port; TLS not verified there
+    timeout: float = DEFAULT_TIMEOUT
+    retries: int = DEFAULT_RETRIES
+    no_index: bool = False  # when true, index_urls are ignored
+    origin: str = "defaults"  # where these settings came from, for messages
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """Index URLs then find-links actually in use (may hold credentials)."""
+        indexes = () if self.no_index else self.index_urls
+        return indexes + self.find_links
+
+    def describe(self) -> str:
+        """A credential-free one-line summary for messages and logs."""
+        parts = [redact(u) for u in (() if self.no_index else self.index_urls)]
+        parts += [f"find-links {redact(f)}" for f in self.find_links]
+        return f"{', '.join(parts) or 'no index'} (from {self.origin})"
+
+    @classmethod
+    def from_pip_config(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        cwd: str | os.PathLike[str] | None = None,
+    ) -> IndexConfig:
+        """The settings ``pip install`` would use, given ``environ`` (default ``os.environ``).
+
+        Files are read in pip's order, later files overriding earlier ones: ``PIP_CONFIG_FILE``
+        (``os.devnull`` disables every file); the global files (``$XDG_CONFIG_DIRS/pip/pip.conf``,
+        ``/etc/pip.conf``); the user files (``~/.pip/pip.conf``, ``$XDG_CONFIG_HOME/pip/pip.conf``),
+        skipped when ``PIP_CONFIG_FILE`` names an existing file, as pip does. The *site* file
+        (``<sys.prefix>/pip.conf``) belongs to whichever environment pip runs from; overlock is not
+        that environment, so it is not read. The ``[install]`` section beats ``[global]`` and
+        ``PIP_*`` variables beat both.
+        """
+        env = dict(os.environ if environ is None else environ)
+        here = Path(cwd) if cwd is not None else Path.cwd()
+        values: dict[str, str] = {}
+        merged: dict[tuple[str, str], str] = {}
+        for path in _config_files(env):
+            merged.update(_read_config_file(path))
+        for section in _SECTIONS:
+            for (sect, key), value in merged.items():
+                if sect == section:
+                    values[key] = value
+        for name, value in env.items():
+            if name.startswith("PIP_") and name != "PIP_CONFIG_FILE":
+                values[name[4:].lower().replace("_", "-")] = value
+
+        index_url = values.get("index-url", "").strip() or PYPI_SIMPLE
+        extra = tuple(values.get("extra-index-url", "").split())
+        find_links = tuple(
+            _absolute_location(f, here) for f in values.get("find-links", "").split()
+        )
+        timeout_text = values.get("timeout") or values.get("default-timeout")
+        return cls(
+            index_urls=(index_url, *extra),
+            find_links=find_links,
+            cert=values.get("cert") or None,
+            client_cert=values.get("client-cert") or None,
+            trusted_hosts=tuple(values.get("trusted-host", "").split()),
+            timeout=_to_float(timeout_text, DEFAULT_TIMEOUT),
+            retries=_to_int(values.get("retries"), DEFAULT_RETRIES),
+            no_index=_to_bool(values.get("no-index")),
+            origin="pip configuration",
+        )
+
+    @classmethod
+    def from_manifest(
+        cls,
+        urls: Sequence[str],
+        find_links: Sequence[str] = (),
+        base_config: IndexConfig | None = None,
+    ) -> IndexConfig:
+        """An ``[index]`` table: it replaces where packages come from, nothing else.
+
+        TLS, trusted hosts, timeouts and retries stay as pip's configuration has them: they
+        describe the machine (its proxy, its CA), not the overlay. A table with ``find_links``
+        but no ``urls`` means "no index at all", like ``pip --no-index --find-links``; a table
+        with neither falls back to PyPI.
+        """
+        base = base_config if base_config is not None else cls()
+        no_index = not urls and bool(find_links)
+        return cls(
+            index_urls=tuple(urls) or (PYPI_SIMPLE,),
+            find_links=tuple(find_links),
+            cert=base.cert,
+            client_cert=base.client_cert,
+            trusted_hosts=base.trusted_hosts,
+            timeout=base.timeout,
+            retries=base.retries,
+            no_index=no_index,
+            origin="overlay.toml [index]",
+        )
+
+
+def _config_files(env: Mapping[str, str]) -> list[Path]:
+    env_file = env.get("PIP_CONFIG_FILE")
+    if env_file is not None and env_file == os.devnull:
+        return []
+    files: list[Path] = []
+    xdg_dirs = env.get("XDG_CONFIG_DIRS") or "/etc/xdg"
+    if sys.platform != "win32":
+        files += [Path(d) / "pip" / "pip.conf" for d in xdg_dirs.split(os.pathsep) if d]
+        files.append(Path("/etc/pip.conf"))
+    if not (env_file and Path(env_file).exists()):
+        home = Path(env.get("HOME") or Path.home())
+        config_home = Path(env.get("XDG_CONFIG_HOME") or home / ".config")
+        files += [home / ".pip" / "pip.conf", config_home / "pip" / "pip.conf"]
+    if env_file:
+        # pip loads the PIP_CONFIG_FILE file last among files: it overrides all others.
+        files.append(Path(env_file))
+    return files
+
+
+def _read_config_file(path: Path) -> dict[tuple[str, str], str]:
+    parser = configparser.RawConfigParser()
+    try:
+        with open(path, encoding="utf-8") as fh:
+            parser.read_file(fh)
+    except (OSError, UnicodeDecodeError, configparser.Error):
+        # pip errors on an unparsable file; here a broken or unreadable optional file must not
+        # stop a lock that would otherwise work, and pip reports it when the user runs pip.
+        return {}
+    out: dict[tuple[str, str], str] = {}
+    for section in parser.sections():
+        for key, value in parser.items(section):
+            out[(section, key.lower().replace("_", "-"))] = value
+    return out
+
+
+def _absolute_location(location: str, cwd: Path) -> str:
+    if "://" in location:
+        return location
+    path = Path(location).expanduser()
+    return str(path if path.is_absolute() else cwd / path)
+
+
+def _to_float(text: str | None, default: float) -> float:
+    try:
+        return float(text) if text else default
+    except ValueError:
+        return default
+
+
+def _to_int(text: str | None, default: int) -> int:
+    try:
+        return int(text) if text else default
+    except ValueError:
+        return default
+
+
+def _to_bool(text: str | None) -> bool:
+    value = (text or "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE or not value:
+        return False
+    return False
+
+
+def iter_credentials(urls: Iterable[str]) -> Iterable[str]:
+    """Every secret (user name or password) embedded in ``urls``, for scrubbing messages."""
+    for url in urls:
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            continue
+        for secret in (parts.username, parts.password):
+            if secret:
+                yield secret

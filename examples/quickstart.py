@@ -33,11 +33,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))  # the test harness builds the demo's wheels, base and index
+sys.path.insert(0, str(ROOT / "tests"))  # the test harness builds the demo's wheels, base and index
 
-from tests.harness.bases import Base, make_venv_base  # noqa: E402
-from tests.harness.index import PackageIndex  # noqa: E402
-from tests.harness.wheels import WheelSpec, build_wheel  # noqa: E402
+from harness.bases import Base, make_venv_base  # noqa: E402
+from harness.index import PackageIndex  # noqa: E402
+from harness.wheels import WheelSpec, build_wheel  # noqa: E402
 
 OVERLAY_TOML = """\
 # overlay.toml -- what this overlay adds to or upgrades in its base (commit it to git).

@@ -18,6 +18,7 @@ import pytest
 from harness import netguard
 from harness.bases import Base, MakeBase, make_conda_base, make_venv_base
 from harness.index import PackageIndex
+from harness.project import Run
 from harness.wheels import MakeWheel, WheelSpec, build_wheel
 
 _STRIP_PREFIXES = ("PIP_", "UV_")
@@ -150,3 +151,20 @@ def make_base(tmp_path: Path) -> Iterator[MakeBase]:
         # Read-only trees would make tmp_path cleanup fail for a non-root user.
         if base.prefix.exists():
             base.make_writable()
+
+
+# -- the CLI, in-process ------------------------------------------------------------------
+
+
+@pytest.fixture
+def overlock(capsys: pytest.CaptureFixture[str]) -> Callable[..., Run]:
+    """overlock("lock", "-m", path) -> Run(code, out, err): the real CLI, in this process."""
+    from overlock.cli import main
+
+    def run(*args: str) -> Run:
+        capsys.readouterr()
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return Run(code, captured.out, captured.err)
+
+    return run

@@ -73,8 +73,9 @@ def cmd_lock(args: argparse.Namespace, out: Output) -> int:
         out.note("  hint: run `overlock lock` to update it")
         return 1
 
-    index = overlay.index()
-    lock, outcome = lock_overlay(overlay.manifest, base, index, complete=getattr(index, "complete", None))
+    with overlay.index() as index:
+        lock, outcome = lock_overlay(overlay.manifest, base, index, complete=index.complete)
+        index_stats = index.stats
     changes = diff_locks(old, lock)
     for broken in outcome.preexisting:
         out.debug(f"base already inconsistent: {broken}")
@@ -109,7 +110,7 @@ def cmd_lock(args: argparse.Namespace, out: Output) -> int:
                 ],
                 "reused_from_base": list(outcome.reused),
                 "preexisting_breakage": list(outcome.preexisting),
-                "index_requests": index.stats,
+                "index_requests": index_stats,
             }
         )
     _print_lock(out, lock, outcome.reused)
@@ -189,13 +190,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"overlock {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def add(name: str, func: Callable[..., int], help_text: str, *parents: Any) -> Any:
+    def add(
+        name: str, func: Callable[..., int], help_text: str, *parents: Any, example: str = ""
+    ) -> Any:
         p = sub.add_parser(
             name,
             help=help_text,
             description=help_text,
             parents=[common, *parents],
-            epilog=EXAMPLES.get(name),
+            epilog=example or EXAMPLES.get(name),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         p.set_defaults(func=func)
@@ -230,11 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_sync_commands(add: Callable[..., Any], manifest_opt: argparse.ArgumentParser) -> None:
-    """Registered by the sync module once it exists (kept separate to keep this file small)."""
-    try:
-        from overlock.cli_sync import register
-    except ImportError:  # pragma: no cover - during development only
-        return
+    # Kept in their own module so that neither grows into a 2,000-line CLI.
+    from overlock.cli_sync import register
+
     register(add, manifest_opt)
 
 

@@ -1,0 +1,237 @@
+"""Environment that makes an overlay active: for ``overlock run`` and ``overlock activate``.
+
+Decision: a ``sitecustomize`` bootstrap at ``PREFIX/.overlock/boot/sitecustomize.py``, put
+first on ``PYTHONPATH``. Each candidate was tried against a venv base and a plain (pyenv)
+base, with a 3.12 interpreter started from the same environment (tests/test_activate.py
+keeps the evidence executable):
+
+``PYTHONPATH=PREFIX/lib/pythonX.Y/site-packages`` (what users did before)
+    Imports work, but ``.pth`` files in the overlay are not processed (editable installs,
+    namespace shims, ``distutils-precedence.pth`` break), and a 3.12 started from the same
+    shell imports the 3.11 overlay's packages (compiled ones then crash or misbehave).
+
+``PYTHONUSERBASE=PREFIX``
+    The user site is a real site directory placed before site-packages and its ``.pth``
+    files run, and other versions look in ``lib/python3.12/...`` so they are untouched.
+    But it does nothing in a venv base (``site.ENABLE_USER_SITE`` is False there), nothing
+    with ``python -s`` or ``PYTHONNOUSERSITE`` (common in batch systems and Jupyter kernel
+    specs), it hides the user's own ``~/.local`` packages while active, and Debian's
+    ``posix_local`` scheme differs from the user scheme. It fails the requirement for the
+    most common base (a venv), so it is rejected.
+
+``sitecustomize`` bootstrap (chosen)
+    Python imports ``sitecustomize`` after all site directories are set up, from
+    ``sys.path``, so a directory first on ``PYTHONPATH`` holding only that file gets control
+    in every interpreter. The bootstrap removes its directory from ``sys.path`` at once, acts
+    only when ``sys.version_info[:2]`` and ``sys.prefix`` match the overlay's base (another
+    interpreter from the same shell is untouched), calls ``site.addsitedir`` on the overlay
+    (``.pth`` files run), moves the overlay's entries in front of the base's site-packages
+    (and the user site) so overlay copies win for both imports and ``importlib.metadata``,
+    and then loads the sitecustomize it hid (Debian, conda and Spack ship one). It works in
+    venv and non-venv bases alike and with ``-s``.
+
+Limits of the choice: ``python -I`` and ``-E`` ignore ``PYTHONPATH``, and ``-S`` skips
+``site`` entirely, so those see the base alone (console scripts in ``PREFIX/bin`` set the
+overlay up themselves and do not depend on activation). A venv created *from* the base has
+another ``sys.prefix`` and is deliberately left alone. The overlay's site directories sit
+after the stdlib, like any site-packages, so an overlay cannot shadow a stdlib module. A
+``sitecustomize`` shipped by a package inside the overlay wins over the base's, as it would
+if the overlay were the environment's own site-packages.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+
+from overlock._bootstrap import boot_dir
+from overlock.base import BaseEnv
+from overlock.errors import BadInputError
+
+ACTIVE_VAR = "OVERLOCK_ACTIVE"
+SHELLS = ("bash", "zsh", "fish", "tcsh")
+
+
+def _abs(prefix: Path) -> Path:
+    # The stable prefix is a symlink to the current generation; keep it unresolved so an
+    # activated shell follows later syncs and rollbacks.
+    return Path(os.path.abspath(prefix))  # noqa: PTH100
+
+
+def _without(value: str, drop: set[str]) -> list[str]:
+    return [p for p in value.split(os.pathsep) if p and p not in drop]
+
+
+def overlay_environ(base: BaseEnv, prefix: Path, environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` with the overlay at ``prefix`` active (for ``overlock run``).
+
+    ``PREFIX/bin`` first on ``PATH``, the bootstrap directory first on ``PYTHONPATH``,
+    ``OVERLOCK_ACTIVE=PREFIX``. Entries an already active overlay added are taken out
+    first, so running inside an activated shell does not stack two overlays.
+    """
+    prefix = _abs(prefix)
+    env = dict(environ)
+    drop: set[str] = set()
+    previous = env.get(ACTIVE_VAR)
+    if previous:
+        old = Path(previous)
+        drop |= {str(old / base.scheme["scripts"]), str(boot_dir(old))}
+    bin_dir = str(prefix / base.scheme["scripts"])
+    boot = str(boot_dir(prefix))
+    path = _without(env.get("PATH", os.defpath), drop | {bin_dir})
+    env["PATH"] = os.pathsep.join([bin_dir, *path])
+    # No empty entries: an empty PYTHONPATH component means the current directory.
+    pythonpath = _without(env.get("PYTHONPATH", ""), drop | {boot})
+    env["PYTHONPATH"] = os.pathsep.join([boot, *pythonpath])
+    env[ACTIVE_VAR] = str(prefix)
+    return env
+
+
+def activate_script(shell: str, base: BaseEnv, prefix: Path) -> str:
+    """Shell code that activates the overlay and defines ``deactivate_overlay``.
+
+    Meant for ``eval "$(overlock activate)"`` (bash, zsh), ``overlock activate --shell fish |
+    source`` and ``source`` of a saved file for tcsh. ``deactivate_overlay`` restores
+    ``PATH``, ``PYTHONPATH`` and ``OVERLOCK_ACTIVE`` exactly, including "was unset".
+    """
+    prefix = _abs(prefix)
+    bin_dir = str(prefix / base.scheme["scripts"])
+    boot = str(boot_dir(prefix))
+    if shell in ("bash", "zsh", "sh"):
+        return _posix(bin_dir, boot, str(prefix))
+    if shell == "fish":
+        return _fish(bin_dir, boot, str(prefix))
+    if shell in ("tcsh", "csh"):
+        return _tcsh(bin_dir, boot, str(prefix))
+    raise BadInputError(f"unknown shell {shell!r}", hint="use one of: " + ", ".join(SHELLS))
+
+
+def _posix(bin_dir: str, boot: str, prefix: str) -> str:
+    q = shlex.quote
+    return f"""\
+# overlock: activate the overlay at {prefix}
+if [ -n "${{OVERLOCK_ACTIVE-}}" ] && command -v deactivate_overlay >/dev/null 2>&1; then
+    deactivate_overlay
+fi
+_overlock_save() {{
+    # Remember the value *and* whether it was set, so deactivation is exact.
+    if eval "[ -n \\"\\${{$1+x}}\\" ]"; then
+        eval "_OVERLOCK_SET_$1=1; _OVERLOCK_OLD_$1=\\"\\${{$1}}\\""
+    else
+        eval "_OVERLOCK_SET_$1=0; unset _OVERLOCK_OLD_$1"
+    fi
+}}
+_overlock_save PATH
+_overlock_save PYTHONPATH
+_overlock_save OVERLOCK_ACTIVE
+unset -f _overlock_save
+PATH={q(bin_dir)}"${{PATH:+:$PATH}}"
+export PATH
+PYTHONPATH={q(boot)}"${{PYTHONPATH:+:$PYTHONPATH}}"
+export PYTHONPATH
+OVERLOCK_ACTIVE={q(prefix)}
+export OVERLOCK_ACTIVE
+deactivate_overlay() {{
+    for _overlock_var in PATH PYTHONPATH OVERLOCK_ACTIVE; do
+        if eval "[ \\"\\${{_OVERLOCK_SET_$_overlock_var}}\\" = 1 ]"; then
+            eval "$_overlock_var=\\"\\${{_OVERLOCK_OLD_$_overlock_var}}\\"; export $_overlock_var"
+        else
+            unset "$_overlock_var"
+        fi
+        unset "_OVERLOCK_SET_$_overlock_var" "_OVERLOCK_OLD_$_overlock_var"
+    done
+    unset _overlock_var
+    unset -f deactivate_overlay
+    hash -r 2>/dev/null
+    return 0
+}}
+hash -r 2>/dev/null
+"""
+
+
+def _fish(bin_dir: str, boot: str, prefix: str) -> str:
+    q = _fish_quote
+    return f"""\
+# overlock: activate the overlay at {prefix}
+if set -q OVERLOCK_ACTIVE; and functions -q deactivate_overlay
+    deactivate_overlay
+end
+for _overlock_var in PATH PYTHONPATH OVERLOCK_ACTIVE
+    if set -q $_overlock_var
+        set -g _OVERLOCK_SET_$_overlock_var 1
+        set -g _OVERLOCK_OLD_$_overlock_var $$_overlock_var
+    else
+        set -g _OVERLOCK_SET_$_overlock_var 0
+    end
+end
+set -e _overlock_var
+set -gx PATH {q(bin_dir)} $PATH
+if set -q PYTHONPATH; and test -n "$PYTHONPATH"
+    set -gx PYTHONPATH {q(boot)} $PYTHONPATH
+else
+    set -gx PYTHONPATH {q(boot)}
+end
+set -gx OVERLOCK_ACTIVE {q(prefix)}
+function deactivate_overlay
+    for _overlock_var in PATH PYTHONPATH OVERLOCK_ACTIVE
+        set -l was _OVERLOCK_SET_$_overlock_var
+        set -l old _OVERLOCK_OLD_$_overlock_var
+        if test "$$was" = 1
+            set -gx $_overlock_var $$old
+        else
+            set -e $_overlock_var
+        end
+        set -e $was
+        set -e $old
+    end
+    functions -e deactivate_overlay
+end
+"""
+
+
+def _fish_quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _tcsh(bin_dir: str, boot: str, prefix: str) -> str:
+    # csh has no functions and multi-line `if` does not survive `eval`; one simple command
+    # per line, and an alias for deactivation.
+    q = _csh_quote
+    lines = [
+        f"# overlock: activate the overlay at {prefix}; `source` this file",
+        'if ( $?OVERLOCK_ACTIVE ) if ( "`alias deactivate_overlay`" != "" ) deactivate_overlay',
+        "unsetenv _OVERLOCK_OLD_PATH _OVERLOCK_OLD_PYTHONPATH _OVERLOCK_OLD_OVERLOCK_ACTIVE",
+        'if ( $?PATH ) setenv _OVERLOCK_OLD_PATH "$PATH"',
+        'if ( $?PYTHONPATH ) setenv _OVERLOCK_OLD_PYTHONPATH "$PYTHONPATH"',
+        'if ( $?OVERLOCK_ACTIVE ) setenv _OVERLOCK_OLD_OVERLOCK_ACTIVE "$OVERLOCK_ACTIVE"',
+        f'setenv PATH {q(bin_dir)}":$PATH"',
+        f"setenv PYTHONPATH {q(boot)}",
+        'if ( $?_OVERLOCK_OLD_PYTHONPATH ) if ( "$_OVERLOCK_OLD_PYTHONPATH" != "" )'
+        f' setenv PYTHONPATH {q(boot)}":$_OVERLOCK_OLD_PYTHONPATH"',
+        f"setenv OVERLOCK_ACTIVE {q(prefix)}",
+        "alias deactivate_overlay '"
+        + "; ".join(
+            [
+                'setenv PATH "$_OVERLOCK_OLD_PATH"',
+                "unsetenv PYTHONPATH OVERLOCK_ACTIVE",
+                'if ( $?_OVERLOCK_OLD_PYTHONPATH ) setenv PYTHONPATH "$_OVERLOCK_OLD_PYTHONPATH"',
+                "if ( $?_OVERLOCK_OLD_OVERLOCK_ACTIVE )"
+                ' setenv OVERLOCK_ACTIVE "$_OVERLOCK_OLD_OVERLOCK_ACTIVE"',
+                "unsetenv _OVERLOCK_OLD_PATH _OVERLOCK_OLD_PYTHONPATH"
+                " _OVERLOCK_OLD_OVERLOCK_ACTIVE",
+                "rehash",
+                "unalias deactivate_overlay",
+            ]
+        )
+        + "'",
+        "rehash",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _csh_quote(value: str) -> str:
+    if value and all(c.isalnum() or c in "/._-+,@%=" for c in value):
+        return value
+    return "'" + value.replace("'", "'\\''") + "'"

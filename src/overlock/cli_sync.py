@@ -1,0 +1,218 @@
+"""The commands that materialize and use an overlay: sync, run, activate, rollback."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from overlock.base import BaseEnv, probe
+from overlock.cache import Cache
+from overlock.context import Overlay
+from overlock.errors import BadInputError, StaleLockError, SyncError
+from overlock.index import Index
+from overlock.lockfile import Lock, LockedFile, read_lock
+from overlock.locking import lock_status
+from overlock.sources import DistFile
+
+DOWNLOAD_THREADS = 8
+
+
+def live_base(overlay: Overlay) -> BaseEnv:
+    """The base as it is now: sync and run act on a real interpreter, never on a snapshot."""
+    if overlay.manifest.base_snapshot is None:
+        return overlay.base
+    python = overlay.base.python
+    if not Path(python).exists():
+        raise BadInputError(
+            f"the manifest locks from a snapshot of {python}, which is not on this machine",
+            hint="sync on the machine that has the base, or set `base` in overlay.toml",
+        )
+    return probe(python)
+
+
+def downloader(
+    overlay: Overlay, base: BaseEnv, *, offline: bool
+) -> Callable[[Sequence[LockedFile]], Mapping[str, Path]]:
+    """Fetch locked files into the shared cache, in parallel; offline: the cache only."""
+
+    def from_cache(files: Sequence[LockedFile]) -> Mapping[str, Path]:
+        cache = Cache.default()
+        found: dict[str, Path] = {}
+        missing = []
+        for f in files:
+            path = cache.wheel(f.sha256, f.filename)
+            if path is None:
+                missing.append(f.filename)
+            else:
+                found[f.sha256] = path
+        if missing:
+            raise SyncError(
+                f"--offline, and {len(missing)} locked file(s) are not in the cache: "
+                + ", ".join(sorted(missing)[:5])
+                + (", ..." if len(missing) > 5 else ""),
+                hint="run `overlock sync` once with network access",
+            )
+        return found
+
+    def fetch(files: Sequence[LockedFile]) -> Mapping[str, Path]:
+        if offline:
+            return from_cache(files)
+        with Index(overlay.index_config, base, Cache.default()) as index:
+
+            def one(f: LockedFile) -> tuple[str, Path]:
+                dist = DistFile(
+                    filename=f.filename, url=f.url, hashes={"sha256": f.sha256}, size=f.size
+                )
+                return f.sha256, index.download(dist)
+
+            with ThreadPoolExecutor(max_workers=min(DOWNLOAD_THREADS, len(files) or 1)) as pool:
+                return dict(pool.map(one, files))
+
+    return fetch
+
+
+def _current_lock(overlay: Overlay, base: BaseEnv, *, force: bool) -> Lock:
+    lock = read_lock(overlay.lock_path)
+    status = lock_status(overlay.manifest, base, lock)
+    if not status.current and not force:
+        raise StaleLockError(
+            "refusing to sync: " + "; ".join(status.problems),
+            hint="run `overlock lock` first (or `overlock sync --force` to sync the lock as it is)",
+        )
+    return lock
+
+
+def cmd_sync(args: argparse.Namespace, out: Any) -> int:
+    from overlock.sync import sync
+
+    overlay = Overlay.load(args.manifest)
+    base = live_base(overlay)
+    lock = _current_lock(overlay, base, force=args.force)
+    result = sync(
+        lock,
+        base,
+        overlay.prefix,
+        fetch=downloader(overlay, base, offline=args.offline),
+        compile_bytecode=not args.no_compile,
+        dry_run=args.dry_run,
+        force=args.force,
+        reporter=out.debug,
+    )
+    plan = result.plan
+    if args.json:
+        out.json(
+            {
+                "prefix": str(result.prefix),
+                "changed": result.changed,
+                "dry_run": result.dry_run,
+                "generation": result.generation,
+                "previous": result.previous,
+                "plan": plan.lines(),
+                "warnings": list(result.warnings),
+            }
+        )
+    for warning in result.warnings:
+        out.note(f"warning: {warning}")
+    if plan.is_noop:
+        out.info(f"{overlay.prefix} already holds exactly the lock")
+        return 0
+    for line in plan.lines():
+        out.info(f"  {line}")
+    if args.dry_run:
+        out.note("dry run: nothing changed")
+    else:
+        out.note(f"synced {overlay.prefix} (generation {result.generation})")
+    return 0
+
+
+def _resolve_command(command: Sequence[str], base: BaseEnv, env: Mapping[str, str]) -> list[str]:
+    """``python`` in an overlay means the base's interpreter, whatever PATH says."""
+    if not command:
+        raise BadInputError("nothing to run", hint="overlock run -- python -c 'import x'")
+    first = command[0]
+    names = {"python", "python3", f"python{base.py_short}"}
+    if first in names:
+        return [base.python, *command[1:]]
+    found = shutil.which(first, path=env.get("PATH"))
+    return [found or first, *command[1:]]
+
+
+def cmd_run(args: argparse.Namespace, out: Any) -> int:
+    from overlock.activate import overlay_environ
+
+    overlay = Overlay.load(args.manifest)
+    base = live_base(overlay)
+    prefix = overlay.prefix
+    if not prefix.exists():
+        raise SyncError(f"{prefix} does not exist yet", hint="run `overlock sync` first")
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    env = overlay_environ(base, prefix, os.environ)
+    argv = _resolve_command(command, base, env)
+    try:
+        return subprocess.run(argv, env=env).returncode
+    except FileNotFoundError as exc:
+        raise BadInputError(f"command not found: {command[0]}") from exc
+
+
+def cmd_activate(args: argparse.Namespace, out: Any) -> int:
+    from overlock.activate import activate_script
+
+    overlay = Overlay.load(args.manifest)
+    base = live_base(overlay)
+    shell = args.shell or Path(os.environ.get("SHELL", "bash")).name
+    print(activate_script(shell, base, overlay.prefix), end="")
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace, out: Any) -> int:
+    from overlock.sync import rollback
+
+    overlay = Overlay.load(args.manifest)
+    generation = rollback(overlay.prefix)
+    out.info(f"{overlay.prefix} is back at generation {generation}")
+    return 0
+
+
+EXAMPLES = {
+    "sync": "example:\n  overlock sync\n  overlock sync --dry-run -m overlays/analysis/overlay.toml",
+    "run": "example:\n  overlock run -- python -c 'import urllib3; print(urllib3.__version__)'",
+    "activate": 'example:\n  eval "$(overlock activate)"\n  deactivate_overlay',
+    "rollback": "example:\n  overlock rollback",
+}
+
+
+def register(add: Callable[..., Any], manifest_opt: argparse.ArgumentParser) -> None:
+    p = add(
+        "sync", cmd_sync, "make the prefix hold exactly the lock", manifest_opt,
+        example=EXAMPLES["sync"],
+    )
+    p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    p.add_argument("--force", action="store_true", help="sync even if the lock is stale")
+    p.add_argument("--offline", action="store_true", help="use only the download cache")
+    p.add_argument("--no-compile", action="store_true", help="do not byte-compile")
+    p.add_argument("--json", action="store_true", help="machine-readable result on stdout")
+
+    p = add(
+        "run", cmd_run, "run a command with the overlay active", manifest_opt,
+        example=EXAMPLES["run"],
+    )
+    p.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
+
+    p = add(
+        "activate", cmd_activate, "print shell code that activates the overlay", manifest_opt,
+        example=EXAMPLES["activate"],
+    )
+    p.add_argument("--shell", choices=["bash", "zsh", "sh", "fish", "tcsh", "csh"])
+
+    add(
+        "rollback", cmd_rollback, "return the prefix to its previous generation", manifest_opt,
+        example=EXAMPLES["rollback"],
+    )

@@ -1,0 +1,682 @@
+"""Make a prefix hold exactly the locked packages: plan, build a generation, switch atomically.
+
+Layout on disk, for a prefix the user calls ``/data/ov``::
+
+    /data/ov -> .ov.overlock/gen-7          the prefix: a symlink, swapped atomically
+    /data/.ov.overlock/
+        sync.lock                          flock(2): two syncs never interleave
+        gen-7/                             current generation (a full prefix)
+            bin/ lib/pythonX.Y/site-packages/ ...
+            .overlock/state.json           what this generation holds (read by ``plan``)
+            .overlock/boot/sitecustomize.py  the activation bootstrap (see activate.py)
+        gen-6/                             previous generation, kept for ``rollback``
+
+A new generation is built beside the current one (``gen-N.partial``), reusing unchanged
+packages by hard-linking the files the previous generation recorded for them, verified, renamed
+to ``gen-N`` and only then switched in with ``os.replace`` of a symlink over the prefix — one
+atomic rename. A sync killed at any point leaves the prefix pointing at a complete generation;
+leftovers are removed by the next sync. Everything written into a generation names the stable
+prefix (``/data/ov/...``), never ``gen-N``, so the switch needs no rewriting.
+
+Hard links mean two generations share inodes for unchanged files: nothing overlock does writes
+into an installed file in place (installer writes new files, compileall replaces ``.pyc``
+atomically), but a user editing an installed file edits it in both generations.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from overlock._bootstrap import STATE_DIRNAME, boot_dir, render_sitecustomize
+from overlock.base import BaseEnv
+from overlock.errors import BadInputError, HashMismatchError, SyncError
+from overlock.install import compile_bytecode as _compile
+from overlock.install import install_wheel
+from overlock.lockfile import Lock, LockedFile, LockedPackage
+
+STATE_FORMAT = 1
+STATE_FILE = "state.json"
+LOCK_FILE = "sync.lock"
+_GEN_RE = re.compile(r"^gen-(\d+)$")
+
+Fetch = Callable[[Sequence[LockedFile]], Mapping[str, Path]]
+Reporter = Callable[[str], None]
+
+
+# -- values ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InstalledPackage:
+    """A package as a generation's state file records it."""
+
+    name: NormalizedName
+    version: str
+    sha256: str  # of the wheel it was installed from
+    url: str | None = None  # set for direct references only (PEP 610)
+    files: tuple[str, ...] = ()  # relative to the prefix, as installer wrote them
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "sha256": self.sha256,
+            "url": self.url,
+            "files": list(self.files),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> InstalledPackage:
+        return cls(
+            name=canonicalize_name(str(data["name"])),
+            version=str(data["version"]),
+            sha256=str(data["sha256"]),
+            url=data.get("url"),
+            files=tuple(str(f) for f in data.get("files") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class GenerationState:
+    """``PREFIX/.overlock/state.json``: written once, when a generation is complete."""
+
+    generation: int
+    packages: tuple[InstalledPackage, ...]
+    layout: Mapping[str, Any]  # what launchers and the bootstrap were written for
+    lock_hash: str
+    base_fingerprint: str
+    previous: int | None = None
+
+    @property
+    def by_name(self) -> Mapping[NormalizedName, InstalledPackage]:
+        return {p.name: p for p in self.packages}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "overlock-state": STATE_FORMAT,
+            "generation": self.generation,
+            "previous": self.previous,
+            "lock-hash": self.lock_hash,
+            "base-fingerprint": self.base_fingerprint,
+            "layout": dict(self.layout),
+            "packages": [p.to_json() for p in self.packages],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> GenerationState:
+        if data.get("overlock-state") != STATE_FORMAT:
+            raise ValueError(f"unknown state format {data.get('overlock-state')!r}")
+        return cls(
+            generation=int(data["generation"]),
+            previous=None if data.get("previous") is None else int(data["previous"]),
+            lock_hash=str(data["lock-hash"]),
+            base_fingerprint=str(data["base-fingerprint"]),
+            layout=dict(data["layout"]),
+            packages=tuple(InstalledPackage.from_json(p) for p in data["packages"]),
+        )
+
+
+@dataclass(frozen=True)
+class Replacement:
+    name: NormalizedName
+    old: InstalledPackage
+    new: LockedPackage
+
+
+@dataclass(frozen=True)
+class SyncPlan:
+    """What a sync would change; computed from the state file alone (no hashing, no network)."""
+
+    prefix: Path
+    add: tuple[LockedPackage, ...] = ()
+    remove: tuple[InstalledPackage, ...] = ()
+    replace: tuple[Replacement, ...] = ()
+    unchanged: tuple[LockedPackage, ...] = ()
+    rebuild: str | None = None  # why every package is reinstalled (the base moved), or None
+
+    @property
+    def is_noop(self) -> bool:
+        return not (self.add or self.remove or self.replace) and self.rebuild is None
+
+    @property
+    def to_install(self) -> tuple[LockedPackage, ...]:
+        if self.rebuild is not None:
+            return tuple(
+                sorted(
+                    (*self.add, *(r.new for r in self.replace), *self.unchanged),
+                    key=lambda p: p.name,
+                )
+            )
+        return tuple(sorted((*self.add, *(r.new for r in self.replace)), key=lambda p: p.name))
+
+    def lines(self) -> list[str]:
+        """One line per change, for people: ``+ name version``, ``- ...``, ``~ old -> new``."""
+        out = [f"+ {p.name} {p.version}" for p in self.add]
+        out += [f"- {p.name} {p.version}" for p in self.remove]
+        for r in self.replace:
+            same = r.old.version == r.new.version
+            detail = (
+                f"{r.new.version} (different file)"
+                if same
+                else (f"{r.old.version} -> {r.new.version}")
+            )
+            out.append(f"~ {r.name} {detail}")
+        if self.rebuild is not None:
+            out.append(f"! every package is reinstalled: {self.rebuild}")
+        return out
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    plan: SyncPlan
+    prefix: Path
+    generation: int | None  # current generation afterwards
+    previous: int | None
+    changed: bool
+    dry_run: bool = False
+    warnings: tuple[str, ...] = field(default=())
+
+
+# -- layout ------------------------------------------------------------------------------
+
+
+def state_root(prefix: Path) -> Path:
+    """The sibling directory holding generations and the lock of ``prefix``."""
+    return prefix.parent / f".{prefix.name}.overlock"
+
+
+def _abs(prefix: Path) -> Path:
+    # abspath, not resolve(): the prefix itself is a symlink we own, and the user's spelling
+    # of its parent is what launchers and activation should keep naming.
+    return Path(os.path.abspath(prefix))  # noqa: PTH100
+
+
+def _gen_number(name: str) -> int | None:
+    m = _GEN_RE.match(name)
+    return int(m.group(1)) if m else None
+
+
+def current_generation(prefix: Path) -> int | None:
+    """The generation ``prefix`` points at, or None when it is not an overlock prefix."""
+    prefix = _abs(prefix)
+    try:
+        target = str(prefix.readlink())
+    except OSError:
+        return None
+    head, _, tail = target.rpartition("/")
+    if Path(head) != Path(state_root(prefix).name):
+        return None
+    return _gen_number(tail)
+
+
+def _prefix_kind(prefix: Path) -> str:
+    """``overlay``, ``missing``, ``empty`` (an empty directory) or ``foreign``."""
+    if current_generation(prefix) is not None:
+        return "overlay"
+    if not os.path.lexists(prefix):
+        return "missing"
+    if prefix.is_dir() and not prefix.is_symlink() and not any(prefix.iterdir()):
+        return "empty"
+    return "foreign"
+
+
+def read_state(prefix: Path) -> GenerationState | None:
+    """The current generation's state, or None when there is no overlock generation."""
+    if current_generation(prefix) is None:
+        return None
+    return _read_state_file(_abs(prefix) / STATE_DIRNAME / STATE_FILE)
+
+
+def _read_state_file(path: Path) -> GenerationState | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return GenerationState.from_json(data)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SyncError(
+            f"{path} is unreadable: {exc}",
+            hint="`overlock sync --force` rebuilds the overlay from the lock",
+        ) from exc
+
+
+def layout_key(base: BaseEnv, prefix: Path) -> dict[str, Any]:
+    """What files in a generation depend on besides the wheels; a change means rebuild."""
+    return {
+        "prefix": str(_abs(prefix)),
+        "python": base.python,
+        "base-prefix": base.prefix,
+        "python-version": base.py_short,
+        "scheme": dict(sorted(base.scheme.items())),
+        "base-site-dirs": list(base.site_dirs),
+    }
+
+
+def lock_hash(lock: Lock) -> str:
+    return "sha256:" + hashlib.sha256(lock.dumps().encode()).hexdigest()
+
+
+# -- plan --------------------------------------------------------------------------------
+
+
+def plan(lock: Lock, prefix: Path, base: BaseEnv) -> SyncPlan:
+    """Compare ``lock`` with what the prefix's current generation holds."""
+    prefix = _abs(prefix)
+    state = read_state(prefix)
+    installed = state.by_name if state is not None else {}
+    add: list[LockedPackage] = []
+    replace: list[Replacement] = []
+    unchanged: list[LockedPackage] = []
+    for pkg in lock.packages:
+        old = installed.get(pkg.name)
+        if old is None:
+            add.append(pkg)
+        elif old.sha256 == pkg.file.sha256 and old.url == _direct_url(pkg):
+            unchanged.append(pkg)
+        else:
+            replace.append(Replacement(pkg.name, old, pkg))
+    locked = lock.by_name
+    remove = [p for p in installed.values() if p.name not in locked]
+    rebuild = None
+    if state is not None and dict(state.layout) != layout_key(base, prefix):
+        changed = sorted(k for k, v in layout_key(base, prefix).items() if state.layout.get(k) != v)
+        rebuild = "the base or the prefix changed (" + ", ".join(changed) + ")"
+    return SyncPlan(
+        prefix=prefix,
+        add=tuple(add),
+        remove=tuple(sorted(remove, key=lambda p: p.name)),
+        replace=tuple(replace),
+        unchanged=tuple(unchanged),
+        rebuild=rebuild,
+    )
+
+
+def _direct_url(pkg: LockedPackage) -> str | None:
+    return pkg.file.url if pkg.is_direct else None
+
+
+# -- sync --------------------------------------------------------------------------------
+
+
+def sync(
+    lock: Lock,
+    base: BaseEnv,
+    prefix: Path,
+    *,
+    fetch: Fetch,
+    compile_bytecode: bool = True,
+    dry_run: bool = False,
+    force: bool = False,
+    reporter: Reporter | None = None,
+) -> SyncResult:
+    """Make ``prefix`` hold exactly ``lock``'s packages, switching atomically.
+
+    ``fetch`` gets the files to install and returns sha256 -> local wheel path; each file is
+    hashed again here, so a fetcher that returns the wrong bytes cannot get them installed.
+    On any error the prefix is left as it was.
+    """
+    report: Reporter = reporter or (lambda _msg: None)
+    prefix = _abs(prefix)
+    _refuse_base_paths(prefix, base)
+    kind = _prefix_kind(prefix)
+    if kind == "foreign" and not force:
+        raise BadInputError(
+            f"{prefix} exists and was not made by overlock",
+            hint="choose another prefix, or pass --force to move it aside"
+            f" (into {state_root(prefix)}) and build the overlay there",
+        )
+    if dry_run:
+        p = plan(lock, prefix, base)
+        gen = current_generation(prefix)
+        return SyncResult(p, prefix, gen, _previous(prefix), changed=False, dry_run=True)
+
+    root = state_root(prefix)
+    root.mkdir(parents=True, exist_ok=True)
+    with _exclusive(root / LOCK_FILE, prefix, report):
+        # Planned under the lock: a sync that held it before us may have changed everything.
+        kind = _prefix_kind(prefix)
+        p = plan(lock, prefix, base)
+        state = read_state(prefix)
+        if p.is_noop and state is not None:
+            _refresh_lock_facts(prefix, state, lock)
+            return SyncResult(p, prefix, state.generation, state.previous, changed=False)
+        for line in p.lines():
+            report(line)
+        # Leftovers of killed syncs go; the rollback target stays until the switch succeeds.
+        _prune(root, keep={state.generation, state.previous or 0} if state else set())
+        number = _next_generation(root)
+        building = root / f"gen-{number}.partial"
+        try:
+            warn = _build(building, lock, base, prefix, p, state, fetch, compile_bytecode, report)
+            final = root / f"gen-{number}"
+            building.rename(final)
+        except BaseException:
+            shutil.rmtree(building, ignore_errors=True)
+            raise
+        if kind == "empty":
+            prefix.rmdir()
+        elif kind == "foreign":
+            aside = _unused(root / "replaced")
+            prefix.rename(aside)
+            report(f"moved the previous contents of {prefix} to {aside}")
+        _switch(prefix, final)
+        report(f"{prefix} now holds generation {number}")
+        _prune(root, keep={number} | ({state.generation} if state else set()))
+        return SyncResult(
+            p,
+            prefix,
+            number,
+            state.generation if state else None,
+            changed=True,
+            warnings=tuple(warn),
+        )
+
+
+def rollback(prefix: Path) -> int:
+    """Switch ``prefix`` back to its previous generation; return that generation's number."""
+    prefix = _abs(prefix)
+    state = read_state(prefix)
+    if state is None:
+        raise SyncError(f"{prefix} is not an overlay made by `overlock sync`")
+    root = state_root(prefix)
+    with _exclusive(root / LOCK_FILE, prefix, lambda _m: None):
+        state = read_state(prefix)
+        assert state is not None
+        prev = state.previous
+        target = root / f"gen-{prev}"
+        if prev is None or _read_state_file(target / STATE_DIRNAME / STATE_FILE) is None:
+            raise SyncError(
+                f"{prefix} has no previous generation to go back to",
+                hint="only the generation before the last sync is kept",
+            )
+        _switch(prefix, target)
+        return prev
+
+
+def _previous(prefix: Path) -> int | None:
+    state = read_state(prefix)
+    return state.previous if state else None
+
+
+# -- building a generation --------------------------------------------------------------
+
+
+def _build(
+    gen: Path,
+    lock: Lock,
+    base: BaseEnv,
+    prefix: Path,
+    p: SyncPlan,
+    state: GenerationState | None,
+    fetch: Fetch,
+    compile_bytecode: bool,
+    report: Reporter,
+) -> list[str]:
+    gen.mkdir()
+    current = prefix.resolve() if state is not None else None
+    installed: dict[NormalizedName, InstalledPackage] = {}
+    to_install = list(p.to_install)
+    if p.rebuild is None and state is not None and current is not None:
+        for pkg in p.unchanged:
+            old = state.by_name[pkg.name]
+            if _reuse(current, gen, old):
+                installed[pkg.name] = old
+            else:
+                report(f"{pkg.name}: files missing from the current generation; reinstalling")
+                to_install.append(pkg)
+
+    paths = _fetch_verified(fetch, [pkg.file for pkg in to_install])
+    for pkg in sorted(to_install, key=lambda x: x.name):
+        report(f"installing {pkg.name} {pkg.version}")
+        files = install_wheel(
+            paths[pkg.file.sha256],
+            gen,
+            base,
+            prefix=prefix,
+            direct_url=_direct_url(pkg),
+            requested=bool(pkg.requested),
+        )
+        installed[pkg.name] = InstalledPackage(
+            name=pkg.name,
+            version=pkg.version,
+            sha256=pkg.file.sha256,
+            url=_direct_url(pkg),
+            files=tuple(files),
+        )
+
+    boot = boot_dir(gen)
+    boot.mkdir(parents=True)
+    (boot / "sitecustomize.py").write_text(render_sitecustomize(base, prefix), encoding="utf-8")
+
+    warnings: list[str] = []
+    if compile_bytecode:
+        dirs: dict[Path, Path] = {}
+        for key in ("purelib", "platlib"):
+            dirs[gen / base.scheme[key]] = prefix / base.scheme[key]
+        dirs[boot] = boot_dir(prefix)
+        ok, output = _compile(base, dirs)
+        if not ok:
+            warnings.append("some files could not be byte-compiled:\n" + output)
+            report(warnings[-1])
+
+    _verify(gen, base, lock, installed)
+    new_state = GenerationState(
+        generation=int(gen.name.split("-")[1].split(".")[0]),
+        previous=state.generation if state else None,
+        packages=tuple(installed[name] for name in sorted(installed)),
+        layout=layout_key(base, prefix),
+        lock_hash=lock_hash(lock),
+        base_fingerprint=lock.base_fingerprint,
+    )
+    _write_json_atomic(gen / STATE_DIRNAME / STATE_FILE, new_state.to_json())
+    return warnings
+
+
+def _reuse(current: Path, gen: Path, old: InstalledPackage) -> bool:
+    """Hard-link (or copy) ``old``'s files, and their byte-code, from ``current`` into ``gen``."""
+    for rel in old.files:
+        src = current / rel
+        if not src.is_file():
+            return False
+    for rel in old.files:
+        _link(current / rel, gen / rel)
+        if rel.endswith(".py"):
+            src = current / rel
+            cache = src.parent / "__pycache__"
+            if cache.is_dir():
+                for pyc in cache.glob(f"{src.stem}.*.pyc"):
+                    _link(pyc, gen / Path(rel).parent / "__pycache__" / pyc.name)
+    return True
+
+
+def _link(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+            raise
+        # copy2 keeps the mtime, so the byte-code copied next to it stays valid.
+        shutil.copy2(src, dst)
+
+
+def _fetch_verified(fetch: Fetch, files: Sequence[LockedFile]) -> dict[str, Path]:
+    if not files:
+        return {}
+    got = fetch(files)
+    out: dict[str, Path] = {}
+    for f in files:
+        path = got.get(f.sha256)
+        if path is None:
+            raise SyncError(f"{f.filename} was not downloaded", hint="is the index reachable?")
+        actual = _sha256(Path(path))
+        if actual != f.sha256:
+            raise HashMismatchError(
+                f"{f.filename} has sha256 {actual}, but the lock says {f.sha256}",
+                hint="the file changed on the index or in the cache; nothing was installed",
+            )
+        out[f.sha256] = Path(path)
+    return out
+
+
+def _verify(
+    gen: Path, base: BaseEnv, lock: Lock, installed: Mapping[NormalizedName, InstalledPackage]
+) -> None:
+    """The new generation holds each locked distribution, at its version, and nothing else."""
+    found: dict[NormalizedName, str] = {}
+    for site in {gen / base.scheme["purelib"], gen / base.scheme["platlib"]}:
+        if not site.is_dir():
+            continue
+        for entry in site.glob("*.dist-info"):
+            name, _, version = entry.name[: -len(".dist-info")].partition("-")
+            found[canonicalize_name(name)] = version
+    problems: list[str] = []
+    for pkg in lock.packages:
+        have = found.pop(pkg.name, None)
+        if have is None:
+            problems.append(f"{pkg.name} is missing")
+        elif not _same_version(have, pkg.version):
+            problems.append(f"{pkg.name} is {have}, locked {pkg.version}")
+        else:
+            missing = [f for f in installed[pkg.name].files if not (gen / f).is_file()]
+            if missing:
+                problems.append(f"{pkg.name} lacks {missing[0]}")
+    problems += [f"{name} {v} is not in the lock" for name, v in sorted(found.items())]
+    if problems:
+        raise SyncError(
+            "the new overlay generation does not match the lock: " + "; ".join(problems),
+            hint="the previous overlay is untouched; a wheel's name or version may not"
+            " match the lock",
+        )
+
+
+def _same_version(a: str, b: str) -> bool:
+    try:
+        return Version(a) == Version(b)
+    except InvalidVersion:
+        return a == b
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# -- switching and cleaning --------------------------------------------------------------
+
+
+def _switch(prefix: Path, gen: Path) -> None:
+    """Point ``prefix`` at ``gen`` with one atomic rename."""
+    tmp = prefix.with_name(f".{prefix.name}.overlock-switch")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    tmp.symlink_to(os.path.relpath(gen, prefix.parent))
+    tmp.replace(prefix)
+    _fsync_dir(prefix.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:  # some filesystems refuse fsync on directories; durability is best effort
+        pass
+    finally:
+        os.close(fd)
+
+
+def _next_generation(root: Path) -> int:
+    numbers = [0]
+    for entry in root.iterdir():
+        n = _gen_number(entry.name.removesuffix(".partial"))
+        if n is not None:
+            numbers.append(n)
+    return max(numbers) + 1
+
+
+def _prune(root: Path, keep: set[int]) -> None:
+    """Remove generations not in ``keep`` and leftovers of interrupted syncs."""
+    for entry in sorted(root.iterdir()):
+        n = _gen_number(entry.name)
+        partial = entry.name.endswith(".partial") or entry.name.startswith("trash-")
+        if (n is not None and n not in keep) or partial:
+            # Renamed first, so a prune killed half-way never leaves a half-deleted gen-N
+            # that rollback could mistake for a complete one.
+            trash = entry
+            if not entry.name.startswith("trash-"):
+                trash = root / f"trash-{entry.name}-{os.getpid()}"
+                entry.rename(trash)
+            shutil.rmtree(trash, ignore_errors=True)
+
+
+def _unused(stem: Path) -> Path:
+    n = 1
+    while os.path.lexists(f"{stem}-{n}"):
+        n += 1
+    return Path(f"{stem}-{n}")
+
+
+def _refresh_lock_facts(prefix: Path, state: GenerationState, lock: Lock) -> None:
+    """Same packages, another lock text (a new manifest hash): record it, atomically."""
+    new_hash = lock_hash(lock)
+    if state.lock_hash == new_hash and state.base_fingerprint == lock.base_fingerprint:
+        return
+    data = state.to_json()
+    data["lock-hash"] = new_hash
+    data["base-fingerprint"] = lock.base_fingerprint
+    _write_json_atomic(prefix / STATE_DIRNAME / STATE_FILE, data)
+
+
+def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path, prefix: Path, report: Reporter) -> Iterator[None]:
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            report(f"waiting for another sync of {prefix} to finish")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the flock
+
+
+def _refuse_base_paths(prefix: Path, base: BaseEnv) -> None:
+    """The overlay, its generations and its lock must all live outside the base."""
+    # The generations live next to the prefix, so checking the prefix's real location (its
+    # parent resolved, the prefix itself possibly a symlink we own) covers them too.
+    mine = Path(os.path.realpath(prefix.parent)) / prefix.name
+    for raw in (base.prefix, *base.site_dirs):
+        if not raw:
+            continue
+        theirs = Path(os.path.realpath(raw))
+        if mine == theirs or mine.is_relative_to(theirs) or theirs.is_relative_to(mine):
+            raise BadInputError(
+                f"the overlay prefix {prefix} overlaps the base at {theirs};"
+                " overlock never writes into the base",
+                hint="choose a prefix outside the base environment",
+            )

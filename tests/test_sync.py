@@ -1,0 +1,462 @@
+"""sync: exact, atomic generations of an overlay on a real base, checked with its interpreter."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from packaging.utils import canonicalize_name, parse_wheel_filename
+
+from harness.bases import Base, MakeBase, clean_env
+from harness.wheels import MakeWheel
+from overlock.activate import overlay_environ
+from overlock.base import BaseEnv, probe
+from overlock.errors import BadInputError, HashMismatchError, SyncError
+from overlock.install import install_wheel
+from overlock.lockfile import Lock, LockedFile, LockedPackage
+from overlock.sync import (
+    current_generation,
+    plan,
+    read_state,
+    rollback,
+    state_root,
+    sync,
+)
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def locked(wheel: Path, *, direct: bool = False, requested: bool = True) -> LockedPackage:
+    name, version, _, _ = parse_wheel_filename(wheel.name)
+    f = LockedFile(wheel.name, wheel.as_uri(), wheel.stat().st_size, _sha256(wheel))
+    return LockedPackage(
+        name=canonicalize_name(name),
+        version=str(version),
+        wheel=None if direct else f,
+        archive=f if direct else None,
+        requested=("x",) if requested else (),
+    )
+
+
+def make_lock(*wheels: Path) -> Lock:
+    return Lock(
+        packages=tuple(locked(w) for w in wheels),
+        base_fingerprint="sha256:test",
+        manifest_hash="sha256:manifest",
+        base_python_version="3.11",
+    )
+
+
+class FileFetcher:
+    """A real downloader for file:// URLs; counts what it was asked for."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def __call__(self, files: Sequence[LockedFile]) -> Mapping[str, Path]:
+        self.calls.append([f.filename for f in files])
+        return {f.sha256: Path(urlparse(f.url).path) for f in files}
+
+
+def run_overlay(base_env: BaseEnv, prefix: Path, code: str) -> subprocess.CompletedProcess[str]:
+    env = overlay_environ(base_env, prefix, clean_env())
+    return subprocess.run(
+        [base_env.python, "-c", code], capture_output=True, text=True, env=env, check=False
+    )
+
+
+def site_dists(prefix: Path, env: BaseEnv) -> dict[str, str]:
+    site = prefix / env.scheme["purelib"]
+    out = {}
+    for d in site.glob("*.dist-info"):
+        name, _, version = d.name[: -len(".dist-info")].partition("-")
+        out[canonicalize_name(name)] = version
+    return out
+
+
+@pytest.fixture
+def shadow_base(make_base: MakeBase, make_wheel: MakeWheel) -> Base:
+    """A venv base holding alpha 1.0 and toolpkg 1.0 (with a console script)."""
+    return make_base(
+        "venv",
+        wheels=[
+            make_wheel(name="alpha", version="1.0"),
+            make_wheel(
+                name="toolpkg",
+                version="1.0",
+                entry_points={"console_scripts": {"tool": "toolpkg:main"}},
+            ),
+        ],
+    )
+
+
+# -- tests --------------------------------------------------------------------------------
+
+
+def test_fresh_sync_shadows_base_and_never_writes_it(
+    shadow_base: Base, make_wheel: MakeWheel, tmp_path: Path
+) -> None:
+    env = probe(shadow_base.prefix)
+    before = shadow_base.checksum()
+    shadow_base.make_readonly()
+    prefix = tmp_path / "ov"
+    lock = make_lock(
+        make_wheel(name="alpha", version="2.0"), make_wheel(name="beta", version="1.0")
+    )
+
+    result = sync(lock, env, prefix, fetch=FileFetcher())
+
+    assert result.changed and result.generation == 1
+    assert prefix.is_symlink() and current_generation(prefix) == 1
+    out = run_overlay(
+        env,
+        prefix,
+        "import alpha, beta, importlib.metadata as m;"
+        "print(alpha.__version__, m.version('alpha'), beta.__version__, alpha.__file__)",
+    )
+    assert out.returncode == 0, out.stderr
+    version, meta_version, beta, where = out.stdout.split()
+    assert (version, meta_version, beta) == ("2.0", "2.0", "1.0")
+    # Through the stable prefix, never a generation directory.
+    assert where.startswith(str(prefix) + "/")
+    site = prefix / env.scheme["purelib"]
+    assert (site / "alpha-2.0.dist-info" / "INSTALLER").read_text() == "overlock\n"
+    assert not (site / "alpha-2.0.dist-info" / "direct_url.json").exists()
+    # Byte-code was compiled by the base interpreter, for its version.
+    tag = f"cpython-{env.py_short.replace('.', '')}"
+    assert list((site / "alpha" / "__pycache__").glob(f"__init__.{tag}.pyc"))
+    shadow_base.make_writable()
+    assert shadow_base.checksum() == before
+
+
+def test_resync_add_remove_upgrade_downgrade_is_exact(
+    shadow_base: Base, make_wheel: MakeWheel, tmp_path: Path
+) -> None:
+    env = probe(shadow_base.prefix)
+    before = shadow_base.checksum()
+    prefix = tmp_path / "ov"
+    fetch = FileFetcher()
+    a2, a3 = make_wheel(name="alpha", version="2.0"), make_wheel(name="alpha", version="3.0")
+    b1, c1 = make_wheel(name="beta", version="1.0"), make_wheel(name="gamma", version="1.0")
+
+    steps = [
+        (a2, b1, c1),  # fresh
+        (a3, b1),  # upgrade alpha, remove gamma, keep beta
+        (a2, b1, make_wheel(name="delta", version="0.1")),  # downgrade, add
+        (b1,),  # remove a shadow: the base's alpha is visible again
+    ]
+    for number, wheels in enumerate(steps, start=1):
+        lock = make_lock(*wheels)
+        result = sync(lock, env, prefix, fetch=fetch)
+        assert result.generation == number
+        assert site_dists(prefix, env) == {p.name: p.version for p in lock.packages}
+        assert plan(lock, prefix, env).is_noop
+    # Only changed packages were fetched; beta 1.0 was reused each time.
+    assert fetch.calls[1] == [a3.name]
+    assert "beta-1.0-py3-none-any.whl" not in [n for call in fetch.calls[1:] for n in call]
+    out = run_overlay(env, prefix, "import alpha, os; print(alpha.__version__)")
+    assert out.stdout.split() == ["1.0"], out.stderr
+    assert not (prefix / env.scheme["purelib"] / "gamma").exists()
+    # Two generations are kept: current and previous.
+    gens = sorted(p.name for p in state_root(prefix).iterdir() if p.name.startswith("gen-"))
+    assert gens == ["gen-3", "gen-4"]
+    assert shadow_base.checksum() == before
+
+
+def test_replace_shares_unchanged_files_by_hard_link(
+    shadow_base: Base, make_wheel: MakeWheel, tmp_path: Path
+) -> None:
+    env = probe(shadow_base.prefix)
+    prefix = tmp_path / "ov"
+    b1 = make_wheel(name="beta", version="1.0")
+    sync(make_lock(b1), env, prefix, fetch=FileFetcher())
+    old = (prefix / env.scheme["purelib"] / "beta" / "__init__.py").resolve()
+    sync(make_lock(b1, make_wheel(name="gamma", version="1.0")), env, prefix, fetch=FileFetcher())
+    new = (prefix / env.scheme["purelib"] / "beta" / "__init__.py").resolve()
+    assert old != new and old.stat().st_ino == new.stat().st_ino
+
+
+def test_noop_is_instant_and_fetches_nothing(
+    shadow_base: Base, make_wheel: MakeWheel, tmp_path: Path
+) -> None:
+    env = probe(shadow_base.prefix)
+    prefix = tmp_path / "ov"
+    lock = make_lock(make_wheel(name="beta", version="1.0"))
+    sync(lock, env, prefix, fetch=FileFetcher())
+
+    def no_fetch(files: Sequence[LockedFile]) -> Mapping[str, Path]:
+        raise AssertionError("a no-op sync must not fetch")
+
+    assert plan(lock, prefix, env).is_noop
+    start = time.perf_counter()
+    result = sync(lock, env, prefix, fetch=no_fetch)
+    elapsed = time.perf_counter() - start
+    assert not result.changed and result.generation == 1
+    assert elapsed < 0.5
+    dry = sync(
+        make_lock(make_wheel(name="gamma", version="1.0")),
+        env,
+        prefix,
+        fetch=no_fetch,
+        dry_run=True,
+    )
+    assert [p.name for p in dry.plan.add] == ["gamma"]
+    assert [p.name for p in dry.plan.remove] == ["beta"]
+    assert current_generation(prefix) == 1
+
+
+def test_hash_mismatch_switches_nothing(
+    shadow_base: Base, make_wheel: MakeWheel, tmp_path: Path
+) -> None:
+    env = probe(shadow_base.prefix)
+    prefix = tmp_path / "ov"
+    sync(make_lock(make_wheel(name="beta", version="1.0")), env, prefix, fetch=FileFetcher())
+    good = make_wheel(name="alpha", version="2.0")
+    lock = make_lock(good)
+    evil = make_wheel(name="alpha", version="2.0", files={"alpha/__init__.py": "x = 'evil'\n"})
+
+    def wrong_bytes(files: Sequence[LockedFile]) -> Mapping[str, Path]:
+        return {f.sha256: evil for f in files}
+
+    with pytest.raises(HashMismatchError):
+        sync(lock, env, prefix, fetch=wrong_bytes)
+    assert current_generation(prefix) == 1
+    assert site_dists(prefix, env) == {"beta": "1.0"}
+    leftovers = [p.name for p in state_root(prefix).iterdir() if "partial" in p.name]
+    assert leftovers == []
+
+
+def _escaping_wheel(path: Path) -> Path:
+    """A hand-made wheel with a consistent RECORD that writes ../escaped.py."""
+    wheel = path / "evil-1.0-py3-none-any.whl"
+    members = {
+        "evil/__init__.py": b"",
+        "../escaped.py": b"print('escaped')\n",
+        "evil-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: evil\nVersion: 1.0\n\n",
+        "evil-1.0.dist-info/WHEEL": (
+            b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
+    }
+    record = ""
+    for name, data in members.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record += f"{name},sha256={digest},{len(data)}\n"
+    record += "evil-1.0.dist-info/RECORD,,\n"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+        zf.writestr("evil-1.0.dist-info/RECORD", record)
+    return wheel
+
+
+def test_wheel_escaping_the_prefix_is_rejected(shadow_base: Base, tmp_path: Path) -> None:
+    env = probe(shadow_base.prefix)
+    wheel = _escaping_wheel(tmp_path)
+    target = tmp_path / "deep" / "target"
+    with pytest.raises(SyncError, match=r"evil-1\.0-py3-none-any\.whl contains '\.\./escaped\.py'"):
+        install_wheel(wheel, target, env)
+    assert not list(tmp_path.rglob("escaped.py"))
+
+    prefix = tmp_path / "ov"
+    with pytest.raises(SyncError, match="outside the overlay"):
+        sync(make_lock(wheel), env, prefix, fetch=FileFetcher())
+    assert not os.path.lexists(prefix)
+    assert not list(tmp_path.rglob("escaped.py"))
+
+
+def test_console_script_runs_without_activation(
+    shadow_base: Base, make_wheel: MakeWheel, tmp_path: Path
+) -> None:
+    env = probe(shadow_base.prefix)
+    prefix = tmp_path / "ov"
+    tool2 = make_wheel(
+        name="toolpkg",
+        version="2.0",
+        entry_points={"console_scripts": {"tool": "toolpkg:main"}},
+        pth={"toolpkg_extra.pth": str(tmp_path / "extra") + "\n"},
+    )
+    (tmp_path / "extra").mkdir()
+    sync(
+        make_lock(tool2, make_wheel(name="alpha", version="2.0")), env, prefix, fetch=FileFetcher()
+    )
+    script = prefix / env.scheme["scripts"] / "tool"
+    assert script.read_text().startswith(f"#!{env.python}\n")
+    out = subprocess.run(
+        [str(script)], capture_output=True, text=True, env=clean_env(), check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "toolpkg 2.0\n"
+    # Launchers also process the overlay's .pth files and put its entries before the base.
+    probe_code = (
+        "import sys; from toolpkg import main; "
+        f"print(sys.path.index({str(tmp_path / 'extra')!r}) < "
+        f"sys.path.index({env.site_dirs[0]!r}))"
+    )
+    (tmp_path / "extra" / "probe_mod.py").write_text(probe_code)
+    helper = tmp_path / "helper"
+    text = script.read_text().replace("from toolpkg import main", "import probe_mod")
+    helper.write_text(text.replace("sys.exit(main())", "pass"))
+    out = subprocess.run(
+        [env.python, str(helper)], capture_output=True, text=True, env=clean_env(), check=False
+    )
+    assert out.stdout.strip() == "True", out.stderr
+
+
+def test_rollback_returns_to_previous_generation(
+    shadow_base: Base, make_wheel: MakeWheel, tmp_path: Path
+) -> None:
+    env = probe(shadow_base.prefix)
+    prefix = tmp_path / "ov"
+    sync(make_lock(make_wheel(name="alpha", version="2.0")), env, prefix, fetch=FileFetcher())
+    sync(make_lock(make_wheel(name="alpha", version="3.0")), env, prefix, fetch=FileFetcher())
+    assert run_overlay(env, prefix, "import alpha; print(alpha.__version__)").stdout == "3.0\n"
+    assert rollback(prefix) == 1
+    assert run_overlay(env, prefix, "import alpha; print(alpha.__version__)").stdout == "2.0\n"
+    with pytest.raises(SyncError, match="no previous generation"):
+        rollback(prefix)
+
+
+def test_failed_build_leaves_previous_overlay(
+    shadow_base: Base, make_wheel: MakeWheel, tmp_path: Path
+) -> None:
+    env = probe(shadow_base.prefix)
+    prefix = tmp_path / "ov"
+    sync(make_lock(make_wheel(name="alpha", version="2.0")), env, prefix, fetch=FileFetcher())
+    # Two packages shipping the same file: the second install fails mid-build.
+    clash = make_wheel(name="clash", version="1.0", files={"alpha/__init__.py": "x = 1\n"})
+    with pytest.raises(SyncError, match="another locked package"):
+        sync(
+            make_lock(make_wheel(name="alpha", version="3.0"), clash),
+            env,
+            prefix,
+            fetch=FileFetcher(),
+        )
+    assert current_generation(prefix) == 1
+    assert run_overlay(env, prefix, "import alpha; print(alpha.__version__)").stdout == "2.0\n"
+
+
+_KILLER = """
+import os, signal, sys
+from pathlib import Path
+from urllib.parse import urlparse
+sys.path.insert(0, {tests!r})
+from test_sync import make_lock
+from overlock.base import probe
+from overlock.sync import sync
+
+def fetch(files):
+    # The new generation is half built (reused files linked): die like kill -9 would.
+    os.kill(os.getpid(), signal.SIGKILL)
+
+env = probe({base!r})
+sync(make_lock(*[Path(p) for p in sys.argv[1:]]), env, Path({prefix!r}), fetch=fetch)
+"""
+
+
+def test_killed_sync_leaves_previous_overlay_complete(
+    shadow_base: Base, make_wheel: MakeWheel, tmp_path: Path
+) -> None:
+    env = probe(shadow_base.prefix)
+    prefix = tmp_path / "ov"
+    b1, a2 = make_wheel(name="beta", version="1.0"), make_wheel(name="alpha", version="2.0")
+    sync(make_lock(b1, a2), env, prefix, fetch=FileFetcher())
+    code = _KILLER.format(
+        tests=str(Path(__file__).parent), base=str(shadow_base.prefix), prefix=str(prefix)
+    )
+    a3 = make_wheel(name="alpha", version="3.0")
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(b1), str(a3)], check=False, capture_output=True, text=True
+    )
+    assert proc.returncode == -9, proc.stderr
+    assert any(p.name.endswith(".partial") for p in state_root(prefix).iterdir())
+    assert current_generation(prefix) == 1
+    out = run_overlay(env, prefix, "import alpha, beta; print(alpha.__version__)")
+    assert out.stdout == "2.0\n", out.stderr
+    # The next sync cleans up and completes.
+    sync(make_lock(b1, a3), env, prefix, fetch=FileFetcher())
+    assert not any(p.name.endswith(".partial") for p in state_root(prefix).iterdir())
+    assert run_overlay(env, prefix, "import alpha; print(alpha.__version__)").stdout == "3.0\n"
+
+
+def test_concurrent_syncs_do_not_interleave(
+    shadow_base: Base, make_wheel: MakeWheel, tmp_path: Path
+) -> None:
+    import fcntl
+
+    env = probe(shadow_base.prefix)
+    prefix = tmp_path / "ov"
+    lock = make_lock(make_wheel(name="beta", version="1.0"))
+    sync(lock, env, prefix, fetch=FileFetcher())
+    messages: list[str] = []
+    fd = os.open(state_root(prefix) / "sync.lock", os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    worker = threading.Thread(
+        target=sync,
+        args=(make_lock(make_wheel(name="gamma", version="1.0")), env, prefix),
+        kwargs={"fetch": FileFetcher(), "reporter": messages.append},
+    )
+    worker.start()
+    time.sleep(0.5)
+    assert current_generation(prefix) == 1  # still waiting
+    assert any("waiting for another sync" in m for m in messages)
+    os.close(fd)
+    worker.join(timeout=30)
+    assert current_generation(prefix) == 2
+
+
+def test_direct_reference_gets_direct_url_json(
+    shadow_base: Base, make_wheel: MakeWheel, tmp_path: Path
+) -> None:
+    env = probe(shadow_base.prefix)
+    prefix = tmp_path / "ov"
+    wheel = make_wheel(name="beta", version="1.0")
+    lock = Lock(
+        packages=(locked(wheel, direct=True),),
+        base_fingerprint="sha256:test",
+        manifest_hash="m",
+        base_python_version="3.11",
+    )
+    sync(lock, env, prefix, fetch=FileFetcher())
+    data = (prefix / env.scheme["purelib"] / "beta-1.0.dist-info" / "direct_url.json").read_text()
+    assert wheel.as_uri() in data and _sha256(wheel) in data
+    state = read_state(prefix)
+    assert state is not None and state.packages[0].url == wheel.as_uri()
+
+
+def test_refuses_foreign_directory_and_base_paths(
+    shadow_base: Base, make_wheel: MakeWheel, tmp_path: Path
+) -> None:
+    env = probe(shadow_base.prefix)
+    lock = make_lock(make_wheel(name="beta", version="1.0"))
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    with pytest.raises(BadInputError, match="not made by overlock"):
+        sync(lock, env, foreign, fetch=FileFetcher())
+    result = sync(lock, env, foreign, fetch=FileFetcher(), force=True)
+    assert result.generation == 1
+    moved = list(state_root(foreign).glob("replaced-*/notes.txt"))
+    assert [p.read_text() for p in moved] == ["keep me"]
+
+    before = shadow_base.checksum()
+    with pytest.raises(BadInputError, match="never writes into the base"):
+        sync(lock, env, shadow_base.prefix / "overlay", fetch=FileFetcher())
+    assert shadow_base.checksum() == before
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert sync(lock, env, empty, fetch=FileFetcher()).generation == 1

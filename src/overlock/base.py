@@ -8,13 +8,20 @@ interpreter, or from a snapshot file written by ``overlock base snapshot``.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
-from collections.abc import Mapping, Sequence
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import packaging
 from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
@@ -22,6 +29,7 @@ from packaging.tags import Tag, parse_tag
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from overlock import _probe
 from overlock.errors import BaseProbeError
 
 SNAPSHOT_FORMAT = 1
@@ -159,6 +167,10 @@ class BaseEnv:
         lines.extend(sorted(f"{d.name}=={d.version}" for d in self.distributions))
         return "\n".join(lines) + "\n"
 
+    def compare(self, other: BaseEnv) -> BaseDrift:
+        """What changed from this base (say, the one a lock was made on) to ``other``."""
+        return _compare(self, other)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "overlock-base-snapshot": SNAPSHOT_FORMAT,
@@ -227,11 +239,271 @@ def load_snapshot(path: Path) -> BaseEnv:
     return BaseEnv.from_json(data, source=str(path))
 
 
+@dataclass(frozen=True)
+class BaseDrift:
+    """What changed in a base between two probes (``old.compare(new)``)."""
+
+    appeared: tuple[InstalledDist, ...] = ()  # visible now, absent before
+    went: tuple[InstalledDist, ...] = ()  # visible before, absent now
+    changed: tuple[tuple[NormalizedName, str, str], ...] = ()  # (name, old version, new version)
+    python: tuple[str, str] | None = None  # (old, new) "implementation-version" when it changed
+    tags_changed: bool = False  # the most preferred wheel tags differ
+
+    def __bool__(self) -> bool:
+        return bool(self.appeared or self.went or self.changed or self.python or self.tags_changed)
+
+    def describe(self) -> list[str]:
+        """One line per change, for reports."""
+        lines: list[str] = []
+        if self.python:
+            lines.append(f"python {self.python[0]} -> {self.python[1]}")
+        if self.tags_changed:
+            lines.append("supported wheel tags changed")
+        lines.extend(f"{name} {old} -> {new}" for name, old, new in self.changed)
+        lines.extend(f"{d.name} {d.version} appeared" for d in self.appeared)
+        lines.extend(f"{d.name} {d.version} went away" for d in self.went)
+        return lines
+
+
+def _compare(old: BaseEnv, new: BaseEnv) -> BaseDrift:
+    before, after = old.by_name, new.by_name
+    py_old = f"{old.implementation}-{old.python_version}"
+    py_new = f"{new.implementation}-{new.python_version}"
+    return BaseDrift(
+        appeared=tuple(after[n] for n in sorted(after.keys() - before.keys())),
+        went=tuple(before[n] for n in sorted(before.keys() - after.keys())),
+        changed=tuple(
+            (n, before[n].version, after[n].version)
+            for n in sorted(before.keys() & after.keys())
+            if before[n].version != after[n].version
+        ),
+        python=(py_old, py_new) if py_old != py_new else None,
+        # The same slice the fingerprint hashes, so "no drift" and "same fingerprint" agree.
+        tags_changed=old.tags[:3] != new.tags[:3],
+    )
+
+
+# --- finding and probing the base interpreter -------------------------------------------------
+
+_PROBE_HINT = "pass the environment's prefix (the directory holding bin/python) or its python"
+
+# Relative to an environment prefix, in order: POSIX venvs and conda, then Windows conda
+# (python.exe at the top) and Windows venvs; the last two accept a bin/ directory itself.
+_INTERPRETER_CANDIDATES = (
+    "bin/python3",
+    "bin/python",
+    "python.exe",
+    "Scripts/python.exe",
+    "python3",
+    "python",
+)
+
+# Variables that would make the base interpreter import something other than the base, or
+# start as some other environment. ``-I`` already ignores PYTHON*, but the environment is
+# also inherited by whatever the base's site hooks start, and macOS's launcher variable is
+# honoured even under -I.
+_DROP_ENV_PREFIXES = ("PYTHON",)
+_DROP_ENV = ("__PYVENV_LAUNCHER__",)
+
+
+def _is_executable(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    if os.name == "nt":
+        return path.suffix.lower() in {".exe", ".bat", ".cmd"}
+    return os.access(path, os.X_OK)
+
+
 def find_base_python(base: str | Path) -> Path:
-    """The interpreter of ``base``: an environment prefix or a python executable."""
-    raise NotImplementedError  # implemented by the probe work (see probe())
+    """The interpreter of ``base``: an environment prefix or a python executable.
+
+    The result is absolute but not resolved: a venv's ``bin/python`` is a symlink to the
+    interpreter it was made from, and following it would probe that interpreter instead of
+    the venv.
+    """
+    # abspath, not resolve() (see above); it also folds "..", which Path.absolute() keeps.
+    path = Path(os.path.abspath(Path(base).expanduser()))  # noqa: PTH100
+    if not path.exists():
+        if path.is_symlink():
+            raise BaseProbeError(
+                f"base {path} is a broken symbolic link (it points to {path.readlink()})",
+                hint="was the environment moved or deleted?",
+            )
+        raise BaseProbeError(f"base {path} does not exist", hint=_PROBE_HINT)
+    if path.is_dir():
+        for rel in _INTERPRETER_CANDIDATES:
+            candidate = path / rel
+            if _is_executable(candidate):
+                return candidate
+        found = [rel for rel in _INTERPRETER_CANDIDATES if (path / rel).exists()]
+        if found:
+            raise BaseProbeError(
+                f"base {path} has {found[0]} but it is not an executable file",
+                hint="check its permissions, or pass another interpreter",
+            )
+        raise BaseProbeError(
+            f"no Python interpreter in {path} (looked for {', '.join(_INTERPRETER_CANDIDATES)})",
+            hint=_PROBE_HINT,
+        )
+    if not _is_executable(path):
+        raise BaseProbeError(f"base {path} is not an executable file", hint=_PROBE_HINT)
+    return path
 
 
-def probe(base: str | Path, *, timeout: float = 120.0) -> BaseEnv:
-    """Run one subprocess of the base interpreter and return what it reports."""
-    raise NotImplementedError
+def _clean_env() -> dict[str, str]:
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(_DROP_ENV_PREFIXES) and k not in _DROP_ENV
+    }
+
+
+def _stage_packaging(target: Path) -> None:
+    """Make the runner's ``packaging`` importable from ``target`` and from nothing else.
+
+    Only that one package: putting the runner's whole site-packages on the base's path would
+    let unrelated runner packages leak into the probe.
+    """
+    source = Path(packaging.__file__).parent
+    target.mkdir()
+    try:
+        (target / "packaging").symlink_to(source, target_is_directory=True)
+    except OSError:
+        # Windows without the symlink privilege.
+        shutil.copytree(source, target / "packaging", ignore=shutil.ignore_patterns("__pycache__"))
+
+
+def _packaging_requires_python() -> str | None:
+    try:
+        values = importlib.metadata.metadata("packaging").get_all("Requires-Python")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    return str(values[0]) if values else None
+
+
+def _tail(text: str, lines: int = 8) -> str:
+    kept = [line for line in text.strip().splitlines() if line.strip()][-lines:]
+    return "\n".join("    " + line for line in kept)
+
+
+def _extract_report(stdout: str) -> Any:
+    start = stdout.rfind(_probe.BEGIN)
+    end = stdout.rfind(_probe.END)
+    if start < 0 or end < start:
+        return None
+    body = stdout[start + len(_probe.BEGIN) : end]
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError:
+        return None
+
+
+def _failure(python: Path, proc: subprocess.CompletedProcess[str]) -> BaseProbeError:
+    where = f"the base interpreter {python}"
+    stderr = proc.stderr or ""
+    detail = _tail(stderr) or _tail(proc.stdout or "")
+    detail = f":\n{detail}" if detail else ""
+    if proc.returncode != 0:
+        if "SyntaxError" in stderr or "Unknown option: -I" in stderr:
+            needs = _packaging_requires_python() or "3.9 or newer"
+            return BaseProbeError(
+                f"{where} is too old to probe (exit status {proc.returncode}){detail}",
+                hint=f"overlock can probe bases with Python {needs}",
+            )
+        return BaseProbeError(
+            f"{where} failed (exit status {proc.returncode}){detail}",
+            hint=f"does `{python} -I -c pass` run? is this a Python interpreter?",
+        )
+    return BaseProbeError(
+        f"{where} did not print a probe report{detail}",
+        hint=f"is {python} a Python interpreter? does `{python} -I -c 'import sys'` run?",
+    )
+
+
+def probe(
+    base: str | Path,
+    *,
+    timeout: float = 120.0,
+    runner: Callable[..., subprocess.CompletedProcess[str]] = subprocess.run,
+) -> BaseEnv:
+    """Run one subprocess of the base interpreter and return what it reports.
+
+    ``-I`` keeps PYTHONPATH, the user site and the current directory out, so the report is
+    the base alone; ``-B`` keeps the probe from writing bytecode below the base (or into the
+    runner's packaging), which matters because bases are often root-owned and probed as root.
+    """
+    python = find_base_python(base)
+    source = resources.files("overlock").joinpath("_probe.py").read_text(encoding="utf-8")
+    with tempfile.TemporaryDirectory(prefix="overlock-probe-") as tmp:
+        staged = Path(tmp) / "pkgs"
+        _stage_packaging(staged)
+        try:
+            proc = runner(
+                [str(python), "-I", "-B", "-c", source, str(staged)],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                env=_clean_env(),
+                cwd=tmp,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise BaseProbeError(
+                f"the base interpreter {python} did not answer within {timeout:g} s",
+                hint="a slow file system or a hanging sitecustomize? snapshot the base where"
+                " it is fast with `overlock base snapshot`",
+            ) from exc
+        except OSError as exc:
+            raise BaseProbeError(
+                f"cannot run the base interpreter {python}: {exc.strerror or exc}",
+                hint=_PROBE_HINT,
+            ) from exc
+
+    report = _extract_report(proc.stdout or "")
+    if not isinstance(report, dict):
+        raise _failure(python, proc)
+    return _from_report(python, report)
+
+
+def _from_report(python: Path, report: Mapping[str, Any]) -> BaseEnv:
+    where = f"the base interpreter {python}"
+    error = report.get("error")
+    version = report.get("python_version", "?")
+    if error == "packaging":
+        needs = _packaging_requires_python()
+        raise BaseProbeError(
+            f"cannot probe {where} (Python {version}): the packaging library overlock uses"
+            f" ({packaging.__version__}) does not import there ({report.get('message')})",
+            hint=(
+                f"packaging {packaging.__version__} needs Python {needs};"
+                if needs
+                else "a newer base Python is needed;"
+            )
+            + " use a base with a supported Python",
+        )
+    if error is not None:
+        trace = _tail(str(report.get("traceback") or ""))
+        raise BaseProbeError(
+            f"probing {where} (Python {version}) failed inside the base:"
+            f" {report.get('message')}" + (f"\n{trace}" if trace else ""),
+            hint="this is probably a bug in overlock; please report it with the lines above",
+        )
+    if report.get("probe_format") != _probe.PROBE_FORMAT:
+        raise BaseProbeError(f"{where} printed a probe report of an unknown format")
+    data = dict(report)
+    del data["probe_format"]
+    data["overlock-base-snapshot"] = SNAPSHOT_FORMAT
+    data["python"] = str(python)
+    env = BaseEnv.from_json(data, source=f"the probe report of {python}")
+    missing = [k for k in SCHEME_KEYS if k not in env.scheme]
+    outside = [k for k, v in env.scheme.items() if Path(v).is_absolute() or v.startswith("..")]
+    if missing or outside:
+        raise BaseProbeError(
+            f"{where} has an install scheme overlock cannot use for a prefix"
+            f" (missing: {missing or 'none'}, outside the prefix: {outside or 'none'})",
+            hint="report this with the output of `python -m sysconfig` in the base",
+        )
+    return env

@@ -84,9 +84,7 @@ def local_scenario(work: Path) -> tuple[Base, PackageIndex, str, dict[str, str]]
     built = {(s.name, s.version): build_wheel(s, wheels) for s in specs}
     for path in built.values():
         index.add(path)
-    base = make_venv_base(
-        work / "base", [built[("hdfio", "2.1.0")], built[("scanlib", "1.4.0")]]
-    )
+    base = make_venv_base(work / "base", [built[("hdfio", "2.1.0")], built[("scanlib", "1.4.0")]])
     expect = {"hdfio": "3.0.0", "scanlib": "1.5.0"}
     return base, index, "hdfio>=3", expect
 
@@ -95,8 +93,16 @@ def real_scenario(work: Path, index_url: str) -> tuple[Base, None, str, dict[str
     base_dir = work / "base"
     subprocess.run([sys.executable, "-m", "venv", str(base_dir)], check=True)
     subprocess.run(
-        [str(base_dir / "bin" / "python"), "-m", "pip", "install", "-q",
-         "--index-url", index_url, "requests==2.28.2"],
+        [
+            str(base_dir / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--index-url",
+            index_url,
+            "requests==2.28.2",
+        ],
         check=True,
     )
     base = Base(prefix=base_dir, python=base_dir / "bin" / "python", kind="venv")

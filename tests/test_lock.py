@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -12,11 +11,11 @@ from typing import Any
 import pytest
 from packaging.pylock import Pylock
 
-from overlock.lockfile import read_lock
 from harness.bases import Base, other_pythons
 from harness.index import PackageIndex
 from harness.project import picks, write_manifest
 from harness.wheels import WheelSpec, build_sdist
+from overlock.lockfile import read_lock
 
 
 def publish(index: PackageIndex, *specs: WheelSpec, **kw: Any) -> None:
@@ -237,7 +236,7 @@ def test_markers_extras_requires_python_and_tags_are_judged_for_the_base(
     base = make_base(python=other)
     probe = base.run("import sys; print('%d%d' % sys.version_info[:2])")
     nodot = probe.stdout.strip()
-    runner = "%d%d" % sys.version_info[:2]
+    runner = "{}{}".format(*sys.version_info[:2])
     assert nodot != runner
     publish(
         index,
@@ -263,7 +262,12 @@ def test_markers_extras_requires_python_and_tags_are_judged_for_the_base(
     manifest = write_manifest(
         tmp_path / "p",
         base,
-        ["fastlib", "newlib", "withmarkers[fast]", f"skipped; python_version == '{runner[0]}.{runner[1:]}'"],
+        [
+            "fastlib",
+            "newlib",
+            "withmarkers[fast]",
+            f"skipped; python_version == '{runner[0]}.{runner[1:]}'",
+        ],
         index=index,
     )
 
@@ -393,9 +397,7 @@ def test_direct_reference_to_a_wheel(
     base = make_base(wheels=[make_wheel(name="patched", version="1.0")])
     wheel = make_wheel(name="patched", version="1.0.post1")
     publish(index, WheelSpec("patched", "1.0"))
-    manifest = write_manifest(
-        tmp_path / "p", base, [f"patched @ {wheel.as_uri()}"], index=index
-    )
+    manifest = write_manifest(tmp_path / "p", base, [f"patched @ {wheel.as_uri()}"], index=index)
 
     run = overlock("lock", "-m", str(manifest))
 
@@ -476,7 +478,9 @@ def test_snapshot_lock_equals_live_lock(
     snapshot = tmp_path / "base.json"
     run = overlock("base", "snapshot", "--base", str(base.prefix), "-o", str(snapshot))
     assert run.code == 0, run.err
-    frozen = write_manifest(tmp_path / "frozen", None, ["urllib3>=2"], index=index, snapshot=snapshot)
+    frozen = write_manifest(
+        tmp_path / "frozen", None, ["urllib3>=2"], index=index, snapshot=snapshot
+    )
     assert overlock("lock", "-m", str(frozen)).code == 0
 
     live_lock = read_lock(live.parent / "pylock.overlay.toml")

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness.index import PackageIndex
-from harness.wheels import WheelSpec
-from harness.project import picks, write_manifest
 
+from harness.index import PackageIndex
+from harness.project import picks, write_manifest
+from harness.wheels import WheelSpec
 from overlock.cli import main
 from overlock.lockfile import read_lock
 
@@ -41,7 +41,15 @@ GRAPH = [
     WheelSpec("plotting", "0.9", requires=("arrays>=1.20", "tables>=1.2")),
     WheelSpec("arrays", "1.26.4"),
     WheelSpec("arrays", "2.0.0", requires_python=">=3.9"),
-    WheelSpec("tables", "2.0.3", requires=("arrays>=1.22.4; python_version < '3.11'", "arrays>=1.23.2; python_version >= '3.11'", "tz>=2020.1")),
+    WheelSpec(
+        "tables",
+        "2.0.3",
+        requires=(
+            "arrays>=1.22.4; python_version < '3.11'",
+            "arrays>=1.23.2; python_version >= '3.11'",
+            "tz>=2020.1",
+        ),
+    ),
     WheelSpec("tables", "2.2.0", requires=("arrays>=2",)),
     WheelSpec("tz", "2024.1"),
     WheelSpec("colorish", "0.4.6"),

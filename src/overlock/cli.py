@@ -54,8 +54,8 @@ class Output:
 
 
 def cmd_lock(args: argparse.Namespace, out: Output) -> int:
-    from overlock.locking import diff_locks, lock_overlay, lock_status
     from overlock.lockfile import write_lock
+    from overlock.locking import diff_locks, lock_overlay, lock_status
 
     overlay = Overlay.load(args.manifest)
     base = overlay.base
@@ -161,7 +161,9 @@ def cmd_base_snapshot(args: argparse.Namespace, out: Output) -> int:
 
 EXAMPLES = {
     "lock": "example:\n  overlock lock -m overlays/analysis/overlay.toml\n  overlock lock --check",
-    "base snapshot": "example:\n  overlock base snapshot --base /opt/conda/envs/analysis -o base.json",
+    "base snapshot": (
+        "example:\n  overlock base snapshot --base /opt/conda/envs/analysis -o base.json"
+    ),
 }
 
 
@@ -226,7 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_base_snapshot)
     p.add_argument("--base", help="environment prefix or python (default: the manifest's base)")
-    p.add_argument("-o", "--output", required=True, metavar="FILE", help="where to write; - for stdout")
+    p.add_argument(
+        "-o", "--output", required=True, metavar="FILE", help="where to write; - for stdout"
+    )
 
     _add_sync_commands(add, manifest_opt)
     return parser

@@ -182,7 +182,9 @@ def cmd_rollback(args: argparse.Namespace, out: Any) -> int:
 
 
 EXAMPLES = {
-    "sync": "example:\n  overlock sync\n  overlock sync --dry-run -m overlays/analysis/overlay.toml",
+    "sync": (
+        "example:\n  overlock sync\n  overlock sync --dry-run -m overlays/analysis/overlay.toml"
+    ),
     "run": "example:\n  overlock run -- python -c 'import urllib3; print(urllib3.__version__)'",
     "activate": 'example:\n  eval "$(overlock activate)"\n  deactivate_overlay',
     "rollback": "example:\n  overlock rollback",
@@ -191,7 +193,10 @@ EXAMPLES = {
 
 def register(add: Callable[..., Any], manifest_opt: argparse.ArgumentParser) -> None:
     p = add(
-        "sync", cmd_sync, "make the prefix hold exactly the lock", manifest_opt,
+        "sync",
+        cmd_sync,
+        "make the prefix hold exactly the lock",
+        manifest_opt,
         example=EXAMPLES["sync"],
     )
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
@@ -201,18 +206,27 @@ def register(add: Callable[..., Any], manifest_opt: argparse.ArgumentParser) -> 
     p.add_argument("--json", action="store_true", help="machine-readable result on stdout")
 
     p = add(
-        "run", cmd_run, "run a command with the overlay active", manifest_opt,
+        "run",
+        cmd_run,
+        "run a command with the overlay active",
+        manifest_opt,
         example=EXAMPLES["run"],
     )
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
 
     p = add(
-        "activate", cmd_activate, "print shell code that activates the overlay", manifest_opt,
+        "activate",
+        cmd_activate,
+        "print shell code that activates the overlay",
+        manifest_opt,
         example=EXAMPLES["activate"],
     )
     p.add_argument("--shell", choices=["bash", "zsh", "sh", "fish", "tcsh", "csh"])
 
     add(
-        "rollback", cmd_rollback, "return the prefix to its previous generation", manifest_opt,
+        "rollback",
+        cmd_rollback,
+        "return the prefix to its previous generation",
+        manifest_opt,
         example=EXAMPLES["rollback"],
     )

@@ -88,7 +88,7 @@ class BaseProbeError(BadInputError):
     """The base environment could not be found or its interpreter could not be probed."""
 
 
-class IndexError_(OverlockError):  # noqa: N801 - avoid shadowing the builtin IndexError
+class IndexError_(OverlockError):
     """The package index could not be read (network, HTTP status, bad page)."""
 
 

@@ -305,7 +305,9 @@ def _package_from_pylock(p: Package, source: str) -> LockedPackage:
         archive=archive,
         index=p.index,
         requires_python=tool.get("requires-python"),
-        dependencies=tuple(canonicalize_name(d["name"]) for d in p.dependencies or () if "name" in d),
+        dependencies=tuple(
+            canonicalize_name(d["name"]) for d in p.dependencies or () if "name" in d
+        ),
         requested=tuple(tool.get("requested") or ()),
         required_by=tuple(tool.get("required-by") or ()),
         kept_for=tuple(tool.get("kept-for") or ()),

@@ -155,9 +155,14 @@ def diff_locks(old: Lock | None, new: Lock) -> list[Change]:
     changes = []
     for name in sorted(set(before) | set(after)):
         b, a = before.get(name), after.get(name)
-        if b is not None and a is not None and (b.version, b.file.sha256) == (
-            a.version,
-            a.file.sha256,
+        if (
+            b is not None
+            and a is not None
+            and (b.version, b.file.sha256)
+            == (
+                a.version,
+                a.file.sha256,
+            )
         ):
             continue
         changes.append(Change(name, b.version if b else None, a.version if a else None))

@@ -22,6 +22,7 @@ The provider is free of I/O: the base is data (``BaseEnv``) and the index sits b
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -300,9 +301,7 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
             if len(urls) > 1:
                 return  # two different direct references for one name cannot both hold
             direct_req = next(r for r in reqs if r.url)
-            release = self.source.direct(
-                Requirement(f"{direct_req.name} @ {direct_req.url}")
-            )
+            release = self.source.direct(Requirement(f"{direct_req.name} @ {direct_req.url}"))
             cand = Candidate(name, release.version, "direct", extras, release=release)
             if ok(cand):
                 yield cand
@@ -333,7 +332,9 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
             if s.operator in ("==", "===") and "*" not in s.version and _is_version(s.version)
         }
         base_version = dist.parsed_version if dist is not None else None
-        ordered = _order(releases, base_version, newest_first=dist is None or name in self.requested)
+        ordered = _order(
+            releases, base_version, newest_first=dist is None or name in self.requested
+        )
         # Pre-releases only when a specifier asks for one or no final release fits: the
         # usual installer rule.
         allow_pre = any(r.specifier.prereleases for r in reqs)
@@ -345,7 +346,9 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
             if release.yanked and release.version not in pinned:
                 continue
             if release.wheel is None:
-                if release.sdist is not None and all(self.is_satisfied_by(r, _probe_cand(name, release)) for r in reqs):
+                if release.sdist is not None and all(
+                    self.is_satisfied_by(r, _probe_cand(name, release)) for r in reqs
+                ):
                     self.sdist_only.setdefault(name, []).append(str(release.version))
                 continue
             cand = Candidate(name, release.version, "index", extras, release=release)
@@ -373,7 +376,9 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
                     SpecifierSet(f"=={candidate.version}"),
                     text=f"{candidate.name}=={candidate.version}",
                     url=candidate.release.wheel.url
-                    if candidate.origin == "direct" and candidate.release and candidate.release.wheel
+                    if candidate.origin == "direct"
+                    and candidate.release
+                    and candidate.release.wheel
                     else None,
                 )
             )
@@ -403,16 +408,10 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
                 continue
             out.append(req_from_requirement(r))
         if meta.requires_python:
-            try:
-                out.append(
-                    Req(
-                        canonicalize_name("python"),
-                        SpecifierSet(meta.requires_python),
-                        kind=PY,
-                    )
-                )
-            except InvalidSpecifier:
-                pass
+            # Invalid Requires-Python in third-party metadata is ignored, as pip does.
+            with contextlib.suppress(InvalidSpecifier):
+                spec = SpecifierSet(meta.requires_python)
+                out.append(Req(canonicalize_name("python"), spec, kind=PY))
         # Every base distribution that depends on this name must stay consistent with it.
         if candidate.name in self.base.by_name:
             for dependent in self.graph.dependents.get(candidate.name, ()):
@@ -489,7 +488,10 @@ def resolve(
 
     graph = BaseGraph.of(base)
     provider = OverlayProvider(
-        base, source, requested={canonicalize_name(r.name) for r in active}, shadow=shadow,
+        base,
+        source,
+        requested={canonicalize_name(r.name) for r in active},
+        shadow=shadow,
         graph=graph,
     )
     reporter = _CountingReporter()
@@ -609,9 +611,7 @@ def explain(
                 "requirements": [
                     {
                         "requirement": str(i.requirement),
-                        "from": "overlay.toml"
-                        if i.parent is None
-                        else i.parent.origin,
+                        "from": "overlay.toml" if i.parent is None else i.parent.origin,
                         "parent": None
                         if i.parent is None
                         else f"{i.parent.name} {i.parent.version}",
@@ -673,9 +673,7 @@ def _seen(provider: OverlayProvider, name: NormalizedName) -> str:
     return f" ({'; '.join(parts)})" if parts else ""
 
 
-def _shadow_hint(
-    provider: OverlayProvider, parent: Candidate, wanted: Req
-) -> str | None:
+def _shadow_hint(provider: OverlayProvider, parent: Candidate, wanted: Req) -> str | None:
     """Find the oldest newer release of a base package that accepts what was requested."""
     try:
         releases = provider.source.releases(parent.name)

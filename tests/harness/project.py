@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from overlock.lockfile import Lock
-
 from harness.bases import Base
 from harness.index import PackageIndex
+from overlock.lockfile import Lock
 
 
 def write_manifest(

@@ -326,6 +326,14 @@ def test_a_prebroken_base_is_tolerated_and_reported_once(
     assert any("missingdep" in p for p in lock.preexisting)
     assert "already inconsistent in 2 place(s)" in run.err
 
+    # An edge that was broken before the overlay does not block it either: oldtool wanted
+    # zlibish>=2 and had 1.0; with 1.5 it is no worse off, so 1.5 may be shadowed in.
+    publish(index, WheelSpec("zlibish", "1.5"))
+    write_manifest(tmp_path / "p", base, ["zlibish==1.5"], index=index)
+    run = overlock("lock", "-m", str(manifest))
+    assert run.code == 0, run.err
+    assert picks(read_lock(manifest.parent / "pylock.overlay.toml")) == {"zlibish": "1.5"}
+
 
 def test_conda_shaped_base(
     tmp_path: Path, index: PackageIndex, make_base: Any, make_wheel: Any, overlock: Any
@@ -572,3 +580,26 @@ def test_console_script_entry_point(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0
     assert proc.stdout.startswith("overlock ")
+
+
+def test_without_an_index_table_the_pip_configuration_applies(
+    tmp_path: Path,
+    index: PackageIndex,
+    make_base: Any,
+    overlock: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    base = make_base()
+    index.add_spec(WheelSpec("viaenv", "1.0"))
+    with PackageIndex(tmp_path / "extra-index") as extra:
+        extra.add_spec(WheelSpec("viaextra", "2.0"))
+        manifest = write_manifest(tmp_path / "p", base, ["viaenv", "viaextra"])
+        monkeypatch.setenv("PIP_INDEX_URL", index.url)
+        monkeypatch.setenv("PIP_EXTRA_INDEX_URL", extra.url)
+
+        run = overlock("lock", "-m", str(manifest))
+
+        assert run.code == 0, run.err
+        lock = read_lock(manifest.parent / "pylock.overlay.toml")
+        assert picks(lock) == {"viaenv": "1.0", "viaextra": "2.0"}
+        assert lock.by_name["viaextra"].index == extra.url

@@ -44,7 +44,7 @@ from unearth.utils import url_to_path
 
 from overlock import _lazywheel
 from overlock.base import BaseEnv
-from overlock.cache import Cache, sha256_file
+from overlock.cache import Cache
 from overlock.errors import BadInputError, BuildRequiredError, HashMismatchError, IndexError_
 from overlock.pipconfig import IndexConfig, iter_credentials, redact
 from overlock.sources import DistFile, DistMetadata, Release
@@ -756,16 +756,10 @@ def parse_metadata(data: bytes, name: str = "", version: str = "") -> DistMetada
     )
 
 
-def sha256_of(path: Path) -> str:
-    """sha256 of a file (re-exported for callers that verify what they install)."""
-    return sha256_file(path)
-
-
 __all__ = [
     "Index",
     "IndexStats",
     "make_client",
     "parse_metadata",
-    "sha256_of",
     "ssl_context",
 ]

@@ -10,7 +10,6 @@ running interpreter, which may be another Python version than the base.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -32,6 +31,7 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from overlock._bootstrap import render_launcher
 from overlock.base import SCHEME_KEYS, BaseEnv
+from overlock.cache import sha256_file
 from overlock.errors import SyncError
 
 if TYPE_CHECKING:
@@ -135,7 +135,7 @@ def install_wheel(
         with WheelFile.open(wheel) as source:
             source.validate_record(validate_contents=True)
             if direct_url is not None:
-                metadata["direct_url.json"] = direct_url_json(direct_url, _sha256(wheel))
+                metadata["direct_url.json"] = direct_url_json(direct_url, sha256_file(wheel))
             with warnings.catch_warnings():
                 # installer warns and skips __pycache__ entries shipped inside a wheel; that
                 # is the safe outcome and not worth failing a sync over.
@@ -174,14 +174,6 @@ def _project_name(wheel: Path) -> str:
         return str(parse_wheel_filename(wheel.name)[0])
     except InvalidWheelFilename as exc:
         raise SyncError(f"{wheel.name} is not a wheel file name: {exc}") from exc
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # Runs in the base interpreter, whatever its version (3.6+): compile each directory with

@@ -43,6 +43,7 @@ from packaging.version import InvalidVersion, Version
 
 from overlock._bootstrap import STATE_DIRNAME, boot_dir, render_sitecustomize
 from overlock.base import BaseEnv
+from overlock.cache import sha256_file
 from overlock.errors import BadInputError, HashMismatchError, SyncError
 from overlock.install import compile_bytecode as _compile
 from overlock.install import install_wheel
@@ -523,7 +524,7 @@ def _fetch_verified(fetch: Fetch, files: Sequence[LockedFile]) -> dict[str, Path
         path = got.get(f.sha256)
         if path is None:
             raise SyncError(f"{f.filename} was not downloaded", hint="is the index reachable?")
-        actual = _sha256(Path(path))
+        actual = sha256_file(Path(path))
         if actual != f.sha256:
             raise HashMismatchError(
                 f"{f.filename} has sha256 {actual}, but the lock says {f.sha256}",
@@ -569,14 +570,6 @@ def _same_version(a: str, b: str) -> bool:
         return Version(a) == Version(b)
     except InvalidVersion:
         return a == b
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # -- switching and cleaning --------------------------------------------------------------

@@ -603,3 +603,26 @@ def test_without_an_index_table_the_pip_configuration_applies(
         lock = read_lock(manifest.parent / "pylock.overlay.toml")
         assert picks(lock) == {"viaenv": "1.0", "viaextra": "2.0"}
         assert lock.by_name["viaextra"].index == extra.url
+
+
+def test_extras_of_a_base_package_add_only_the_extras_dependencies(
+    tmp_path: Path, index: PackageIndex, make_base: Any, make_wheel: Any, overlock: Any
+) -> None:
+    base = make_base(
+        wheels=[make_wheel(name="webclient", version="1.0", extras={"socks": ("socksy>=1.5",)})]
+    )
+    publish(
+        index,
+        WheelSpec("webclient", "1.1", extras={"socks": ("socksy>=1.5",)}),
+        WheelSpec("socksy", "1.4"),
+        WheelSpec("socksy", "1.7"),
+    )
+    manifest = write_manifest(tmp_path / "p", base, ["webclient[socks]"], index=index)
+
+    run = overlock("lock", "-m", str(manifest))
+
+    assert run.code == 0, run.err
+    lock = read_lock(manifest.parent / "pylock.overlay.toml")
+    # The base's webclient serves; its [socks] extra brings in socksy, which the base lacks.
+    assert picks(lock) == {"socksy": "1.7"}
+    assert lock.by_name["socksy"].required_by == ("webclient[socks] 1.0",)

@@ -528,12 +528,13 @@ def resolve(
                 parent = info.parent
                 if parent is None or parent.name == cand.name:
                     continue
-                label = f"{parent.name} {parent.version}"
+                label = f"{parent.identifier} {parent.version}"
                 if info.requirement.kind == KEEP:
                     kept_for.add(label)
-                elif parent.origin != "base":
-                    # A base copy's requirement only constrains the version; it is not why
-                    # the package is in the overlay.
+                elif parent.origin != "base" or parent.extras:
+                    # A plain base copy's requirement only constrains the version (the base
+                    # already had what it needs); an extra of a base package was asked for by
+                    # the overlay, so what it needs is in the overlay because of it.
                     required_by.add(label)
         overlay_names = {c.name for c in plain.values() if c.origin != "base"}
         deps = sorted(

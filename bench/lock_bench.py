@@ -35,7 +35,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename  # noqa: E40
 from packaging.version import Version  # noqa: E402
 
 from harness.bases import Base, make_venv_base  # noqa: E402  (tests/ is not a package path)
-from harness.index import PackageIndex, RequestRecord, _Handler  # noqa: E402
+from harness.index import PackageIndex, RequestRecord  # noqa: E402
 from harness.wheels import WheelSpec, build_wheel  # noqa: E402
 
 # -- what is benchmarked ---------------------------------------------------------------------
@@ -74,10 +74,6 @@ INDEX_ONLY_PINS = (
 
 PADDINGS = (0, 200, 1000)
 
-# The harness's server writes headers and body in two send()s; with Nagle on, every answer on
-# a kept-alive connection then waits for the client's delayed ACK (~40 ms on Linux). Real
-# index servers do not behave like that, and the stall would dominate every tool's timing.
-_Handler.disable_nagle_algorithm = True
 TOOLS = ("overlock", "overlock-snap", "uv", "pip-compile")
 
 # -- small utilities -------------------------------------------------------------------------

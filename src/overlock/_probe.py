@@ -107,8 +107,31 @@ def _top_level(dist: Any) -> list[str]:
     return []
 
 
+def _headers(dist: Any) -> Any:
+    """The metadata's header fields only.
+
+    ``dist.metadata`` parses the whole file, long description included, and ``dist.requires``
+    parses it again; on a base of hundreds of distributions that is most of the probe's time.
+    """
+    from email.parser import HeaderParser
+
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO")
+    if text is None:
+        return None
+    end = text.find("\n\n")
+    return HeaderParser().parsestr(text if end < 0 else text[: end + 1])
+
+
+def _requires(dist: Any, md: Any) -> list[str]:
+    found = md.get_all("Requires-Dist")
+    if found is None and dist.read_text("requires.txt") is not None:
+        # egg-info keeps its requirements in requires.txt; dist.requires translates them.
+        found = dist.requires
+    return list(found or [])
+
+
 def _read_dist(dist: Any, canonicalize: Any) -> dict[str, Any] | None:
-    md = dist.metadata
+    md = _headers(dist)
     name = md.get("Name") if md is not None else None
     if not name:
         # Leftovers of a failed uninstall (an empty dist-info) carry no name; nothing can
@@ -121,7 +144,7 @@ def _read_dist(dist: Any, canonicalize: Any) -> dict[str, Any] | None:
     return {
         "name": canonicalize(str(name)),
         "version": str(version),
-        "requires": [str(r) for r in (dist.requires or [])],
+        "requires": [str(r) for r in _requires(dist, md)],
         "requires_python": md.get("Requires-Python"),
         "installer": installer or None,
         "top_level": _top_level(dist),

@@ -8,7 +8,6 @@ interpreter, or from a snapshot file written by ``overlock base snapshot``.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 import os
 import shutil
@@ -374,6 +373,8 @@ def _stage_packaging(target: Path) -> None:
 
 
 def _packaging_requires_python() -> str | None:
+    import importlib.metadata  # only on this error path: it costs ~35 ms to import
+
     try:
         values = importlib.metadata.metadata("packaging").get_all("Requires-Python")
     except importlib.metadata.PackageNotFoundError:

@@ -11,13 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from overlock.base import BaseEnv, probe
+from overlock.base import BaseEnv
 from overlock.cache import Cache
 from overlock.context import Overlay
 from overlock.errors import BadInputError, StaleLockError, SyncError
-from overlock.index import Index
 from overlock.lockfile import Lock, LockedFile, read_lock
 from overlock.locking import lock_status
+from overlock.probe_cache import probe_cached
 from overlock.sources import DistFile
 
 DOWNLOAD_THREADS = 8
@@ -33,7 +33,7 @@ def live_base(overlay: Overlay) -> BaseEnv:
             f"the manifest locks from a snapshot of {python}, which is not on this machine",
             hint="sync on the machine that has the base, or set `base` in overlay.toml",
         )
-    return probe(python)
+    return probe_cached(python, Cache.default().root)
 
 
 def downloader(
@@ -63,6 +63,8 @@ def downloader(
     def fetch(files: Sequence[LockedFile]) -> Mapping[str, Path]:
         if offline:
             return from_cache(files)
+        from overlock.index import Index
+
         with Index(overlay.index_config, base, Cache.default()) as index:
 
             def one(f: LockedFile) -> tuple[str, Path]:

@@ -6,13 +6,17 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from overlock.base import BaseEnv, load_snapshot, probe
+from overlock.base import BaseEnv, load_snapshot
 from overlock.cache import Cache
-from overlock.index import Index
 from overlock.lockfile import Lock, lock_path_for, read_lock
 from overlock.manifest import MANIFEST_FILENAME, Manifest, load_manifest
 from overlock.pipconfig import IndexConfig
+from overlock.probe_cache import probe_cached
+
+if TYPE_CHECKING:
+    from overlock.index import Index
 
 
 def default_manifest_path() -> Path:
@@ -34,7 +38,7 @@ class Overlay:
         if self.manifest.base_snapshot is not None:
             return load_snapshot(self.manifest.base_snapshot)
         assert self.manifest.base is not None
-        return probe(self.manifest.base)
+        return probe_cached(self.manifest.base, self.cache.root)
 
     @property
     def lock_path(self) -> Path:
@@ -61,5 +65,8 @@ class Overlay:
     def cache(self) -> Cache:
         return Cache.default()
 
-    def index(self, *, offline: bool = False) -> Index:
+    def index(self) -> Index:
+        # Imported here: the HTTP stack is only needed by commands that talk to an index.
+        from overlock.index import Index
+
         return Index(self.index_config, self.base, self.cache)

@@ -264,6 +264,9 @@ class _Dropped(Exception):
 class _Handler(BaseHTTPRequestHandler):
     # HTTP/1.1 so clients reuse connections as they do against real indexes.
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle's algorithm on, every answer on a
+    # reused connection then waits ~40 ms for the client's delayed ACK.
+    disable_nagle_algorithm = True
     server_version = "overlock-test-index"
     state: _State  # set on the per-index subclass
     _recorded = False

@@ -1,0 +1,62 @@
+"""A saved probe is reused only while the base is provably unchanged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from overlock import probe_cache
+from overlock.base import BaseEnv, probe
+
+
+def _forbid_probing(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> BaseEnv:
+        raise AssertionError("the base was probed although it did not change")
+
+    monkeypatch.setattr(probe_cache, "probe", refuse)
+
+
+def test_reused_while_unchanged_and_probed_again_after_every_kind_of_change(
+    tmp_path: Path, make_base: Any, make_wheel: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = make_base(wheels=[make_wheel(name="alpha", version="1.0")])
+    cache = tmp_path / "cache"
+    first = probe_cache.probe_cached(base.prefix, cache)
+    assert first == probe(base.prefix)
+
+    with monkeypatch.context() as m:
+        _forbid_probing(m)
+        assert probe_cache.probe_cached(base.prefix, cache) == first
+
+    # A new distribution appears.
+    base.install(make_wheel(name="beta", version="2.0"))
+    second = probe_cache.probe_cached(base.prefix, cache)
+    assert "beta" in second.by_name and second.fingerprint() != first.fingerprint()
+
+    # A distribution's metadata is edited in place (same directory, new content).
+    metadata = next(base.site_packages().glob("alpha-1.0.dist-info")) / "METADATA"
+    metadata.write_text(metadata.read_text().replace("Version: 1.0", "Version: 1.0.1"))
+    third = probe_cache.probe_cached(base.prefix, cache)
+    assert third.by_name["alpha"].version == "1.0.1"
+
+    # A .pth file appears, then is rewritten in place (both change what the base sees).
+    pth = base.site_packages() / "extra.pth"
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    pth.write_text(str(tmp_path / "one") + "\n")
+    fourth = probe_cache.probe_cached(base.prefix, cache)
+    assert str(tmp_path / "one") in fourth.extra.get("sys_path", [])
+    pth.write_text(str(tmp_path / "two") + "\n")
+    fifth = probe_cache.probe_cached(base.prefix, cache)
+    assert str(tmp_path / "two") in fifth.extra.get("sys_path", [])
+
+
+def test_a_damaged_cache_entry_is_ignored(tmp_path: Path, make_base: Any) -> None:
+    base = make_base()
+    cache = tmp_path / "cache"
+    probe_cache.probe_cached(base.prefix, cache)
+    [entry] = (cache / "probes").iterdir()
+    entry.write_text("{not json")
+    assert probe_cache.probe_cached(base.prefix, cache) == probe(base.prefix)

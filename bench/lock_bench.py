@@ -167,12 +167,20 @@ def pick(wheels: dict[tuple[str, str], Path], pins: Sequence[str]) -> list[Path]
 # -- bases -----------------------------------------------------------------------------------
 
 
-def build_base(path: Path, wheels: Sequence[Path], *, keep: bool) -> Base:
-    marker = path / ".bench-complete"
-    if keep and marker.is_file():
+def _kept_base(path: Path, *, keep: bool) -> Base | None:
+    """The base a previous run finished at ``path`` (with --keep); else clear the way."""
+    if keep and (path / ".bench-complete").is_file():
         return Base(prefix=path, python=path / "bin" / "python", kind="venv")
     if path.exists():
         shutil.rmtree(path)
+    return None
+
+
+def build_base(path: Path, wheels: Sequence[Path], *, keep: bool) -> Base:
+    kept = _kept_base(path, keep=keep)
+    if kept is not None:
+        return kept
+    marker = path / ".bench-complete"
     started = time.perf_counter()
     base = make_venv_base(path, wheels)
     marker.write_text("ok\n")
@@ -194,18 +202,16 @@ def padded_base(work: Path, base: Base, count: int, *, keep: bool) -> Base:
     if count == 0:
         return base
     path = work / f"base-pad{count}"
-    marker = path / ".bench-complete"
-    if keep and marker.is_file():
-        return Base(prefix=path, python=path / "bin" / "python", kind="venv")
-    if path.exists():
-        shutil.rmtree(path)
+    kept = _kept_base(path, keep=keep)
+    if kept is not None:
+        return kept
     started = time.perf_counter()
     shutil.copytree(base.prefix, path, symlinks=True, copy_function=os.link)
     (path / ".bench-complete").unlink()
     copy = Base(prefix=path, python=path / "bin" / "python", kind="venv")
     built = [build_wheel(spec, work / "padding-wheels") for spec in padding_specs(count)]
     copy.install(*built)
-    marker.write_text("ok\n")
+    (path / ".bench-complete").write_text("ok\n")
     log(f"built base-pad{count} in {time.perf_counter() - started:.1f}s")
     return copy
 

@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from overlock import __version__
 from overlock.context import Overlay
-from overlock.errors import BadInputError, OverlockError
+from overlock.errors import OverlockError
 
 log = logging.getLogger("overlock")
 
@@ -283,4 +283,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-__all__ = ["BadInputError", "main"]
+__all__ = ["main"]

@@ -500,7 +500,7 @@ def resolve(
     try:
         result = resolver.resolve(roots, max_rounds=MAX_ROUNDS)
     except ResolutionImpossible as exc:
-        raise explain(list(exc.causes), provider, roots) from None
+        raise explain(list(exc.causes), provider) from None
     except ResolutionTooDeep as exc:
         raise ResolutionError(
             f"gave up after {MAX_ROUNDS} rounds of backtracking",
@@ -584,7 +584,6 @@ def _origin_text(info: RequirementInformation[Req, Candidate]) -> str:
 def explain(
     causes: Sequence[RequirementInformation[Req, Candidate]],
     provider: OverlayProvider,
-    roots: Sequence[Req],
 ) -> OverlockError:
     """Turn resolvelib's causes into one message naming the layer of each requirement."""
     by_ident: dict[str, list[RequirementInformation[Req, Candidate]]] = {}

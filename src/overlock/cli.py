@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from overlock import __version__
+from overlock.atomic import write_text_atomic
 from overlock.context import Overlay
 from overlock.errors import OverlockError
 
@@ -146,9 +147,7 @@ def cmd_base_snapshot(args: argparse.Namespace, out: Output) -> int:
         sys.stdout.write(text)
     else:
         path = Path(args.output)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        write_text_atomic(path, text)
         out.note(
             f"wrote {path}: Python {base.python_version}, {len(base.distributions)} distributions,"
             f" fingerprint {base.fingerprint()}"

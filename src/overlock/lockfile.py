@@ -26,6 +26,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from overlock import __version__
+from overlock.atomic import write_text_atomic
 from overlock.errors import StaleLockError
 
 LOCK_FILENAME = "pylock.overlay.toml"
@@ -214,9 +215,7 @@ def write_lock(lock: Lock, path: Path) -> bool:
             return False
     except OSError:
         pass
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(path, text)
     return True
 
 

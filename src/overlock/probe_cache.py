@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 from overlock import __version__
+from overlock.atomic import write_text_atomic
 from overlock.base import BaseEnv, find_base_python, probe
 from overlock.errors import BaseProbeError
 
@@ -74,12 +75,8 @@ def probe_cached(base: str | Path, cache_root: Path, *, timeout: float = 120.0) 
     env = probe(python, timeout=timeout)
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
-        tmp = entry.with_name(f".{entry.name}.{os.getpid()}.tmp")
-        tmp.write_text(
-            json.dumps({"key": validity_key(python, env), "base": env.to_json()}),
-            encoding="utf-8",
-        )
-        tmp.replace(entry)
+        saved_text = json.dumps({"key": validity_key(python, env), "base": env.to_json()})
+        write_text_atomic(entry, saved_text)
     except OSError:
         pass  # a read-only cache only costs the next run a probe
     return env

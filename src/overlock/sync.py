@@ -42,6 +42,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from overlock._bootstrap import STATE_DIRNAME, boot_dir, render_sitecustomize
+from overlock.atomic import write_text_atomic
 from overlock.base import BaseEnv
 from overlock.cache import sha256_file
 from overlock.errors import BadInputError, HashMismatchError, SyncError
@@ -639,9 +640,7 @@ def _refresh_lock_facts(prefix: Path, state: GenerationState, lock: Lock) -> Non
 
 def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
 @contextlib.contextmanager

@@ -1,0 +1,35 @@
+"""Write a file so that readers only ever see the old bytes or the new, never a part.
+
+The bytes go to a uniquely named file in the target's directory, are flushed to disk, and
+replace the target with ``os.replace``; on any failure the temporary file is removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+
+@contextlib.contextmanager
+def atomic_writer(dest: Path) -> Iterator[IO[bytes]]:
+    """A binary file object whose content becomes ``dest`` when the block ends cleanly."""
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        Path(tmp).replace(dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            Path(tmp).unlink()
+        raise
+
+
+def write_text_atomic(dest: Path, text: str) -> None:
+    with atomic_writer(dest) as fh:
+        fh.write(text.encode("utf-8"))

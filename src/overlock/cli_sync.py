@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from overlock.base import BaseEnv
-from overlock.cache import Cache
 from overlock.context import Overlay
 from overlock.errors import BadInputError, StaleLockError, SyncError
 from overlock.lockfile import Lock, LockedFile, read_lock
@@ -33,7 +32,7 @@ def live_base(overlay: Overlay) -> BaseEnv:
             f"the manifest locks from a snapshot of {python}, which is not on this machine",
             hint="sync on the machine that has the base, or set `base` in overlay.toml",
         )
-    return probe_cached(python, Cache.default().root)
+    return probe_cached(python, overlay.cache.root)
 
 
 def downloader(
@@ -42,7 +41,7 @@ def downloader(
     """Fetch locked files into the shared cache, in parallel; offline: the cache only."""
 
     def from_cache(files: Sequence[LockedFile]) -> Mapping[str, Path]:
-        cache = Cache.default()
+        cache = overlay.cache
         found: dict[str, Path] = {}
         missing = []
         for f in files:
@@ -63,9 +62,7 @@ def downloader(
     def fetch(files: Sequence[LockedFile]) -> Mapping[str, Path]:
         if offline:
             return from_cache(files)
-        from overlock.index import Index
-
-        with Index(overlay.index_config, base, Cache.default()) as index:
+        with overlay.index(base) as index:
 
             def one(f: LockedFile) -> tuple[str, Path]:
                 dist = DistFile(

@@ -65,8 +65,9 @@ class Overlay:
     def cache(self) -> Cache:
         return Cache.default()
 
-    def index(self) -> Index:
+    def index(self, base: BaseEnv | None = None) -> Index:
+        """The index as configured, judged for ``base`` (default: the manifest's base)."""
         # Imported here: the HTTP stack is only needed by commands that talk to an index.
         from overlock.index import Index
 
-        return Index(self.index_config, self.base, self.cache)
+        return Index(self.index_config, base or self.base, self.cache)

@@ -345,13 +345,11 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
                 continue  # the same version as the base copy: nothing to gain
             if release.yanked and release.version not in pinned:
                 continue
+            cand = Candidate(name, release.version, "index", extras, release=release)
             if release.wheel is None:
-                if release.sdist is not None and all(
-                    self.is_satisfied_by(r, _probe_cand(name, release)) for r in reqs
-                ):
+                if release.sdist is not None and all(self.is_satisfied_by(r, cand) for r in reqs):
                     self.sdist_only.setdefault(name, []).append(str(release.version))
                 continue
-            cand = Candidate(name, release.version, "index", extras, release=release)
             if not ok(cand):
                 continue
             if release.version.is_prerelease and not allow_pre:
@@ -432,10 +430,6 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
                 continue
             out.append(req_from_requirement(r))
         return out
-
-
-def _probe_cand(name: NormalizedName, release: Release) -> Candidate:
-    return Candidate(name, release.version, "index", release=release)
 
 
 def _is_version(text: str) -> bool:

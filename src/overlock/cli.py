@@ -7,48 +7,21 @@ refused; 2 bad input (manifest, arguments, unreachable base).
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
 import logging
 import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from overlock import __version__
 from overlock.atomic import write_text_atomic
 from overlock.context import Overlay
 from overlock.errors import OverlockError
+from overlock.output import Output
 
 log = logging.getLogger("overlock")
-
-
-class Output:
-    """Where messages go: results on stdout, progress and errors on stderr."""
-
-    def __init__(self, verbosity: int = 0, json_mode: bool = False) -> None:
-        self.verbosity = verbosity
-        self.json_mode = json_mode
-        self.out: TextIO = sys.stdout
-        self.err: TextIO = sys.stderr
-
-    def info(self, text: str) -> None:
-        """Human-readable result text; in --json mode it goes to stderr."""
-        if self.verbosity < 0:
-            return
-        print(text, file=self.err if self.json_mode else self.out)
-
-    def note(self, text: str) -> None:
-        """Secondary information, shown unless -q."""
-        if self.verbosity >= 0:
-            print(text, file=self.err)
-
-    def debug(self, text: str) -> None:
-        if self.verbosity > 0:
-            print(text, file=self.err)
-
-    def json(self, data: Any) -> None:
-        print(json.dumps(data, indent=2, sort_keys=True), file=self.out)
 
 
 # -- commands ----------------------------------------------------------------------------
@@ -157,6 +130,8 @@ def cmd_base_snapshot(args: argparse.Namespace, out: Output) -> int:
 
 # -- the parser --------------------------------------------------------------------------
 
+COMMAND_MODULES = ("overlock.cli_sync",)
+
 
 EXAMPLES = {
     "lock": "example:\n  overlock lock -m overlays/analysis/overlay.toml\n  overlock lock --check",
@@ -231,15 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", required=True, metavar="FILE", help="where to write; - for stdout"
     )
 
-    _add_sync_commands(add, manifest_opt)
+    # Each group of commands lives in its own module with a ``register(add, manifest_opt)``,
+    # so that no module grows into a 2,000-line CLI.
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(add, manifest_opt)
     return parser
-
-
-def _add_sync_commands(add: Callable[..., Any], manifest_opt: argparse.ArgumentParser) -> None:
-    # Kept in their own module so that neither grows into a 2,000-line CLI.
-    from overlock.cli_sync import register
-
-    register(add, manifest_opt)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -260,9 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OverlockError as exc:
         if getattr(args, "json", False):
             out.json({"ok": False, **exc.to_json()})
-        print(f"overlock: error: {exc.message}", file=sys.stderr)
-        if exc.hint:
-            print(f"  hint: {exc.hint}", file=sys.stderr)
+        out.error(exc.message, exc.hint)
         if verbosity > 0:
             traceback.print_exc()
         return exc.exit_code

@@ -76,8 +76,11 @@ def downloader(
     return fetch
 
 
-def _current_lock(overlay: Overlay, base: BaseEnv, *, force: bool) -> Lock:
-    lock = read_lock(overlay.lock_path)
+def _current_lock(
+    overlay: Overlay, base: BaseEnv, *, force: bool, lock: Lock | None = None
+) -> Lock:
+    if lock is None:
+        lock = read_lock(overlay.lock_path)
     status = lock_status(overlay.manifest, base, lock)
     if not status.current and not force:
         raise StaleLockError(
@@ -88,23 +91,48 @@ def _current_lock(overlay: Overlay, base: BaseEnv, *, force: bool) -> Lock:
 
 
 def cmd_sync(args: argparse.Namespace, out: Any) -> int:
+    return sync_overlay(
+        Overlay.load(args.manifest),
+        out,
+        dry_run=args.dry_run,
+        force=args.force,
+        offline=args.offline,
+        compile_bytecode=not args.no_compile,
+        verify_imports=not args.no_verify_imports,
+        as_json=args.json,
+    )
+
+
+def sync_overlay(
+    overlay: Overlay,
+    out: Any,
+    *,
+    lock: Lock | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+    offline: bool = False,
+    compile_bytecode: bool = True,
+    verify_imports: bool = True,
+    as_json: bool = False,
+) -> int:
+    """Sync ``overlay``'s prefix to ``lock`` (default: its lock file) and report it."""
     from overlock.sync import sync
 
-    overlay = Overlay.load(args.manifest)
     base = live_base(overlay)
-    lock = _current_lock(overlay, base, force=args.force)
+    lock = _current_lock(overlay, base, force=force, lock=lock)
     result = sync(
         lock,
         base,
         overlay.prefix,
-        fetch=downloader(overlay, base, offline=args.offline),
-        compile_bytecode=not args.no_compile,
-        dry_run=args.dry_run,
-        force=args.force,
+        fetch=downloader(overlay, base, offline=offline),
+        compile_bytecode=compile_bytecode,
+        verify_imports=verify_imports,
+        dry_run=dry_run,
+        force=force,
         reporter=out.debug,
     )
     plan = result.plan
-    if args.json:
+    if as_json:
         out.json(
             {
                 "prefix": str(result.prefix),
@@ -123,7 +151,7 @@ def cmd_sync(args: argparse.Namespace, out: Any) -> int:
         return 0
     for line in plan.lines():
         out.info(f"  {line}")
-    if args.dry_run:
+    if dry_run:
         out.note("dry run: nothing changed")
     else:
         out.note(f"synced {overlay.prefix} (generation {result.generation})")
@@ -202,6 +230,11 @@ def register(add: Callable[..., Any], manifest_opt: argparse.ArgumentParser) -> 
     p.add_argument("--force", action="store_true", help="sync even if the lock is stale")
     p.add_argument("--offline", action="store_true", help="use only the download cache")
     p.add_argument("--no-compile", action="store_true", help="do not byte-compile")
+    p.add_argument(
+        "--no-verify-imports",
+        action="store_true",
+        help="switch without first importing shadowing packages and their base dependents",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable result on stdout")
 
     p = add(

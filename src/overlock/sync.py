@@ -46,6 +46,7 @@ from overlock.atomic import write_text_atomic
 from overlock.base import BaseEnv
 from overlock.cache import sha256_file
 from overlock.errors import BadInputError, HashMismatchError, SyncError
+from overlock.importcheck import ImportCheckError, modules_to_check, verify_imports
 from overlock.install import compile_bytecode as _compile
 from overlock.install import install_wheel
 from overlock.lockfile import Lock, LockedFile, LockedPackage
@@ -321,6 +322,7 @@ def sync(
     *,
     fetch: Fetch,
     compile_bytecode: bool = True,
+    verify_imports: bool = True,
     dry_run: bool = False,
     force: bool = False,
     reporter: Reporter | None = None,
@@ -363,7 +365,18 @@ def sync(
         number = _next_generation(root)
         building = root / f"gen-{number}.partial"
         try:
-            warn = _build(building, lock, base, prefix, p, state, fetch, compile_bytecode, report)
+            warn = _build(
+                building,
+                lock,
+                base,
+                prefix,
+                p,
+                state,
+                fetch,
+                compile_bytecode,
+                report,
+                verify_imports=verify_imports,
+            )
             final = root / f"gen-{number}"
             building.rename(final)
         except BaseException:
@@ -427,6 +440,8 @@ def _build(
     fetch: Fetch,
     compile_bytecode: bool,
     report: Reporter,
+    *,
+    verify_imports: bool = True,
 ) -> list[str]:
     gen.mkdir()
     current = prefix.resolve() if state is not None else None
@@ -476,6 +491,8 @@ def _build(
             report(warnings[-1])
 
     _verify(gen, base, lock, installed)
+    if verify_imports:
+        _check_imports(gen, base, lock, installed, report)
     new_state = GenerationState(
         generation=int(gen.name.split("-")[1].split(".")[0]),
         previous=state.generation if state else None,
@@ -486,6 +503,23 @@ def _build(
     )
     _write_json_atomic(gen / STATE_DIRNAME / STATE_FILE, new_state.to_json())
     return warnings
+
+
+def _check_imports(
+    gen: Path,
+    base: BaseEnv,
+    lock: Lock,
+    installed: Mapping[NormalizedName, InstalledPackage],
+    report: Reporter,
+) -> None:
+    files = {name: pkg.files for name, pkg in installed.items()}
+    checks = modules_to_check(lock, base, files)
+    if not checks:
+        return
+    report(f"checking {len(checks)} import(s) in the base interpreter before switching")
+    failures = verify_imports(lock, base, gen, files, checks=checks)
+    if failures:
+        raise ImportCheckError(failures, lock, base)
 
 
 def _reuse(current: Path, gen: Path, old: InstalledPackage) -> bool:

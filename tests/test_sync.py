@@ -354,42 +354,79 @@ import os, signal, sys
 from pathlib import Path
 from urllib.parse import urlparse
 sys.path.insert(0, {tests!r})
-from test_sync import make_lock
+from test_sync import FileFetcher, make_lock
 from overlock.base import probe
 from overlock.sync import sync
 
-def fetch(files):
-    # The new generation is half built (reused files linked): die like kill -9 would.
+point = sys.argv[1]
+
+def die():
     os.kill(os.getpid(), signal.SIGKILL)
 
+def fetch(files):
+    if point == "fetch":  # the new generation is half built (reused files linked)
+        die()
+    return FileFetcher()(files)
+
+def report(message):
+    if point in message:
+        die()
+
 env = probe({base!r})
-sync(make_lock(*[Path(p) for p in sys.argv[1:]]), env, Path({prefix!r}), fetch=fetch)
+lock = make_lock(*[Path(p) for p in sys.argv[2:]])
+sync(lock, env, Path({prefix!r}), fetch=fetch, reporter=report)
 """
 
+# Moments a sync can die at: while fetching, half-way through installing, while importing
+# in the import check, with the new generation complete but not yet switched in, and after
+# the switch but before the old generations are pruned.
+KILL_POINTS = ("fetch", "installing alpha", "checking", "switching", "now holds")
 
-def test_killed_sync_leaves_previous_overlay_complete(
-    shadow_base: Base, make_wheel: MakeWheel, tmp_path: Path
+
+@pytest.mark.parametrize("point", KILL_POINTS)
+def test_killed_sync_leaves_a_complete_overlay_and_the_next_sync_repairs(
+    shadow_base: Base, make_wheel: MakeWheel, tmp_path: Path, point: str
 ) -> None:
     env = probe(shadow_base.prefix)
+    before = shadow_base.checksum()
     prefix = tmp_path / "ov"
     b1, a2 = make_wheel(name="beta", version="1.0"), make_wheel(name="alpha", version="2.0")
     sync(make_lock(b1, a2), env, prefix, fetch=FileFetcher())
     code = _KILLER.format(
         tests=str(Path(__file__).parent), base=str(shadow_base.prefix), prefix=str(prefix)
     )
-    a3 = make_wheel(name="alpha", version="3.0")
+    a3, g1 = make_wheel(name="alpha", version="3.0"), make_wheel(name="gamma", version="1.0")
     proc = subprocess.run(
-        [sys.executable, "-c", code, str(b1), str(a3)], check=False, capture_output=True, text=True
+        [sys.executable, "-c", code, point, str(b1), str(a3), str(g1)],
+        check=False,
+        capture_output=True,
+        text=True,
     )
-    assert proc.returncode == -9, proc.stderr
-    assert any(p.name.endswith(".partial") for p in state_root(prefix).iterdir())
-    assert current_generation(prefix) == 1
+    assert proc.returncode == -9, proc.stderr  # it really died at that point
+
+    # Whatever the moment, the prefix is one complete generation: the old or the new.
+    gen = current_generation(prefix)
+    expected = {1: ("2.0", 2), 2: ("3.0", 3)}[gen] if gen in (1, 2) else None
+    assert expected is not None, gen
+    state = read_state(prefix)
+    assert state is not None and len(state.packages) == expected[1]
     out = run_overlay(env, prefix, "import alpha, beta; print(alpha.__version__)")
-    assert out.stdout == "2.0\n", out.stderr
+    assert out.stdout == f"{expected[0]}\n", out.stderr
+    if point in ("fetch", "installing alpha", "checking"):
+        assert gen == 1
+        assert any(p.name.endswith(".partial") for p in state_root(prefix).iterdir())
+    else:
+        assert gen == (1 if point == "switching" else 2)
+
     # The next sync cleans up and completes.
-    sync(make_lock(b1, a3), env, prefix, fetch=FileFetcher())
-    assert not any(p.name.endswith(".partial") for p in state_root(prefix).iterdir())
-    assert run_overlay(env, prefix, "import alpha; print(alpha.__version__)").stdout == "3.0\n"
+    sync(make_lock(b1, a3, g1), env, prefix, fetch=FileFetcher())
+    leftovers = [p.name for p in state_root(prefix).iterdir() if not p.name.startswith("gen-")]
+    assert sorted(leftovers) == ["sync.lock"]
+    assert run_overlay(env, prefix, "import alpha, gamma; print(alpha.__version__)").stdout == (
+        "3.0\n"
+    )
+    assert plan(make_lock(b1, a3, g1), prefix, env).is_noop
+    assert shadow_base.checksum() == before
 
 
 def test_concurrent_syncs_do_not_interleave(
@@ -412,7 +449,9 @@ def test_concurrent_syncs_do_not_interleave(
     worker.start()
     time.sleep(0.5)
     assert current_generation(prefix) == 1  # still waiting
-    assert any("waiting for another sync" in m for m in messages)
+    waiting = [m for m in messages if "waiting for another sync" in m]
+    # The holder recorded itself when it last held the lock (the first sync, this process).
+    assert waiting and f"held by pid {os.getpid()} on " in waiting[0], messages
     os.close(fd)
     worker.join(timeout=30)
     assert current_generation(prefix) == 2

@@ -33,6 +33,8 @@ import json
 import os
 import re
 import shutil
+import socket
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -388,6 +390,7 @@ def sync(
             aside = _unused(root / "replaced")
             prefix.rename(aside)
             report(f"moved the previous contents of {prefix} to {aside}")
+        report(f"switching {prefix} to generation {number}")
         _switch(prefix, final)
         report(f"{prefix} now holds generation {number}")
         _prune(root, keep={number} | ({state.generation} if state else set()))
@@ -684,11 +687,30 @@ def _exclusive(lock_path: Path, prefix: Path, report: Reporter) -> Iterator[None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            report(f"waiting for another sync of {prefix} to finish")
+            holder = _lock_holder(fd)
+            held = f" (held by {holder})" if holder else ""
+            report(f"waiting for another sync of {prefix} to finish{held}")
             fcntl.flock(fd, fcntl.LOCK_EX)
+        # Who holds it, for the message above in the next sync that has to wait. Written
+        # only under the lock; a stale line from a killed holder is harmless (flock is
+        # released by the kernel, and the next holder overwrites it).
+        os.ftruncate(fd, 0)
+        os.pwrite(
+            fd,
+            f"pid {os.getpid()} on {socket.gethostname()},"
+            f" since {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode(),
+            0,
+        )
         yield
     finally:
         os.close(fd)  # closing releases the flock
+
+
+def _lock_holder(fd: int) -> str:
+    try:
+        return os.pread(fd, 200, 0).decode(errors="replace").strip()
+    except OSError:
+        return ""
 
 
 def _refuse_base_paths(prefix: Path, base: BaseEnv) -> None:

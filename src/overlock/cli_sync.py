@@ -13,7 +13,7 @@ from typing import Any
 
 from overlock.base import BaseEnv
 from overlock.context import Overlay
-from overlock.errors import BadInputError, StaleLockError, SyncError
+from overlock.errors import BadInputError, OverlockError, StaleLockError, SyncError
 from overlock.lockfile import Lock, LockedFile, read_lock
 from overlock.locking import lock_status
 from overlock.probe_cache import probe_cached
@@ -178,6 +178,7 @@ def cmd_run(args: argparse.Namespace, out: Any) -> int:
     prefix = overlay.prefix
     if not prefix.exists():
         raise SyncError(f"{prefix} does not exist yet", hint="run `overlock sync` first")
+    _warn_if_behind(overlay, prefix, out)
     command = list(args.command)
     if command and command[0] == "--":
         command = command[1:]
@@ -189,12 +190,29 @@ def cmd_run(args: argparse.Namespace, out: Any) -> int:
         raise BadInputError(f"command not found: {command[0]}") from exc
 
 
+def _warn_if_behind(overlay: Overlay, prefix: Path, out: Any) -> None:
+    """Running an overlay that lags its lock is allowed, but never silently."""
+    from overlock.sync import lock_hash, read_state
+
+    try:
+        state = read_state(prefix)
+        lock = overlay.read_lock()
+    except OverlockError:
+        return  # `overlock check` reports an unreadable lock or state; `run` still runs
+    if state is None or lock is None or state.lock_hash == lock_hash(lock):
+        return
+    out.note(
+        f"warning: {prefix} was synced from an earlier {overlay.lock_path.name};"
+        " run `overlock sync` to bring it up to date"
+    )
+
+
 def cmd_activate(args: argparse.Namespace, out: Any) -> int:
-    from overlock.activate import activate_script
+    from overlock.activate import activate_script, default_shell
 
     overlay = Overlay.load(args.manifest)
     base = live_base(overlay)
-    shell = args.shell or Path(os.environ.get("SHELL", "bash")).name
+    shell = args.shell or default_shell(os.environ)
     print(activate_script(shell, base, overlay.prefix), end="")
     return 0
 

@@ -256,8 +256,9 @@ def test_missing_file_points_at_init(tmp_path: Path) -> None:
         load_manifest(path)
     (issue,) = info.value.issues
     assert "not found" in issue.message
-    assert "overlock init" in issue.message
     assert issue.line is None
+    assert info.value.message == f"there is no overlay manifest at {path}"
+    assert "overlock init" in (info.value.hint or "")
     assert isinstance(info.value, BadInputError)
     assert info.value.exit_code == 2
 

@@ -84,6 +84,20 @@ class ManifestError(BadInputError):
         return data
 
 
+class ManifestMissingError(ManifestError):
+    """There is no overlay.toml where one was expected."""
+
+    def __init__(self, path: str) -> None:
+        BadInputError.__init__(
+            self,
+            f"there is no overlay manifest at {path}",
+            hint="create one with `overlock init`, or name one with -m PATH"
+            " (or $OVERLOCK_MANIFEST)",
+        )
+        self.path = path
+        self.issues = [ManifestIssue("", "file not found")]
+
+
 class BaseProbeError(BadInputError):
     """The base environment could not be found or its interpreter could not be probed."""
 
@@ -97,7 +111,30 @@ class HashMismatchError(OverlockError):
 
 
 class BuildRequiredError(OverlockError):
-    """Only source distributions exist for some packages, and overlock does not build yet."""
+    """Something must be built from source, and building it is not allowed (or possible)."""
+
+
+class BuildError(OverlockError):
+    """A PEP 517 build (or getting a source to build) failed; carries the backend's output."""
+
+    def __init__(self, message: str, *, output: str = "", hint: str | None = None) -> None:
+        self.output = output
+        tail = _tail(output)
+        if tail:
+            message += "\n  backend output (last lines):\n" + "\n".join(
+                f"    {line}" for line in tail
+            )
+        super().__init__(message, hint=hint)
+
+    def to_json(self) -> dict[str, Any]:
+        data = super().to_json()
+        data["output"] = self.output
+        return data
+
+
+def _tail(output: str, lines: int = 30) -> list[str]:
+    kept = [line.rstrip() for line in output.strip().splitlines()]
+    return kept[-lines:]
 
 
 class ResolutionError(OverlockError):

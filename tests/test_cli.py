@@ -1,0 +1,127 @@
+"""CLI conventions: help with examples, -q/-v, colour and progress only on a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import pty
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+import pytest
+
+from harness.project import Run
+from overlock.cli import build_parser
+from overlock.output import Output
+
+
+def _subcommands(parser: argparse.ArgumentParser, path: str = "") -> Iterator[tuple[str, Any]]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                full = f"{path} {name}".strip()
+                nested = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
+                if nested:
+                    yield from _subcommands(sub, full)
+                else:
+                    yield full, sub
+
+
+def test_every_command_has_help_with_an_example_and_verbosity_flags() -> None:
+    commands = dict(_subcommands(build_parser()))
+    assert {"lock", "sync", "run", "activate", "rollback", "base snapshot"} <= set(commands)
+    for name, sub in commands.items():
+        text = sub.format_help()
+        examples = re.split(r"\nexamples?:\n", text)
+        assert len(examples) == 2, f"`overlock {name} --help` shows no example"
+        assert f"overlock {name}" in examples[1], name
+        assert "-q, --quiet" in text and "-v, --verbose" in text, name
+
+
+def test_help_exits_0_for_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    from overlock.cli import main
+
+    for name in dict(_subcommands(build_parser())):
+        with pytest.raises(SystemExit) as caught:
+            main([*name.split(), "--help"])
+        assert caught.value.code == 0
+        assert "usage: overlock" in capsys.readouterr().out
+
+
+def _tty() -> tuple[TextIO, int]:
+    """A real terminal: the writing end of a pty, and the fd to read what was drawn."""
+    leader, follower = pty.openpty()
+    return open(follower, "w", encoding="utf-8"), leader
+
+
+def _drawn(fd: int) -> str:
+    return os.read(fd, 65536).decode()
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    out = Output()
+    stream, fd = _tty()
+    with stream:
+        out.out = stream
+        assert out.style("ok", "green") == "\033[32mok\033[0m"
+        monkeypatch.setenv("NO_COLOR", "1")
+        assert out.style("ok", "green") == "ok"
+        monkeypatch.delenv("NO_COLOR")
+        monkeypatch.setenv("TERM", "dumb")
+        assert out.style("ok", "green") == "ok"
+    os.close(fd)
+    monkeypatch.setenv("TERM", "xterm")
+    out.out = io.StringIO()  # not a terminal
+    assert out.style("ok", "green") == "ok"
+
+
+def test_progress_draws_on_a_terminal_and_is_silent_otherwise() -> None:
+    stream, fd = _tty()
+    with stream:
+        out = Output()
+        out.err = stream
+        with out.progress("installing", 2) as bar:
+            bar.advance("alpha")
+            bar.advance("beta")
+        stream.flush()
+        drawn = _drawn(fd)
+        assert "installing 1/2 alpha" in drawn and "installing 2/2 beta" in drawn
+        assert drawn.endswith("\r")  # the line is cleared when done
+
+        quiet = Output(verbosity=-1)
+        quiet.err = stream
+        with quiet.progress("installing", 1) as bar:
+            bar.advance("alpha")
+        assert bar.done == 1
+    os.close(fd)
+    piped = Output()
+    piped.err = io.StringIO()
+    with piped.progress("installing", 1) as bar:
+        bar.advance("alpha")
+    assert piped.err.getvalue() == ""
+
+
+def test_errors_are_a_sentence_and_a_hint_and_tracebacks_need_v(
+    overlock: Callable[..., Run], tmp_path: Path
+) -> None:
+    missing = tmp_path / "nowhere" / "overlay.toml"
+    run = overlock("lock", "-m", str(missing))
+    assert run.code == 2
+    first, *rest = run.err.strip().splitlines()
+    assert first.startswith("overlock: error: ") and str(missing) in first
+    assert rest and rest[0].lstrip().startswith("hint:")
+    assert "Traceback" not in run.err
+    verbose = overlock("lock", "-v", "-m", str(missing))
+    assert verbose.code == 2 and "Traceback" in verbose.err
+
+
+def test_quiet_silences_notes_but_not_errors(overlock: Callable[..., Run], tmp_path: Path) -> None:
+    run = overlock("lock", "-q", "-m", str(tmp_path / "overlay.toml"))
+    assert run.code == 2 and "overlock: error:" in run.err and run.out == ""

@@ -46,7 +46,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from tomlkit.exceptions import ParseError, TOMLKitError
 
-from overlock.errors import ManifestError, ManifestIssue
+from overlock.errors import ManifestError, ManifestIssue, ManifestMissingError
 
 MANIFEST_FILENAME = "overlay.toml"
 FORMAT_VERSION = 1
@@ -144,9 +144,7 @@ def load_manifest(path: Path) -> Manifest:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ManifestError(
-            shown, [ManifestIssue("", "file not found; run `overlock init` to create one")]
-        ) from None
+        raise ManifestMissingError(shown) from None
     except IsADirectoryError:
         raise ManifestError(
             shown, [ManifestIssue("", f"is a directory; expected the file {MANIFEST_FILENAME}")]

@@ -26,6 +26,7 @@ from overlock.install import install_wheel
 from overlock.lockfile import Lock, LockedFile, LockedPackage
 from overlock.sync import (
     current_generation,
+    foreign_files,
     plan,
     read_state,
     rollback,
@@ -499,3 +500,50 @@ def test_refuses_foreign_directory_and_base_paths(
     empty = tmp_path / "empty"
     empty.mkdir()
     assert sync(lock, env, empty, fetch=FileFetcher()).generation == 1
+
+
+def test_files_overlock_did_not_install_are_kept_and_reported_unless_force(
+    shadow_base: Base, make_wheel: MakeWheel, tmp_path: Path
+) -> None:
+    env = probe(shadow_base.prefix)
+    prefix = tmp_path / "ov"
+    b1 = make_wheel(name="beta", version="1.0")
+    sync(make_lock(b1, make_wheel(name="alpha", version="2.0")), env, prefix, fetch=FileFetcher())
+    state = read_state(prefix)
+    assert state is not None
+    # Everything a sync writes is accounted for: launchers, byte-code, the bootstrap.
+    assert foreign_files(prefix.resolve(), state) == []
+
+    site = prefix / env.scheme["purelib"]
+    (site / "mine.py").write_text("VALUE = 'hand-made'\n")
+    hand = site / "handpkg-0.1.dist-info"  # as `pip install --prefix` into it would leave
+    hand.mkdir()
+    (hand / "METADATA").write_text("Metadata-Version: 2.1\nName: handpkg\nVersion: 0.1\n")
+    (prefix / "bin").mkdir(exist_ok=True)
+    (prefix / "bin" / "mytool").write_text("#!/bin/sh\necho mine\n")
+    (prefix / "notes").symlink_to("/nonexistent/target")
+
+    result = sync(make_lock(b1), env, prefix, fetch=FileFetcher())
+    assert result.generation == 2
+    [warning] = result.warnings
+    assert "4 file(s) that overlock did not install" in warning and "--force" in warning
+    assert "lib/" in warning and "mine.py" in warning
+    assert (site / "mine.py").read_text() == "VALUE = 'hand-made'\n"
+    assert (site / "handpkg-0.1.dist-info" / "METADATA").is_file()
+    assert (prefix / "bin" / "mytool").is_file()
+    assert str((prefix / "notes").readlink()) == "/nonexistent/target"
+    out = run_overlay(env, prefix, "import mine, alpha; print(mine.VALUE, alpha.__version__)")
+    assert out.stdout == "hand-made 1.0\n", out.stderr
+
+    forced = sync(
+        make_lock(b1, make_wheel(name="gamma", version="1.0")),
+        env,
+        prefix,
+        fetch=FileFetcher(),
+        force=True,
+    )
+    assert any("dropped 4 file(s)" in w for w in forced.warnings)
+    assert not (site / "mine.py").exists() and not (prefix / "notes").is_symlink()
+    # Not lost: the previous generation, one rollback away, still has them.
+    assert rollback(prefix) == 2
+    assert (site / "mine.py").is_file()

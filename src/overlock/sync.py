@@ -36,6 +36,7 @@ import shutil
 import socket
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -378,6 +379,7 @@ def sync(
                 compile_bytecode,
                 report,
                 verify_imports=verify_imports,
+                keep_foreign=not force,
             )
             final = root / f"gen-{number}"
             building.rename(final)
@@ -445,6 +447,7 @@ def _build(
     report: Reporter,
     *,
     verify_imports: bool = True,
+    keep_foreign: bool = True,
 ) -> list[str]:
     gen.mkdir()
     current = prefix.resolve() if state is not None else None
@@ -458,6 +461,8 @@ def _build(
             else:
                 report(f"{pkg.name}: files missing from the current generation; reinstalling")
                 to_install.append(pkg)
+    foreign = foreign_files(current, state) if current is not None and state else []
+    foreign_note = _carry_foreign(current, gen, prefix, foreign, keep_foreign, report)
 
     paths = _fetch_verified(fetch, [pkg.file for pkg in to_install])
     for pkg in sorted(to_install, key=lambda x: x.name):
@@ -493,7 +498,7 @@ def _build(
             warnings.append("some files could not be byte-compiled:\n" + output)
             report(warnings[-1])
 
-    _verify(gen, base, lock, installed)
+    _verify(gen, base, lock, installed, ignore=_dist_infos(foreign) if keep_foreign else set())
     if verify_imports:
         _check_imports(gen, base, lock, installed, report)
     new_state = GenerationState(
@@ -505,7 +510,72 @@ def _build(
         base_fingerprint=lock.base_fingerprint,
     )
     _write_json_atomic(gen / STATE_DIRNAME / STATE_FILE, new_state.to_json())
+    if foreign_note:
+        warnings.append(foreign_note)
     return warnings
+
+
+def foreign_files(generation: Path, state: GenerationState) -> list[str]:
+    """Files in ``generation`` that no package in ``state`` installed (relative paths).
+
+    Byte-code caches and overlock's own ``.overlock/`` are not counted: they belong to the
+    files next to them, or to overlock.
+    """
+    known: set[str] = set()
+    for pkg in state.packages:
+        known.update(pkg.files)
+    out: list[str] = []
+    for root, dirs, files in os.walk(generation):
+        rel_root = os.path.relpath(root, generation)
+        rel_root = "" if rel_root == "." else rel_root + "/"
+        keep_dirs = []
+        for d in dirs:
+            rel = rel_root + d
+            if rel == STATE_DIRNAME or d == "__pycache__":
+                continue
+            if os.path.islink(os.path.join(root, d)):  # noqa: PTH114, PTH118
+                out.append(rel)  # a symlink is a file here; never descend into it
+            else:
+                keep_dirs.append(d)
+        dirs[:] = keep_dirs
+        out.extend(rel_root + f for f in files if rel_root + f not in known)
+    return sorted(out)
+
+
+def _carry_foreign(
+    current: Path | None,
+    gen: Path,
+    prefix: Path,
+    foreign: Sequence[str],
+    keep: bool,
+    report: Reporter,
+) -> str | None:
+    """Keep (link into ``gen``) files someone else put in the prefix, and say so."""
+    if not foreign or current is None:
+        return None
+    shown = ", ".join(foreign[:5]) + (f", ... ({len(foreign)} in all)" if len(foreign) > 5 else "")
+    if not keep:
+        report(f"--force: dropping {len(foreign)} file(s) overlock did not install: {shown}")
+        return (
+            f"dropped {len(foreign)} file(s) that overlock did not install ({shown});"
+            f" the previous generation still has them until the next sync"
+            " (`overlock rollback` returns to it)"
+        )
+    for rel in foreign:
+        src, dst = current / rel, gen / rel
+        if src.is_symlink():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.symlink_to(src.readlink())
+        else:
+            _link(src, dst)
+    return (
+        f"{prefix} holds {len(foreign)} file(s) that overlock did not install; they were"
+        f" kept: {shown}. `overlock sync --force` removes them"
+    )
+
+
+def _dist_infos(files: Sequence[str]) -> set[str]:
+    return {part for f in files for part in f.split("/") if part.endswith(".dist-info")}
 
 
 def _check_imports(
@@ -573,14 +643,24 @@ def _fetch_verified(fetch: Fetch, files: Sequence[LockedFile]) -> dict[str, Path
 
 
 def _verify(
-    gen: Path, base: BaseEnv, lock: Lock, installed: Mapping[NormalizedName, InstalledPackage]
+    gen: Path,
+    base: BaseEnv,
+    lock: Lock,
+    installed: Mapping[NormalizedName, InstalledPackage],
+    *,
+    ignore: AbstractSet[str] = frozenset(),
 ) -> None:
-    """The new generation holds each locked distribution, at its version, and nothing else."""
+    """The new generation holds each locked distribution, at its version, and nothing else.
+
+    ``ignore``: dist-info directories someone else installed, kept on purpose.
+    """
     found: dict[NormalizedName, str] = {}
     for site in {gen / base.scheme["purelib"], gen / base.scheme["platlib"]}:
         if not site.is_dir():
             continue
         for entry in site.glob("*.dist-info"):
+            if entry.name in ignore:
+                continue
             name, _, version = entry.name[: -len(".dist-info")].partition("-")
             found[canonicalize_name(name)] = version
     problems: list[str] = []

@@ -51,7 +51,9 @@ from overlock.base import BaseEnv
 from overlock.errors import BadInputError
 
 ACTIVE_VAR = "OVERLOCK_ACTIVE"
-SHELLS = ("bash", "zsh", "fish", "tcsh")
+SHELLS = ("bash", "zsh", "sh", "fish", "tcsh", "csh")
+# Login shells as $SHELL names them, for shells whose code is the same as a known one's.
+_SHELL_ALIASES = {"dash": "sh"}
 
 
 def _abs(prefix: Path) -> Path:
@@ -89,12 +91,25 @@ def overlay_environ(base: BaseEnv, prefix: Path, environ: Mapping[str, str]) -> 
     return env
 
 
+def default_shell(environ: Mapping[str, str]) -> str:
+    """The shell ``overlock activate`` writes for when ``--shell`` is not given.
+
+    The basename of ``$SHELL`` when it is a shell we know (a login shell's leading ``-``
+    dropped), else ``bash``: POSIX code is the most likely to work in an unknown shell.
+    """
+    name = Path(environ.get("SHELL", "")).name.lstrip("-")
+    name = _SHELL_ALIASES.get(name, name)
+    return name if name in SHELLS else "bash"
+
+
 def activate_script(shell: str, base: BaseEnv, prefix: Path) -> str:
     """Shell code that activates the overlay and defines ``deactivate_overlay``.
 
-    Meant for ``eval "$(overlock activate)"`` (bash, zsh), ``overlock activate --shell fish |
-    source`` and ``source`` of a saved file for tcsh. ``deactivate_overlay`` restores
-    ``PATH``, ``PYTHONPATH`` and ``OVERLOCK_ACTIVE`` exactly, including "was unset".
+    Meant for ``eval "$(overlock activate)"`` (bash, zsh, sh), ``overlock activate --shell
+    fish | source``, and ``eval "`overlock activate --shell tcsh`"`` or ``source`` of a saved
+    file (tcsh, csh). ``deactivate_overlay`` restores ``PATH``, ``PYTHONPATH`` and
+    ``OVERLOCK_ACTIVE`` exactly, including "was unset". Activating again in the same shell
+    first deactivates what that shell activated, so nothing stacks.
     """
     prefix = _abs(prefix)
     bin_dir = str(prefix / base.scheme["scripts"])
@@ -196,42 +211,48 @@ def _fish_quote(value: str) -> str:
 
 
 def _tcsh(bin_dir: str, boot: str, prefix: str) -> str:
-    # csh has no functions and multi-line `if` does not survive `eval`; one simple command
-    # per line, and an alias for deactivation.
+    # Rules csh imposes, each found by running tcsh (tests/test_activate.py):
+    # - `eval "`overlock activate --shell tcsh`"` joins all lines into one, so every line
+    #   ends in `;`, there are no comments and no multi-line `if`.
+    # - `if ( $?X ) cmd $X` expands `$X` even when the test is false, and an unset `X`
+    #   aborts the whole script; so a value is read with the `printenv` builtin, and the
+    #   saved state lives in variables that are always set.
+    # - A one-line `if` cannot run an alias: `eval deactivate_overlay` can.
+    # - The state is kept in shell variables (`set`), not the environment, so a child
+    #   shell inherits no state it has no `deactivate_overlay` alias for.
     q = _csh_quote
-    lines = [
-        f"# overlock: activate the overlay at {prefix}; `source` this file",
-        'if ( $?OVERLOCK_ACTIVE ) if ( "`alias deactivate_overlay`" != "" ) deactivate_overlay',
-        "unsetenv _OVERLOCK_OLD_PATH _OVERLOCK_OLD_PYTHONPATH _OVERLOCK_OLD_OVERLOCK_ACTIVE",
-        'if ( $?PATH ) setenv _OVERLOCK_OLD_PATH "$PATH"',
-        'if ( $?PYTHONPATH ) setenv _OVERLOCK_OLD_PYTHONPATH "$PYTHONPATH"',
-        'if ( $?OVERLOCK_ACTIVE ) setenv _OVERLOCK_OLD_OVERLOCK_ACTIVE "$OVERLOCK_ACTIVE"',
-        f'setenv PATH {q(bin_dir)}":$PATH"',
-        f"setenv PYTHONPATH {q(boot)}",
-        'if ( $?_OVERLOCK_OLD_PYTHONPATH ) if ( "$_OVERLOCK_OLD_PYTHONPATH" != "" )'
-        f' setenv PYTHONPATH {q(boot)}":$_OVERLOCK_OLD_PYTHONPATH"',
-        f"setenv OVERLOCK_ACTIVE {q(prefix)}",
-        "alias deactivate_overlay '"
-        + "; ".join(
-            [
-                'setenv PATH "$_OVERLOCK_OLD_PATH"',
-                "unsetenv PYTHONPATH OVERLOCK_ACTIVE",
-                'if ( $?_OVERLOCK_OLD_PYTHONPATH ) setenv PYTHONPATH "$_OVERLOCK_OLD_PYTHONPATH"',
-                "if ( $?_OVERLOCK_OLD_OVERLOCK_ACTIVE )"
-                ' setenv OVERLOCK_ACTIVE "$_OVERLOCK_OLD_OVERLOCK_ACTIVE"',
-                "unsetenv _OVERLOCK_OLD_PATH _OVERLOCK_OLD_PYTHONPATH"
-                " _OVERLOCK_OLD_OVERLOCK_ACTIVE",
-                "rehash",
-                "unalias deactivate_overlay",
-            ]
-        )
-        + "'",
+    new = {"PATH": bin_dir, "PYTHONPATH": boot, ACTIVE_VAR: prefix}
+    lines = ["if ( $?_overlock_set_PATH ) eval deactivate_overlay"]
+    for var in new:
+        lines += [
+            f'set _overlock_set_{var}=0 _overlock_old_{var}=""',
+            f"if ( $?{var} ) set _overlock_set_{var}=1",
+            f'if ( $?{var} ) set _overlock_old_{var}="`printenv {var}`"',
+        ]
+    for var in ("PATH", "PYTHONPATH"):
+        old = f"$_overlock_old_{var}"
+        lines += [
+            f"setenv {var} {q(new[var])}",
+            f'if ( "{old}" != "" ) setenv {var} {q(new[var])}":{old}"',
+        ]
+    lines.append(f"setenv {ACTIVE_VAR} {q(prefix)}")
+    restore = []
+    for var in new:
+        restore += [
+            f'if ( $_overlock_set_{var} == 1 ) setenv {var} "$_overlock_old_{var}"',
+            f"if ( $_overlock_set_{var} == 0 ) unsetenv {var}",
+        ]
+    restore += [
+        "unset " + " ".join(f"_overlock_set_{v} _overlock_old_{v}" for v in new),
         "rehash",
+        "unalias deactivate_overlay",
     ]
-    return "\n".join(lines) + "\n"
+    lines += ["alias deactivate_overlay '" + "; ".join(restore) + "'", "rehash"]
+    return "".join(line + " ;\n" for line in lines)
 
 
 def _csh_quote(value: str) -> str:
     if value and all(c.isalnum() or c in "/._-+,@%=" for c in value):
         return value
-    return "'" + value.replace("'", "'\\''") + "'"
+    # `!` is history substitution even inside single quotes in an interactive tcsh.
+    return "'" + value.replace("'", "'\\''").replace("!", "'\\!'") + "'"

@@ -373,7 +373,7 @@ def test_key_in_the_wrong_table_names_its_home(tmp_path: Path) -> None:
 def test_unrecognisable_key_lists_the_valid_ones(tmp_path: Path) -> None:
     issue = only_issue(tmp_path, MINIMAL + "[resolve]\nzzz = 1\n")
     assert (issue.line, issue.key) == (5, "[resolve] zzz")
-    assert issue.message == "unknown key; valid keys: shadow"
+    assert issue.message == "unknown key; valid keys: shadow, allow-build"
 
 
 def test_top_level_key_names_its_table(tmp_path: Path) -> None:
@@ -461,7 +461,7 @@ def test_wrong_types_in_other_tables(
 def test_requires_entry_that_is_not_a_string(tmp_path: Path) -> None:
     issue = only_issue(tmp_path, MINIMAL + 'requires = [\n  "numpy",\n  3.5,\n]\n')
     assert (issue.line, issue.key) == (6, "[overlay] requires[1]")
-    assert issue.message == "must be a requirement string, not a float"
+    assert issue.message == "must be a requirement string or a table, not a float"
 
 
 def test_missing_prefix_is_reported_at_the_table(tmp_path: Path) -> None:

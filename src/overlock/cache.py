@@ -5,6 +5,9 @@ Layout under the root::
     metadata/<sha256>                              METADATA of the wheel with that sha256
     wheels/<sha256[:2]>/<sha256>/<filename>        the wheel itself, verified before it lands
     local-hashes/<key>                             sha256 of a local file, keyed by path+stat
+    built/<key>.json                               which wheel a build of <key> gave (see build.py)
+    built-metadata/<key>                           METADATA a backend prepared for <key>
+    git/<sha256 of the URL>                        bare mirrors of git repositories (see vcs.py)
 
 Entries are keyed by the *file's* hash, so they never go stale: the same hash is the same
 bytes on any index. Every write goes to a temporary file in the destination directory and
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -172,6 +176,44 @@ class Cache:
         with contextlib.suppress(OSError), self._atomic(entry) as fh:
             fh.write(digest.encode("ascii"))
         return digest
+
+    # -- built wheels and prepared metadata --------------------------------------------------
+    #
+    # Keyed by what was built (a source tree's hash, an sdist's sha256, a git commit) and for
+    # which base (see build.build_key): the same key always names the same wheel, so an entry
+    # never goes stale. The wheel itself lives in the content-addressed wheel store.
+
+    def built_wheel(self, key: str) -> Path | None:
+        """The wheel a build of ``key`` produced earlier, if it is still in the store."""
+        try:
+            data = json.loads((self.root / "built" / f"{_check_sha(key)}.json").read_text("utf-8"))
+            path = self.wheel(str(data["sha256"]), str(data["filename"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return path
+
+    def put_built_wheel(self, key: str, src: Path) -> Path:
+        """Store a freshly built wheel and remember it as the result of ``key``."""
+        sha = sha256_file(src)
+        path = self.put_wheel(sha, src.name, src)
+        entry = self.root / "built" / f"{_check_sha(key)}.json"
+        with self._atomic(entry) as fh:
+            fh.write(json.dumps({"sha256": sha, "filename": src.name}).encode("utf-8"))
+        return path
+
+    def built_metadata(self, key: str) -> bytes | None:
+        try:
+            return (self.root / "built-metadata" / _check_sha(key)).read_bytes()
+        except OSError:
+            return None
+
+    def put_built_metadata(self, key: str, data: bytes) -> None:
+        with self._atomic(self.root / "built-metadata" / _check_sha(key)) as fh:
+            fh.write(data)
+
+    def git_dir(self, url: str) -> Path:
+        """Where the bare mirror of the git repository at ``url`` lives."""
+        return self.root / "git" / hashlib.sha256(url.encode("utf-8")).hexdigest()
 
     # -- helpers --------------------------------------------------------------------------
 

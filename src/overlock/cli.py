@@ -29,14 +29,17 @@ log = logging.getLogger("overlock")
 
 def cmd_lock(args: argparse.Namespace, out: Output) -> int:
     from overlock.lockfile import write_lock
-    from overlock.locking import diff_locks, lock_overlay, lock_status
+    from overlock.locking import diff_locks, lock_status
 
     overlay = Overlay.load(args.manifest)
     base = overlay.base
     old = overlay.read_lock()
 
     if args.check:
-        status = lock_status(overlay.manifest, base, old)
+        from overlock.devsources import source_checker
+
+        checker = source_checker(overlay, base, no_build=args.no_build, reporter=out.note)
+        status = lock_status(overlay.manifest, base, old, source_changes=checker)
         if args.json:
             out.json({"lock": str(overlay.lock_path), **status.to_json()})
         if status.current:
@@ -48,7 +51,11 @@ def cmd_lock(args: argparse.Namespace, out: Output) -> int:
         return 1
 
     with overlay.index() as index:
-        lock, outcome = lock_overlay(overlay.manifest, base, index, complete=index.complete)
+        from overlock.devsources import lock_manifest
+
+        lock, outcome = lock_manifest(
+            overlay, base, index, no_build=args.no_build, reporter=out.note
+        )
         index_stats = index.stats
     changes = diff_locks(old, lock)
     for broken in outcome.preexisting:
@@ -74,8 +81,8 @@ def cmd_lock(args: argparse.Namespace, out: Output) -> int:
                         "version": p.version,
                         "shadows": p.shadows,
                         "reason": p.reason,
-                        "url": p.file.url,
-                        "sha256": p.file.sha256,
+                        "url": p.locked_url,
+                        "sha256": None if p.directory or p.vcs else p.file.sha256,
                     }
                     for p in lock.packages
                 ],
@@ -189,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 if stale")
     p.add_argument("--dry-run", action="store_true", help="print the plan without writing")
     p.add_argument("--json", action="store_true", help="machine-readable result on stdout")
+    p.add_argument("--no-build", action="store_true", help="refuse to build anything from source")
 
     base_parser = sub.add_parser("base", help="inspect the base environment")
     base_sub = base_parser.add_subparsers(dest="base_command", metavar="SUBCOMMAND")

@@ -90,6 +90,28 @@ def _current_lock(
     return lock
 
 
+def _with_built_sources(
+    overlay: Overlay, base: BaseEnv, lock: Lock, *, no_build: bool, force: bool, out: Any
+) -> Lock:
+    """Build (or take from the cache) the wheel of every source in the lock."""
+    from overlock.devsources import build_sources, lazy_index
+
+    if not any(p.needs_build for p in lock.packages):
+        return lock
+    with lazy_index(lambda: overlay.index(base)) as index:
+        return build_sources(
+            lock,
+            lock_dir=overlay.lock_path.parent,
+            base=base,
+            cache=overlay.cache,
+            index=index,
+            manifest=overlay.manifest,
+            no_build=no_build,
+            force=force,
+            reporter=out.note,
+        )
+
+
 def cmd_sync(args: argparse.Namespace, out: Any) -> int:
     return sync_overlay(
         Overlay.load(args.manifest),
@@ -100,6 +122,7 @@ def cmd_sync(args: argparse.Namespace, out: Any) -> int:
         compile_bytecode=not args.no_compile,
         verify_imports=not args.no_verify_imports,
         as_json=args.json,
+        no_build=args.no_build,
     )
 
 
@@ -114,12 +137,14 @@ def sync_overlay(
     compile_bytecode: bool = True,
     verify_imports: bool = True,
     as_json: bool = False,
+    no_build: bool = False,
 ) -> int:
     """Sync ``overlay``'s prefix to ``lock`` (default: its lock file) and report it."""
     from overlock.sync import sync
 
     base = live_base(overlay)
     lock = _current_lock(overlay, base, force=force, lock=lock)
+    lock = _with_built_sources(overlay, base, lock, no_build=no_build, force=force, out=out)
     result = sync(
         lock,
         base,
@@ -247,6 +272,7 @@ def register(add: Callable[..., Any], manifest_opt: argparse.ArgumentParser) -> 
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     p.add_argument("--force", action="store_true", help="sync even if the lock is stale")
     p.add_argument("--offline", action="store_true", help="use only the download cache")
+    p.add_argument("--no-build", action="store_true", help="refuse to build anything from source")
     p.add_argument("--no-compile", action="store_true", help="do not byte-compile")
     p.add_argument(
         "--no-verify-imports",

@@ -19,7 +19,7 @@ import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from installer import install
 from installer.destinations import SchemeDictionaryDestination
@@ -110,6 +110,7 @@ def install_wheel(
     base: BaseEnv,
     *,
     direct_url: str | None = None,
+    direct_url_info: Mapping[str, Any] | None = None,
     prefix: Path | None = None,
     requested: bool = False,
 ) -> list[str]:
@@ -118,7 +119,8 @@ def install_wheel(
     ``prefix`` is where ``target`` will be seen at run time (a generation directory is built
     at one path and reached through the stable prefix): launchers refer to it. It defaults
     to ``target``. ``direct_url`` is the URL of a direct reference; only then is PEP 610
-    ``direct_url.json`` written. ``requested`` writes PEP 376 ``REQUESTED``.
+    ``direct_url.json`` written; ``direct_url_info``, when given, is that file's content
+    (a built directory or git commit). ``requested`` writes PEP 376 ``REQUESTED``.
     """
     stable = prefix if prefix is not None else target
     destination = _OverlayDestination(
@@ -134,7 +136,10 @@ def install_wheel(
     try:
         with WheelFile.open(wheel) as source:
             source.validate_record(validate_contents=True)
-            if direct_url is not None:
+            if direct_url_info is not None:
+                text = json.dumps(dict(direct_url_info), sort_keys=True) + "\n"
+                metadata["direct_url.json"] = text.encode()
+            elif direct_url is not None:
                 metadata["direct_url.json"] = direct_url_json(direct_url, sha256_file(wheel))
             with warnings.catch_warnings():
                 # installer warns and skips __pycache__ entries shipped inside a wheel; that

@@ -17,6 +17,9 @@ import tomlkit
 from packaging.pylock import (
     Package,
     PackageArchive,
+    PackageDirectory,
+    PackageSdist,
+    PackageVcs,
     PackageWheel,
     Pylock,
     PylockValidationError,
@@ -48,13 +51,32 @@ class LockedFile:
 
 
 @dataclass(frozen=True)
+class LockedDirectory:
+    """A local source tree (PEP 751 ``[packages.directory]``), built at sync."""
+
+    path: str  # as written in the lock: relative to the lock file's directory, or absolute
+    editable: bool = False
+
+
+@dataclass(frozen=True)
+class LockedVcs:
+    """A git commit (PEP 751 ``[packages.vcs]``), built at sync."""
+
+    url: str  # the repository, without ``git+`` or revision
+    commit_id: str
+    requested_revision: str | None = None  # the branch or tag the commit was resolved from
+    subdirectory: str | None = None
+    type: str = "git"
+
+
+@dataclass(frozen=True)
 class LockedPackage:
     """One package the overlay must hold."""
 
     name: NormalizedName
     version: str
     wheel: LockedFile | None = None
-    archive: LockedFile | None = None  # a direct reference to a wheel URL (PEP 610)
+    archive: LockedFile | None = None  # a direct reference to a file URL: wheel or sdist
     index: str | None = None
     requires_python: str | None = None
     dependencies: tuple[NormalizedName, ...] = ()  # locked packages this one requires
@@ -62,17 +84,75 @@ class LockedPackage:
     required_by: tuple[str, ...] = ()  # "name version" of overlay packages requiring it
     kept_for: tuple[str, ...] = ()  # changed packages it was shadowed to stay compatible with
     shadows: str | None = None  # the base version this copy shadows
+    sdist: LockedFile | None = None  # an index release published only as an sdist
+    directory: LockedDirectory | None = None
+    vcs: LockedVcs | None = None
+    metadata_hash: str | None = None  # of the declared metadata of a built source
+    # Set at sync by devsources.build_sources, never written: the wheel built for this
+    # package, and its PEP 610 direct_url.json.
+    built: LockedFile | None = field(default=None, compare=False)
+    direct_url_info: Mapping[str, Any] | None = field(default=None, compare=False)
 
     @property
     def file(self) -> LockedFile:
-        found = self.wheel or self.archive
-        if found is None:  # pragma: no cover - from_pylock refuses such packages
-            raise ValueError(f"{self.name} has no file to install")
+        """The wheel to install (for a source: the one built for it, once built)."""
+        found = self.wheel or self.built or self.archive or self.sdist
+        if found is None:
+            raise ValueError(f"{self.name} is a source that has not been built yet")
         return found
 
     @property
     def is_direct(self) -> bool:
-        return self.archive is not None
+        return (
+            self.archive is not None
+            or self.directory is not None
+            or self.vcs is not None
+            or self.direct_url_info is not None
+        )
+
+    @property
+    def needs_build(self) -> bool:
+        """True for sources: a directory, a git commit, an sdist (index or direct)."""
+        return (
+            self.directory is not None
+            or self.vcs is not None
+            or self.sdist is not None
+            or (self.archive is not None and not self.archive.is_wheel)
+        )
+
+    @property
+    def direct_url(self) -> str | None:
+        """The PEP 610 ``url`` of a direct reference; None for index packages."""
+        if self.direct_url_info is not None:
+            return str(self.direct_url_info["url"])
+        if self.archive is not None:
+            return self.archive.url
+        if self.vcs is not None:
+            return self.vcs.url
+        if self.directory is not None:
+            return self.directory.path
+        return None
+
+    @property
+    def locked_url(self) -> str:
+        """Where the package comes from, as the lock says (a URL, or a directory path)."""
+        if self.directory is not None:
+            return self.directory.path
+        if self.vcs is not None:
+            return f"git+{self.vcs.url}@{self.vcs.commit_id}"
+        found = self.wheel or self.archive or self.sdist
+        return found.url if found is not None else ""
+
+    @property
+    def identity(self) -> str:
+        """What makes two locked copies of one version the same (for lock diffs)."""
+        if self.directory is not None:
+            d = self.directory
+            return f"dir:{d.path}:{d.editable}:{self.metadata_hash}"
+        if self.vcs is not None:
+            return f"vcs:{self.vcs.url}:{self.vcs.commit_id}:{self.vcs.subdirectory}"
+        found = self.wheel or self.archive or self.sdist
+        return f"sha256:{found.sha256}" if found is not None else ""
 
     @property
     def reason(self) -> str:
@@ -99,6 +179,9 @@ class Lock:
     base_tags: tuple[str, ...] = ()
     shadow: str = "auto"
     preexisting: tuple[str, ...] = ()  # base breakage found before the overlay, reported once
+    # Sorted "name==version" of every visible base distribution at lock time, so `overlock
+    # check` can say what drifted; None for locks written before overlock recorded it.
+    base_distributions: tuple[str, ...] | None = None
     created_by: str = field(default=f"overlock {__version__}")
 
     def __post_init__(self) -> None:
@@ -122,6 +205,7 @@ class Lock:
                     "python-version": self.base_python_version,
                     "prefix": self.base_prefix,
                     "tags": list(self.base_tags),
+                    "distributions": list(self.base_distributions or ()),
                 },
                 "shadow": self.shadow,
                 "preexisting-breakage": list(self.preexisting),
@@ -144,7 +228,15 @@ class Lock:
             "# It locks the packages of an overlay on a read-only base (PEP 751).\n"
             "# Regenerate with `overlock lock`.\n"
         )
-        return header + tomlkit.dumps(_plain(data))
+        plain = _plain(data)
+        plain.setdefault("packages", [])  # PEP 751 requires the key even for an empty overlay
+        if self.base_distributions is not None:
+            # One per line, so a redeployed base shows up as a readable diff; written even
+            # when empty (_plain drops empty lists), so "recorded: none" differs from absent.
+            listed = tomlkit.array()
+            listed.extend(sorted(self.base_distributions))
+            plain["tool"]["overlock"]["base"]["distributions"] = listed.multiline(True)
+        return header + tomlkit.dumps(plain)
 
     @classmethod
     def from_pylock(cls, pylock: Pylock, *, source: str = LOCK_FILENAME) -> Lock:
@@ -171,6 +263,11 @@ class Lock:
             base_tags=tuple(base.get("tags") or ()),
             shadow=str(tool.get("shadow", "auto")),
             preexisting=tuple(tool.get("preexisting-breakage") or ()),
+            base_distributions=(
+                None
+                if base.get("distributions") is None
+                else tuple(str(d) for d in base["distributions"])
+            ),
         )
 
     @classmethod
@@ -236,6 +333,8 @@ def _package_to_pylock(p: LockedPackage) -> Package:
             ),
             tool=tool,
         )
+    if p.directory is not None or p.vcs is not None or p.sdist is not None:
+        return _source_to_pylock(p, deps, tool)
     assert p.wheel is not None
     return Package(
         name=p.name,
@@ -254,8 +353,75 @@ def _package_to_pylock(p: LockedPackage) -> Package:
     )
 
 
+def _source_to_pylock(
+    p: LockedPackage, deps: Sequence[Mapping[str, Any]] | None, tool: dict[str, Any]
+) -> Package:
+    directory = vcs = sdist = None
+    if p.directory is not None:
+        directory = PackageDirectory(
+            path=p.directory.path, editable=True if p.directory.editable else None
+        )
+    elif p.vcs is not None:
+        v = p.vcs
+        vcs = PackageVcs(
+            type=v.type,
+            url=v.url,
+            requested_revision=v.requested_revision,
+            commit_id=v.commit_id,
+            subdirectory=v.subdirectory,
+        )
+    elif p.sdist is not None:
+        sdist = PackageSdist(
+            name=p.sdist.filename,
+            url=p.sdist.url,
+            size=p.sdist.size,
+            hashes={"sha256": p.sdist.sha256},
+        )
+    return Package(
+        name=p.name,
+        version=Version(p.version),
+        index=p.index if sdist is not None else None,
+        dependencies=deps,
+        directory=directory,
+        vcs=vcs,
+        sdist=sdist,
+        tool=tool,
+    )
+
+
+def _source_from_pylock(p: Package) -> dict[str, Any]:
+    """The LockedPackage fields of a directory, vcs or index-sdist package."""
+    if p.directory is not None:
+        d = p.directory
+        return {"directory": LockedDirectory(path=d.path, editable=bool(d.editable))}
+    if p.vcs is not None:
+        v = p.vcs
+        return {
+            "vcs": LockedVcs(
+                type=v.type,
+                url=v.url or v.path or "",
+                commit_id=v.commit_id,
+                requested_revision=v.requested_revision,
+                subdirectory=v.subdirectory,
+            )
+        }
+    assert p.sdist is not None
+    url = p.sdist.url or p.sdist.path or ""
+    filename = p.sdist.name or url.rsplit("/", 1)[-1].split("#", 1)[0]
+    return {
+        "sdist": LockedFile(
+            filename=filename,
+            url=url,
+            size=p.sdist.size,
+            sha256=str(p.sdist.hashes.get("sha256", "")),
+        )
+    }
+
+
 def _package_tool(p: LockedPackage) -> dict[str, Any]:
     data: dict[str, Any] = {}
+    if p.metadata_hash is not None:
+        data["metadata-hash"] = p.metadata_hash
     if p.requested:
         data["requested"] = list(p.requested)
     if p.required_by:
@@ -273,7 +439,12 @@ def _package_from_pylock(p: Package, source: str) -> LockedPackage:
     tool = (p.tool or {}).get("overlock") or {}
     wheel: LockedFile | None = None
     archive: LockedFile | None = None
-    if p.wheels:
+    from_source: dict[str, Any] = {}
+    if p.directory is not None or p.vcs is not None or (p.sdist is not None and not p.wheels):
+        from_source = _source_from_pylock(p)
+        if "sdist" in from_source and not from_source["sdist"].sha256:
+            raise StaleLockError(f"{source}: package {p.name} has no sha256 hash")
+    elif p.wheels:
         w: PackageWheel = p.wheels[0]
         wheel = LockedFile(
             filename=w.filename,
@@ -295,7 +466,7 @@ def _package_from_pylock(p: Package, source: str) -> LockedPackage:
             f"{source}: package {p.name} has neither a wheel nor an archive URL",
             hint="run `overlock lock` to write the lock again",
         )
-    if not (wheel or archive).sha256:  # type: ignore[union-attr]
+    if not from_source and not (wheel or archive).sha256:  # type: ignore[union-attr]
         raise StaleLockError(f"{source}: package {p.name} has no sha256 hash")
     return LockedPackage(
         name=canonicalize_name(p.name),
@@ -311,6 +482,8 @@ def _package_from_pylock(p: Package, source: str) -> LockedPackage:
         required_by=tuple(tool.get("required-by") or ()),
         kept_for=tuple(tool.get("kept-for") or ()),
         shadows=tool.get("shadows"),
+        metadata_hash=tool.get("metadata-hash"),
+        **from_source,
     )
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from overlock.base import BaseEnv
@@ -23,14 +23,20 @@ def lock_overlay(
     source: PackageSource,
     *,
     complete: Completer | None = None,
+    allow_build: bool = False,
 ) -> tuple[Lock, Outcome]:
-    """Resolve ``manifest`` on ``base`` and return the lock to write."""
+    """Resolve ``manifest`` on ``base`` and return the lock to write.
+
+    ``allow_build``: releases published only as an sdist are candidates (``source`` must
+    then give their metadata, see devsources.BuildingSource).
+    """
     outcome = resolve(
         manifest.requires,
         base,
         source,
         shadow=manifest.shadow,
         requested_text=manifest.requires_text,
+        allow_build=allow_build,
     )
     packages = tuple(_locked(p, complete) for p in outcome.picks)
     lock = Lock(
@@ -41,6 +47,7 @@ def lock_overlay(
         base_python=base.python,
         base_prefix=base.prefix,
         base_tags=base.tags[:3],
+        base_distributions=tuple(sorted(f"{d.name}=={d.version}" for d in base.distributions)),
         shadow=manifest.shadow,
         preexisting=outcome.preexisting,
     )
@@ -50,8 +57,8 @@ def lock_overlay(
 def _locked(pick: Pick, complete: Completer | None) -> LockedPackage:
     release = pick.release
     dist_file = release.wheel
-    if dist_file is None:  # pragma: no cover - the resolver only picks releases with a wheel
-        raise OverlockError(f"{pick.name} {pick.version} has no wheel to lock")
+    if dist_file is None:
+        return _locked_source(pick, complete)
     if (dist_file.sha256 is None or dist_file.size is None) and complete is not None:
         dist_file = complete(dist_file)
     if dist_file.sha256 is None:
@@ -80,6 +87,30 @@ def _locked(pick: Pick, complete: Completer | None) -> LockedPackage:
     )
 
 
+def _locked_source(pick: Pick, complete: Completer | None) -> LockedPackage:
+    """A package that sync builds: a directory, a git commit, an sdist."""
+    from overlock.devsources import locked_source_fields
+
+    release = pick.release
+    if release.source is None:
+        if release.sdist is None:  # pragma: no cover - the resolver never picks these
+            raise OverlockError(f"{pick.name} {pick.version} has nothing to install")
+        sdist = release.sdist
+        if (sdist.sha256 is None or sdist.size is None) and complete is not None:
+            release = replace(release, sdist=complete(sdist))
+    return LockedPackage(
+        name=pick.name,
+        version=str(pick.version),
+        requires_python=release.sdist.requires_python if release.sdist else None,
+        dependencies=pick.dependencies,
+        requested=pick.requested,
+        required_by=pick.required_by,
+        kept_for=pick.kept_for,
+        shadows=pick.shadows,
+        **locked_source_fields(release),
+    )
+
+
 # -- staleness -------------------------------------------------------------------------
 
 
@@ -91,10 +122,13 @@ class LockStatus:
     manifest_changed: bool = False
     base_drifted: bool = False
     problems: tuple[str, ...] = field(default_factory=tuple)
+    sources_changed: bool = False  # a locked source tree declares other metadata now
 
     @property
     def current(self) -> bool:
-        return not (self.missing or self.manifest_changed or self.base_drifted)
+        return not (
+            self.missing or self.manifest_changed or self.base_drifted or self.sources_changed
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -102,11 +136,20 @@ class LockStatus:
             "missing": self.missing,
             "manifest_changed": self.manifest_changed,
             "base_drifted": self.base_drifted,
+            "sources_changed": self.sources_changed,
             "problems": list(self.problems),
         }
 
 
-def lock_status(manifest: Manifest, base: BaseEnv, lock: Lock | None) -> LockStatus:
+def lock_status(
+    manifest: Manifest,
+    base: BaseEnv,
+    lock: Lock | None,
+    *,
+    source_changes: Callable[[Lock], Sequence[str]] | None = None,
+) -> LockStatus:
+    """Whether ``lock`` is current. ``source_changes`` (devsources.source_checker) also asks
+    the locked source trees whether their declared metadata changed; it may run backends."""
     if lock is None:
         return LockStatus(missing=True, problems=("the lock does not exist",))
     problems = []
@@ -119,8 +162,13 @@ def lock_status(manifest: Manifest, base: BaseEnv, lock: Lock | None) -> LockSta
             "the base changed since the lock was written"
             f" (fingerprint {lock.base_fingerprint[:19]}... is now {base.fingerprint()[:19]}...)"
         )
+    changed_sources = list(source_changes(lock)) if source_changes is not None else []
+    problems += changed_sources
     return LockStatus(
-        manifest_changed=manifest_changed, base_drifted=base_drifted, problems=tuple(problems)
+        manifest_changed=manifest_changed,
+        base_drifted=base_drifted,
+        problems=tuple(problems),
+        sources_changed=bool(changed_sources),
     )
 
 
@@ -155,15 +203,7 @@ def diff_locks(old: Lock | None, new: Lock) -> list[Change]:
     changes = []
     for name in sorted(set(before) | set(after)):
         b, a = before.get(name), after.get(name)
-        if (
-            b is not None
-            and a is not None
-            and (b.version, b.file.sha256)
-            == (
-                a.version,
-                a.file.sha256,
-            )
-        ):
+        if b is not None and a is not None and (b.version, b.identity) == (a.version, a.identity):
             continue
         changes.append(Change(name, b.version if b else None, a.version if a else None))
     return changes

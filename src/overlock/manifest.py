@@ -6,7 +6,11 @@ Format 1::
     base = "/opt/conda/envs/analysis"      # or: base-snapshot = "base.json" (exactly one)
     prefix = "/some/path/overlays/{name}"  # relative to overlay.toml; only {name} is substituted
     name = "analysis-hotfix"               # optional; default: the base's directory name
-    requires = ["seaborn==0.13.2"]         # PEP 508; direct references allowed
+    requires = [
+        "seaborn==0.13.2",                 # PEP 508; direct references allowed
+        { name = "ophyd", path = "../src/ophyd", editable = true },   # a local tree
+        { name = "bluesky", git = "https://github.com/bluesky/bluesky", rev = "v1.13.0" },
+    ]
     # format = 1                           # optional; see below
 
     [index]                                # optional; absent: the user's pip configuration
@@ -15,6 +19,11 @@ Format 1::
 
     [resolve]                              # optional
     shadow = "auto"                        # or "explicit"
+    allow-build = false                    # true: build dependencies published only as sdists
+
+Table entries of ``requires`` name sources that are built (PEP 517, by the base's
+interpreter): ``path`` (relative to overlay.toml; ``editable = true`` for PEP 660) or ``git``
+(a URL, or a local repository path; ``rev`` a branch, tag or commit; ``subdirectory``).
 
 Unknown tables and keys are errors (with a did-you-mean), never ignored: a key this version
 does not understand may change what the overlay means. The optional ``[overlay] format``
@@ -58,8 +67,12 @@ URL_SCHEMES = ("http", "https", "file")
 SCHEMA: Mapping[str, tuple[str, ...]] = {
     "overlay": ("base", "base-snapshot", "prefix", "name", "requires", "format"),
     "index": ("urls", "find-links"),
-    "resolve": ("shadow",),
+    "resolve": ("shadow", "allow-build"),
 }
+# Keys of a table entry in ``requires`` (a source to build), in the order they are written.
+SOURCE_KEYS = ("name", "path", "editable", "git", "rev", "subdirectory")
+_PROJECT_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+GIT_URL_SCHEMES = ("https", "http", "ssh", "git", "file")
 
 KeyPath = tuple[str | int, ...]
 
@@ -70,6 +83,19 @@ class IndexSettings:
 
     urls: tuple[str, ...] = ()  # the first is the primary index
     find_links: tuple[str, ...] = ()  # relative paths already made absolute
+
+
+@dataclass(frozen=True)
+class SourceEntry:
+    """A table entry of ``requires``: a local tree or a git repository, built for the base."""
+
+    name: NormalizedName
+    url: str  # the PEP 508 URL it stands for (``file:///abs``, ``git+URL@rev``)
+    path: str | None = None  # as written (relative to overlay.toml, or absolute)
+    editable: bool = False
+    git: str | None = None  # as written
+    rev: str | None = None
+    subdirectory: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +114,12 @@ class Manifest:
     base_text: str | None = None
     base_snapshot_text: str | None = None
     find_links_text: tuple[str, ...] | None = None
+    sources: tuple[SourceEntry, ...] = ()  # the table entries of ``requires``
+    allow_build: bool = False  # [resolve] allow-build
+
+    def source_for(self, url: str) -> SourceEntry | None:
+        """The table entry a requirement URL came from, if it came from one."""
+        return next((s for s in self.sources if s.url == url), None)
 
     @property
     def requirement_names(self) -> tuple[NormalizedName, ...]:
@@ -134,6 +166,8 @@ class Manifest:
             "index": index,
             "resolve": {"shadow": self.shadow},
         }
+        if self.allow_build:  # only when set, so older locks stay current
+            meaning["resolve"] = {"shadow": self.shadow, "allow-build": True}
         blob = json.dumps(meaning, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return "sha256:" + hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
@@ -180,16 +214,25 @@ def load_manifest(path: Path) -> Manifest:
     return manifest
 
 
-def render_template(base: str, prefix: str, name: str | None) -> str:
+def render_template(
+    base: str, prefix: str, name: str | None, index_urls: Sequence[str] = ()
+) -> str:
     """A commented overlay.toml for ``overlock init``; it loads back without issues.
 
     ``prefix`` is written as a template: ``{name}`` stays a placeholder, and any other brace
-    must already be doubled.
+    must already be doubled. With ``index_urls``, ``[index]`` is set instead of commented out.
     """
     name_line = (
         f"name = {_toml_string(name)}"
         if name is not None
         else '# name = "my-overlay"    # default: the base environment\'s directory name'
+    )
+    index_block = (
+        "[index]                                 # instead of your pip configuration\n"
+        f"urls = [{', '.join(_toml_string(u) for u in index_urls)}]  # the first is the primary\n"
+        if index_urls
+        else "# [index]                               # absent: your pip configuration applies\n"
+        '# urls = ["https://pypi.org/simple"]    # the first is the primary index\n'
     )
     return f"""\
 # overlay.toml: what this overlay adds to or upgrades in its base environment.
@@ -205,9 +248,7 @@ prefix = {_toml_string(prefix)}
 # PEP 508 requirements, e.g. "seaborn==0.13.2", "urllib3>=2", "pkg @ https://host/pkg.whl".
 requires = []
 
-# [index]                               # absent: your pip configuration applies
-# urls = ["https://pypi.org/simple"]    # the first is the primary index
-# find-links = []                       # local directories or URLs
+{index_block}# find-links = []                       # local directories or URLs
 
 # [resolve]
 # shadow = "auto"   # "auto": base packages may be shadowed when needed;
@@ -224,6 +265,7 @@ class _Validator:
         self.positions = positions
         self.root = root
         self.issues: list[ManifestIssue] = []
+        self.sources: list[SourceEntry] = []
 
     def report(self, where: KeyPath, message: str) -> None:
         self.issues.append(ManifestIssue(_label(where), message, self.positions.line(where)))
@@ -242,6 +284,7 @@ class _Validator:
         requires_text, requires = self._requires(overlay)
         index, find_links_text = self._index(index_table)
         shadow = self._shadow(resolve)
+        allow_build = self._allow_build(resolve)
         if overlay is not None and "format" in overlay:
             self._format(overlay["format"])
 
@@ -263,6 +306,8 @@ class _Validator:
             base_text=base_text,
             base_snapshot_text=base_snapshot_text,
             find_links_text=find_links_text,
+            sources=tuple(self.sources),
+            allow_build=allow_build,
         )
 
     # -- structure
@@ -386,8 +431,26 @@ class _Validator:
         seen: dict[tuple[str, str | None], int] = {}
         for i, entry in enumerate(value):
             at = (*where, i)
+            if isinstance(entry, Mapping):
+                source = self._source_entry(at, entry)
+                if source is None:
+                    continue
+                text = _source_text(source)
+                identity: tuple[str, str | None] = (source.name, None)
+                if identity in seen:
+                    self.report(
+                        at,
+                        f"`{source.name}` is already required by requires[{seen[identity]}];"
+                        " merge the two entries",
+                    )
+                    continue
+                seen[identity] = i
+                texts.append(text)
+                reqs.append(Requirement(f"{source.name} @ {source.url}"))
+                self.sources.append(source)
+                continue
             if not isinstance(entry, str):
-                self.report(at, f"must be a requirement string, not {_toml_type(entry)}")
+                self.report(at, f"must be a requirement string or a table, not {_toml_type(entry)}")
                 continue
             if not entry.strip():
                 self.report(at, "empty requirement")
@@ -413,6 +476,82 @@ class _Validator:
             texts.append(entry)
             reqs.append(req)
         return tuple(texts), tuple(reqs)
+
+    def _source_entry(self, at: KeyPath, entry: Mapping[str, Any]) -> SourceEntry | None:
+        """A ``{ name = ..., path = ... }`` or ``{ name = ..., git = ... }`` entry."""
+        count = len(self.issues)
+        for key in entry:
+            if key not in SOURCE_KEYS:
+                hint = _suggest(key, SOURCE_KEYS) or "; valid keys: " + ", ".join(SOURCE_KEYS)
+                self.report((*at, key), "unknown key" + hint)
+        name = self._string(entry, (*at, "name"))
+        if "name" not in entry:
+            self.report(at, "missing `name`: the project the source provides")
+        elif name is not None and not _PROJECT_NAME.match(name):
+            self.report((*at, "name"), f"{json.dumps(name)} is not a valid project name")
+        path = self._string(entry, (*at, "path"))
+        git = self._string(entry, (*at, "git"))
+        rev = self._string(entry, (*at, "rev"))
+        subdirectory = self._string(entry, (*at, "subdirectory"))
+        editable = entry.get("editable", False)
+        if not isinstance(editable, bool):
+            self.report((*at, "editable"), f"must be true or false, not {_toml_type(editable)}")
+            editable = False
+        if "path" in entry and "git" in entry:
+            self.report((*at, "git"), "set either `path` or `git`, not both")
+        elif "path" not in entry and "git" not in entry:
+            self.report(at, "set `path` (a local source tree) or `git` (a repository URL)")
+        if "path" in entry:
+            for key in ("rev", "subdirectory"):
+                if key in entry:
+                    self.report((*at, key), f"`{key}` goes with `git`, not with `path`")
+        elif editable:
+            self.report((*at, "editable"), "only a local `path` can be installed as editable")
+        url: str | None = None
+        if path is not None and self._check_expandable((*at, "path"), path):
+            url = _absolute(path, self.root).as_uri()
+        elif git is not None:
+            if "://" in git:
+                parts = urlsplit(git)
+                if parts.scheme not in GIT_URL_SCHEMES or not (parts.netloc or parts.path):
+                    self.report(
+                        (*at, "git"),
+                        f"{json.dumps(git)}: expected an https://, ssh://, git:// or file://"
+                        " URL, or a local path",
+                    )
+                repo = git
+            elif self._check_expandable((*at, "git"), git):
+                repo = _absolute(git, self.root).as_uri()
+            else:
+                repo = None
+            if repo is not None:
+                if any(c.isspace() for c in repo) or "@" in urlsplit(repo).path:
+                    self.report((*at, "git"), f"{json.dumps(git)}: unsupported characters")
+                url = f"git+{repo}" + (f"@{rev}" if rev else "")
+                if subdirectory:
+                    url += f"#subdirectory={subdirectory}"
+        if len(self.issues) > count or name is None or url is None:
+            return None
+        return SourceEntry(
+            name=canonicalize_name(name),
+            url=url,
+            path=path,
+            editable=bool(editable),
+            git=git,
+            rev=rev,
+            subdirectory=subdirectory,
+        )
+
+    def _allow_build(self, table: Mapping[str, Any] | None) -> bool:
+        if table is None or "allow-build" not in table:
+            return False
+        value = table["allow-build"]
+        if not isinstance(value, bool):
+            self.report(
+                ("resolve", "allow-build"), f"must be true or false, not {_toml_type(value)}"
+            )
+            return False
+        return value
 
     def _format(self, value: object) -> None:
         if not (_is_int(value) and value == FORMAT_VERSION):
@@ -509,6 +648,24 @@ class _Validator:
             self.report(where, f"cannot expand {text.split('/')[0]!r}: no such user")
             return False
         return True
+
+
+def _source_text(source: SourceEntry) -> str:
+    """A table entry as one line of inline TOML (for messages, the lock and the hash)."""
+    fields: list[tuple[str, object]] = [("name", source.name)]
+    if source.path is not None:
+        fields.append(("path", source.path))
+        if source.editable:
+            fields.append(("editable", True))
+    else:
+        fields += [("git", source.git), ("rev", source.rev), ("subdirectory", source.subdirectory)]
+    parts = []
+    for key, value in fields:
+        if value is None:
+            continue
+        shown = "true" if value is True else _toml_string(str(value))
+        parts.append(f"{key} = {shown}")
+    return "{ " + ", ".join(parts) + " }"
 
 
 def _absolute(text: str, root: Path) -> Path:

@@ -211,8 +211,10 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
         requested: Iterable[NormalizedName],
         shadow: str = "auto",
         graph: BaseGraph | None = None,
+        allow_build: bool = False,
     ) -> None:
         self.base = base
+        self.allow_build = allow_build  # releases published only as an sdist are candidates
         self.source = source
         self.requested = frozenset(requested)
         self.shadow = shadow
@@ -346,7 +348,7 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
             if release.yanked and release.version not in pinned:
                 continue
             cand = Candidate(name, release.version, "index", extras, release=release)
-            if release.wheel is None:
+            if release.wheel is None and not (self.allow_build and release.sdist is not None):
                 if release.sdist is not None and all(self.is_satisfied_by(r, cand) for r in reqs):
                     self.sdist_only.setdefault(name, []).append(str(release.version))
                 continue
@@ -373,11 +375,7 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
                     candidate.name,
                     SpecifierSet(f"=={candidate.version}"),
                     text=f"{candidate.name}=={candidate.version}",
-                    url=candidate.release.wheel.url
-                    if candidate.origin == "direct"
-                    and candidate.release
-                    and candidate.release.wheel
-                    else None,
+                    url=_direct_url(candidate),
                 )
             )
         if candidate.origin == "base":
@@ -432,6 +430,16 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
         return out
 
 
+def _direct_url(candidate: Candidate) -> str | None:
+    """The URL the plain node of a direct candidate with extras must be required by."""
+    release = candidate.release
+    if candidate.origin != "direct" or release is None:
+        return None
+    if release.source is not None:
+        return release.source.url
+    return release.wheel.url if release.wheel else None
+
+
 def _is_version(text: str) -> bool:
     try:
         Version(text)
@@ -471,6 +479,7 @@ def resolve(
     *,
     shadow: str = "auto",
     requested_text: Sequence[str] | None = None,
+    allow_build: bool = False,
 ) -> Outcome:
     """Resolve the overlay request; raise ResolutionError with explanations on conflict."""
     env = base.marker_env("")
@@ -487,6 +496,7 @@ def resolve(
         requested={canonicalize_name(r.name) for r in active},
         shadow=shadow,
         graph=graph,
+        allow_build=allow_build,
     )
     reporter = _CountingReporter()
     resolver: Resolver[Req, Candidate, str] = Resolver(provider, reporter)
@@ -590,9 +600,9 @@ def explain(
         versions = ", ".join(provider.sdist_only[name][:5])
         return BuildRequiredError(
             f"{name} is only published as a source distribution (sdist) for the versions that"
-            f" fit ({versions}); overlock cannot build packages yet",
-            hint="pin a version that has a wheel for the base, or wait for development overlays"
-            " (building from source)",
+            f" fit ({versions}), and building dependencies from source is not allowed",
+            hint="set `allow-build = true` in [resolve] of overlay.toml to build it with the"
+            " base's Python (without --no-build), or pin a version that has a wheel for the base",
         )
 
     lines: list[str] = []

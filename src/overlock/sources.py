@@ -38,6 +38,26 @@ class DistFile:
 
 
 @dataclass(frozen=True)
+class SourceRef:
+    """A distribution that has to be built: a local tree, a git commit or a source archive.
+
+    ``kind`` is the PEP 751 table it is locked as: ``directory``, ``vcs``, ``archive`` (a
+    direct reference to an sdist) or ``sdist`` (an index release published only as one).
+    """
+
+    kind: str
+    url: str  # the requirement's URL as written (directory/vcs/archive); the file's URL (sdist)
+    path: str | None = None  # directory: as the lock records it (relative to the lock file)
+    editable: bool = False
+    repo: str | None = None  # vcs: the repository URL, without ``git+`` and revision
+    requested_revision: str | None = None
+    commit_id: str | None = None
+    subdirectory: str | None = None
+    file: DistFile | None = None  # archive/sdist: the file, with its sha256
+    metadata_hash: str | None = None  # of the declared metadata the resolver used
+
+
+@dataclass(frozen=True)
 class Release:
     """One version of a project, reduced to what can be installed on the base."""
 
@@ -46,6 +66,7 @@ class Release:
     wheel: DistFile | None  # the best wheel for the base's tags, or None
     sdist: DistFile | None = None  # kept so "only an sdist" can be reported clearly
     direct: bool = False  # from a direct reference (``name @ URL``), not an index
+    source: SourceRef | None = None  # set when this release must be built (no wheel)
 
     @property
     def yanked(self) -> bool:

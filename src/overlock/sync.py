@@ -312,7 +312,7 @@ def plan(lock: Lock, prefix: Path, base: BaseEnv) -> SyncPlan:
 
 
 def _direct_url(pkg: LockedPackage) -> str | None:
-    return pkg.file.url if pkg.is_direct else None
+    return pkg.direct_url
 
 
 # -- sync --------------------------------------------------------------------------------
@@ -473,6 +473,7 @@ def _build(
             base,
             prefix=prefix,
             direct_url=_direct_url(pkg),
+            direct_url_info=pkg.direct_url_info,
             requested=bool(pkg.requested),
         )
         installed[pkg.name] = InstalledPackage(

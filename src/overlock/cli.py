@@ -137,7 +137,12 @@ def cmd_base_snapshot(args: argparse.Namespace, out: Output) -> int:
 
 # -- the parser --------------------------------------------------------------------------
 
-COMMAND_MODULES = ("overlock.cli_sync",)
+COMMAND_MODULES = (
+    "overlock.cli_sync",
+    "overlock.cli_edit",
+    "overlock.cli_show",
+    "overlock.cli_check",
+)
 
 
 EXAMPLES = {

@@ -1,0 +1,238 @@
+"""``overlock show``: the overlay at a glance, as a value the CLI prints or dumps as JSON.
+
+Built from the lock, the base probe, the lock's staleness and the prefix's sync state
+(``sync.read_state``); nothing here prints or exits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from overlock.base import BaseEnv
+from overlock.errors import OverlockError
+from overlock.lockfile import Lock, LockedPackage
+from overlock.locking import LockStatus
+from overlock.sync import lock_hash, read_state
+
+# ``style(text, *styles)``: Output.style, or the identity when printing plain text.
+Style = Callable[..., str]
+
+SYNCED = "synced"  # the prefix holds exactly this lock
+OTHER = "other-lock"  # the prefix holds a generation made from another lock
+NOT_SYNCED = "not-synced"  # no overlock generation at the prefix yet
+UNREADABLE = "unreadable"  # a generation whose state file cannot be read
+
+
+def _plain(text: str, *styles: str) -> str:
+    return text
+
+
+@dataclass(frozen=True)
+class ShownPackage:
+    name: str
+    version: str
+    shadows: str | None
+    direct: bool
+    source: str  # "index", "direct" (a file URL), "sdist", "git" or "directory"
+    requested: tuple[str, ...]
+    required_by: tuple[str, ...]
+    kept_for: tuple[str, ...]
+
+    @classmethod
+    def of(cls, pkg: LockedPackage) -> ShownPackage:
+        return cls(
+            name=pkg.name,
+            version=pkg.version,
+            shadows=pkg.shadows,
+            direct=pkg.is_direct,
+            source=source_kind(pkg),
+            requested=pkg.requested,
+            required_by=pkg.required_by,
+            kept_for=pkg.kept_for,
+        )
+
+    @property
+    def reason(self) -> str:
+        parts = []
+        if self.requested:
+            parts.append("requested: " + ", ".join(self.requested))
+        if self.required_by:
+            parts.append("required by " + ", ".join(self.required_by))
+        if self.kept_for:
+            parts.append("kept for " + ", ".join(self.kept_for))
+        return "; ".join(parts) or "no reason recorded"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "shadows": self.shadows,
+            "direct": self.direct,
+            "source": self.source,
+            "requested": list(self.requested),
+            "required_by": list(self.required_by),
+            "kept_for": list(self.kept_for),
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class PrefixState:
+    path: str
+    state: str  # SYNCED, OTHER, NOT_SYNCED or UNREADABLE
+    generation: int | None = None
+    detail: str = ""
+
+    def describe(self) -> str:
+        if self.state == SYNCED:
+            return f"synced to this lock (generation {self.generation})"
+        if self.state == OTHER:
+            return (
+                f"holds another lock (generation {self.generation}); run `overlock sync`"
+                " to bring it to this one"
+            )
+        if self.state == UNREADABLE:
+            return f"unreadable: {self.detail}"
+        return "not synced yet; run `overlock sync`"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "state": self.state,
+            "synced": self.state == SYNCED,
+            "generation": self.generation,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class Overview:
+    manifest: str
+    lock: str
+    lock_current: bool
+    lock_problems: tuple[str, ...]
+    base_prefix: str
+    base_python: str
+    base_kind: str
+    python_version: str
+    distributions: int
+    prefix: PrefixState
+    packages: tuple[ShownPackage, ...]
+
+    def lines(self, style: Style = _plain) -> list[str]:
+        lock_state = (
+            style("up to date", "green")
+            if self.lock_current
+            else style("stale: " + "; ".join(self.lock_problems), "yellow")
+        )
+        prefix_state = self.prefix.describe()
+        prefix_state = style(prefix_state, "green" if self.prefix.state == SYNCED else "yellow")
+        out = [
+            f"{style('base', 'bold')}    {self.base_prefix} ({self.base_kind},"
+            f" Python {self.python_version}, {self.distributions} distributions)",
+            f"{style('prefix', 'bold')}  {self.prefix.path}: {prefix_state}",
+            f"{style('lock', 'bold')}    {self.lock}: {lock_state}",
+            "",
+        ]
+        if not self.packages:
+            out.append("the overlay holds nothing: the base satisfies every requirement")
+            return out
+        rows = [
+            (
+                p.name,
+                p.version if p.source == "index" else f"{p.version} ({p.source})",
+                f"base {p.shadows}" if p.shadows else "",
+                p.reason,
+            )
+            for p in self.packages
+        ]
+        header = ("package", "version", "shadows", "why")
+        widths = [max(len(r[i]) for r in (header, *rows)) for i in range(3)]
+
+        def row(cells: Sequence[str], styles: Sequence[tuple[str, ...]]) -> str:
+            padded = [c.ljust(w) for c, w in zip(cells[:3], widths, strict=True)]
+            styled = [
+                style(c, *s) if c.strip() else c for c, s in zip(padded, styles, strict=False)
+            ]
+            return "  ".join([*styled, cells[3]]).rstrip()
+
+        out.append(row(header, [("dim",)] * 3))
+        for cells, p in zip(rows, self.packages, strict=True):
+            mark = ("yellow",) if p.shadows else ()
+            out.append(row(cells, [("bold",), (), mark]))
+        shadowing = sum(1 for p in self.packages if p.shadows)
+        out.append("")
+        out.append(
+            f"{len(self.packages)} package(s) in the overlay, {shadowing} shadowing the base"
+        )
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "manifest": self.manifest,
+            "lock": {
+                "path": self.lock,
+                "current": self.lock_current,
+                "problems": list(self.lock_problems),
+            },
+            "base": {
+                "prefix": self.base_prefix,
+                "python": self.base_python,
+                "kind": self.base_kind,
+                "python_version": self.python_version,
+                "distributions": self.distributions,
+            },
+            "prefix": self.prefix.to_json(),
+            "packages": [p.to_json() for p in self.packages],
+        }
+
+
+def source_kind(pkg: LockedPackage) -> str:
+    if pkg.vcs is not None:
+        return pkg.vcs.type
+    if pkg.directory is not None:
+        return "directory"
+    if pkg.archive is not None:
+        return "direct"
+    if pkg.sdist is not None:
+        return "sdist"
+    return "index"
+
+
+def prefix_state(prefix: Path, lock: Lock) -> PrefixState:
+    """Whether ``prefix`` holds a generation synced from exactly ``lock``."""
+    try:
+        state = read_state(prefix)
+    except OverlockError as exc:
+        return PrefixState(str(prefix), UNREADABLE, detail=exc.message)
+    if state is None:
+        return PrefixState(str(prefix), NOT_SYNCED)
+    same = state.lock_hash == lock_hash(lock)
+    return PrefixState(str(prefix), SYNCED if same else OTHER, state.generation)
+
+
+def overview(
+    *,
+    manifest: Path,
+    lock_path: Path,
+    lock: Lock,
+    status: LockStatus,
+    base: BaseEnv,
+    prefix: Path,
+) -> Overview:
+    return Overview(
+        manifest=str(manifest),
+        lock=str(lock_path),
+        lock_current=status.current,
+        lock_problems=status.problems,
+        base_prefix=base.prefix,
+        base_python=base.python,
+        base_kind=base.kind,
+        python_version=base.python_version,
+        distributions=len(base.distributions),
+        prefix=prefix_state(prefix, lock),
+        packages=tuple(ShownPackage.of(p) for p in lock.packages),
+    )

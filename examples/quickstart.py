@@ -168,7 +168,12 @@ def main() -> int:
             if str(project / "overlays") not in line:
                 raise SystemExit(f"quickstart: {name} was not imported from the overlay: {line}")
 
-        step("6. the base is untouched")
+        step("6. overlock why / check: why each package is there, and is it all still right?")
+        for name in sorted(expect):
+            overlock("why", name, cwd=project, env=env)
+        overlock("check", cwd=project, env=env)  # exits 1 (and stops us) on any problem
+
+        step("7. the base is untouched")
         after = base.checksum()
         if after != before:
             raise SystemExit("quickstart: the base tree changed!")

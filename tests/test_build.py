@@ -217,6 +217,13 @@ def repo(tmp_path: Path) -> Iterator[Path]:
     yield path
 
 
+def commit_on_branch(repo: Path, branch: str, code: str) -> str:
+    """A new ``branch`` in ``repo`` whose one commit gives gitpkg ``code``; that commit's id."""
+    git(repo, "checkout", "--quiet", "-b", branch)
+    (repo / "gitpkg" / "__init__.py").write_text(code)
+    return commit_all(repo, "fix")
+
+
 def test_parse_git_url() -> None:
     ref = parse_git_url("git+https://example.org/x/y.git@v1.2#subdirectory=sub/dir")
     assert (ref.repo, ref.rev, ref.subdirectory) == (
@@ -233,9 +240,7 @@ def test_revisions_resolve_to_commits_and_check_out(
 ) -> None:
     first = git(repo, "rev-parse", "HEAD")
     git(repo, "tag", "-a", "v1.0", "-m", "release")
-    git(repo, "checkout", "--quiet", "-b", "fix-123")
-    (repo / "gitpkg" / "__init__.py").write_text("VERSION = 'fixed'\n")
-    fixed = commit_all(repo, "fix")
+    fixed = commit_on_branch(repo, "fix-123", "VERSION = 'fixed'\n")
     url = repo.as_uri()
 
     assert resolve_commit(url, "fix-123", cache) == fixed
@@ -350,15 +355,10 @@ def test_lock_editable_tree_and_its_dependencies(
 
 
 def test_lock_git_reference_is_pinned_to_a_commit(
-    tmp_path: Path, index: PackageIndex, make_base: Any, overlock: Any
+    repo: Path, tmp_path: Path, index: PackageIndex, make_base: Any, overlock: Any
 ) -> None:
     base = make_base()
-    repo = git_init(tmp_path / "repo")
-    write_project(repo, "gitpkg", "1.0")
-    commit_all(repo, "first")
-    git(repo, "checkout", "--quiet", "-b", "fix-123")
-    (repo / "gitpkg" / "__init__.py").write_text("VERSION = 'fixed'\n")
-    fixed = commit_all(repo, "fix")
+    fixed = commit_on_branch(repo, "fix-123", "VERSION = 'fixed'\n")
     manifest = write_overlay(
         tmp_path / "p",
         base,
@@ -521,18 +521,13 @@ def test_editable_install_sees_source_edits_without_resync(
 
 
 def test_git_reference_synced_at_the_locked_commit(
-    tmp_path: Path, index: PackageIndex, make_base: Any, overlock: Any
+    repo: Path, tmp_path: Path, index: PackageIndex, make_base: Any, overlock: Any
 ) -> None:
     from overlock.lockfile import read_lock
     from overlock.vcs import vcs_updates
 
     base = make_base()
-    repo = git_init(tmp_path / "repo")
-    write_project(repo, "gitpkg", "1.0", code="WHICH = 'first'\n")
-    commit_all(repo, "first")
-    git(repo, "checkout", "--quiet", "-b", "fix-123")
-    (repo / "gitpkg" / "__init__.py").write_text("WHICH = 'fix'\n")
-    fixed = commit_all(repo, "fix")
+    fixed = commit_on_branch(repo, "fix-123", "WHICH = 'fix'\n")
     manifest = write_overlay(
         tmp_path / "p",
         base,

@@ -21,10 +21,10 @@ from overlock.base import BaseEnv
 BOOT_DIRNAME = "boot"  # under PREFIX/.overlock/
 STATE_DIRNAME = ".overlock"
 
-# Shared by the bootstrap and every launcher. ``overlay`` and ``base_sites`` are lists of
-# absolute paths. Idempotent: a launcher started from an activated shell must not add the
-# overlay twice or reorder what the bootstrap already did.
-_ACTIVATE_FUNCTION = """
+# Shared by the bootstrap, every launcher and the import check (importcheck.py). ``overlay``
+# and ``base_sites`` are lists of absolute paths. Idempotent: a launcher started from an
+# activated shell must not add the overlay twice or reorder what the bootstrap already did.
+ACTIVATE_FUNCTION = """
 def _overlock_activate(prefix, overlay, base_sites):
     import os
     import site
@@ -161,7 +161,7 @@ def render_sitecustomize(base: BaseEnv, prefix: Path) -> str:
         version=(major, minor),
         overlay=overlay_site_dirs(base, prefix),
         base_sites=list(base.site_dirs),
-        activate=_ACTIVATE_FUNCTION,
+        activate=ACTIVATE_FUNCTION,
     )
 
 
@@ -182,7 +182,7 @@ def render_launcher(base: BaseEnv, prefix: Path, module: str, attr: str) -> byte
         prefix=str(prefix),
         overlay=overlay_site_dirs(base, prefix),
         base_sites=list(base.site_dirs),
-        activate=_ACTIVATE_FUNCTION,
+        activate=ACTIVATE_FUNCTION,
         module=module,
         import_name=attr.split(".")[0],
         func_path=attr,

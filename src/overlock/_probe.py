@@ -61,7 +61,9 @@ def _import_packaging(packaging_dir: str) -> Any:
     return packaging
 
 
-def _top_level_from_record(record: str) -> list[str]:
+def top_level_from_record(record: str) -> list[str]:
+    # Public (unlike the rest of this file) because `overlock check` reads RECORDs of the
+    # prefix the same way; it cannot live elsewhere, as this file runs with the stdlib only.
     names = set()
     for row in csv.reader(record.splitlines()):
         if not row or not row[0]:
@@ -103,7 +105,7 @@ def _top_level(dist: Any) -> list[str]:
         return sorted(names)
     record = dist.read_text("RECORD")
     if record:
-        return _top_level_from_record(record)
+        return top_level_from_record(record)
     return []
 
 

@@ -77,6 +77,13 @@ class WheelSource(PackageSource, Protocol):
     def download(self, file: DistFile) -> Path: ...
 
 
+# The policy in the words of overlay.toml and the CLI, for every hint about something not built.
+WHAT_IS_BUILT = (
+    "overlock builds only sources named in overlay.toml, sdist-only dependencies with"
+    " `allow-build = true` in [resolve], and nothing with --no-build"
+)
+
+
 @dataclass(frozen=True)
 class BuildPolicy:
     """What may be built. Sources named in overlay.toml always may, unless ``no_build``."""
@@ -324,7 +331,7 @@ class Builder:
             return cached
         wheel = self.cache.built_wheel(key)
         if wheel is not None:
-            data = _wheel_metadata(wheel, label)
+            data = wheel_metadata(wheel, label)
         else:
             _refuse(refuse)
             data = self._run(tree, key=key, label=label, editable=editable, want_wheel=False)
@@ -380,7 +387,7 @@ class Builder:
                     # is then kept, so sync will not build it again.
                 hook = f"build_{kind}"
                 built = Path(builder.build(kind, out_dir))
-                data = _wheel_metadata(built, label)
+                data = wheel_metadata(built, label)
                 self.cache.put_built_wheel(key, built)
                 return data
         except BuildBackendException as exc:
@@ -416,9 +423,7 @@ def _refuse(reason: str | None) -> None:
     if reason is not None:
         raise BuildRequiredError(
             reason,
-            hint="building runs the project's own code, so overlock builds only sources named in"
-            " overlay.toml, sdist-only dependencies with `allow-build = true` in [resolve], and"
-            " nothing with --no-build",
+            hint=f"building runs the project's own code, so {WHAT_IS_BUILT}",
         )
 
 
@@ -456,7 +461,8 @@ def _read_metadata_file(dist_info: Path, label: str) -> bytes:
         raise BuildError(f"the backend prepared no METADATA for {label}: {exc}") from None
 
 
-def _wheel_metadata(wheel: Path, label: str) -> bytes:
+def wheel_metadata(wheel: Path, label: str) -> bytes:
+    """The METADATA of the wheel built for ``label``; BuildError when it has none."""
     try:
         with zipfile.ZipFile(wheel) as zf:
             names = [
@@ -512,6 +518,7 @@ def _check_member(name: str, archive: Path) -> None:
 
 
 __all__ = [
+    "WHAT_IS_BUILT",
     "BuildEnvironment",
     "BuildPolicy",
     "Builder",
@@ -520,4 +527,5 @@ __all__ = [
     "metadata_hash",
     "tree_hash",
     "unpack_sdist",
+    "wheel_metadata",
 ]

@@ -17,6 +17,7 @@ from typing import Any
 
 from overlock import __version__
 from overlock.atomic import write_text_atomic
+from overlock.cli_common import add_json_option, add_no_build_option, make_lock
 from overlock.context import Overlay
 from overlock.errors import OverlockError
 from overlock.output import Output
@@ -50,21 +51,8 @@ def cmd_lock(args: argparse.Namespace, out: Output) -> int:
         out.note("  hint: run `overlock lock` to update it")
         return 1
 
-    with overlay.index() as index:
-        from overlock.devsources import lock_manifest
-
-        lock, outcome = lock_manifest(
-            overlay, base, index, no_build=args.no_build, reporter=out.note
-        )
-        index_stats = index.stats
+    lock, outcome, index_stats = make_lock(overlay, out, no_build=args.no_build)
     changes = diff_locks(old, lock)
-    for broken in outcome.preexisting:
-        out.debug(f"base already inconsistent: {broken}")
-    if outcome.preexisting:
-        out.note(
-            f"note: the base was already inconsistent in {len(outcome.preexisting)} place(s);"
-            " the overlay does not make it worse (-v lists them)"
-        )
     written = False
     if not args.dry_run:
         written = write_lock(lock, overlay.lock_path)
@@ -200,8 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 if stale")
     p.add_argument("--dry-run", action="store_true", help="print the plan without writing")
-    p.add_argument("--json", action="store_true", help="machine-readable result on stdout")
-    p.add_argument("--no-build", action="store_true", help="refuse to build anything from source")
+    add_json_option(p)
+    add_no_build_option(p)
 
     base_parser = sub.add_parser("base", help="inspect the base environment")
     base_sub = base_parser.add_subparsers(dest="base_command", metavar="SUBCOMMAND")

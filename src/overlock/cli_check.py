@@ -6,11 +6,12 @@ import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from overlock.cli_common import add_json_option
 from overlock.context import Overlay
 from overlock.errors import StaleLockError
 from overlock.output import Output
 
-if TYPE_CHECKING:  # the checks (and the resolver they use) load only when `check` runs
+if TYPE_CHECKING:  # the checks load only when `check` runs
     from overlock.check import Finding, Report
 
 LABELS = {
@@ -134,7 +135,7 @@ def register(add: Callable[..., Any], manifest_opt: argparse.ArgumentParser) -> 
         manifest_opt,
         example=EXAMPLE,
     )
-    p.add_argument("--json", action="store_true", help="machine-readable report on stdout")
+    add_json_option(p, "report")
 
 
 __all__ = ["cmd_check", "register"]

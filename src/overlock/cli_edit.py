@@ -20,9 +20,10 @@ from typing import Any
 from overlock.atomic import atomic_writer
 from overlock.base import BaseEnv, find_base_python
 from overlock.cache import Cache
+from overlock.cli_common import add_no_build_option, make_lock
 from overlock.context import Overlay, default_manifest_path
 from overlock.errors import BadInputError, BaseProbeError, ManifestError, OverlockError
-from overlock.lockfile import Lock, write_lock
+from overlock.lockfile import write_lock
 from overlock.manifest import MANIFEST_FILENAME, Manifest, load_manifest, render_template
 from overlock.manifest_edit import Edit, add_requirements, remove_requirements
 from overlock.output import Output
@@ -215,23 +216,6 @@ def _write_manifest(path: Path, text: str) -> None:
             os.fchmod(fh.fileno(), mode)
 
 
-def _lock(overlay: Overlay, out: Output, *, no_build: bool) -> Lock:
-    from overlock.devsources import lock_manifest
-
-    with overlay.index() as index:
-        lock, outcome = lock_manifest(
-            overlay, overlay.base, index, no_build=no_build, reporter=out.note
-        )
-    for broken in outcome.preexisting:
-        out.debug(f"base already inconsistent: {broken}")
-    if outcome.preexisting:
-        out.note(
-            f"note: the base was already inconsistent in {len(outcome.preexisting)} place(s);"
-            " the overlay does not make it worse (-v lists them)"
-        )
-    return lock
-
-
 def _edit(args: argparse.Namespace, out: Output, change: Callable[[str], Edit]) -> int:
     from overlock.cli_sync import sync_overlay
     from overlock.locking import diff_locks
@@ -244,7 +228,7 @@ def _edit(args: argparse.Namespace, out: Output, change: Callable[[str], Edit]) 
     try:
         new = Overlay(_validated(edit.text, path)) if edit.changed else overlay
         old_lock = overlay.read_lock()
-        lock = _lock(new, out, no_build=args.no_build)
+        lock, _outcome, _requests = make_lock(new, out, no_build=args.no_build)
     except OverlockError as exc:
         exc.message += f"\n  nothing was written: {path.name} and {lock_path.name} are unchanged"
         raise
@@ -355,9 +339,7 @@ def register(add: Callable[..., Any], manifest_opt: argparse.ArgumentParser) -> 
     edit_opts = argparse.ArgumentParser(add_help=False)
     edit_opts.add_argument("--dry-run", action="store_true", help="show the changes, write nothing")
     edit_opts.add_argument("--sync", action="store_true", help="also sync the prefix")
-    edit_opts.add_argument(
-        "--no-build", action="store_true", help="refuse to build anything from source"
-    )
+    add_no_build_option(edit_opts)
     edit_opts.add_argument(
         "--no-compile", action="store_true", help="with --sync: do not byte-compile"
     )

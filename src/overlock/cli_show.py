@@ -12,6 +12,7 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from overlock.atomic import write_text_atomic
+from overlock.cli_common import add_json_option
 from overlock.context import Overlay
 from overlock.errors import OverlockError
 from overlock.lockfile import Lock, LockedPackage, read_lock
@@ -152,7 +153,7 @@ def register(add: Callable[..., Any], manifest_opt: argparse.ArgumentParser) -> 
         manifest_opt,
         example=EXAMPLES["show"],
     )
-    p.add_argument("--json", action="store_true", help="machine-readable result on stdout")
+    add_json_option(p)
 
     p = add(
         "why",
@@ -162,7 +163,7 @@ def register(add: Callable[..., Any], manifest_opt: argparse.ArgumentParser) -> 
         example=EXAMPLES["why"],
     )
     p.add_argument("name", metavar="NAME", help="a package name (any spelling)")
-    p.add_argument("--json", action="store_true", help="machine-readable result on stdout")
+    add_json_option(p)
 
     p = add(
         "export",

@@ -39,6 +39,7 @@ from overlock.build import (
     metadata_hash,
     tree_hash,
     unpack_sdist,
+    wheel_metadata,
 )
 from overlock.cache import Cache, sha256_file
 from overlock.errors import BadInputError, BuildError, StaleLockError
@@ -465,9 +466,7 @@ def _sync_refusal(pkg: LockedPackage, ctx: _Context) -> str | None:
 
 
 def _check_built(pkg: LockedPackage, wheel: Path, label: str, force: bool) -> None:
-    from overlock.build import _wheel_metadata
-
-    data = _wheel_metadata(wheel, label)
+    data = wheel_metadata(wheel, label)
     meta = parse_metadata(data)
     if meta.name != pkg.name or _version(meta.version) != _version(pkg.version):
         raise StaleLockError(

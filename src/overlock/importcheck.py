@@ -29,7 +29,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
-from overlock._bootstrap import _ACTIVATE_FUNCTION
+from overlock._bootstrap import ACTIVATE_FUNCTION, overlay_site_dirs
 from overlock.base import BaseEnv
 from overlock.errors import SyncError
 from overlock.lockfile import Lock
@@ -206,15 +206,10 @@ def verify_imports(
     if not checks:
         return []
     gen = Path(os.path.abspath(generation))  # noqa: PTH100
-    site_dirs = []
-    for key in ("purelib", "platlib"):
-        path = str(gen / base.scheme[key])
-        if path not in site_dirs:
-            site_dirs.append(path)
     script = _CHECKER.format(
-        activate=_ACTIVATE_FUNCTION,
+        activate=ACTIVATE_FUNCTION,
         prefix=str(gen),
-        overlay=site_dirs,
+        overlay=overlay_site_dirs(base, gen),
         base_sites=list(base.site_dirs),
     )
     order = list(dict.fromkeys(c.module for c in checks))

@@ -44,6 +44,7 @@ from unearth.utils import url_to_path
 
 from overlock import _lazywheel
 from overlock.base import BaseEnv
+from overlock.build import WHAT_IS_BUILT
 from overlock.cache import Cache
 from overlock.errors import BadInputError, BuildRequiredError, HashMismatchError, IndexError_
 from overlock.pipconfig import IndexConfig, iter_credentials, redact
@@ -53,7 +54,6 @@ logger = logging.getLogger("overlock.index")
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
 _VCS_PREFIXES = ("git+", "hg+", "svn+", "bzr+")
-_BUILD_HINT = "building from source arrives with development overlays"
 _T = TypeVar("_T")
 
 
@@ -339,7 +339,11 @@ class Index:
         return meta
 
     def direct(self, requirement: Requirement) -> Release:
-        """The release a direct reference (``name @ URL``) to a wheel points at."""
+        """The release a direct reference (``name @ URL``) to a wheel points at.
+
+        The index serves wheels only: a source reaches it where overlock may not build it
+        (devsources.py decides), or where only a wheel will do (a build's own requirements).
+        """
         if not requirement.url:
             raise BadInputError(f"{requirement} is not a direct reference (`name @ URL`)")
         url = requirement.url
@@ -348,8 +352,8 @@ class Index:
         if url.startswith(_VCS_PREFIXES):
             raise BuildRequiredError(
                 f"{requirement.name} @ {shown} is a version-control reference; overlock cannot"
-                " build packages yet",
-                hint=f"{_BUILD_HINT}; meanwhile point at a built wheel (`name @ https://.../x.whl`)",
+                " build it here",
+                hint=f"{WHAT_IS_BUILT}; otherwise point at a built wheel (`name @ https://.../x.whl`)",
             )
         parts = urlsplit(url)
         path_part = unquote(parts.path)
@@ -357,13 +361,13 @@ class Index:
         if parts.scheme == "file" and url_to_path(url.split("#", 1)[0]).is_dir():
             raise BuildRequiredError(
                 f"{requirement.name} @ {shown} is a source directory; overlock cannot build"
-                " packages yet",
-                hint=f"{_BUILD_HINT}; meanwhile build a wheel and point at it",
+                " it here",
+                hint=f"{WHAT_IS_BUILT}; otherwise build a wheel and point at it",
             )
         if not filename.endswith(".whl"):
             raise BuildRequiredError(
-                f"{requirement.name} @ {shown} is not a wheel; overlock cannot build packages yet",
-                hint=f"{_BUILD_HINT}; meanwhile point at a built wheel (`name @ URL/x.whl`)",
+                f"{requirement.name} @ {shown} is not a wheel; overlock cannot build it here",
+                hint=f"{WHAT_IS_BUILT}; otherwise point at a built wheel (`name @ URL/x.whl`)",
             )
         try:
             wheel_name, version, _, file_tags = parse_wheel_filename(filename)
@@ -685,11 +689,11 @@ class Index:
         if release.sdist is not None:
             return BuildRequiredError(
                 f"{what} has only a source distribution ({release.sdist.filename}) for this base;"
-                " overlock cannot build packages yet",
-                hint=f"{_BUILD_HINT}; meanwhile require a version of {release.name} that has a"
+                " overlock cannot build it here",
+                hint=f"{WHAT_IS_BUILT}; otherwise require a version of {release.name} that has a"
                 f" wheel for Python {self.base.py_short} on this platform",
             )
-        return BuildRequiredError(f"{what} has no wheel usable on this base", hint=_BUILD_HINT)
+        return BuildRequiredError(f"{what} has no wheel usable on this base", hint=WHAT_IS_BUILT)
 
 
 # -- module helpers ---------------------------------------------------------------------------

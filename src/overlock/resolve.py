@@ -28,7 +28,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
@@ -39,6 +38,7 @@ from resolvelib.structs import RequirementInformation
 
 from overlock.base import BaseEnv, InstalledDist
 from overlock.errors import BuildRequiredError, OverlockError, ResolutionError
+from overlock.requirements import marker_true, requirement_text
 from overlock.sources import PackageSource, Release
 
 PYTHON = "<python>"
@@ -105,17 +105,8 @@ def req_from_requirement(r: Requirement) -> Req:
         specifier=r.specifier,
         extras=frozenset(canonicalize_name(e) for e in r.extras),
         url=r.url,
-        text=_req_text(r),
+        text=requirement_text(r),
     )
-
-
-def _req_text(r: Requirement) -> str:
-    text = r.name
-    if r.extras:
-        text += "[" + ",".join(sorted(r.extras)) + "]"
-    if r.url:
-        return f"{text} @ {r.url}"
-    return text + str(r.specifier)
 
 
 # -- the result ------------------------------------------------------------------------
@@ -163,7 +154,7 @@ class BaseGraph:
         for dist in base.distributions:
             kept: list[Requirement] = []
             for r in dist.parsed_requires:
-                if r.marker is not None and not _marker_true(r.marker, env):
+                if r.marker is not None and not marker_true(r.marker, env):
                     continue
                 target_name = canonicalize_name(r.name)
                 if target_name == dist.name:
@@ -171,14 +162,14 @@ class BaseGraph:
                 target = base.by_name.get(target_name)
                 if target is None:
                     broken.append(
-                        f"{dist.name} {dist.version} requires {_req_text(r)},"
+                        f"{dist.name} {dist.version} requires {requirement_text(r)},"
                         " which the base does not have"
                     )
                     continue
                 tv = target.parsed_version
                 if tv is None or (r.specifier and not r.specifier.contains(tv, prereleases=True)):
                     broken.append(
-                        f"{dist.name} {dist.version} requires {_req_text(r)},"
+                        f"{dist.name} {dist.version} requires {requirement_text(r)},"
                         f" but the base has {target.name} {target.version}"
                     )
                     continue
@@ -190,13 +181,6 @@ class BaseGraph:
             dependents={k: tuple(sorted(v)) for k, v in dependents.items()},
             broken=tuple(sorted(broken)),
         )
-
-
-def _marker_true(marker: Marker, env: Mapping[str, str]) -> bool:
-    try:
-        return marker.evaluate(dict(env))
-    except Exception:  # an undefined marker variable in old metadata: treat as not applying
-        return False
 
 
 # -- the provider ----------------------------------------------------------------------
@@ -398,7 +382,7 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
             out.extend(self._extra_reqs(parsed, candidate))
             return out
         for r in parsed:
-            if r.marker is not None and not _marker_true(r.marker, self.base.marker_env("")):
+            if r.marker is not None and not marker_true(r.marker, self.base.marker_env("")):
                 continue
             if canonicalize_name(r.name) == candidate.name:
                 continue
@@ -421,8 +405,8 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
             if r.marker is None:
                 continue  # unconditional ones belong to the plain node
             if not any(
-                _marker_true(r.marker, self.base.marker_env(e)) for e in candidate.extras
-            ) or _marker_true(r.marker, self.base.marker_env("")):
+                marker_true(r.marker, self.base.marker_env(e)) for e in candidate.extras
+            ) or marker_true(r.marker, self.base.marker_env("")):
                 continue
             if canonicalize_name(r.name) == candidate.name and not r.extras:
                 continue
@@ -483,7 +467,7 @@ def resolve(
 ) -> Outcome:
     """Resolve the overlay request; raise ResolutionError with explanations on conflict."""
     env = base.marker_env("")
-    active = [r for r in requirements if r.marker is None or _marker_true(r.marker, env)]
+    active = [r for r in requirements if r.marker is None or marker_true(r.marker, env)]
     texts = list(requested_text) if requested_text is not None else [str(r) for r in requirements]
     requested_by_name: dict[NormalizedName, list[str]] = {}
     for r, text in zip(requirements, texts, strict=False):
@@ -709,7 +693,7 @@ def _shadow_hint(provider: OverlayProvider, parent: Candidate, wanted: Req) -> s
                 continue
             if canonicalize_name(r.name) != wanted.name:
                 continue
-            if r.marker is not None and not _marker_true(r.marker, provider.base.marker_env("")):
+            if r.marker is not None and not marker_true(r.marker, provider.base.marker_env("")):
                 continue
             if not any(r.specifier.contains(v) for v in target_versions):
                 accepts = False

@@ -258,32 +258,21 @@ def vcs_updates(lock: Lock) -> list[VcsUpdate]:
         vcs = pkg.vcs
         if vcs is None or is_commit(vcs.requested_revision):
             continue
+        latest: str | None = None
+        error: str | None = None
         try:
             latest = ls_remote(vcs.url, vcs.requested_revision)
         except BuildError as exc:
             detail = exc.output.strip().splitlines()
-            out.append(
-                VcsUpdate(
-                    pkg.name,
-                    vcs.url,
-                    vcs.requested_revision,
-                    vcs.commit_id,
-                    error=detail[-1] if detail else exc.message,
-                )
-            )
-            continue
-        if latest is None:
-            out.append(
-                VcsUpdate(
-                    pkg.name,
-                    vcs.url,
-                    vcs.requested_revision,
-                    vcs.commit_id,
-                    error="the branch or tag no longer exists",
-                )
-            )
-        elif latest != vcs.commit_id:
-            out.append(VcsUpdate(pkg.name, vcs.url, vcs.requested_revision, vcs.commit_id, latest))
+            error = detail[-1] if detail else exc.message
+        else:
+            if latest is None:
+                error = "the branch or tag no longer exists"
+            elif latest == vcs.commit_id:
+                continue
+        out.append(
+            VcsUpdate(pkg.name, vcs.url, vcs.requested_revision, vcs.commit_id, latest, error)
+        )
     return out
 
 

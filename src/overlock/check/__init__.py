@@ -1,0 +1,114 @@
+"""``overlock check``: is this overlay still right?
+
+Six questions, each answered by one function that returns a ``Section`` (its ``Finding``\\ s and
+a one-line summary of what was looked at), so each can be tested on its own:
+
+``check_drift`` (``drift``)
+    The base changed since the lock: which distributions appeared, went or changed version,
+    and whether the locked overlay is still consistent with the base as it is now.
+``check_stale`` (``drift``)
+    overlay.toml changed since the lock.
+``check_integrity`` (``integrity``)
+    The prefix against the lock and against each package's RECORD: packages missing or extra,
+    files edited, corrupted or deleted in place, files no package owns, and a prefix built for
+    another base layout.
+``check_consistency`` (``consistency``)
+    Every visible distribution's Requires-Dist (overlay copies shadowing base ones), with
+    markers evaluated in the base's environment and extras followed, reported like
+    ``pip check`` but naming layers; breakage the lock recorded as pre-existing stays a note.
+``check_redundant`` (``redundant``)
+    Requested packages that the base now satisfies on its own.
+``check_shadows`` (``shadows``)
+    Each shadowing package really is the copy imported: one subprocess of the base
+    interpreter with the overlay active reports ``importlib.metadata.version`` and where each
+    top-level module is found.
+
+``findings`` holds the values they return; ``dists`` the distributions they look at (from the
+base, the prefix and the lock). All but the last only read files (the lock, the prefix, the
+base probe); nothing here talks to an index or writes anything.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+from overlock.base import BaseEnv
+from overlock.cache import Cache
+from overlock.check.consistency import Unmet, check_consistency, combined, unmet
+from overlock.check.dists import Dist, PrefixDist, locked_overlay, scan_prefix
+from overlock.check.drift import check_drift, check_stale
+from overlock.check.findings import ERROR, INFO, KINDS, WARNING, Finding, Report, Section
+from overlock.check.integrity import check_integrity
+from overlock.check.redundant import check_redundant
+from overlock.check.shadows import Runner, check_shadows
+from overlock.errors import SyncError
+from overlock.lockfile import Lock
+from overlock.manifest import Manifest
+from overlock.sync import current_generation, read_state
+
+
+def check_overlay(
+    manifest: Manifest,
+    lock: Lock,
+    base: BaseEnv,
+    prefix: Path,
+    *,
+    cache: Cache | None = None,
+    environ: Mapping[str, str] | None = None,
+    runner: Runner = subprocess.run,
+) -> Report:
+    """Run every check on the overlay at ``prefix``; ``base`` is the base as it is now."""
+    prefix = Path(os.path.abspath(prefix))  # noqa: PTH100 - the stable link, unresolved
+    state = read_state(prefix)
+    if state is None:
+        if current_generation(prefix) is None and os.path.lexists(prefix):
+            raise SyncError(
+                f"{prefix} was not made by `overlock sync`, so there is nothing to check",
+                hint="point `prefix` in overlay.toml at the overlay, or run `overlock sync`",
+            )
+        raise SyncError(
+            f"the overlay at {prefix} has not been synced",
+            hint="run `overlock sync` to install the lock there, then check again",
+        )
+    found = scan_prefix(base, prefix)
+    overlay = [d.as_dist() for d in found]
+    roots = list(manifest.requires)
+    as_locked, unknown = locked_overlay(lock, found, cache)
+    return Report(
+        (
+            check_drift(lock, base, as_locked, roots=roots, unknown=unknown),
+            check_stale(manifest, lock),
+            check_integrity(lock, base, prefix, state, found),
+            check_consistency(lock, base, overlay, roots=roots),
+            check_redundant(manifest, lock, base, overlay),
+            check_shadows(base, prefix, found, environ=environ, runner=runner),
+        )
+    )
+
+
+__all__ = [
+    "ERROR",
+    "INFO",
+    "KINDS",
+    "WARNING",
+    "Dist",
+    "Finding",
+    "PrefixDist",
+    "Report",
+    "Section",
+    "Unmet",
+    "check_consistency",
+    "check_drift",
+    "check_integrity",
+    "check_overlay",
+    "check_redundant",
+    "check_shadows",
+    "check_stale",
+    "combined",
+    "locked_overlay",
+    "scan_prefix",
+    "unmet",
+]

@@ -1,0 +1,162 @@
+"""Is each overlay copy of a base package the one the base interpreter imports?"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from overlock.base import BaseEnv
+from overlock.check.dists import PrefixDist, same_version
+from overlock.check.findings import ERROR, Finding, Section
+
+_BEGIN = "--overlock-check-begin--"
+_END = "--overlock-check-end--"
+
+# Runs in the base interpreter with the overlay active. find_spec locates a top-level module
+# without executing it, so nothing of the packages themselves runs.
+_SHADOW_SCRIPT = """\
+import json, sys
+import importlib.util
+try:
+    import importlib.metadata as md
+except ImportError:
+    md = None
+out = {}
+for name, modules in json.loads(sys.argv[1]):
+    entry = {"version": None, "modules": {}}
+    try:
+        entry["version"] = md.version(name) if md else None
+    except Exception:
+        pass
+    for mod in modules:
+        try:
+            spec = importlib.util.find_spec(mod)
+        except Exception as exc:
+            entry["modules"][mod] = {"error": "%s: %s" % (type(exc).__name__, exc)}
+            continue
+        if spec is None:
+            entry["modules"][mod] = None
+            continue
+        origin = spec.origin if spec.has_location else None
+        entry["modules"][mod] = {
+            "origin": origin,
+            "locations": list(spec.submodule_search_locations or []),
+        }
+    out[name] = entry
+sys.stdout.write("%s\\n%s\\n%s\\n" % (BEGIN, json.dumps(out), END))
+""".replace("BEGIN", repr(_BEGIN)).replace("END", repr(_END))
+
+Runner = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+def _inside(path: str, roots: Sequence[str]) -> bool:
+    real = os.path.realpath(path)
+    return any(real == r or real.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+
+
+def check_shadows(
+    base: BaseEnv,
+    prefix: Path,
+    found: Sequence[PrefixDist],
+    *,
+    environ: Mapping[str, str] | None = None,
+    runner: Runner = subprocess.run,
+    timeout: float = 120.0,
+) -> Section:
+    """Is each overlay copy of a base package the one that gets imported?"""
+    from overlock.activate import overlay_environ
+
+    hidden = {d.name for d in base.hidden}
+    shadowing = [d for d in found if d.name in base.by_name or d.name in hidden]
+    if not shadowing:
+        return Section("shadow", "the overlay shadows no base package")
+    wanted = [(d.name, d.top_level()) for d in shadowing]
+    env = overlay_environ(base, prefix, os.environ if environ is None else environ)
+    with tempfile.TemporaryDirectory(prefix="overlock-check-") as cwd:
+        try:
+            proc = runner(
+                [base.python, "-c", _SHADOW_SCRIPT, json.dumps(wanted)],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                env=env,
+                cwd=cwd,
+                timeout=timeout,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return _shadow_failed(len(shadowing), f"{type(exc).__name__}: {exc}")
+    stdout = proc.stdout or ""
+    start, end = stdout.rfind(_BEGIN), stdout.rfind(_END)
+    try:
+        report = json.loads(stdout[start + len(_BEGIN) : end]) if 0 <= start < end else None
+    except json.JSONDecodeError:
+        report = None
+    if proc.returncode != 0 or not isinstance(report, dict):
+        tail = "\n".join((proc.stderr or stdout).strip().splitlines()[-5:])
+        return _shadow_failed(len(shadowing), f"exit status {proc.returncode}: {tail}")
+
+    roots = sorted({os.path.realpath(prefix), str(Path(os.path.abspath(prefix)))})  # noqa: PTH100
+    findings: list[Finding] = []
+    for d in shadowing:
+        entry = report.get(d.name) or {}
+        problems: list[str] = []
+        seen_version = entry.get("version")
+        if seen_version is None:
+            problems.append(f"importlib.metadata finds no {d.name}")
+        elif not same_version(str(seen_version), d.version):
+            problems.append(
+                f"importlib.metadata reports {d.name} {seen_version}, the overlay holds {d.version}"
+            )
+        for mod, where in sorted((entry.get("modules") or {}).items()):
+            if where is None:
+                problems.append(f"`import {mod}` finds nothing")
+            elif "error" in where:
+                problems.append(f"`import {mod}` fails to resolve: {where['error']}")
+            else:
+                places = [where["origin"]] if where.get("origin") else list(where["locations"])
+                if not any(_inside(p, roots) for p in places):
+                    problems.append(
+                        f"`import {mod}` loads {', '.join(places) or 'a namespace outside it'},"
+                        " not the overlay's copy"
+                    )
+        if problems:
+            findings.append(
+                Finding(
+                    "shadow",
+                    ERROR,
+                    d.name,
+                    f"{d.name} {d.version} in the overlay is not what Python imports:"
+                    f" {problems[0]}",
+                    details=tuple(problems),
+                    hint="is PYTHONPATH or a .pth file putting another copy first?"
+                    " `overlock run -- python -c 'import sys; print(sys.path)'` shows the order",
+                    data={"problems": problems},
+                )
+            )
+    summary = f"{len(shadowing)} shadowing package(s) are imported from the overlay"
+    return Section("shadow", summary, tuple(findings))
+
+
+def _shadow_failed(count: int, why: str) -> Section:
+    message = "the base interpreter with the overlay active failed to report what it imports"
+    return Section(
+        "shadow",
+        f"{count} shadowing package(s) could not be checked",
+        (
+            Finding(
+                "shadow",
+                ERROR,
+                "base",
+                message,
+                details=tuple(why.splitlines()),
+                hint="does `overlock run -- python -c pass` work?",
+            ),
+        ),
+    )

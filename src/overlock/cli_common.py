@@ -1,0 +1,54 @@
+"""What several commands do alike: the options they share, and the lock step.
+
+The options are spelled once so that their help reads the same in every command.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from overlock.context import Overlay
+from overlock.output import Output
+
+if TYPE_CHECKING:  # the resolver loads only for commands that lock
+    from overlock.lockfile import Lock
+    from overlock.resolve import Outcome
+
+
+def add_json_option(parser: argparse.ArgumentParser, what: str = "result") -> None:
+    parser.add_argument("--json", action="store_true", help=f"machine-readable {what} on stdout")
+
+
+def add_no_build_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-build", action="store_true", help="refuse to build anything from source"
+    )
+
+
+def make_lock(
+    overlay: Overlay, out: Output, *, no_build: bool
+) -> tuple[Lock, Outcome, dict[str, int]]:
+    """Lock ``overlay`` against its base and index, as `lock`, `add` and `remove` do.
+
+    Returns the lock, the resolver's outcome and the index's request counts. Breakage the
+    base already had is listed with -v and counted in one note otherwise.
+    """
+    from overlock.devsources import lock_manifest
+
+    with overlay.index() as index:
+        lock, outcome = lock_manifest(
+            overlay, overlay.base, index, no_build=no_build, reporter=out.note
+        )
+        index_stats = index.stats
+    for broken in outcome.preexisting:
+        out.debug(f"base already inconsistent: {broken}")
+    if outcome.preexisting:
+        out.note(
+            f"note: the base was already inconsistent in {len(outcome.preexisting)} place(s);"
+            " the overlay does not make it worse (-v lists them)"
+        )
+    return lock, outcome, index_stats
+
+
+__all__ = ["add_json_option", "add_no_build_option", "make_lock"]

@@ -550,12 +550,21 @@ def test_git_reference_synced_at_the_locked_commit(
     # The branch moves: nothing changes, the move is reported.
     lock = read_lock(lock_file)
     assert vcs_updates(lock) == []
+    check = overlock("check", "-m", str(manifest))
+    assert check.code == 0 and "1 of 1 git reference(s) at the newest commit" in check.out
     (repo / "gitpkg" / "__init__.py").write_text("WHICH = 'later'\n")
     later = commit_all(repo, "later")
     [update] = vcs_updates(lock)
     assert update.available and (update.locked_commit, update.latest_commit) == (fixed, later)
     assert "newer commit available on fix-123" in str(update)
     assert overlock("lock", "-m", str(manifest), "--check").code == 0
+    check = overlock("check", "-m", str(manifest), "--json")
+    assert check.code == 1
+    [moved] = [f for f in check.json()["findings"] if f["kind"] == "sources"]
+    assert (
+        moved["severity"] == "warning" and "newer commit available on fix-123" in moved["message"]
+    )
+    assert moved["data"]["latest_commit"] == later
     assert lock_file.read_text() == locked_text
     assert overlock("sync", "-m", str(manifest)).code == 0
     assert (

@@ -156,8 +156,10 @@ def test_a_fresh_overlay_is_all_well(hotfix: Project) -> None:
         ["✓", "consistency"],
         ["✓", "redundant"],
         ["✓", "shadowing"],
+        ["✓", "sources"],
     ]
     assert "1 shadowing package(s) are imported from the overlay" in run.out
+    assert "the lock pins no git reference" in run.out
     assert lines[-1] == "all well"
 
     data = hotfix.check_json()
@@ -170,6 +172,7 @@ def test_a_fresh_overlay_is_all_well(hotfix: Project) -> None:
         "consistency",
         "redundant",
         "shadow",
+        "sources",
     }
     assert all(c["ok"] for c in data["checks"].values())
     assert data["prefix"] == str(hotfix.prefix)

@@ -21,6 +21,7 @@ LABELS = {
     "consistency": "consistency",
     "redundant": "redundant",
     "shadow": "shadowing",
+    "sources": "sources",
 }
 _WIDTH = max(len(v) for v in LABELS.values())
 _DETAILS_SHOWN = 8  # per finding, unless -v
@@ -33,7 +34,8 @@ example:
 checks: drift (the base changed since the lock), lock (overlay.toml changed since the
 lock), integrity (prefix vs lock and RECORD hashes), consistency (every Requires-Dist of
 base + overlay), redundant (requested packages the base now provides), shadowing (overlay
-copies are the ones imported). Exit status 0: all well; 1: a problem was found."""
+copies are the ones imported), sources (a locked git branch has a newer commit). Exit
+status 0: all well; 1: a problem was found."""
 
 
 def cmd_check(args: argparse.Namespace, out: Output) -> int:
@@ -131,7 +133,7 @@ def register(add: Callable[..., Any], manifest_opt: argparse.ArgumentParser) -> 
         "check",
         cmd_check,
         "check that the overlay is still right: drift, stale lock, prefix integrity,"
-        " consistency, redundant entries, shadowing",
+        " consistency, redundant entries, shadowing, newer git commits",
         manifest_opt,
         example=EXAMPLE,
     )

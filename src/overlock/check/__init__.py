@@ -1,6 +1,6 @@
 """``overlock check``: is this overlay still right?
 
-Six questions, each answered by one function that returns a ``Section`` (its ``Finding``\\ s and
+Seven questions, each answered by one function that returns a ``Section`` (its ``Finding``\\ s and
 a one-line summary of what was looked at), so each can be tested on its own:
 
 ``check_drift`` (``drift``)
@@ -22,10 +22,13 @@ a one-line summary of what was looked at), so each can be tested on its own:
     Each shadowing package really is the copy imported: one subprocess of the base
     interpreter with the overlay active reports ``importlib.metadata.version`` and where each
     top-level module is found.
+``check_sources`` (``sources``)
+    Git references whose branch or tag has a newer commit than the locked one
+    (``git ls-remote``; nothing is fetched or changed).
 
 ``findings`` holds the values they return; ``dists`` the distributions they look at (from the
-base, the prefix and the lock). All but the last only read files (the lock, the prefix, the
-base probe); nothing here talks to an index or writes anything.
+base, the prefix and the lock). All but the last two only read files (the lock, the prefix,
+the base probe); nothing here talks to an index or writes anything.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from overlock.check.findings import ERROR, INFO, KINDS, WARNING, Finding, Report
 from overlock.check.integrity import check_integrity
 from overlock.check.redundant import check_redundant
 from overlock.check.shadows import Runner, check_shadows
+from overlock.check.sources import check_sources
 from overlock.errors import SyncError
 from overlock.lockfile import Lock
 from overlock.manifest import Manifest
@@ -85,6 +89,7 @@ def check_overlay(
             check_consistency(lock, base, overlay, roots=roots),
             check_redundant(manifest, lock, base, overlay),
             check_shadows(base, prefix, found, environ=environ, runner=runner),
+            check_sources(lock),
         )
     )
 
@@ -106,6 +111,7 @@ __all__ = [
     "check_overlay",
     "check_redundant",
     "check_shadows",
+    "check_sources",
     "check_stale",
     "combined",
     "locked_overlay",

@@ -59,8 +59,8 @@ def check_redundant(
                 f"the base now provides {pkg.name} {have.version}, which satisfies {texts};"
                 " the overlay entry can go",
                 details=(f"the overlay holds {pkg.name} {pkg.version}",),
-                hint=f"remove {texts} from overlay.toml, then run `overlock lock` and"
-                " `overlock sync`",
+                hint=f"`overlock remove {pkg.name} --sync` drops it from overlay.toml,"
+                " the lock and the prefix",
                 data={"base_version": have.version, "overlay_version": pkg.version},
             )
         )

@@ -14,10 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -26,166 +24,38 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-sys.path.insert(0, str(REPO / "tests"))
+from _common import (
+    BASE_PINS,
+    BENCH,
+    INDEX_ONLY_PINS,
+    build_base,
+    clean_env,
+    ensure_wheels,
+    find_uv,
+    kept_base,
+    log,
+    median_seconds,
+    pick,
+    require_cp311,
+    run_checked,
+    split_pin,
+    tool_versions,
+)
+from packaging.utils import canonicalize_name
 
-from packaging.tags import sys_tags  # noqa: E402
-from packaging.utils import canonicalize_name, parse_wheel_filename  # noqa: E402
-from packaging.version import Version  # noqa: E402
-
-from harness.bases import Base, make_venv_base  # noqa: E402  (tests/ is not a package path)
-from harness.index import PackageIndex, RequestRecord  # noqa: E402
-from harness.wheels import WheelSpec, build_wheel  # noqa: E402
+from harness.bases import Base
+from harness.index import PackageIndex, RequestRecord
+from harness.wheels import WheelSpec, build_wheel
 
 # -- what is benchmarked ---------------------------------------------------------------------
 
 REQUEST = ("seaborn==0.13.2", "urllib3>=2")
 
-# The read-only base: an analysis environment as a facility deployed it in mid-2023.
-# requests 2.28.2 caps urllib3<1.27, so upgrading urllib3 forces overlock to shadow requests.
-BASE_PINS = (
-    "numpy==1.24.4", "scipy==1.10.1", "pandas==2.0.3", "matplotlib==3.7.2",
-    "contourpy==1.1.0", "cycler==0.11.0", "fonttools==4.42.0", "kiwisolver==1.4.4",
-    "pillow==10.0.0", "pyparsing==3.0.9", "packaging==23.1", "python-dateutil==2.8.2",
-    "six==1.16.0", "pytz==2023.3", "tzdata==2023.3", "requests==2.28.2", "urllib3==1.26.16",
-    "idna==3.4", "certifi==2023.7.22", "charset-normalizer==3.2.0", "jinja2==3.1.2",
-    "markupsafe==2.1.3", "click==8.1.6", "h5py==3.9.0", "pyyaml==6.0.1", "tqdm==4.65.0",
-    "attrs==23.1.0", "typing-extensions==4.7.1", "platformdirs==3.10.0", "filelock==3.12.2",
-    "fsspec==2023.6.0", "toolz==0.12.0", "cloudpickle==2.2.1", "psutil==5.9.5",
-    "tornado==6.3.2", "pygments==2.15.1", "decorator==5.1.1", "traitlets==5.9.0",
-    "networkx==3.1", "scikit-learn==1.3.0", "joblib==1.3.1", "threadpoolctl==3.2.0",
-    "mpmath==1.3.0", "sympy==1.12", "lxml==4.9.3", "numexpr==2.8.4", "tifffile==2023.7.18",
-    "imageio==2.31.1", "dask==2023.7.1", "partd==1.4.0", "locket==1.0.0",
-    "importlib-metadata==6.8.0", "zipp==3.16.2", "xarray==2023.7.0",
-)  # fmt: skip
-
-# On the index only: what the request needs, newer releases (so uv and pip-compile, which do
-# not see the base, have something to upgrade to) and several versions of the packages the
-# resolution turns on.
-INDEX_ONLY_PINS = (
-    "seaborn==0.13.2", "urllib3==1.26.18", "urllib3==2.0.7", "urllib3==2.2.3",
-    "requests==2.30.0", "requests==2.31.0", "requests==2.32.3", "numpy==1.26.4",
-    "pandas==2.2.3", "matplotlib==3.8.4", "contourpy==1.2.1", "kiwisolver==1.4.5",
-    "pillow==10.4.0", "fonttools==4.53.1", "pyparsing==3.1.2", "packaging==24.1",
-    "python-dateutil==2.9.0.post0", "pytz==2024.1", "tzdata==2024.1", "idna==3.7",
-    "certifi==2024.7.4", "charset-normalizer==3.3.2", "cycler==0.12.1",
-)  # fmt: skip
-
 PADDINGS = (0, 200, 1000)
 
 TOOLS = ("overlock", "overlock-snap", "uv", "pip-compile")
 
-# -- small utilities -------------------------------------------------------------------------
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def split_pin(pin: str) -> tuple[str, str]:
-    name, _, version = pin.partition("==")
-    return canonicalize_name(name), version
-
-
-def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """os.environ without pip/uv/overlock configuration, proxies or Python path tweaks."""
-    dropped_prefixes = ("PIP_", "UV_", "OVERLOCK_", "PYTHON", "CONDA_")
-    proxies = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(dropped_prefixes) and k.lower() not in proxies and k != "VIRTUAL_ENV"
-    }
-    env.update(
-        {
-            "PIP_CONFIG_FILE": os.devnull,
-            "PIP_DISABLE_PIP_VERSION_CHECK": "1",  # else pip asks pypi.org, off the loopback
-            "PYTHONNOUSERSITE": "1",
-            "NO_PROXY": "127.0.0.1,localhost",
-            "no_proxy": "127.0.0.1,localhost",
-        }
-    )
-    if extra:
-        env.update(extra)
-    return env
-
-
-def run_checked(argv: Sequence[str], *, env: dict[str, str], cwd: Path) -> str:
-    proc = subprocess.run(list(argv), env=env, cwd=cwd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise SystemExit(
-            f"command failed ({proc.returncode}): {' '.join(argv)}\n"
-            f"stdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}"
-        )
-    return proc.stdout
-
-
-# -- wheels ----------------------------------------------------------------------------------
-
-
-def _supported_wheels(directory: Path) -> dict[tuple[str, str], Path]:
-    """(name, version) -> the wheel in ``directory`` best suited to the running interpreter."""
-    priority = {tag: i for i, tag in enumerate(sys_tags())}
-    best: dict[tuple[str, str], tuple[int, Path]] = {}
-    for path in sorted(directory.glob("*.whl")):
-        name, version, _build, tags = parse_wheel_filename(path.name)
-        ranks = [priority[t] for t in tags if t in priority]
-        if not ranks:
-            continue
-        key = (canonicalize_name(name), str(version))
-        if key not in best or min(ranks) < best[key][0]:
-            best[key] = (min(ranks), path)
-    return {key: path for key, (_rank, path) in best.items()}
-
-
-def ensure_wheels(directory: Path) -> dict[tuple[str, str], Path]:
-    """Download (once) every pinned wheel; pip's own configuration applies here on purpose."""
-    directory.mkdir(parents=True, exist_ok=True)
-    have = _supported_wheels(directory)
-    missing = [
-        pin
-        for pin in (*BASE_PINS, *INDEX_ONLY_PINS)
-        if (split_pin(pin)[0], str(Version(split_pin(pin)[1]))) not in have
-    ]
-    if missing:
-        log(f"downloading {len(missing)} wheels into {directory} (one time)...")
-    for pin in missing:  # one pip per pin: a pip run cannot take two versions of one name
-        pip = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
-        subprocess.run([*pip, "--only-binary=:all:", "--dest", str(directory), pin], check=True)
-    have = _supported_wheels(directory)
-    absent = [p for p in missing if (split_pin(p)[0], str(Version(split_pin(p)[1]))) not in have]
-    if absent:
-        raise SystemExit(f"no wheel for this interpreter after download: {absent}")
-    return have
-
-
-def pick(wheels: dict[tuple[str, str], Path], pins: Sequence[str]) -> list[Path]:
-    return [wheels[(split_pin(p)[0], str(Version(split_pin(p)[1])))] for p in pins]
-
-
 # -- bases -----------------------------------------------------------------------------------
-
-
-def _kept_base(path: Path, *, keep: bool) -> Base | None:
-    """The base a previous run finished at ``path`` (with --keep); else clear the way."""
-    if keep and (path / ".bench-complete").is_file():
-        return Base(prefix=path, python=path / "bin" / "python", kind="venv")
-    if path.exists():
-        shutil.rmtree(path)
-    return None
-
-
-def build_base(path: Path, wheels: Sequence[Path], *, keep: bool) -> Base:
-    kept = _kept_base(path, keep=keep)
-    if kept is not None:
-        return kept
-    marker = path / ".bench-complete"
-    started = time.perf_counter()
-    base = make_venv_base(path, wheels)
-    marker.write_text("ok\n")
-    log(f"built base {path.name}: {len(wheels)} wheels in {time.perf_counter() - started:.1f}s")
-    return base
 
 
 def padding_specs(count: int) -> list[WheelSpec]:
@@ -202,7 +72,7 @@ def padded_base(work: Path, base: Base, count: int, *, keep: bool) -> Base:
     if count == 0:
         return base
     path = work / f"base-pad{count}"
-    kept = _kept_base(path, keep=keep)
+    kept = kept_base(path, keep=keep)
     if kept is not None:
         return kept
     started = time.perf_counter()
@@ -381,7 +251,7 @@ def measure_snapshot(work: Path, base: Base, runs: int) -> float:
     target = work / "runs" / f"snapshot-{base.prefix.name}.json"
     argv = [sys.executable, "-m", "overlock", "base", "snapshot", "--base", str(base.prefix)]
     argv += ["-o", str(target)]
-    return _median_seconds(argv, clean_env(), work, runs)
+    return median_seconds(argv, clean_env(), work, runs)
 
 
 PROFILE_IMPORTS = (
@@ -394,16 +264,6 @@ PROFILE_IMPORTS = (
 )
 
 
-def _median_seconds(argv: list[str], env: dict[str, str], cwd: Path, runs: int) -> float:
-    run_checked(argv, env=env, cwd=cwd)
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        run_checked(argv, env=env, cwd=cwd)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
 def profile_overlock(job: Job, work: Path, base: Base, runs: int) -> dict[str, Any]:
     """Where a warm ``overlock lock`` spends its time, phase by phase, then cProfile's view."""
     env = job.env
@@ -412,16 +272,14 @@ def profile_overlock(job: Job, work: Path, base: Base, runs: int) -> dict[str, A
         "import time, sys; t = time.perf_counter(); import {mods};"
         " sys.stdout.write(str(time.perf_counter() - t))"
     )
-    startup = _median_seconds([py, "-c", "pass"], env, job.cwd, runs)
-    imports = _median_seconds(
-        [py, "-c", f"import {', '.join(PROFILE_IMPORTS)}"], env, job.cwd, runs
-    )
+    startup = median_seconds([py, "-c", "pass"], env, job.cwd, runs)
+    imports = median_seconds([py, "-c", f"import {', '.join(PROFILE_IMPORTS)}"], env, job.cwd, runs)
     import_only = float(
         run_checked([py, "-c", timer.format(mods=", ".join(PROFILE_IMPORTS))], env=env, cwd=job.cwd)
     )
-    probe_python = _median_seconds([str(base.python), "-c", "pass"], env, job.cwd, runs)
+    probe_python = median_seconds([str(base.python), "-c", "pass"], env, job.cwd, runs)
     snapshot = measure_snapshot(work, base, runs)
-    lock = _median_seconds(job.argv, env, job.cwd, runs)
+    lock = median_seconds(job.argv, env, job.cwd, runs)
     stats_file = work / "overlock-lock.prof"
     argv = [py, "-m", "cProfile", "-o", str(stats_file), *job.argv[1:]]
     run_checked(argv, env=env, cwd=job.cwd)
@@ -455,24 +313,6 @@ def profile_overlock(job: Job, work: Path, base: Base, runs: int) -> dict[str, A
 
 
 # -- reporting -------------------------------------------------------------------------------
-
-
-def tool_versions(uv: str) -> dict[str, str]:
-    def out(argv: list[str]) -> str:
-        proc = subprocess.run(argv, capture_output=True, text=True, env=clean_env(), check=False)
-        return (proc.stdout or proc.stderr).strip().splitlines()[0]
-
-    import overlock
-
-    return {
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "platform": platform.platform(),
-        "cpus": str(os.cpu_count()),
-        "overlock": overlock.__version__,
-        "uv": out([uv, "--version"]),
-        "pip-compile": out([sys.executable, "-m", "piptools", "compile", "--version"]),
-        "pip": out([sys.executable, "-m", "pip", "--version"]).split(" from ")[0],
-    }
 
 
 def fmt_requests(counts: dict[str, int]) -> str:
@@ -557,16 +397,6 @@ def print_scaling(rows: Sequence[ScalingRow]) -> None:
 # -- main ------------------------------------------------------------------------------------
 
 
-def find_uv(explicit: str | None) -> str:
-    if explicit:
-        return explicit
-    beside = Path(sys.executable).parent / "uv"
-    found = str(beside) if beside.is_file() else shutil.which("uv")
-    if not found:
-        raise SystemExit("uv not found: pass --uv PATH or install the 'bench' extra")
-    return found
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="measured runs per tool (default 5)")
@@ -591,13 +421,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--profile", action="store_true", help="also break down and cProfile overlock's lock"
     )
     args = parser.parse_args(argv)
-    if platform.python_version_tuple()[:2] != ("3", "11"):
-        raise SystemExit("run with a CPython 3.11 interpreter: the wheel set is cp311")
+    require_cp311()
     work: Path = args.work.resolve()
     uv = find_uv(args.uv)
     paddings = [int(p) for p in args.paddings.split(",") if p.strip()]
 
-    env_info = tool_versions(uv)
+    env_info = tool_versions(
+        uv, **{"pip-compile": [sys.executable, "-m", "piptools", "compile", "--version"]}
+    )
     print("environment: " + "; ".join(f"{k} {v}" for k, v in env_info.items()))
     print(f"request: {list(REQUEST)}; runs: {args.runs} (after one unmeasured warm-up each)")
 

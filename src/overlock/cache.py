@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO
 
 from overlock.atomic import atomic_writer
+from overlock.locations import cache_root
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1024 * 1024
@@ -70,13 +71,7 @@ class Cache:
 
         The same for every overlay of the user, so a wheel is fetched once per machine.
         """
-        env = os.environ if environ is None else environ
-        if env.get("OVERLOCK_CACHE_DIR"):
-            return cls(Path(env["OVERLOCK_CACHE_DIR"]).expanduser())
-        if env.get("XDG_CACHE_HOME"):
-            return cls(Path(env["XDG_CACHE_HOME"]).expanduser() / "overlock")
-        home = Path(env["HOME"]) if env.get("HOME") else Path.home()
-        return cls(home / ".cache" / "overlock")
+        return cls(Path(cache_root(os.environ if environ is None else environ)))
 
     # -- metadata -------------------------------------------------------------------------
 

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 
 from overlock.base import BaseEnv, load_snapshot
 from overlock.cache import Cache
+from overlock.locations import manifest_path
 from overlock.lockfile import Lock, lock_path_for, read_lock
-from overlock.manifest import MANIFEST_FILENAME, Manifest, load_manifest
+from overlock.manifest import Manifest, load_manifest
 from overlock.pipconfig import IndexConfig
 from overlock.probe_cache import probe_cached
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 
 def default_manifest_path() -> Path:
-    return Path(os.environ.get("OVERLOCK_MANIFEST") or MANIFEST_FILENAME)
+    return Path(manifest_path(os.environ))
 
 
 @dataclass

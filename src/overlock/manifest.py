@@ -55,9 +55,10 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from tomlkit.exceptions import ParseError, TOMLKitError
 
+from overlock import locations
 from overlock.errors import ManifestError, ManifestIssue, ManifestMissingError
 
-MANIFEST_FILENAME = "overlay.toml"
+MANIFEST_FILENAME = locations.MANIFEST_FILENAME
 FORMAT_VERSION = 1
 SHADOW_POLICIES = ("auto", "explicit")
 NAME_PLACEHOLDER = "name"  # the only placeholder allowed in ``prefix``

@@ -12,52 +12,27 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 from overlock import __version__
 from overlock.atomic import write_text_atomic
 from overlock.base import BaseEnv, find_base_python, probe
 from overlock.errors import BaseProbeError
+from overlock.statkey import base_stat_key
 
-_METADATA_FILES = {".dist-info": "METADATA", ".egg-info": "PKG-INFO"}
 
-
-def _stat(path: str | Path) -> str:
-    try:
-        st = Path(path).stat()
-    except OSError:
-        return "-"
-    return f"{st.st_mtime_ns}:{st.st_size}:{st.st_ino}"
+def key_dirs(env: BaseEnv) -> list[str]:
+    """The directories whose listings and metadata files the probe of ``env`` depends on."""
+    dirs = set(env.site_dirs) | {d.location for d in env.distributions if d.location}
+    dirs |= {str(p) for p in env.extra.get("sys_path", ()) if isinstance(p, str)}
+    return sorted(dirs)
 
 
 def validity_key(python: Path, env: BaseEnv) -> str:
     """A digest that changes whenever what the probe reported could have changed."""
     probe_source = Path(__file__).with_name("_probe.py").read_bytes()
-    parts = [
-        __version__,
-        hashlib.sha256(probe_source).hexdigest(),
-        str(python),
-        _stat(str(python)),
-        _stat(os.path.realpath(python)),
-        _stat(Path(env.prefix, "pyvenv.cfg")),
-    ]
-    dirs = set(env.site_dirs) | {d.location for d in env.distributions if d.location}
-    dirs |= {str(p) for p in env.extra.get("sys_path", ()) if isinstance(p, str)}
-    for directory in sorted(dirs):
-        parts.append(f"{directory} {_stat(directory)}")
-        try:
-            entries = sorted(os.scandir(directory), key=lambda e: e.name)
-        except OSError:
-            continue
-        for entry in entries:
-            suffix = Path(entry.name).suffix
-            if suffix in _METADATA_FILES:
-                inner = Path(entry.path, _METADATA_FILES[suffix])
-                parts.append(f"{entry.name} {_stat(inner)}")
-            elif suffix == ".pth":
-                parts.append(f"{entry.name} {_stat(entry.path)}")
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    salt = (__version__, hashlib.sha256(probe_source).hexdigest())
+    return base_stat_key(str(python), env.prefix, key_dirs(env), *salt)
 
 
 def probe_cached(base: str | Path, cache_root: Path, *, timeout: float = 120.0) -> BaseEnv:

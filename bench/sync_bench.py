@@ -1,0 +1,449 @@
+"""Sync benchmark: ``overlock sync`` vs ``pip install -I --no-deps --prefix`` vs ``uv pip install``.
+
+The lock benchmark's wheel set (a 2023-era scientific stack, 54 real wheels) is locked by
+``overlock lock`` onto a bare venv base, so the overlay holds every one of them; then each tool
+installs those same wheels into a fresh prefix, with and without byte-code compilation, with
+every cache warm, and overlock and uv also time the sync that has nothing to do.
+
+Run ``python bench/sync_bench.py --help``; bench/README.md explains the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    BASE_PINS,
+    build_base,
+    clean_env,
+    ensure_wheels,
+    find_uv,
+    log,
+    pick,
+    require_cp311,
+    run_checked,
+    tool_versions,
+)
+
+from harness.bases import Base
+from harness.index import PackageIndex
+from overlock.lockfile import read_lock
+from overlock.sync import state_root
+
+# The issue's targets: (what, the ratio or time shown, its value from the medians, met?).
+TARGETS: tuple[tuple[str, str, Callable[[dict[str, float]], float], float, str], ...] = (
+    (
+        "fresh sync without compilation within 1.5x of uv's copy mode",
+        "overlock/uv-copy",
+        lambda m: m["overlock"] / m["uv-copy"],
+        1.5,
+        "<=",
+    ),
+    (
+        "compilation at least 2x faster than pip's",
+        "pip-compile/overlock-compile",
+        lambda m: m["pip-compile"] / m["overlock-compile"],
+        2.0,
+        ">=",
+    ),
+    ("no-op sync under 0.1 s", "overlock-noop s", lambda m: m["overlock-noop"], 0.1, "<"),
+)
+
+# -- jobs ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Job:
+    """One way of installing the locked wheels: a command, and what to do between runs."""
+
+    name: str
+    label: str
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+    target: Path  # the prefix it installs into
+    reset: Callable[[], None]  # before every run (not timed): a fresh prefix, or nothing
+    prepare: Callable[[], None] = lambda: None  # once, before the warm-up run
+    times: list[float] = field(default_factory=list)  # wall seconds per measured run
+    cpu: list[float] = field(default_factory=list)  # user + system seconds per measured run
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+    @property
+    def best(self) -> float:
+        return min(self.times)
+
+    @property
+    def median_cpu(self) -> float:
+        return statistics.median(self.cpu)
+
+
+class Trash:
+    """Where replaced prefixes wait, to be deleted between rounds rather than before a run.
+
+    This project's machines run ext4 without a journal, where creating files within a minute
+    of deleting many is slow: the inode allocator steps over every recently freed inode
+    (ext4's recently_deleted()), ~0.5 ms per file created. Deleting a 15,000-file prefix just
+    before a run would charge that to whichever tool runs next (measured: 3x the system time
+    of the same install). So a run's old prefix is only renamed here; the trash is emptied
+    before each round, then the page cache is synced and the bench waits ``settle`` seconds
+    (the allocator's window is 60 s once the inode tables are written back).
+    """
+
+    def __init__(self, root: Path, settle: float) -> None:
+        self.root = root
+        self.settle = settle
+        self._count = 0
+
+    def retire(self, *paths: Path) -> Callable[[], None]:
+        """A reset that moves ``paths`` (if present) into the trash."""
+
+        def reset() -> None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            for path in paths:
+                if os.path.lexists(path):
+                    self._count += 1
+                    path.rename(self.root / f"{self._count}-{path.name}")
+
+        return reset
+
+    def empty(self, *, settle: bool = True) -> None:
+        if self.root.exists():
+            shutil.rmtree(self.root)
+            os.sync()
+            if settle and self.settle > 0:
+                log(f"emptied the trash; waiting {self.settle:g}s for ext4 to settle")
+                time.sleep(self.settle)
+
+
+def _tool_jobs(
+    trash: Trash,
+    target: Path,
+    env: dict[str, str],
+    cwd: Path,
+    fresh: Sequence[tuple[str, str, list[str]]],
+    noop: tuple[str, str, list[str]] | None = None,
+) -> list[Job]:
+    """Jobs that install into a ``target`` removed before each run, and the no-op one.
+
+    The no-op job times the same command again with nothing left to do: on the target the
+    fresh jobs before it in a round leave complete, else (untimed) after syncing it first.
+    """
+    clear = trash.retire(target, state_root(target))
+    jobs = [Job(name, label, argv, env, cwd, target, clear) for name, label, argv in fresh]
+    if noop is not None:
+        name, label, argv = noop
+
+        def prepare() -> None:
+            clear()
+            run_checked(argv, env=env, cwd=cwd)
+
+        def reset() -> None:  # the fresh jobs before it in a round leave the target synced
+            if not os.path.lexists(target):
+                prepare()
+
+        jobs.append(Job(name, label, argv, env, cwd, target, reset, prepare))
+    return jobs
+
+
+def overlock_jobs(trash: Trash, manifest: Path, prefix: Path, cache: Path) -> list[Job]:
+    sync = [sys.executable, "-m", "overlock", "sync", "-m", str(manifest)]
+    return _tool_jobs(
+        trash,
+        prefix,
+        clean_env({"OVERLOCK_CACHE_DIR": str(cache)}),
+        manifest.parent,
+        [
+            ("overlock", "overlock sync --no-compile", [*sync, "--no-compile"]),
+            ("overlock-compile", "overlock sync", sync),
+        ],
+        noop=("overlock-noop", "overlock sync, nothing to do", sync),
+    )
+
+
+def pip_jobs(trash: Trash, work: Path, wheels: Sequence[Path]) -> list[Job]:
+    prefix = work / "pip-prefix"
+    argv = [sys.executable, "-m", "pip", "install", "-q", "-I", "--no-deps", "--no-index"]
+    argv += ["--no-warn-script-location", "--prefix", str(prefix)]
+    files = [str(w) for w in wheels]
+    label = "pip install -I --no-deps --prefix"
+    return _tool_jobs(
+        trash,
+        prefix,
+        clean_env({"PIP_NO_CACHE_DIR": "1"}),
+        work,
+        [
+            ("pip", f"{label} --no-compile", [*argv, "--no-compile", *files]),
+            ("pip-compile", label, [*argv, *files]),
+        ],
+    )
+
+
+def uv_jobs(
+    trash: Trash, work: Path, uv: str, base: Base, wheels: Sequence[Path], cache: Path
+) -> list[Job]:
+    prefix = work / "uv-prefix"
+    argv = [uv, "pip", "install", "--no-deps", "--prefix", str(prefix)]
+    argv += ["--python", str(base.python), "--cache-dir", str(cache)]
+    argv += ["--no-config", "--offline", "--quiet"]
+    files = [str(w) for w in wheels]
+    label = "uv pip install --link-mode"
+    copy = [*argv, "--link-mode", "copy", *files]
+    return _tool_jobs(
+        trash,
+        prefix,
+        clean_env(),
+        work,
+        [
+            ("uv-copy", f"{label} copy", copy),
+            ("uv-hardlink", f"{label} hardlink", [*argv, "--link-mode", "hardlink", *files]),
+            (
+                "uv-compile",
+                f"{label} copy --compile-bytecode",
+                [*argv, "--link-mode", "copy", "--compile-bytecode", *files],
+            ),
+        ],
+        noop=("uv-noop", "uv pip install, nothing to do", copy),
+    )
+
+
+# -- measuring -------------------------------------------------------------------------------
+
+
+def installed_count(job: Job) -> int:
+    return len(list(job.target.glob("lib/python3.*/site-packages/*.dist-info")))
+
+
+def timed_run(job: Job) -> None:
+    """One measured run: wall time, and the CPU time (user + system) of the tool's processes."""
+    job.reset()
+    os.sync()  # the previous run's writes and deletions are not charged to this one
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    run_checked(job.argv, env=job.env, cwd=job.cwd)
+    job.times.append(time.perf_counter() - started)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    job.cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+
+
+def measure(jobs: Sequence[Job], runs: int, expected: int, trash: Trash) -> None:
+    """A warm-up run of each job, then ``runs`` rounds taking every job in turn.
+
+    Rounds, not one job's runs after another: on a shared machine, load that comes and goes
+    then falls on every tool alike, which keeps the ratios honest.
+    """
+    for job in jobs:
+        log(f"{job.name}: {job.label}: warm-up run")
+        job.prepare()
+        job.reset()
+        run_checked(job.argv, env=job.env, cwd=job.cwd)  # caches, page cache; not measured
+        found = installed_count(job)
+        if found != expected:
+            raise SystemExit(f"{job.name}: {found} distributions installed, expected {expected}")
+    for n in range(runs):
+        trash.empty()
+        for job in jobs:
+            timed_run(job)
+        log(f"round {n + 1}/{runs}: " + ", ".join(f"{j.name} {j.times[-1]:.2f}s" for j in jobs))
+    trash.empty(settle=False)
+
+
+def profile(jobs: dict[str, Job], work: Path, trash: Trash) -> None:
+    """cProfile of one fresh ``overlock sync --no-compile`` and of one no-op sync."""
+    import pstats
+
+    trash.empty()
+    for name in ("overlock", "overlock-noop"):
+        job = jobs.get(name)
+        if job is None:
+            continue
+        job.prepare()
+        job.reset()
+        stats_file = work / f"{name}.prof"
+        argv = [sys.executable, "-m", "cProfile", "-o", str(stats_file), *job.argv[1:]]
+        started = time.perf_counter()
+        run_checked(argv, env=job.env, cwd=job.cwd)
+        took = time.perf_counter() - started
+        print(f"\ncProfile of `{job.label}` ({took:.2f}s under the profiler; {stats_file}):")
+        stats = pstats.Stats(str(stats_file), stream=sys.stdout)
+        stats.strip_dirs().sort_stats("cumulative").print_stats(30)
+        stats.sort_stats("tottime").print_stats(15)
+    trash.empty(settle=False)
+
+
+# -- reporting -------------------------------------------------------------------------------
+
+
+def target_lines(jobs: dict[str, Job]) -> list[dict[str, Any]]:
+    medians = {name: job.median for name, job in jobs.items()}
+    out: list[dict[str, Any]] = []
+    for text, shown, value_of, bound, op in TARGETS:
+        try:
+            value = value_of(medians)
+        except KeyError:  # a job the target needs was not selected
+            continue
+        met = {"<=": value <= bound, ">=": value >= bound, "<": value < bound}[op]
+        out.append({"target": text, "measure": shown, "value": round(value, 3), "met": met})
+    return out
+
+
+def print_table(jobs: dict[str, Job], runs: int) -> None:
+    ref = jobs.get("uv-copy")
+    print()
+    print(f"{'job':<17} {'median s':>9} {'min s':>7} {'cpu s':>7} {'x uv-copy':>9}  command")
+    for job in jobs.values():
+        ratio = f"{job.median / ref.median:9.2f}" if ref else f"{'':9}"
+        print(
+            f"{job.name:<17} {job.median:>9.3f} {job.best:>7.3f} {job.median_cpu:>7.2f}"
+            f" {ratio}  {job.label}"
+        )
+    print(
+        f"(wall-clock median and minimum of {runs} rounds, after one unmeasured warm-up run"
+        " each; cpu s: median user + system time of the tool's processes)"
+    )
+    print()
+    for t in target_lines(jobs):
+        status = "MET" if t["met"] else "NOT MET"
+        print(f"target: {t['target']} -> {t['measure']} = {t['value']:.2f} ({status})")
+
+
+# -- main ------------------------------------------------------------------------------------
+
+ALL_JOBS = (
+    "overlock", "overlock-compile", "overlock-noop", "pip", "pip-compile",
+    "uv-copy", "uv-hardlink", "uv-compile", "uv-noop",
+)  # fmt: skip
+
+
+def write_manifest(directory: Path, base: Base, index_url: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    manifest = directory / "overlay.toml"
+    manifest.write_text(
+        "[overlay]\n"
+        f"base = {json.dumps(str(base.prefix))}\n"
+        f"prefix = {json.dumps(str(directory / 'prefix'))}\n"
+        f"requires = {json.dumps(list(BASE_PINS))}\n\n"
+        "[index]\n"
+        f"urls = [{json.dumps(index_url)}]\n"
+    )
+    return manifest
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="measured runs per job (default 5)")
+    parser.add_argument("--keep", action="store_true", help="reuse the base and caches in _work")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="save the results as JSON")
+    parser.add_argument("--work", type=Path, default=Path(__file__).parent / "_work")
+    parser.add_argument("--uv", help="uv executable (default: beside python, else on PATH)")
+    parser.add_argument(
+        "--jobs",
+        default=",".join(ALL_JOBS),
+        help=f"comma-separated subset of {', '.join(ALL_JOBS)} (default: all)",
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="also cProfile a fresh and a no-op overlock sync"
+    )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=61.0,
+        metavar="S",
+        help="seconds to wait after deleting the previous round's prefixes (default 61; see Trash)",
+    )
+    args = parser.parse_args(argv)
+    require_cp311()
+    selected = [j.strip() for j in args.jobs.split(",") if j.strip()]
+    unknown = sorted(set(selected) - set(ALL_JOBS))
+    if unknown:
+        parser.error(f"unknown jobs: {', '.join(unknown)}")
+    work: Path = args.work.resolve()
+    uv = find_uv(args.uv)
+    env_info = tool_versions(uv)
+    print("environment: " + "; ".join(f"{k} {v}" for k, v in env_info.items()))
+
+    wheels = pick(ensure_wheels(work / "wheels"), BASE_PINS)
+    base = build_base(work / "sync-base", [], keep=args.keep)  # a bare venv: nothing to reuse
+    runs_dir = work / "sync-runs"
+    caches = work / "cache" / "sync"
+    for stale in (runs_dir, *([] if args.keep else [caches])):
+        if stale.exists():
+            shutil.rmtree(stale)
+    runs_dir.mkdir(parents=True)
+    index = PackageIndex(work / "sync-index")
+    if index.root.exists():
+        shutil.rmtree(index.root)
+        index = PackageIndex(work / "sync-index")
+    for wheel in wheels:
+        index.add(wheel, metadata=True)
+    index.start()
+    try:
+        manifest = write_manifest(runs_dir / "overlock", base, index.url)
+        env = clean_env({"OVERLOCK_CACHE_DIR": str(caches / "overlock")})
+        lock_argv = [sys.executable, "-m", "overlock", "lock", "-m", str(manifest)]
+        run_checked(lock_argv, env=env, cwd=manifest.parent)
+        lock = read_lock(manifest.parent / "pylock.overlay.toml")
+        by_file = {w.name: w for w in wheels}
+        locked = [by_file[p.file.filename] for p in lock.packages]
+        megabytes = sum(w.stat().st_size for w in locked) / 1e6
+        print(
+            f"lock: {len(locked)} wheels, {megabytes:.0f} MB, on a bare venv base"
+            f" ({base.python}); index {index.url}; runs: {args.runs}"
+        )
+        prefix = manifest.parent / "prefix"
+        trash = Trash(runs_dir / "trash", args.settle)
+        jobs = {
+            job.name: job
+            for job in (
+                *overlock_jobs(trash, manifest, prefix, caches / "overlock"),
+                *pip_jobs(trash, runs_dir, locked),
+                *uv_jobs(trash, runs_dir, uv, base, locked, caches / "uv"),
+            )
+            if job.name in selected
+        }
+        measure(list(jobs.values()), args.runs, len(locked), trash)
+        print_table(jobs, args.runs)
+        if args.profile:
+            profile(jobs, work, trash)
+    finally:
+        index.stop()
+
+    if args.json:
+        doc = {
+            "environment": env_info,
+            "runs": args.runs,
+            "wheels": len(locked),
+            "megabytes": round(megabytes, 1),
+            "jobs": {
+                j.name: {
+                    "command": j.label,
+                    "times": j.times,
+                    "cpu": j.cpu,
+                    "median": j.median,
+                    "min": j.best,
+                    "median_cpu": j.median_cpu,
+                }
+                for j in jobs.values()
+            },
+            "targets": target_lines(jobs),
+        }
+        args.json.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        print(f"\nresults saved to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

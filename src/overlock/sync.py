@@ -486,10 +486,15 @@ def _build(
             if compiler is not None:
                 compiler.add(f for f in files if f.startswith(in_site_dirs))
 
-        _install_all(gen, base, prefix, to_install, paths, report, done)
-        boot.mkdir(parents=True)
-        sitecustomize = render_sitecustomize(base, prefix)
-        (boot / "sitecustomize.py").write_text(sitecustomize, encoding="utf-8")
+        hashed: list[str] = []
+
+        def meanwhile() -> None:  # while the wheels install, work that does not need them
+            boot.mkdir(parents=True)
+            sitecustomize = render_sitecustomize(base, prefix)
+            (boot / "sitecustomize.py").write_text(sitecustomize, encoding="utf-8")
+            hashed.append(lock_hash(lock))
+
+        _install_all(gen, base, prefix, to_install, paths, report, done, meanwhile)
         if compiler is not None:
             # Everything else compileall would find: reused packages (their byte-code is
             # linked, so they cost a stat), carried files, the bootstrap.
@@ -508,7 +513,7 @@ def _build(
         previous=state.generation if state else None,
         packages=tuple(installed[name] for name in sorted(installed)),
         layout=layout_key(base, prefix),
-        lock_hash=lock_hash(lock),
+        lock_hash=hashed[0],
         base_fingerprint=lock.base_fingerprint,
     )
     _write_json_atomic(gen / STATE_DIRNAME / STATE_FILE, new_state.to_json())
@@ -652,15 +657,18 @@ def _install_all(
     paths: Mapping[str, Path],
     report: Reporter,
     done: Callable[[LockedPackage, list[str]], None],
+    meanwhile: Callable[[], None],
 ) -> None:
     """Install ``packages`` into ``gen`` a few at a time, the biggest wheels first.
 
-    ``done(package, files)`` runs in this thread as each one completes. Each wheel is hashed
-    as it is read and must match the lock (HashMismatchError), so unverified bytes are never
-    installed. On the first error the wheels not started yet are dropped, the running ones
-    finish, and the error is raised.
+    ``meanwhile()`` runs in this thread once every wheel is queued; ``done(package, files)``
+    runs in this thread as each one completes. Each wheel is hashed as it is read and must
+    match the lock (HashMismatchError), so unverified bytes are never installed. On the
+    first error the wheels not started yet are dropped, the running ones finish, and the
+    error is raised.
     """
     if not packages:
+        meanwhile()
         return
     order = sorted(packages, key=lambda p: (-(p.file.size or 0), p.name))
     with install_pool(install_workers(len(order))) as pool:
@@ -680,6 +688,7 @@ def _install_all(
             )
             futures[future] = pkg
         try:
+            meanwhile()
             for future in as_completed(futures):
                 done(futures[future], future.result())
         except BrokenExecutor as exc:

@@ -226,7 +226,8 @@ def _other_python() -> Path:
     pythons = other_pythons()
     if not pythons:
         pytest.skip("no interpreter of another Python version on this machine")
-    return pythons[max(pythons)]
+    # The newest: other_pythons() is ordered by version (never compare version strings).
+    return list(pythons.values())[-1]
 
 
 def test_markers_extras_requires_python_and_tags_are_judged_for_the_base(

@@ -170,6 +170,8 @@ def _depends_on(
 _CHECKER = """
 import json, sys, traceback
 {activate}
+# -I hides PYTHONPATH; a module system's directories are part of the base all the same.
+sys.path[0:0] = {module_path!r}
 _overlock_activate({prefix!r}, {overlay!r}, {base_sites!r})
 modules = json.loads(sys.stdin.read())
 out = sys.__stdout__
@@ -211,6 +213,7 @@ def verify_imports(
         prefix=str(gen),
         overlay=overlay_site_dirs(base, gen),
         base_sites=list(base.site_dirs),
+        module_path=list(base.module_path),
     )
     order = list(dict.fromkeys(c.module for c in checks))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}

@@ -177,6 +177,8 @@ class Lock:
     base_python: str = ""
     base_prefix: str = ""
     base_tags: tuple[str, ...] = ()
+    # PYTHONPATH directories of a module system that were part of the base at lock time.
+    base_module_path: tuple[str, ...] = ()
     shadow: str = "auto"
     preexisting: tuple[str, ...] = ()  # base breakage found before the overlay, reported once
     # Sorted "name==version" of every visible base distribution at lock time, so `overlock
@@ -205,6 +207,7 @@ class Lock:
                     "python-version": self.base_python_version,
                     "prefix": self.base_prefix,
                     "tags": list(self.base_tags),
+                    "module-path": list(self.base_module_path),
                     "distributions": list(self.base_distributions or ()),
                 },
                 "shadow": self.shadow,
@@ -261,6 +264,7 @@ class Lock:
             base_python=str(base.get("python", "")),
             base_prefix=str(base.get("prefix", "")),
             base_tags=tuple(base.get("tags") or ()),
+            base_module_path=tuple(str(p) for p in base.get("module-path") or ()),
             shadow=str(tool.get("shadow", "auto")),
             preexisting=tuple(tool.get("preexisting-breakage") or ()),
             base_distributions=(

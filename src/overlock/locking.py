@@ -47,6 +47,7 @@ def lock_overlay(
         base_python=base.python,
         base_prefix=base.prefix,
         base_tags=base.tags[:3],
+        base_module_path=base.module_path,
         base_distributions=tuple(sorted(f"{d.name}=={d.version}" for d in base.distributions)),
         shadow=manifest.shadow,
         preexisting=outcome.preexisting,

@@ -268,7 +268,7 @@ def layout_key(base: BaseEnv, prefix: Path) -> dict[str, Any]:
         "base-prefix": base.prefix,
         "python-version": base.py_short,
         "scheme": dict(sorted(base.scheme.items())),
-        "base-site-dirs": list(base.site_dirs),
+        "base-site-dirs": list(base.interpreter_site_dirs),
     }
 
 

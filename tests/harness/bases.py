@@ -333,7 +333,8 @@ def _check_libpython(exe: Path) -> None:
 
 @functools.cache
 def other_pythons() -> dict[str, Path]:
-    """Working interpreters (>= 3.8) of minor versions other than the running one."""
+    """Working interpreters (>= 3.7, the oldest base overlock supports) of minor versions
+    other than the running one, oldest first."""
     running = "{}.{}".format(*sys.version_info[:2])
     pyenv_root = Path(os.environ.get("PYENV_ROOT", "/root/.pyenv"))
     searches = [
@@ -369,7 +370,7 @@ def other_pythons() -> dict[str, Path]:
             if out.returncode != 0 or not version:
                 continue
             major, minor = (int(x) for x in version.split("."))
-            if (major, minor) < (3, 8) or version == running or version in found:
+            if (major, minor) < (3, 7) or version == running or version in found:
                 continue
             found[version] = path
     return dict(sorted(found.items(), key=lambda kv: tuple(int(x) for x in kv[0].split("."))))

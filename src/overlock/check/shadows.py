@@ -19,17 +19,52 @@ _END = "--overlock-check-end--"
 # Runs in the base interpreter with the overlay active. find_spec locates a top-level module
 # without executing it, so nothing of the packages themselves runs.
 _SHADOW_SCRIPT = """\
-import json, sys
+import json, os, re, sys
 import importlib.util
 try:
     import importlib.metadata as md
-except ImportError:
+except ImportError:  # Python 3.7: the first metadata directory on sys.path, as 3.8 finds it
     md = None
+
+def _canon(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+def _version(name):
+    if md is not None:
+        return md.version(name)
+    want = _canon(name)
+    for entry in sys.path:
+        try:
+            children = sorted(os.listdir(entry or "."))
+        except OSError:
+            continue
+        for child in children:
+            low = child.lower()
+            if not low.endswith((".dist-info", ".egg-info")):
+                continue
+            if _canon(child.rsplit(".", 1)[0].split("-")[0]) != want:
+                continue
+            path = os.path.join(entry or ".", child)
+            if not os.path.isdir(path):
+                meta = path
+            else:
+                meta = os.path.join(path, "METADATA" if low.endswith(".dist-info") else "PKG-INFO")
+            try:
+                with open(meta, encoding="utf-8", errors="replace") as f:
+                    for line in f:
+                        if not line.strip():
+                            break
+                        if line.lower().startswith("version:"):
+                            return line.split(":", 1)[1].strip()
+            except OSError:
+                continue
+    return None
+
 out = {}
 for name, modules in json.loads(sys.argv[1]):
     entry = {"version": None, "modules": {}}
     try:
-        entry["version"] = md.version(name) if md else None
+        entry["version"] = _version(name)
     except Exception:
         pass
     for mod in modules:

@@ -17,7 +17,12 @@ from typing import Any
 
 from overlock import __version__
 from overlock.atomic import write_text_atomic
-from overlock.cli_common import add_json_option, add_no_build_option, make_lock
+from overlock.cli_common import (
+    add_json_option,
+    add_no_build_option,
+    add_policy_options,
+    make_lock,
+)
 from overlock.context import Overlay
 from overlock.errors import OverlockError
 from overlock.output import Output
@@ -51,7 +56,7 @@ def cmd_lock(args: argparse.Namespace, out: Output) -> int:
         out.note("  hint: run `overlock lock` to update it")
         return 1
 
-    lock, outcome, index_stats = make_lock(overlay, out, no_build=args.no_build)
+    lock, outcome, index_stats = make_lock(overlay, out, no_build=args.no_build, options=args)
     changes = diff_locks(old, lock)
     written = False
     if not args.dry_run:
@@ -190,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the plan without writing")
     add_json_option(p)
     add_no_build_option(p)
+    add_policy_options(p)
 
     base_parser = sub.add_parser("base", help="inspect the base environment")
     base_sub = base_parser.add_subparsers(dest="base_command", metavar="SUBCOMMAND")

@@ -13,6 +13,7 @@ from overlock.output import Output
 
 if TYPE_CHECKING:  # the resolver loads only for commands that lock
     from overlock.lockfile import Lock
+    from overlock.policy import ResolvePolicy
     from overlock.resolve import Outcome
 
 
@@ -26,19 +27,66 @@ def add_no_build_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_policy_options(parser: argparse.ArgumentParser) -> None:
+    """``--prerelease``/``--only-binary``/``--no-binary``: [resolve] settings for this run."""
+    from overlock.policy import PRERELEASE_MODES
+
+    parser.add_argument(
+        "--prerelease",
+        choices=PRERELEASE_MODES,
+        metavar="MODE",
+        help="when pre-releases are candidates, instead of [resolve] prereleases: "
+        + ", ".join(PRERELEASE_MODES),
+    )
+    for flag, what in (("--only-binary", "never build"), ("--no-binary", "build from the sdist")):
+        parser.add_argument(
+            flag,
+            action="append",
+            default=[],
+            metavar="NAMES",
+            help=f"projects to {what} (comma-separated, or :all:), added to [resolve]",
+        )
+
+
+def _policy(overlay: Overlay, options: argparse.Namespace | None) -> ResolvePolicy | None:
+    if options is None:
+        return None
+    from overlock.locking import resolve_policy
+
+    def names(values: list[str] | None) -> list[str]:
+        return [n.strip() for v in values or () for n in v.split(",") if n.strip()]
+
+    return resolve_policy(
+        overlay.manifest,
+        prereleases=getattr(options, "prerelease", None),
+        only_binary=names(getattr(options, "only_binary", None)),
+        no_binary=names(getattr(options, "no_binary", None)),
+    )
+
+
 def make_lock(
-    overlay: Overlay, out: Output, *, no_build: bool
+    overlay: Overlay,
+    out: Output,
+    *,
+    no_build: bool,
+    options: argparse.Namespace | None = None,
 ) -> tuple[Lock, Outcome, dict[str, int]]:
     """Lock ``overlay`` against its base and index, as `lock`, `add` and `remove` do.
 
     Returns the lock, the resolver's outcome and the index's request counts. Breakage the
-    base already had is listed with -v and counted in one note otherwise.
+    base already had is listed with -v and counted in one note otherwise. ``options``: the
+    command's parsed arguments, for ``add_policy_options``.
     """
     from overlock.devsources import lock_manifest
 
     with overlay.index() as index:
         lock, outcome = lock_manifest(
-            overlay, overlay.base, index, no_build=no_build, reporter=out.note
+            overlay,
+            overlay.base,
+            index,
+            no_build=no_build,
+            reporter=out.note,
+            policy=_policy(overlay, options),
         )
         index_stats = index.stats
     for broken in outcome.preexisting:
@@ -51,4 +99,4 @@ def make_lock(
     return lock, outcome, index_stats
 
 
-__all__ = ["add_json_option", "add_no_build_option", "make_lock"]
+__all__ = ["add_json_option", "add_no_build_option", "add_policy_options", "make_lock"]

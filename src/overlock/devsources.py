@@ -47,6 +47,7 @@ from overlock.index import parse_metadata
 from overlock.lockfile import Lock, LockedFile, LockedPackage
 from overlock.manifest import Manifest
 from overlock.pipconfig import redact
+from overlock.policy import ResolvePolicy
 from overlock.sources import DistFile, DistMetadata, Release, SetAside, SourceRef
 
 if TYPE_CHECKING:
@@ -575,6 +576,7 @@ def lock_manifest(
     *,
     no_build: bool = False,
     reporter: Reporter | None = None,
+    policy: ResolvePolicy | None = None,
 ) -> tuple[Lock, Outcome]:
     """``locking.lock_overlay`` with sources built as the manifest allows: what every
     command that writes a lock should call."""
@@ -585,7 +587,12 @@ def lock_manifest(
     )
     complete = getattr(index, "complete", None)
     return lock_overlay(
-        overlay.manifest, base, source, complete=complete, allow_build=source.policy.sdists
+        overlay.manifest,
+        base,
+        source,
+        complete=complete,
+        allow_build=source.policy.sdists,
+        policy=policy,
     )
 
 

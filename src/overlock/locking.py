@@ -10,6 +10,7 @@ from overlock.base import BaseEnv
 from overlock.errors import OverlockError
 from overlock.lockfile import Lock, LockedFile, LockedPackage
 from overlock.manifest import Manifest
+from overlock.policy import ResolvePolicy, binary_names
 from overlock.resolve import Outcome, Pick, resolve
 from overlock.sources import DistFile, PackageSource
 
@@ -24,6 +25,7 @@ def lock_overlay(
     *,
     complete: Completer | None = None,
     allow_build: bool = False,
+    policy: ResolvePolicy | None = None,
 ) -> tuple[Lock, Outcome]:
     """Resolve ``manifest`` on ``base`` and return the lock to write.
 
@@ -37,6 +39,7 @@ def lock_overlay(
         shadow=manifest.shadow,
         requested_text=manifest.requires_text,
         allow_build=allow_build,
+        policy=policy or resolve_policy(manifest),
     )
     packages = tuple(_locked(p, complete) for p in outcome.picks)
     lock = Lock(
@@ -53,6 +56,26 @@ def lock_overlay(
         preexisting=outcome.preexisting,
     )
     return lock, outcome
+
+
+def resolve_policy(
+    manifest: Manifest,
+    *,
+    prereleases: str | None = None,
+    only_binary: Sequence[str] = (),
+    no_binary: Sequence[str] = (),
+) -> ResolvePolicy:
+    """The manifest's [resolve] policy with command-line options on top: ``--prerelease``
+    replaces the mode; names given to ``--only-binary``/``--no-binary`` join that list and
+    leave the other."""
+    only = binary_names(only_binary)
+    no = binary_names(no_binary)
+    return ResolvePolicy(
+        prereleases=prereleases or manifest.prereleases,
+        only_binary=(binary_names(manifest.only_binary) - no) | only,
+        no_binary=(binary_names(manifest.no_binary) - only) | no,
+        allow_build=manifest.allow_build,
+    )
 
 
 def _locked(pick: Pick, complete: Completer | None) -> LockedPackage:

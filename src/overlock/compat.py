@@ -27,7 +27,10 @@ def python_reason(base: BaseEnv, requires_python: str | None) -> str | None:
 
 
 def tags_reason(base: BaseEnv) -> str:
-    best = base.tags[0] if base.tags else "none"
+    # A bare linux_* platform leads the list but is never published to an index; the best
+    # tag a wheel could carry is the first other one.
+    shown = [t for t in base.tags if not t.split("-")[-1].startswith("linux_")]
+    best = (shown or list(base.tags) or ["none"])[0]
     return f"no wheel matches the base (its best tag is {best})"
 
 

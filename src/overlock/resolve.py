@@ -389,13 +389,15 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
 
     def _prerelease_reason(self) -> str:
         mode = self.policy.prereleases
-        if mode == "disallow":
-            return 'a pre-release, and prereleases = "disallow"'
-        return (
-            f'a pre-release, and prereleases = "{mode}" admits one only when overlay.toml'
-            " asks for a pre-release of it"
-            + (" or it has nothing else" if "necessary" in mode else "")
-        )
+        when = {
+            "explicit": "overlay.toml names a pre-release of it",
+            "if-necessary": "it has no final release",
+            "if-necessary-or-explicit": "overlay.toml names a pre-release of it, or it has no"
+            " final release",
+        }.get(mode)
+        if when is None:
+            return f'a pre-release, and prereleases = "{mode}"'
+        return f'a pre-release, and prereleases = "{mode}" admits one only when {when}'
 
     def _binary_rule(self, name: NormalizedName, release: Release) -> tuple[Release, str | None]:
         """``release`` as the binary policy lets it be used, or why it cannot be."""
@@ -679,6 +681,7 @@ def explain(
     hints: list[str] = []
     for ident, infos in sorted(by_ident.items()):
         aside = [] if ident == PYTHON else _set_aside(provider, infos)
+        hints.extend(_aside_hints(provider, ident, aside))
         conflicts.append(
             {
                 "package": ident,
@@ -749,7 +752,7 @@ def _seen(provider: OverlayProvider, name: NormalizedName) -> str:
     elif dist is None:
         missing = getattr(provider.source, "missing", None)
         if callable(missing) and missing(name):
-            parts.append(f"the index has no project named {name}")
+            parts.append(f"the index has no project named {name}; check the spelling")
         elif not provider.set_aside.get(name) and not _source_set_aside(provider, name):
             parts.append("the index lists no release of it")
         else:
@@ -869,3 +872,25 @@ def _real_conflicts(
         if not accepted([*infos[:k], *infos[k + 1 :]]) <= accepted([info])
     ]
     return real if len(real) >= 2 else list(infos)
+
+
+def _aside_hints(
+    provider: OverlayProvider, ident: str, aside: Sequence[tuple[Version, str]]
+) -> list[str]:
+    out = []
+    reasons = [why for _, why in aside]
+    pres = [v for v, why in aside if why.startswith("a pre-release")]
+    if pres:
+        name = ident.split("[")[0]
+        naming = ""
+        if "explicit" in provider.policy.prereleases:
+            naming = f'name it in overlay.toml (e.g. "{name}>={pres[0]}") or '
+        out.append(
+            f'to use {name} {pres[0]}, {naming}set prereleases = "allow" in [resolve]'
+            " (or --prerelease allow)"
+        )
+    if any(why.startswith("yanked") for why in reasons):
+        out.append(
+            "a yanked release is used only when overlay.toml pins it exactly (`name==version`)"
+        )
+    return out

@@ -80,7 +80,14 @@ def cmd_lock(args: argparse.Namespace, out: Output) -> int:
                     for p in lock.packages
                 ],
                 "changes": [
-                    {"name": c.name, "kind": c.kind, "old": c.old, "new": c.new} for c in changes
+                    {
+                        "name": c.name,
+                        "kind": c.kind,
+                        "old": c.old,
+                        "new": c.new,
+                        "to_base": c.to_base,
+                    }
+                    for c in changes
                 ],
                 "reused_from_base": list(outcome.reused),
                 "preexisting_breakage": list(outcome.preexisting),

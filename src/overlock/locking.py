@@ -203,7 +203,8 @@ def lock_status(
 class Change:
     name: str
     old: str | None  # version in the old lock
-    new: str | None  # version in the new lock
+    new: str | None  # version in the new lock, or the base's when ``to_base``
+    to_base: bool = False  # no longer in the overlay: the base's copy serves instead
 
     @property
     def kind(self) -> str:
@@ -211,23 +212,31 @@ class Change:
             return "add"
         if self.new is None:
             return "remove"
-        return "change"
+        return "change"  # to_base included: a version still moves
 
     def __str__(self) -> str:
         if self.old is None:
             return f"+ {self.name} {self.new}"
         if self.new is None:
             return f"- {self.name} {self.old}"
-        return f"~ {self.name} {self.old} -> {self.new}"
+        return f"~ {self.name} {self.old} -> {self.new}" + (" (base)" if self.to_base else "")
 
 
 def diff_locks(old: Lock | None, new: Lock) -> list[Change]:
     before = {p.name: p for p in old.packages} if old else {}
     after = {p.name: p for p in new.packages}
+    # A package that leaves the overlay because the base now has a copy that serves moves
+    # to that copy: a change, not a removal.
+    base_versions = dict(
+        entry.split("==", 1) for entry in new.base_distributions or () if "==" in entry
+    )
     changes = []
     for name in sorted(set(before) | set(after)):
         b, a = before.get(name), after.get(name)
         if b is not None and a is not None and (b.version, b.identity) == (a.version, a.identity):
+            continue
+        if b is not None and a is None and name in base_versions:
+            changes.append(Change(name, b.version, base_versions[name], to_base=True))
             continue
         changes.append(Change(name, b.version if b else None, a.version if a else None))
     return changes

@@ -669,6 +669,13 @@ def explain(
     if sdist_names and all(len(v) == 1 for v in by_ident.values()):
         name = canonicalize_name(sdist_names[0].split("[")[0])
         versions = ", ".join(provider.sdist_only[name][:5])
+        if provider.policy.sdist_only(name):
+            return BuildRequiredError(
+                f"{provider.policy.binary_setting(name)} asks for {name} to be built from its"
+                f" sdist ({versions}), and building dependencies from source is not allowed",
+                hint="set `allow-build = true` in [resolve] of overlay.toml (and drop"
+                f" --no-build), or take {name} out of no-binary",
+            )
         return BuildRequiredError(
             f"{name} is only published as a source distribution (sdist) for the versions that"
             f" fit ({versions}), and building dependencies from source is not allowed",

@@ -30,9 +30,9 @@ def atomic_writer(dest: Path) -> Iterator[IO[bytes]]:
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as fh:
-            yield fh
-            if hasattr(os, "fchmod"):
+            if hasattr(os, "fchmod"):  # before the caller's block, which may set its own
                 os.fchmod(fh.fileno(), 0o666 & ~_umask())
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         Path(tmp).replace(dest)

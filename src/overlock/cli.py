@@ -17,7 +17,12 @@ from typing import Any
 
 from overlock import __version__
 from overlock.atomic import write_text_atomic
-from overlock.cli_common import add_json_option, add_no_build_option, make_lock
+from overlock.cli_common import (
+    add_json_option,
+    add_no_build_option,
+    add_upgrade_options,
+    make_lock,
+)
 from overlock.context import Overlay
 from overlock.errors import OverlockError
 from overlock.output import Output
@@ -51,7 +56,7 @@ def cmd_lock(args: argparse.Namespace, out: Output) -> int:
         out.note("  hint: run `overlock lock` to update it")
         return 1
 
-    if old is not None and not args.upgrade and not args.dry_run:
+    if old is not None and not (args.upgrade or args.upgrade_package) and not args.dry_run:
         # Nothing changed since the lock was made (overlay.toml, the base, locked sources):
         # keep it, as uv and pip-compile keep their pins; --upgrade re-resolves.
         from overlock.devsources import source_checker
@@ -75,7 +80,9 @@ def cmd_lock(args: argparse.Namespace, out: Output) -> int:
             out.note("  hint: `overlock lock --upgrade` resolves again for newer releases")
             return 0
 
-    lock, outcome, index_stats = make_lock(overlay, out, no_build=args.no_build)
+    lock, outcome, index_stats = make_lock(
+        overlay, out, no_build=args.no_build, keep=old, args=args
+    )
     changes = diff_locks(old, lock)
     written = False
     if not args.dry_run:
@@ -217,12 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 if stale")
     p.add_argument("--dry-run", action="store_true", help="print the plan without writing")
-    p.add_argument(
-        "--upgrade",
-        "-U",
-        action="store_true",
-        help="resolve again even when nothing changed since the lock (picks newer releases)",
-    )
+    add_upgrade_options(p)
     add_json_option(p)
     add_no_build_option(p)
 

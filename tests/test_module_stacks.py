@@ -152,3 +152,93 @@ def test_a_loaded_module_is_part_of_the_base_and_the_overlay_stays_in_front(
     assert shadow in fourth.stdout
     assert f"+{six_dir}" in fourth.stdout
     assert "✗ integrity" not in fourth.stdout, fourth.stdout
+
+
+# -- modulefiles that activate an overlay ----------------------------------------------------
+
+# Debian's lmod and environment-modules conflict as packages, so .ci/run installs Lmod and
+# unpacks environment-modules' .deb into this directory; its modulecmd.tcl runs from there.
+ENVMODULES_ROOT = Path("/opt/environment-modules")
+
+
+def _init_line(system: str) -> str | None:
+    """The shell line that defines `module` for ``system``, or None when it is missing."""
+    if system == "lmod":
+        return f". {shlex.quote(str(LMOD_INIT))}" if LMOD_INIT.exists() else None
+    found = sorted(ENVMODULES_ROOT.glob("usr/lib/*/modulecmd.tcl"))
+    installed = Path("/usr/share/modules/init/bash")
+    if found:
+        return f'eval "$(tclsh {shlex.quote(str(found[0]))} bash autoinit)"'
+    return f". {installed}" if installed.exists() else None
+
+
+# What a module system may add to the environment for its own bookkeeping.
+_BOOKKEEPING = ("_LM", "__LM", "_ModuleTable", "LOADEDMODULES", "_LMFILES_", "MODULE", "LMOD")
+
+
+def _environment(text: str) -> dict[str, str]:
+    out = {}
+    for record in text.split("\0"):
+        key, sep, value = record.partition("=")
+        if sep and not key.startswith(_BOOKKEEPING):
+            out[key] = value
+    return out
+
+
+@pytest.mark.parametrize("system", ["lmod", "envmodules"])
+def test_an_exported_modulefile_activates_the_overlay_and_unloads_cleanly(
+    system: str,
+    tmp_path: Path,
+    index: PackageIndex,
+    make_base: MakeBase,
+    make_wheel: MakeWheel,
+) -> None:
+    init = _init_line(system)
+    if init is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must install {system}: see .ci/run")
+        pytest.skip(f"{system} is not installed here")
+    base = make_base("venv", wheels=[make_wheel(name="alpha", version="1.0")])
+    index.add_spec(WheelSpec("alpha", "2.0"))
+    # Characters a shell, Tcl or Lua would interpret must arrive as written.
+    manifest = write_manifest(
+        tmp_path / "p", base, ["alpha>=2"], index=index, prefix="over lay $HOME [x] 'q'/{name}"
+    )
+    m = shlex.quote(str(manifest))
+    ol = shlex.quote(str(OVERLOCK))
+    modules = tmp_path / "modulefiles"
+    target = modules / "overlay" / ("1.lua" if system == "lmod" else "1")
+    target.parent.mkdir(parents=True)
+    show = "import alpha, os; print('alpha', alpha.__version__, os.environ['OVERLOCK_ACTIVE'])"
+    python = shlex.quote(str(base.python))
+    steps = [
+        f"{ol} lock -m {m} && {ol} sync -m {m}",
+        f"{ol} export -m {m} --format {system} -o {shlex.quote(str(target))}",
+        init,
+        f"module use {shlex.quote(str(modules))}",
+        "export PYTHONPATH=/already/there",
+        f"env -0 > {shlex.quote(str(tmp_path / 'before'))}",
+        "module load overlay/1",
+        f"{python} -c {shlex.quote(show)}",
+        "module unload overlay/1",
+        f"env -0 > {shlex.quote(str(tmp_path / 'after'))}",
+        f"{python} -c 'import alpha; print(\"after\", alpha.__version__)'",
+    ]
+    env = clean_env()
+    # Module systems fold duplicate PATH entries when they unload; start without any.
+    env["PATH"] = os.pathsep.join(dict.fromkeys(env.get("PATH", os.defpath).split(os.pathsep)))
+    run = subprocess.run(
+        ["bash", "--norc", "--noprofile", "-c", "set -e\n" + "\n".join(steps)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    prefix = tmp_path / "p" / "over lay $HOME [x] 'q'" / base.prefix.name
+    assert f"alpha 2.0 {prefix}\n" in run.stdout, run.stdout + run.stderr
+    assert "after 1.0\n" in run.stdout
+    before = _environment((tmp_path / "before").read_text())
+    after = _environment((tmp_path / "after").read_text())
+    assert after == before

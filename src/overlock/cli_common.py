@@ -48,6 +48,16 @@ def add_policy_options(parser: argparse.ArgumentParser) -> None:
         )
 
 
+def policy_given(args: argparse.Namespace) -> bool:
+    """Whether the command line sets a [resolve] policy for this run (then a lock that is
+    otherwise current is resolved again under it)."""
+    return bool(
+        getattr(args, "prerelease", None)
+        or getattr(args, "only_binary", None)
+        or getattr(args, "no_binary", None)
+    )
+
+
 def _policy(overlay: Overlay, options: argparse.Namespace | None) -> ResolvePolicy | None:
     if options is None:
         return None
@@ -64,21 +74,47 @@ def _policy(overlay: Overlay, options: argparse.Namespace | None) -> ResolvePoli
     )
 
 
+def add_upgrade_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--upgrade",
+        "-U",
+        action="store_true",
+        help="move every package to the newest release the request allows (default: keep"
+        " the versions of the existing lock that still fit)",
+    )
+    parser.add_argument(
+        "--upgrade-package",
+        "-P",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="move NAME to the newest release the request allows (repeat for more)",
+    )
+
+
 def make_lock(
     overlay: Overlay,
     out: Output,
     *,
     no_build: bool,
-    options: argparse.Namespace | None = None,
+    keep: Lock | None = None,
+    args: argparse.Namespace | None = None,
 ) -> tuple[Lock, Outcome, dict[str, int]]:
     """Lock ``overlay`` against its base and index, as `lock`, `add` and `remove` do.
 
-    Returns the lock, the resolver's outcome and the index's request counts. Breakage the
-    base already had is listed with -v and counted in one note otherwise. ``options``: the
-    command's parsed arguments, for ``add_policy_options``.
+    Versions of ``keep`` (the existing lock) that still fit are kept, unless ``args`` says
+    ``--upgrade`` or names the package with ``--upgrade-package``. Returns the lock, the
+    resolver's outcome and the index's request counts. Breakage the base already had is
+    listed with -v and counted in one note otherwise.
     """
     from overlock.devsources import lock_manifest
+    from overlock.locking import preferred_versions
 
+    prefer = preferred_versions(
+        keep,
+        upgrade=bool(getattr(args, "upgrade", False)),
+        upgrade_packages=getattr(args, "upgrade_package", None) or (),
+    )
     with overlay.index() as index:
         lock, outcome = lock_manifest(
             overlay,
@@ -86,7 +122,8 @@ def make_lock(
             index,
             no_build=no_build,
             reporter=out.note,
-            policy=_policy(overlay, options),
+            prefer=prefer,
+            policy=_policy(overlay, args),
         )
         index_stats = index.stats
     for broken in outcome.preexisting:
@@ -99,4 +136,11 @@ def make_lock(
     return lock, outcome, index_stats
 
 
-__all__ = ["add_json_option", "add_no_build_option", "add_policy_options", "make_lock"]
+__all__ = [
+    "add_json_option",
+    "add_no_build_option",
+    "add_policy_options",
+    "add_upgrade_options",
+    "make_lock",
+    "policy_given",
+]

@@ -20,7 +20,12 @@ from typing import Any
 from overlock.atomic import atomic_writer
 from overlock.base import BaseEnv, find_base_python
 from overlock.cache import Cache
-from overlock.cli_common import add_no_build_option, add_policy_options, make_lock
+from overlock.cli_common import (
+    add_no_build_option,
+    add_policy_options,
+    add_upgrade_options,
+    make_lock,
+)
 from overlock.context import Overlay, default_manifest_path
 from overlock.errors import BadInputError, BaseProbeError, ManifestError, OverlockError
 from overlock.lockfile import write_lock
@@ -228,7 +233,9 @@ def _edit(args: argparse.Namespace, out: Output, change: Callable[[str], Edit]) 
     try:
         new = Overlay(_validated(edit.text, path)) if edit.changed else overlay
         old_lock = overlay.read_lock()
-        lock, _outcome, _requests = make_lock(new, out, no_build=args.no_build, options=args)
+        lock, _outcome, _requests = make_lock(
+            new, out, no_build=args.no_build, keep=old_lock, args=args
+        )
     except OverlockError as exc:
         exc.message += f"\n  nothing was written: {path.name} and {lock_path.name} are unchanged"
         raise
@@ -341,6 +348,7 @@ def register(add: Callable[..., Any], manifest_opt: argparse.ArgumentParser) -> 
     edit_opts.add_argument("--sync", action="store_true", help="also sync the prefix")
     add_no_build_option(edit_opts)
     add_policy_options(edit_opts)
+    add_upgrade_options(edit_opts)
     edit_opts.add_argument(
         "--no-compile", action="store_true", help="with --sync: do not byte-compile"
     )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 from overlock.base import BaseEnv
 from overlock.errors import OverlockError
@@ -26,6 +29,7 @@ def lock_overlay(
     complete: Completer | None = None,
     allow_build: bool = False,
     policy: ResolvePolicy | None = None,
+    prefer: Mapping[NormalizedName, Version] | None = None,
 ) -> tuple[Lock, Outcome]:
     """Resolve ``manifest`` on ``base`` and return the lock to write.
 
@@ -40,6 +44,7 @@ def lock_overlay(
         requested_text=manifest.requires_text,
         allow_build=allow_build,
         policy=policy or resolve_policy(manifest),
+        prefer=prefer,
     )
     packages = tuple(_locked(p, complete) for p in outcome.picks)
     lock = Lock(
@@ -163,6 +168,28 @@ class LockStatus:
             "sources_changed": self.sources_changed,
             "problems": list(self.problems),
         }
+
+
+def preferred_versions(
+    lock: Lock | None, *, upgrade: bool = False, upgrade_packages: Iterable[str] = ()
+) -> dict[NormalizedName, Version]:
+    """The versions of ``lock`` a new resolution should keep when it can.
+
+    Nothing with ``upgrade``; all but ``upgrade_packages`` otherwise (uv's ``--upgrade`` and
+    ``--upgrade-package``).
+    """
+    if lock is None or upgrade:
+        return {}
+    moving = {canonicalize_name(n) for n in upgrade_packages}
+    out: dict[NormalizedName, Version] = {}
+    for p in lock.packages:
+        if p.name in moving:
+            continue
+        try:
+            out[p.name] = Version(p.version)
+        except InvalidVersion:
+            continue
+    return out
 
 
 def lock_status(

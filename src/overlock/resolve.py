@@ -200,10 +200,14 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
         allow_build: bool = False,
         policy: ResolvePolicy | None = None,
         roots: Iterable[Req] = (),
+        prefer: Mapping[NormalizedName, Version] | None = None,
     ) -> None:
         self.base = base
         self.policy = policy or ResolvePolicy(allow_build=allow_build)
         self.allow_build = self.policy.allow_build  # sdist-only releases are candidates
+        # Versions an earlier lock chose: tried first among the index's releases, so a lock
+        # changes only what the new request needs (uv's and pip-compile's rule).
+        self.prefer = dict(prefer or {})
         self.source = source
         self.requested = frozenset(requested)
         self.shadow = shadow
@@ -334,6 +338,9 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
         ordered = _order(
             releases, base_version, newest_first=dist is None or name in self.requested
         )
+        kept = self.prefer.get(name)
+        if kept is not None:
+            ordered.sort(key=lambda r: r.version != kept)  # stable: the rest keep their order
         allow_pre, fallback = self._prerelease_rule(name, reqs, releases)
         aside = self.set_aside.setdefault(name, {})
         yielded = False
@@ -547,8 +554,12 @@ def resolve(
     requested_text: Sequence[str] | None = None,
     allow_build: bool = False,
     policy: ResolvePolicy | None = None,
+    prefer: Mapping[NormalizedName, Version] | None = None,
 ) -> Outcome:
-    """Resolve the overlay request; raise ResolutionError with explanations on conflict."""
+    """Resolve the overlay request; raise ResolutionError with explanations on conflict.
+
+    ``prefer``: versions to try first for index releases (those of the previous lock).
+    """
     env = base.marker_env("")
     active = [r for r in requirements if r.marker is None or marker_true(r.marker, env)]
     texts = list(requested_text) if requested_text is not None else [str(r) for r in requirements]
@@ -569,6 +580,7 @@ def resolve(
         allow_build=allow_build,
         policy=policy,
         roots=roots,
+        prefer=prefer,
     )
     reporter = _CountingReporter()
     resolver: Resolver[Req, Candidate, str] = Resolver(provider, reporter)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from packaging.requirements import Requirement
+from packaging.version import Version
 
 from overlock.errors import ResolutionError
 from overlock.resolve import resolve
@@ -115,3 +116,36 @@ def test_an_unsatisfiable_request_explains_every_layer() -> None:
     message = str(info.value)
     assert "requests 2.28.2 (base)" in message
     assert "urllib3==2.2.3 (requested in overlay.toml)" in message
+
+
+def test_versions_of_the_previous_lock_are_kept_while_they_fit() -> None:
+    base = make_base()
+    source = (
+        MemorySource()
+        .add("urllib3", "2.8.0")
+        .add("urllib3", "2.7.0")
+        .add("six", "1.17.0")
+        .add("needs-new", "1.0", "urllib3>=2.8")
+    )
+    kept = {"urllib3": Version("2.7.0")}
+    # A new request that does not concern urllib3 leaves it where the lock had it.
+    assert picks(resolve(_reqs("urllib3", "six"), base, source, prefer=kept)) == {
+        "urllib3": "2.7.0",
+        "six": "1.17.0",
+    }
+    # One that needs more moves it, and only as far as needed.
+    assert picks(resolve(_reqs("urllib3", "needs-new"), base, source, prefer=kept)) == {
+        "urllib3": "2.8.0",
+        "needs-new": "1.0",
+    }
+    # Without a preference, the newest.
+    assert picks(resolve(_reqs("urllib3"), base, source))["urllib3"] == "2.8.0"
+
+
+def test_a_base_copy_still_comes_before_a_kept_version() -> None:
+    base = make_base(dist("urllib3", "1.26.18"))
+    source = MemorySource().add("urllib3", "2.8.0").add("app", "1.0", "urllib3")
+    kept = {"urllib3": Version("2.8.0")}
+    outcome = resolve(_reqs("app"), base, source, prefer=kept)
+    assert picks(outcome) == {"app": "1.0"}
+    assert outcome.reused == ("urllib3 1.26.18",)

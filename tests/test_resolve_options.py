@@ -210,3 +210,18 @@ def test_lock_json_reports_a_move_to_the_base_as_a_change(
     }
     run = overlock("lock", "-m", str(manifest), "--dry-run")
     assert json.dumps(run.out)  # text mode prints the plan
+
+
+def test_add_takes_the_prerelease_mode_too(
+    tmp_path: Path, index: PackageIndex, make_base: Any, overlock: Any
+) -> None:
+    base = make_base()
+    index.add_spec(WheelSpec("beta", "1.0.0"))
+    index.add_spec(WheelSpec("beta", "2.0.0rc1"))
+    manifest = write_manifest(tmp_path / "p", base, [], index=index)
+    assert overlock("add", "-m", str(manifest), "beta").code == 0
+    assert _lock_picks(manifest) == {"beta": "1.0.0"}
+    run = overlock("add", "-m", str(manifest), "beta", "--prerelease", "allow", "-U")
+    assert run.code == 0, run.err
+    assert _lock_picks(manifest) == {"beta": "2.0.0rc1"}
+    assert "beta 1.0.0 -> 2.0.0rc1" in run.out + run.err

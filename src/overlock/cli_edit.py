@@ -145,7 +145,8 @@ def _unclaimed_name(manifest: Manifest, base_prefix: str) -> Manifest:
         except OverlockError:
             continue
         owner = state.owner if state is not None else None
-        if owner is not None and os.path.realpath(owner.manifest) == os.path.realpath(manifest.path):
+        mine = os.path.realpath(manifest.path)
+        if owner is not None and os.path.realpath(owner.manifest) == mine:
             return candidate
     return manifest
 

@@ -25,6 +25,7 @@ import pytest
 from harness.bases import Base, MakeBase, clean_env
 from harness.index import PackageIndex
 from harness.project import Run, write_manifest
+from harness.sources import backend_wheel_files, write_project
 from harness.wheels import MakeWheel, WheelSpec
 from overlock.base import probe
 from overlock.errors import SyncError
@@ -199,3 +200,30 @@ def test_overlay_run_turns_byte_code_writing_off_for_the_command(
     )
     assert plain.returncode == 0
     assert (base.site_packages() / "beta" / "__pycache__").is_dir()
+
+
+def test_building_a_local_tree_for_a_writable_base_writes_nothing_below_it(
+    make_base: MakeBase, make_wheel: MakeWheel, index: PackageIndex, tmp_path: Path
+) -> None:
+    # The build environment is a venv of the base interpreter, and the PEP 517 hooks run in
+    # it: every stdlib module they import lives below the base.
+    base = writable_base(make_base, make_wheel, "system")
+    before = base.checksum()
+    index.add_spec(WheelSpec("tinybuild-backend", "1.0", files=backend_wheel_files()))
+    write_project(
+        tmp_path / "devpkg", "devpkg", "0.3", build_requires=["tinybuild-backend"], in_tree=False
+    )
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "overlay.toml").write_text(
+        f'[overlay]\nbase = "{base.prefix}"\nprefix = "overlay/{{name}}"\n'
+        'requires = [{ name = "devpkg", path = "../devpkg" }]\n\n'
+        f'[index]\nurls = ["{index.url}"]\n'
+    )
+    m = str(project / "overlay.toml")
+    for args in (("lock",), ("sync",), ("check",)):
+        run = cli(*args, "-m", m)
+        assert run.code == 0, (args, run.out, run.err)
+
+    assert pycache_dirs(base.prefix) == []
+    assert base.checksum() == before

@@ -26,7 +26,11 @@ STATE = Path(".overlock") / "state.json"
 def cli(*args: str, cwd: Path | None = None) -> Run:
     """The real CLI, as a subprocess of its own."""
     proc = subprocess.run(
-        [sys.executable, "-m", "overlock", *args], capture_output=True, text=True, cwd=cwd, check=False
+        [sys.executable, "-m", "overlock", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        check=False,
     )
     return Run(proc.returncode, proc.stdout, proc.stderr)
 
@@ -55,7 +59,9 @@ def two_overlays(
     ):
         index.add_spec(spec)
     shared = tmp_path / "overlays" / "shared"
-    a = write_manifest(tmp_path / "a", base, ["alpha==2.0", "beta"], index=index, prefix=str(shared))
+    a = write_manifest(
+        tmp_path / "a", base, ["alpha==2.0", "beta"], index=index, prefix=str(shared)
+    )
     b = write_manifest(tmp_path / "b", base, ["gamma"], index=index, prefix=str(shared))
     return base, a, b, shared
 
@@ -103,9 +109,9 @@ def test_a_second_manifest_is_refused_naming_both_until_it_takes_over(
 
 
 def test_a_take_over_with_nothing_to_install_still_changes_the_owner(
-    two_overlays: tuple[Base, Path, Path, Path], index: PackageIndex, tmp_path: Path
+    two_overlays: tuple[Base, Path, Path, Path], tmp_path: Path
 ) -> None:
-    base, a, _, shared = two_overlays
+    _, a, _, shared = two_overlays
     ok("lock", "-m", str(a))
     ok("sync", "-m", str(a))
     twin = tmp_path / "twin" / "overlay.toml"

@@ -140,12 +140,30 @@ class _OverlayDestination(SchemeDictionaryDestination):
     files: list[str] = field(default_factory=list)
     _roots: dict[str, str] = field(default_factory=dict)
     _made: set[str] = field(default_factory=set)
-    _real_target: str = ""
+    _checked: set[str] = field(default_factory=set)
 
     def _really_inside(self, directory: str) -> bool:
-        if not self._real_target:
-            self._real_target = os.path.realpath(self.target).rstrip(os.sep) + os.sep
-        return (os.path.realpath(directory) + os.sep).startswith(self._real_target)
+        """No symbolic link between ``target`` and ``directory`` (which is below it).
+
+        One ``lstat`` per directory not seen before, up to the first one already checked
+        (realpath() would cost ten times as much, for every directory of every wheel).
+        """
+        path = directory
+        todo: list[str] = []
+        while path != self.target and path not in self._checked:
+            parent = os.path.dirname(path)  # noqa: PTH120
+            if parent == path:  # reached / without meeting the target: not below it
+                return False
+            todo.append(path)
+            path = parent
+        for path in todo:
+            try:
+                if stat.S_ISLNK(os.lstat(path).st_mode):
+                    return False
+            except FileNotFoundError:
+                continue  # makedirs creates it: a directory, not a link
+        self._checked.update(todo)
+        return True
 
     def write_file(
         self,

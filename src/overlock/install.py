@@ -402,6 +402,14 @@ import compileall, functools, itertools, os, sys
 built, seen = sys.argv[1], sys.argv[2]
 real_built = os.path.realpath(built).rstrip(os.sep) + os.sep
 refused = []
+inside = {}  # directory -> whether its __pycache__ really lies inside BUILT
+
+def really_inside(directory):
+    ok = inside.get(directory)
+    if ok is None:
+        cache = os.path.join(directory, "__pycache__")
+        ok = inside[directory] = os.path.realpath(cache).startswith(real_built)
+    return ok
 
 def paths():
     rest = b""
@@ -411,8 +419,7 @@ def paths():
         for rel in parts:
             rel = os.fsdecode(rel)
             full = os.path.join(built, rel)
-            cache = os.path.join(os.path.dirname(full), "__pycache__")
-            if not os.path.realpath(cache).startswith(real_built):
+            if not really_inside(os.path.dirname(full)):
                 refused.append(rel)
                 continue
             yield full, os.path.dirname(os.path.join(seen, rel))

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from packaging.markers import Marker
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
@@ -56,6 +57,7 @@ def lock_overlay(
         base_prefix=base.prefix,
         base_tags=base.tags[:3],
         base_module_path=base.module_path,
+        environment=base_environment_marker(base),
         base_distributions=tuple(sorted(f"{d.name}=={d.version}" for d in base.distributions)),
         shadow=manifest.shadow,
         preexisting=outcome.preexisting,
@@ -81,6 +83,14 @@ def resolve_policy(
         no_binary=(binary_names(manifest.no_binary) - only) | no,
         allow_build=manifest.allow_build,
     )
+
+
+def base_environment_marker(base: BaseEnv) -> str:
+    """A PEP 751 ``environments`` entry that only the base interpreter's platform satisfies."""
+    keys = ("implementation_name", "python_full_version", "sys_platform", "platform_machine")
+    parts = [f"{k} == {base.markers[k]!r}" for k in keys if base.markers.get(k)]
+    # packaging's own spelling, so the text survives a round trip through the lock.
+    return str(Marker(" and ".join(parts))) if parts else ""
 
 
 def _locked(pick: Pick, complete: Completer | None) -> LockedPackage:

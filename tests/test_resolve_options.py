@@ -168,7 +168,9 @@ def test_binary_policy_and_allow_build(
     _with_resolve(manifest, "allow-build = true", 'only-binary = [":all:"]')
     run = overlock("lock", "-m", str(manifest))
     assert run.code == 1
-    assert 'srcpkg 1.0: only an sdist is published, and only-binary = [":all:"]' in run.err
+    assert (
+        'srcpkg 1.0: no wheel for the base, only an sdist, and only-binary = [":all:"]' in run.err
+    )
 
     # no-binary needs allow-build, and says so.
     write_manifest(tmp_path / "p", base, ["srcpkg"], index=sdist_newer)

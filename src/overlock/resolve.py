@@ -427,11 +427,13 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
             return release, "no file usable on the base"
         if policy.wheels_only(name):
             return release, (
-                f"only an sdist is published, and {policy.binary_setting(name)} forbids building"
+                f"no wheel for the base, only an sdist, and {policy.binary_setting(name)}"
+                " forbids building"
             )
         if not policy.allow_build:
             return release, (
-                "only an sdist is published; `allow-build = true` in [resolve] would admit it"
+                "no wheel for the base, only an sdist; `allow-build = true` in [resolve] would"
+                " admit it"
             )
         return release, None
 
@@ -719,8 +721,10 @@ def explain(
         )
         if ident == PYTHON:
             for i in infos:
+                who = i.parent.describe() if i.parent is not None else "overlay.toml"
                 lines.append(
-                    f"{_origin_text(i)}, but the base has Python {provider.base.python_version}"
+                    f"{who}: the base's Python {provider.base.python_version} does not satisfy"
+                    f" Requires-Python {i.requirement.specifier}"
                 )
             continue
         if len(infos) == 1:

@@ -349,7 +349,7 @@ def test_requires_python_from_metadata_names_the_release_and_the_base_python() -
     base = make_base(version=(3, 8, 18))
     index = [("lib", "2.0", {"requires_python": ">=3.9"})]
     text = _text(_failure(["lib"], index, base=base))  # not judged by the page: metadata
-    assert "lib 2.0, which requires Python >=3.9, but the base has Python 3.8.18" in text
+    assert "lib 2.0: the base's Python 3.8.18 does not satisfy Requires-Python >=3.9" in text
 
 
 def test_wheels_for_other_tags_are_explained_with_the_base_s_best_tag() -> None:
@@ -538,8 +538,9 @@ def test_no_binary_without_allow_build_says_which_setting_is_missing() -> None:
 def test_only_binary_with_an_sdist_only_release_names_the_setting() -> None:
     exc = _failure(["a>=1"], SDIST_NEWER, policy=_policy(allow_build=True, only_binary=["a"]))
     assert isinstance(exc, ResolutionError)
-    assert 'a 1.0: only an sdist is published, and only-binary = ["a"] forbids building' in _text(
-        exc
+    assert (
+        'a 1.0: no wheel for the base, only an sdist, and only-binary = ["a"] forbids building'
+        in _text(exc)
     )
 
 

@@ -26,12 +26,15 @@ def python_reason(base: BaseEnv, requires_python: str | None) -> str | None:
     return f"the base's Python {base.python_version} does not satisfy Requires-Python {spec}"
 
 
+TAGS_PREFIX = "no wheel matches the base"
+
+
 def tags_reason(base: BaseEnv) -> str:
     # A bare linux_* platform leads the list but is never published to an index; the best
     # tag a wheel could carry is the first other one.
     shown = [t for t in base.tags if not t.split("-")[-1].startswith("linux_")]
     best = (shown or list(base.tags) or ["none"])[0]
-    return f"no wheel matches the base (its best tag is {best})"
+    return f"{TAGS_PREFIX} (its best tag is {best})"
 
 
 def wheel_fits(base: BaseEnv, filename: str) -> bool:

@@ -307,21 +307,25 @@ class Index:
                     continue
                 link = package.link
                 yanked = int(link.yank_reason is not None)
-                requires_python = link.requires_python
-                if link.is_wheel and link.is_file and not requires_python:
-                    # find-links directories have no page to carry Requires-Python; the wheel
-                    # itself is at hand, so judge it now rather than offer a wheel the base
-                    # cannot use.
-                    requires_python = self._local_requires_python(name, link)
                 # unearth offers every file (ignore_compatibility): judged here, so what is
-                # left out can be explained.
-                reason = compat.python_reason(self.base, requires_python)
-                if reason is None and link.is_wheel:
-                    file_tags = parse_wheel_filename(link.filename)[3]
-                    if file_tags.isdisjoint(self._tag_rank):
-                        reason = compat.tags_reason(self.base)
+                # left out can be explained. Tags first: they cost nothing.
+                reason = None
+                if link.is_wheel and parse_wheel_filename(link.filename)[3].isdisjoint(
+                    self._tag_rank
+                ):
+                    reason = compat.tags_reason(self.base)
+                else:
+                    requires_python = link.requires_python
+                    if link.is_wheel and link.is_file and not requires_python:
+                        # find-links directories have no page to carry Requires-Python; the
+                        # wheel itself is at hand, so judge it now rather than offer a wheel
+                        # the base cannot use.
+                        requires_python = self._local_requires_python(name, link)
+                    reason = compat.python_reason(self.base, requires_python)
                 if reason is not None:
-                    unusable.setdefault(version, reason)
+                    # Requires-Python says more than one platform's wheel among many.
+                    if version not in unusable or not reason.startswith(compat.TAGS_PREFIX):
+                        unusable[version] = reason
                     continue
                 if link.is_wheel:
                     _, _, build, file_tags = parse_wheel_filename(link.filename)

@@ -181,6 +181,7 @@ COMMAND_MODULES = (
     "overlock.cli_edit",
     "overlock.cli_show",
     "overlock.cli_check",
+    "overlock.cli_kernel",
 )
 
 

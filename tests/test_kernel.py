@@ -30,11 +30,11 @@ pytestmark = pytest.mark.slow
 # Generous on purpose: a kernel imports IPython, which takes seconds on a loaded machine.
 TIMEOUT = 120
 FETCH = 'python3 -m pip download --dest "$OVERLOCK_TEST_WHEELS/jupyter" ipykernel'
-SHOW = (
+SHOW = (  # "|"-separated: the paths hold spaces
     "import sys, ipykernel, shadowme\n"
-    "print('shadowme', shadowme.__version__, shadowme.__file__)\n"
-    "print('ipykernel', ipykernel.__version__, ipykernel.__file__)\n"
-    "print('python', sys.executable)\n"
+    "print('shadowme', shadowme.__version__, shadowme.__file__, sep='|')\n"
+    "print('ipykernel', ipykernel.__version__, ipykernel.__file__, sep='|')\n"
+    "print('python', sys.executable, sep='|')\n"
 )
 
 OverlockCLI = Callable[..., Run]
@@ -147,7 +147,8 @@ def run_kernel(kernels: Path, name: str, code: str) -> tuple[str, dict[str, Any]
 
 
 def _shown(text: str) -> dict[str, tuple[str, ...]]:
-    return {line.split()[0]: tuple(line.split()[1:]) for line in text.splitlines() if line}
+    rows = [line.split("|") for line in text.splitlines() if line]
+    return {row[0]: tuple(row[1:]) for row in rows}
 
 
 def test_the_kernel_imports_the_overlay_and_follows_syncs_and_rollbacks(
@@ -158,7 +159,9 @@ def test_the_kernel_imports_the_overlay_and_follows_syncs_and_rollbacks(
     overlock: OverlockCLI,
 ) -> None:
     index.add_spec(WheelSpec("shadowme", "2.0"))
-    project = tmp_path / "p"
+    # jupyter_client substitutes ${VAR} and $VAR in a kernelspec's env: the kernelspec must
+    # keep a prefix with `$` (and a space) intact.
+    project = tmp_path / "p $HOME x"
     manifest = write_manifest(project, kernel_base, ["shadowme>=2"], index=index)
     m = str(manifest)
     for step in (("lock", "-m", m), ("sync", "-m", m)):
@@ -176,7 +179,7 @@ def test_the_kernel_imports_the_overlay_and_follows_syncs_and_rollbacks(
     assert Path(python).samefile(kernel_base.python)
     assert spec["argv"][1:] == ["-m", "ipykernel_launcher", "-f", "{connection_file}"]
     assert spec["language"] == "python"
-    assert spec["env"]["PYTHONPATH"] == str(prefix / ".overlock" / "boot")
+    assert spec["env"]["PYTHONPATH"] == str(prefix / ".overlock" / "boot").replace("$", "$$")
     assert spec["metadata"]["overlock"] == {"manifest": m, "prefix": str(prefix)}
 
     printed, info = run_kernel(kernels, "env", SHOW)

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -358,3 +359,67 @@ def test_the_user_kernels_directory_is_jupyter_cores(
     for key, value in environ.items():
         monkeypatch.setenv(key, value)
     assert user_data_dir(os.environ) == Path(jupyter_data_dir())
+
+
+def test_a_base_without_ipykernel_gets_it_from_the_overlay(
+    make_base: MakeBase,
+    make_wheel: MakeWheel,
+    jupyter_wheels: Path,
+    jupyter_env: Path,
+    tmp_path: Path,
+    index: PackageIndex,
+    overlock: OverlockCLI,
+) -> None:
+    """The common case: `overlock add ipykernel` on a base that has no Jupyter at all."""
+    base = make_base("venv", wheels=[make_wheel(name="shadowme", version="1.0")])
+    newest = _ipykernel_wheels(jupyter_wheels)[-1]
+    for wheel in jupyter_wheels.glob("*.whl"):
+        if not wheel.name.startswith("ipykernel-") or wheel == newest:
+            index.add(wheel)  # real wheels, served by the loopback index
+    manifest = str(write_manifest(tmp_path / "p", base, ["ipykernel"], index=index))
+    for step in (("lock", "-m", manifest), ("sync", "-m", manifest)):
+        run = overlock(*step)
+        assert run.code == 0, run.err
+    prefix = tmp_path / "p" / "overlay" / base.prefix.name
+    run = overlock("kernel", "install", "-m", manifest, "--name", "fresh")
+    assert run.code == 0, run.err
+
+    shown = _shown(run_kernel(jupyter_env / "kernels", "fresh", SHOW)[0])
+    assert shown["ipykernel"][0] == str(parse_wheel_filename(newest.name)[1])
+    assert shown["ipykernel"][1].startswith(str(prefix) + os.sep)
+    assert shown["shadowme"][0] == "1.0"
+
+
+def test_the_kernel_carries_the_module_layer_the_lock_was_made_with(
+    kernel_base: Base,
+    make_wheel: MakeWheel,
+    jupyter_env: Path,
+    tmp_path: Path,
+    index: PackageIndex,
+    overlock: OverlockCLI,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A module system's PYTHONPATH directory is a layer of the base (see base.py)."""
+    layer = tmp_path / "modules" / "modpkg"
+    with zipfile.ZipFile(make_wheel(name="modpkg", version="1.0")) as archive:
+        archive.extractall(layer)  # a pure wheel unpacked is an installed distribution
+    index.add_spec(WheelSpec("shadowme", "2.0"))
+    manifest = str(write_manifest(tmp_path / "p", kernel_base, ["shadowme>=2"], index=index))
+    monkeypatch.setenv("PYTHONPATH", str(layer))  # as `module load modpkg` would
+    for step in (("lock", "-m", manifest), ("sync", "-m", manifest)):
+        run = overlock(*step)
+        assert run.code == 0, run.err
+    # The Jupyter server (and the shell installing the kernel) need not have the module.
+    monkeypatch.delenv("PYTHONPATH")
+    run = overlock("kernel", "install", "-m", manifest)
+    assert run.code == 0, run.err
+    spec = json.loads((jupyter_env / "kernels" / "env" / "kernel.json").read_text())
+    prefix = tmp_path / "p" / "overlay" / kernel_base.prefix.name
+    boot = prefix / ".overlock" / "boot"
+    assert spec["env"]["PYTHONPATH"] == os.pathsep.join([str(boot), str(layer)])
+
+    code = SHOW + "import modpkg\nprint('modpkg', modpkg.__version__, modpkg.__file__, sep='|')\n"
+    shown = _shown(run_kernel(jupyter_env / "kernels", "env", code)[0])
+    assert shown["modpkg"][1].startswith(str(layer) + os.sep)
+    assert shown["shadowme"][0] == "2.0"
+    assert shown["shadowme"][1].startswith(str(prefix) + os.sep)

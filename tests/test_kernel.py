@@ -24,7 +24,7 @@ from harness.bases import Base, MakeBase, clean_env, make_venv_base
 from harness.index import PackageIndex
 from harness.project import Run, write_manifest
 from harness.wheels import MakeWheel, WheelSpec
-from overlock.kernel import user_data_dir
+from overlock.kernel import default_name, user_data_dir
 
 pytestmark = pytest.mark.slow
 
@@ -423,3 +423,17 @@ def test_the_kernel_carries_the_module_layer_the_lock_was_made_with(
     assert shown["modpkg"][1].startswith(str(layer) + os.sep)
     assert shown["shadowme"][0] == "2.0"
     assert shown["shadowme"][1].startswith(str(prefix) + os.sep)
+
+
+@pytest.mark.parametrize(
+    ("overlay", "kernel"),
+    [
+        ("analysis-hotfix", "analysis-hotfix"),
+        ("Beamline 7 (fix)", "beamline-7-fix"),
+        ("py3.11_env", "py3.11_env"),
+        ("ünïcode", "n-code"),
+        ("...", "overlay"),
+    ],
+)
+def test_the_default_name_is_a_valid_lower_case_kernel_name(overlay: str, kernel: str) -> None:
+    assert default_name(overlay) == kernel

@@ -118,7 +118,7 @@ def check_name(name: str) -> str:
     if not _NAME.fullmatch(name):
         raise BadInputError(
             f"{name!r} is not a valid kernel name: Jupyter allows only {_NAME_CHARS}",
-            hint="pass --name with a name such as 'analysis-overlay'",
+            hint="use a name such as 'analysis-overlay'",
         )
     return name.lower()
 

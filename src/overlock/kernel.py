@@ -243,6 +243,8 @@ def _refuse_base(target: Path, base: BaseEnv) -> None:
     # A read-only base is the point of overlock: `--prefix` must not aim into it.
     mine = Path(os.path.realpath(target))
     for raw in (base.prefix, *base.site_dirs):
+        if not raw:
+            continue  # realpath("") would be the current directory
         theirs = Path(os.path.realpath(raw))
         if mine == theirs or mine.is_relative_to(theirs):
             raise BadInputError(

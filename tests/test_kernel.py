@@ -95,6 +95,8 @@ def kernel_base(
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     base.install(built_wheels(WheelSpec("shadowme", "1.0")))
+    # Without byte-code, as a conda base's stdlib: importing it must not write any.
+    base.install(built_wheels(WheelSpec("plainmod", "1.0")), compile=False)
     yield base
     base.make_writable()
 
@@ -178,12 +180,14 @@ def test_the_kernel_imports_the_overlay_and_follows_syncs_and_rollbacks(
     python = spec["argv"][0]
     assert Path(python).parent == kernel_base.python.parent  # the base's own interpreter
     assert Path(python).samefile(kernel_base.python)
-    assert spec["argv"][1:] == ["-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    assert spec["argv"][1:] == ["-B", "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     assert spec["language"] == "python"
     assert spec["env"]["PYTHONPATH"] == str(prefix / ".overlock" / "boot").replace("$", "$$")
     assert spec["metadata"]["overlock"] == {"manifest": m, "prefix": str(prefix)}
 
-    printed, info = run_kernel(kernels, "env", SHOW)
+    before = kernel_base.checksum()
+    printed, info = run_kernel(kernels, "env", SHOW + "import plainmod\n")
+    assert kernel_base.checksum() == before  # no byte-code written below the base
     shown = _shown(printed)
     assert shown["shadowme"][0] == "2.0"
     assert shown["shadowme"][1].startswith(str(prefix) + os.sep)

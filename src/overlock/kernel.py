@@ -4,11 +4,12 @@ A kernelspec is a directory ``KERNELS/NAME`` holding ``kernel.json`` (jupyter_cl
 "Kernel specs" format): ``argv`` with ``{connection_file}`` filled in by the launcher,
 ``display_name``, ``language``, ``env`` added to the server's environment, and free-form
 ``metadata``. The kernel overlock writes is the base's own interpreter running
-``-m ipykernel_launcher``; ``env`` puts the overlay's bootstrap directory
-(``PREFIX/.overlock/boot``) first on ``PYTHONPATH``, which is all activation takes (see
-activate.py). Every path names the stable prefix, never a generation directory, so the
-kernel follows ``overlock sync`` and ``overlock rollback`` without being rewritten: a kernel
-started after a sync sees the new overlay.
+``-B -m ipykernel_launcher`` (no byte-code below the base, as for ``overlock run``);
+``env`` puts the overlay's bootstrap directory (``PREFIX/.overlock/boot``) first on
+``PYTHONPATH``, which is all activation takes (see activate.py). Every path names the
+stable prefix, never a generation directory, so the kernel follows ``overlock sync`` and
+``overlock rollback`` without being rewritten: a kernel started after a sync sees the new
+overlay.
 
 ``PYTHONPATH`` is set, not prepended to: jupyter_client adds ``env`` to the environment of
 whatever server starts the kernel (a JupyterHub single-user server knows nothing of the
@@ -49,6 +50,7 @@ from overlock._bootstrap import boot_dir
 from overlock.activate import ACTIVE_VAR
 from overlock.atomic import write_text_atomic
 from overlock.base import BaseEnv
+from overlock.baseproc import NO_BYTECODE_ENV, base_argv
 from overlock.errors import BadInputError, OverlockError
 from overlock.lockfile import Lock
 
@@ -198,6 +200,9 @@ def kernel_spec(
     env = {
         "PYTHONPATH": os.pathsep.join([str(boot_dir(stable)), *layer]),
         ACTIVE_VAR: str(stable),
+        # As for `overlock run`: a kernel (whoever runs it, root included) writes no
+        # byte-code below the base (baseproc.py); `-B` below covers the same.
+        NO_BYTECODE_ENV: "1",
     }
     try:
         debugger = Version(version) >= _DEBUGGER_SINCE
@@ -206,7 +211,9 @@ def kernel_spec(
     return KernelSpec(
         name=name,
         display_name=display_name,
-        argv=(base.python, "-m", "ipykernel_launcher", "-f", "{connection_file}"),
+        argv=tuple(
+            base_argv(base.python, "-m", "ipykernel_launcher", "-f", "{connection_file}", flags=())
+        ),
         env=env,
         manifest=str(manifest),
         prefix=str(stable),

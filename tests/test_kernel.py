@@ -111,6 +111,8 @@ def jupyter_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")  # jupyter_core warns without it
     monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
     monkeypatch.delenv("JUPYTER_PATH", raising=False)
+    # The kernelspec, not the server's environment, must keep byte-code out of the base.
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
     return data
 
 

@@ -49,7 +49,7 @@ from overlock._bootstrap import STATE_DIRNAME, boot_dir, render_sitecustomize
 from overlock.atomic import write_text_atomic
 from overlock.base import BaseEnv
 from overlock.errors import BadInputError, SyncError
-from overlock.importcheck import ImportCheckError, modules_to_check, verify_imports
+from overlock.importcheck import ImportCheckError, runtime_checks, verify_imports
 from overlock.install import ByteCompiler, install_pool, install_wheel
 from overlock.lockfile import Lock, LockedFile, LockedPackage
 
@@ -593,7 +593,7 @@ def _check_imports(
     report: Reporter,
 ) -> None:
     files = {name: pkg.files for name, pkg in installed.items()}
-    checks = modules_to_check(lock, base, files)
+    checks = runtime_checks(lock, base, files)
     if not checks:
         return
     report(f"checking {len(checks)} import(s) in the base interpreter before switching")

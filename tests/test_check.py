@@ -156,6 +156,7 @@ def test_a_fresh_overlay_is_all_well(hotfix: Project) -> None:
         ["✓", "consistency"],
         ["✓", "redundant"],
         ["✓", "shadowing"],
+        ["✓", "imports"],
         ["✓", "sources"],
     ]
     assert "1 shadowing package(s) are imported from the overlay" in run.out
@@ -172,6 +173,7 @@ def test_a_fresh_overlay_is_all_well(hotfix: Project) -> None:
         "consistency",
         "redundant",
         "shadow",
+        "imports",
         "sources",
     }
     assert all(c["ok"] for c in data["checks"].values())

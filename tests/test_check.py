@@ -542,6 +542,8 @@ def test_a_shadow_that_is_not_imported_is_reported(
     assert "✗ shadowing" in run.out
     assert "alpha 2.0 in the overlay is not what Python imports" in run.out
     assert f"`import alpha` loads {elsewhere / 'alpha' / '__init__.py'}" in run.out
+    for line in ("importlib.metadata reports alpha 9.0", "`import alpha` loads"):
+        assert run.out.count(line) == 1, run.out  # each problem is printed once
     [shadow] = findings(hotfix.check_json(), "shadow")
     assert shadow["data"]["problems"][0] == (
         "importlib.metadata reports alpha 9.0, the overlay holds 2.0"

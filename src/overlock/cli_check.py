@@ -36,8 +36,8 @@ checks: drift (the base changed since the lock), lock (overlay.toml changed sinc
 lock), integrity (prefix vs lock and RECORD hashes), consistency (every Requires-Dist of
 base + overlay), redundant (requested packages the base now provides), shadowing (overlay
 copies are the ones imported), imports (shadowing packages and the base packages that
-require or import them import in the base interpreter), sources (a locked git branch has a newer commit). Exit
-status 0: all well; 1: a problem was found."""
+require or import them import in the base interpreter), sources (a locked git branch has
+a newer commit). Exit status 0: all well; 1: a problem was found."""
 
 
 def cmd_check(args: argparse.Namespace, out: Output) -> int:

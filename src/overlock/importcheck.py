@@ -350,7 +350,7 @@ def startup_files_naming(module: str, base: BaseEnv) -> list[str]:
     found: list[str] = []
     for site_dir in base.site_dirs:
         try:
-            entries = sorted(os.listdir(site_dir))
+            entries = sorted(os.listdir(site_dir))  # noqa: PTH208
         except OSError:
             continue
         for entry in entries:
@@ -362,7 +362,9 @@ def startup_files_naming(module: str, base: BaseEnv) -> list[str]:
                     lines = fh.read().splitlines()
             except OSError:
                 continue
-            if any(line.startswith(("import ", "import\t")) and word.search(line) for line in lines):
+            if any(
+                line.startswith(("import ", "import\t")) and word.search(line) for line in lines
+            ):
                 found.append(path)
     return found
 

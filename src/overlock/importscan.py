@@ -72,7 +72,7 @@ def metadata_dir(dist: InstalledDist, listing: Sequence[str] | None = None) -> P
         return None
     if listing is None:
         try:
-            listing = os.listdir(dist.location)
+            listing = os.listdir(dist.location)  # noqa: PTH208
         except OSError:
             return None
     matches: list[tuple[int, str]] = []
@@ -145,7 +145,7 @@ def _walk_top_level(dist: InstalledDist, meta: Path | None) -> Iterator[str]:
         if module.is_file():
             yield str(module)
         with contextlib.suppress(OSError):
-            for entry in os.listdir(location):
+            for entry in os.listdir(location):  # noqa: PTH208
                 if entry.startswith(name + ".") and entry.endswith(_EXTENSIONS):
                     yield str(location / entry)
 
@@ -160,7 +160,7 @@ def importable_top_level(dist: InstalledDist) -> list[str]:
     if not dist.location or not os.path.isdir(dist.location):  # noqa: PTH112
         return names  # a snapshot of a base elsewhere: nothing to check against
     try:
-        listing = os.listdir(dist.location)
+        listing = os.listdir(dist.location)  # noqa: PTH208
     except OSError:
         return names
     present = set()
@@ -257,7 +257,7 @@ class ImportScan:
         if dist.name not in self._files:
             if dist.location not in self._listings:
                 try:
-                    self._listings[dist.location] = os.listdir(dist.location)
+                    self._listings[dist.location] = os.listdir(dist.location)  # noqa: PTH208
                 except OSError:
                     self._listings[dist.location] = []
             self._files[dist.name] = dist_files(dist, self._listings[dist.location])
@@ -281,7 +281,9 @@ class ImportScan:
             for dist in self.base.distributions:
                 if module in dist.top_level:
                     continue
-                if any(extension_imports(_read(p), module) for p in self._dist_files(dist).extensions):
+                if any(
+                    extension_imports(_read(p), module) for p in self._dist_files(dist).extensions
+                ):
                     users.append(dist.name)
             self._ext[module] = sorted(users)
             self._dirty = True

@@ -32,8 +32,8 @@ a one-line summary of what was looked at), so each can be tested on its own:
     (``git ls-remote``; nothing is fetched or changed).
 
 ``findings`` holds the values they return; ``dists`` the distributions they look at (from the
-base, the prefix and the lock). All but ``shadows``, ``imports`` and ``sources`` only read files (the lock, the prefix,
-the base probe); nothing here talks to an index or writes anything.
+base, the prefix and the lock). All but ``shadows``, ``imports`` and ``sources`` only read
+files (the lock, the prefix, the base probe); nothing here talks to an index or writes anything.
 """
 
 from __future__ import annotations

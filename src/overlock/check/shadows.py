@@ -152,10 +152,12 @@ def _installed_modules(dist: PrefixDist) -> list[str]:
     """
     site = dist.path.parent
     try:
-        entries = os.listdir(site)
+        entries = os.listdir(site)  # noqa: PTH208
     except OSError:
         return dist.top_level()
-    present = {e.split(".", 1)[0] for e in entries if "." not in e or e.endswith((".py", ".so", ".pyd"))}
+    present = {
+        e.split(".", 1)[0] for e in entries if "." not in e or e.endswith((".py", ".so", ".pyd"))
+    }
     return [m for m in dist.top_level() if m in present]
 
 

@@ -188,11 +188,14 @@ NSPKG_PTH = (
 )
 
 
-def nsx(version: str) -> WheelSpec:
+def nsx(version: str, *, pth: bool = False) -> WheelSpec:
     return WheelSpec(
         name="nsx",
         version=version,
         files={"nsx/__init__.py": "", "nsx/part.py": f'version = "{version}"\n'},
+        # Like matplotlib's wheel: its own -nspkg.pth appends the overlay's directory to the
+        # __path__ of the module the base's .pth already created (the base's still wins).
+        pth={f"nsx-{version}-nspkg.pth": NSPKG_PTH} if pth else {},
     )
 
 
@@ -205,7 +208,7 @@ def test_a_base_pth_that_preloads_a_shadowed_package_is_refused(
     pth.write_text(NSPKG_PTH)
     env = probe(base.prefix)
     with pytest.raises(ImportCheckError) as caught:
-        sync(make_lock(make_wheel(nsx("2.0"))), env, tmp_path / "ov", fetch=FileFetcher())
+        sync(make_lock(make_wheel(nsx("2.0", pth=True))), env, tmp_path / "ov", fetch=FileFetcher())
     text = caught.value.message
     assert "`import nsx` of nsx (overlay) fails" in text
     assert f"by the base's start-up file {pth}" in text

@@ -284,7 +284,9 @@ def verify_imports(
     failures: list[ImportFailure] = []
     by_module = {c.module: c for c in checks}
     for module, places in preloaded.items():
-        if not any(_inside(p, gen) for p in places):
+        # An overlay .pth may append its own directory to the base's __path__ (matplotlib's
+        # -nspkg.pth does): the base's entry still comes first and wins.
+        if not places or not _inside(places[0], gen):
             why = _preloaded_error(module, places, base)
             failures.append(_failure(by_module[module], why, (), overlay_files, base))
     for module, (error, frames) in results.items():
@@ -327,9 +329,9 @@ def _parse(
         if not isinstance(data, dict):
             continue
         if "preloaded" in data:
-            places = [str(p) for p in data.get("path") or ()]
-            if data.get("file"):
-                places.append(str(data["file"]))
+            # In the order Python looks: the module's own file, then its __path__.
+            places = [str(data["file"])] if data.get("file") else []
+            places += [str(p) for p in data.get("path") or ()]
             preloaded[str(data["preloaded"])] = places
         elif "start" in data:
             started.append(str(data["start"]))
@@ -370,7 +372,7 @@ def startup_files_naming(module: str, base: BaseEnv) -> list[str]:
 
 
 def _preloaded_error(module: str, places: Sequence[str], base: BaseEnv) -> str:
-    where = ", ".join(places) or "outside the overlay"
+    where = places[0] if places else "outside the overlay"
     pth = startup_files_naming(module, base)
     by = f"by the base's start-up file {', '.join(pth)}" if pth else "at interpreter start-up"
     return (

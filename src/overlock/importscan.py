@@ -289,17 +289,22 @@ class ImportScan:
             self._dirty = True
         return frozenset(self._ext[module])
 
-    def importers(self, modules: Iterable[str]) -> dict[NormalizedName, set[str]]:
-        """Base distribution -> which of ``modules`` its own files import."""
+    def importers(
+        self, modules: Iterable[str], among: Iterable[InstalledDist] | None = None
+    ) -> dict[NormalizedName, set[str]]:
+        """Base distribution (of ``among``, default all) -> which of ``modules`` it imports."""
         wanted = set(modules)
+        dists = list(self.base.distributions if among is None else among)
         out: dict[NormalizedName, set[str]] = {}
-        for dist in self.base.distributions:
+        for dist in dists:
             hits = self.python_imports(dist) & wanted
             if hits:
                 out.setdefault(dist.name, set()).update(hits)
+        names = {d.name for d in dists}
         for module in sorted(wanted):
             for name in self.extension_users(module):
-                out.setdefault(canonicalize_name(name), set()).add(module)
+                if name in names:
+                    out.setdefault(canonicalize_name(name), set()).add(module)
         return out
 
 

@@ -20,6 +20,8 @@ Format 1::
     [resolve]                              # optional
     shadow = "auto"                        # or "explicit"
     allow-build = false                    # true: build dependencies published only as sdists
+    upstream-metadata = "warn"             # or "enforce", "off": caps the index's metadata of a
+                                           # Debian/conda base package declares, its copy not
 
 Table entries of ``requires`` name sources that are built (PEP 517, by the base's
 interpreter): ``path`` (relative to overlay.toml; ``editable = true`` for PEP 660) or ``git``
@@ -68,8 +70,11 @@ URL_SCHEMES = ("http", "https", "file")
 SCHEMA: Mapping[str, tuple[str, ...]] = {
     "overlay": ("base", "base-snapshot", "prefix", "name", "requires", "format"),
     "index": ("urls", "find-links"),
-    "resolve": ("shadow", "allow-build"),
+    "resolve": ("shadow", "allow-build", "upstream-metadata"),
 }
+# [resolve] upstream-metadata: what to do with requirements that the index's metadata of a base
+# distribution declares and the base's copy (installed by Debian, conda) does not.
+UPSTREAM_POLICIES = ("warn", "enforce", "off")
 # Keys of a table entry in ``requires`` (a source to build), in the order they are written.
 SOURCE_KEYS = ("name", "path", "editable", "git", "rev", "subdirectory")
 _PROJECT_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
@@ -117,6 +122,7 @@ class Manifest:
     find_links_text: tuple[str, ...] | None = None
     sources: tuple[SourceEntry, ...] = ()  # the table entries of ``requires``
     allow_build: bool = False  # [resolve] allow-build
+    upstream_metadata: str = "warn"  # [resolve] upstream-metadata, one of UPSTREAM_POLICIES
 
     def source_for(self, url: str) -> SourceEntry | None:
         """The table entry a requirement URL came from, if it came from one."""
@@ -167,8 +173,13 @@ class Manifest:
             "index": index,
             "resolve": {"shadow": self.shadow},
         }
-        if self.allow_build:  # only when set, so older locks stay current
-            meaning["resolve"] = {"shadow": self.shadow, "allow-build": True}
+        resolve: dict[str, Any] = {"shadow": self.shadow}
+        # Keys enter only when set to a non-default value, so older locks stay current.
+        if self.allow_build:
+            resolve["allow-build"] = True
+        if self.upstream_metadata != "warn":
+            resolve["upstream-metadata"] = self.upstream_metadata
+        meaning["resolve"] = resolve
         blob = json.dumps(meaning, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return "sha256:" + hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
@@ -286,6 +297,7 @@ class _Validator:
         index, find_links_text = self._index(index_table)
         shadow = self._shadow(resolve)
         allow_build = self._allow_build(resolve)
+        upstream_metadata = self._upstream_metadata(resolve)
         if overlay is not None and "format" in overlay:
             self._format(overlay["format"])
 
@@ -304,6 +316,7 @@ class _Validator:
             requires_text=requires_text,
             index=index,
             shadow=shadow,
+            upstream_metadata=upstream_metadata,
             base_text=base_text,
             base_snapshot_text=base_snapshot_text,
             find_links_text=find_links_text,
@@ -594,6 +607,22 @@ class _Validator:
                 resolved_links.append(str(_absolute(link, self.root)))
         settings = IndexSettings(urls=tuple(urls or ()), find_links=tuple(resolved_links))
         return settings, tuple(links or ())
+
+    def _upstream_metadata(self, table: Mapping[str, Any] | None) -> str:
+        where: KeyPath = ("resolve", "upstream-metadata")
+        text = self._string(table, where) if table is not None else None
+        if text is None:
+            return "warn"
+        if text not in UPSTREAM_POLICIES:
+            choices = ", ".join(json.dumps(p) for p in UPSTREAM_POLICIES)
+            self.report(
+                where,
+                f"{json.dumps(text)} is not a policy; use one of {choices}"
+                " (what to do with caps the index's metadata of a Debian or conda base"
+                " package declares and its installed copy does not)",
+            )
+            return "warn"
+        return text
 
     def _shadow(self, table: Mapping[str, Any] | None) -> str:
         where: KeyPath = ("resolve", "shadow")

@@ -79,7 +79,10 @@ def _debian_stack_missing() -> str | None:
         if not (DIST_PACKAGES / m).is_dir() and not list(DIST_PACKAGES.glob(f"{m}.*"))
     ]
     if missing:
-        return f"apt's {', '.join(missing)} missing from {DIST_PACKAGES} (apt-get install {APT_PACKAGES})"
+        return (
+            f"apt's {', '.join(missing)} missing from {DIST_PACKAGES}"
+            f" (apt-get install {APT_PACKAGES})"
+        )
     return None
 
 

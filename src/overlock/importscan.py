@@ -41,12 +41,12 @@ from overlock.locations import cache_root
 
 SCAN_FORMAT = 1
 _EXTENSIONS = (".so", ".pyd")
-# ``import a.b as c, d`` and ``from a.b import c``, at the start of a (possibly indented) line.
+# ``import a.b as c, d`` and ``from a.b import c``, matched at the start of a (possibly
+# indented) line that contains "import".
 _IMPORT = re.compile(
-    rb"^[ \t]*(?:from[ \t]+([A-Za-z_]\w*)[\w.]*[ \t]+import\b"
+    rb"[ \t]*(?:from[ \t]+([A-Za-z_]\w*)[\w.]*[ \t]+import\b"
     rb"|import[ \t]+([A-Za-z_][\w.]*(?:[ \t]+as[ \t]+\w+)?"
-    rb"(?:[ \t]*,[ \t]*[A-Za-z_][\w.]*(?:[ \t]+as[ \t]+\w+)?)*))",
-    re.MULTILINE,
+    rb"(?:[ \t]*,[ \t]*[A-Za-z_][\w.]*(?:[ \t]+as[ \t]+\w+)?)*))"
 )
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Symbols an extension has only because it uses numpy's C API (import_array()).
@@ -66,34 +66,45 @@ class DistFiles:
 # -- finding a distribution's files ------------------------------------------------------
 
 
-def metadata_dir(dist: InstalledDist, listing: Sequence[str] | None = None) -> Path | None:
-    """The ``.dist-info`` / ``.egg-info`` directory of ``dist`` in its location, if found."""
-    if not dist.location:
-        return None
-    if listing is None:
-        try:
-            listing = os.listdir(dist.location)  # noqa: PTH208
-        except OSError:
-            return None
-    matches: list[tuple[int, str]] = []
+# A location's metadata directories by canonical project name: (version in the name, entry).
+MetadataIndex = Mapping[str, Sequence[tuple[str, str]]]
+
+
+def metadata_index(location: str) -> MetadataIndex:
+    """The ``.dist-info`` / ``.egg-info`` entries of one sys.path directory, by project name.
+
+    Built once per directory: matching every distribution against every entry would be
+    quadratic, seconds on a base of 1,000 distributions.
+    """
+    out: dict[str, list[tuple[str, str]]] = {}
+    try:
+        listing = os.listdir(location)  # noqa: PTH208
+    except OSError:
+        return out
     for entry in listing:
         if not entry.endswith((".dist-info", ".egg-info")):
             continue
-        stem = entry.rsplit(".", 1)[0]
-        name, _, version = stem.partition("-")
-        if canonicalize_name(name) != dist.name:
-            continue
-        version = version.split("-py", 1)[0]
-        # Debian ships some with a wrong version in the name (kiwisolver-0.0.0.dist-info).
-        matches.append((0 if version == dist.version else 1, entry))
-    if not matches:
+        name, _, version = entry.rsplit(".", 1)[0].partition("-")
+        out.setdefault(canonicalize_name(name), []).append((version.split("-py", 1)[0], entry))
+    return out
+
+
+def metadata_dir(dist: InstalledDist, index: MetadataIndex | None = None) -> Path | None:
+    """The ``.dist-info`` / ``.egg-info`` directory of ``dist`` in its location, if found."""
+    if not dist.location:
         return None
-    return Path(dist.location) / min(matches)[1]
+    if index is None:
+        index = metadata_index(dist.location)
+    # Debian ships some with a wrong version in the name (kiwisolver-0.0.0.dist-info).
+    matches = sorted(
+        (0 if version == dist.version else 1, entry) for version, entry in index.get(dist.name, ())
+    )
+    return Path(dist.location) / matches[0][1] if matches else None
 
 
-def dist_files(dist: InstalledDist, listing: Sequence[str] | None = None) -> DistFiles:
+def dist_files(dist: InstalledDist, index: MetadataIndex | None = None) -> DistFiles:
     """The ``.py`` and extension files of ``dist``: from its file list, else its top level."""
-    meta = metadata_dir(dist, listing)
+    meta = metadata_dir(dist, index)
     paths: list[str] | None = None
     if meta is not None:
         paths = _listed_files(meta, Path(dist.location))
@@ -176,17 +187,25 @@ def importable_top_level(dist: InstalledDist) -> list[str]:
 
 
 def py_imports(data: bytes) -> set[str]:
-    """Top-level module names a Python source imports (absolute imports only)."""
+    """Top-level module names a Python source imports (absolute imports only).
+
+    Only lines holding the word are tried: a bytes search finds them far faster than a
+    multi-line pattern tried at every position (2.4 s -> 0.2 s on the bench base's 7,460 files).
+    """
     out: set[str] = set()
-    if b"import" not in data:
-        return out
-    for match in _IMPORT.finditer(data):
-        if match.group(1):
-            out.add(match.group(1).decode("ascii"))
-            continue
-        for part in match.group(2).split(b","):
-            head = part.strip().split(b".", 1)[0].split()[0]
-            out.add(head.decode("ascii"))
+    pos = data.find(b"import")
+    while pos != -1:
+        match = _IMPORT.match(data, data.rfind(b"\n", 0, pos) + 1)
+        if match is not None:
+            if match.group(1):
+                out.add(match.group(1).decode("ascii"))
+            else:
+                for part in match.group(2).split(b","):
+                    out.add(part.strip().split(b".", 1)[0].split()[0].decode("ascii"))
+        end = data.find(b"\n", pos)
+        if end == -1:
+            break
+        pos = data.find(b"import", end)
     return out
 
 
@@ -220,7 +239,7 @@ class ImportScan:
         self._py: dict[str, list[str]] = {}
         self._ext: dict[str, list[str]] = {}
         self._files: dict[NormalizedName, DistFiles] = {}
-        self._listings: dict[str, list[str]] = {}
+        self._listings: dict[str, MetadataIndex] = {}
         self._dirty = False
         self._load()
 
@@ -256,10 +275,7 @@ class ImportScan:
     def _dist_files(self, dist: InstalledDist) -> DistFiles:
         if dist.name not in self._files:
             if dist.location not in self._listings:
-                try:
-                    self._listings[dist.location] = os.listdir(dist.location)  # noqa: PTH208
-                except OSError:
-                    self._listings[dist.location] = []
+                self._listings[dist.location] = metadata_index(dist.location)
             self._files[dist.name] = dist_files(dist, self._listings[dist.location])
         return self._files[dist.name]
 
@@ -274,20 +290,28 @@ class ImportScan:
             self._dirty = True
         return frozenset(self._py[dist.name])
 
-    def extension_users(self, module: str) -> frozenset[str]:
-        """Base distributions with a compiled extension that imports ``module``."""
-        if module not in self._ext:
-            users = []
+    def extension_users(self, modules: Iterable[str]) -> dict[str, frozenset[str]]:
+        """Module -> base distributions with a compiled extension that imports it.
+
+        Each extension file is read once for all modules not yet in the cache: scipy alone
+        ships ~100 MB of them.
+        """
+        todo = sorted(set(modules) - self._ext.keys())
+        if todo:
+            users: dict[str, list[str]] = {m: [] for m in todo}
             for dist in self.base.distributions:
-                if module in dist.top_level:
-                    continue
-                if any(
-                    extension_imports(_read(p), module) for p in self._dist_files(dist).extensions
-                ):
-                    users.append(dist.name)
-            self._ext[module] = sorted(users)
+                mine = [m for m in todo if m not in dist.top_level]
+                for path in self._dist_files(dist).extensions:
+                    if not mine:
+                        break
+                    data = _read(path)
+                    hits = [m for m in mine if extension_imports(data, m)]
+                    for m in hits:
+                        users[m].append(dist.name)
+                    mine = [m for m in mine if m not in hits]
+            self._ext.update({m: sorted(u) for m, u in users.items()})
             self._dirty = True
-        return frozenset(self._ext[module])
+        return {m: frozenset(self._ext[m]) for m in modules}
 
     def importers(
         self, modules: Iterable[str], among: Iterable[InstalledDist] | None = None
@@ -301,8 +325,8 @@ class ImportScan:
             if hits:
                 out.setdefault(dist.name, set()).update(hits)
         names = {d.name for d in dists}
-        for module in sorted(wanted):
-            for name in self.extension_users(module):
+        for module, users in sorted(self.extension_users(wanted).items()):
+            for name in users:
                 if name in names:
                     out.setdefault(canonicalize_name(name), set()).add(module)
         return out
@@ -325,7 +349,7 @@ def importers_of(
         dist = base.by_name.get(name)
         if dist is None:
             continue
-        for module in _top_level_names(dist, None):
+        for module in _top_level_names(dist, None if dist.top_level else metadata_dir(dist)):
             module_owner.setdefault(module, set()).add(name)
     found = scan.importers(module_owner)
     scan.save()

@@ -184,6 +184,10 @@ def test_urllib3_2_over_debians_requests_is_not_silent(
     assert (
         "requests 2.28.1 (debian): urllib3<1.27,>=1.21.1" in overlock("show", "-m", str(warned)).out
     )
+    assert overlock("sync", "-m", str(warned)).code == 0
+    run = overlock("check", "-m", str(warned))
+    assert run.code == 1 and "all well" not in run.out, run.out
+    assert "the base's requests 2.28.1 (installed by debian) requires urllib3<1.27" in run.out
 
     enforced = manifest(tmp_path / "enforce", debian_index, ["urllib3>=2"], "enforce")
     run = overlock("lock", "-m", str(enforced))

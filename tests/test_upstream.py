@@ -91,6 +91,15 @@ def test_warn_reports_an_upstream_cap_the_installed_copy_does_not_declare(
         " release (its installed copy declares nothing), NOT satisfied by this version" in why.out
     )
 
+    # Day two is not silent either.
+    assert overlock("sync", "-m", str(manifest)).code == 0
+    run = overlock("check", "-m", str(manifest))
+    assert run.code == 1, run.out
+    assert (
+        "! upstream     the base's reqlike 1.0 (installed by debian) requires urlish<2 according"
+        " to the index's metadata of that release; the overlay holds urlish 2.0" in run.out
+    )
+
 
 def test_enforce_shadows_the_base_package_with_a_release_that_accepts_the_overlay(
     make_base: MakeBase,
@@ -113,6 +122,8 @@ def test_enforce_shadows_the_base_package_with_a_release_that_accepts_the_overla
         " the base's copy does not declare it), which urlish 2.0 does not satisfy" in why.out
     )
     assert "(reported, not enforced)" not in overlock("show", "-m", str(manifest)).out
+    assert overlock("sync", "-m", str(manifest)).code == 0
+    assert overlock("check", "-m", str(manifest)).code == 0
 
 
 def test_off_asks_nothing_and_a_pip_installed_base_is_not_second_guessed(

@@ -19,6 +19,7 @@ LABELS = {
     "stale": "lock",
     "integrity": "integrity",
     "consistency": "consistency",
+    "upstream": "upstream",
     "redundant": "redundant",
     "shadow": "shadowing",
     "imports": "imports",
@@ -34,7 +35,8 @@ example:
 
 checks: drift (the base changed since the lock), lock (overlay.toml changed since the
 lock), integrity (prefix vs lock and RECORD hashes), consistency (every Requires-Dist of
-base + overlay), redundant (requested packages the base now provides), shadowing (overlay
+base + overlay), upstream (caps the index's metadata of Debian/conda base packages declares),
+redundant (requested packages the base now provides), shadowing (overlay
 copies are the ones imported), imports (shadowing packages and the base packages that
 require or import them import in the base interpreter), sources (a locked git branch has
 a newer commit). Exit status 0: all well; 1: a problem was found."""

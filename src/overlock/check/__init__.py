@@ -1,6 +1,6 @@
 """``overlock check``: is this overlay still right?
 
-Eight questions, each answered by one function that returns a ``Section`` (its ``Finding``\\ s and
+Nine questions, each answered by one function that returns a ``Section`` (its ``Finding``\\ s and
 a one-line summary of what was looked at), so each can be tested on its own:
 
 ``check_drift`` (``drift``)
@@ -16,6 +16,9 @@ a one-line summary of what was looked at), so each can be tested on its own:
     Every visible distribution's Requires-Dist (overlay copies shadowing base ones), with
     markers evaluated in the base's environment and extras followed, reported like
     ``pip check`` but naming layers; breakage the lock recorded as pre-existing stays a note.
+``check_upstream`` (``upstream``)
+    Requirements the lock recorded from the index's metadata of base packages installed by
+    Debian or conda (their own metadata declares none), against the overlay's versions.
 ``check_redundant`` (``redundant``)
     Requested packages that the base now satisfies on its own.
 ``check_shadows`` (``shadows``)
@@ -54,6 +57,7 @@ from overlock.check.integrity import check_integrity
 from overlock.check.redundant import check_redundant
 from overlock.check.shadows import Runner, check_shadows
 from overlock.check.sources import check_sources
+from overlock.check.upstream import check_upstream
 from overlock.errors import SyncError
 from overlock.lockfile import Lock
 from overlock.manifest import Manifest
@@ -93,6 +97,7 @@ def check_overlay(
             check_stale(manifest, lock),
             check_integrity(lock, base, prefix, state, found),
             check_consistency(lock, base, overlay, roots=roots),
+            check_upstream(lock, base),
             check_redundant(manifest, lock, base, overlay),
             check_shadows(base, prefix, found, environ=environ, runner=runner),
             check_imports(lock, base, prefix, state),
@@ -121,6 +126,7 @@ __all__ = [
     "check_shadows",
     "check_sources",
     "check_stale",
+    "check_upstream",
     "combined",
     "locked_overlay",
     "scan_prefix",

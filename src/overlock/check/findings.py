@@ -15,6 +15,7 @@ KINDS = (
     "stale",
     "integrity",
     "consistency",
+    "upstream",
     "redundant",
     "shadow",
     "imports",

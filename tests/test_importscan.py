@@ -282,3 +282,24 @@ def test_check_ignores_top_level_entries_that_were_never_installed(
     assert run.code == 0, run.out
     assert "import src" not in run.out
     assert run.out.splitlines()[-1] == "all well"
+
+
+def test_a_base_dependents_top_level_entries_never_installed_are_not_imported(
+    make_base: MakeBase, make_wheel: MakeWheel
+) -> None:
+    # Debian's kiwisolver-0.0.0.dist-info/top_level.txt lists `src`, which is not installed.
+    spec = WheelSpec(name="kiwilike", version="1.0")
+    kiwi = WheelSpec(
+        name="kiwilike",
+        version="1.0",
+        requires=("numlike",),
+        files={
+            "kiwilike/__init__.py": "import numlike\n",
+            f"{spec.dist_info}/top_level.txt": "kiwilike\nsrc\n",
+        },
+    )
+    base = make_base("venv", wheels=[make_wheel(numlike("1.0")), make_wheel(kiwi)])
+    env = probe(base.prefix)
+    assert "src" in env.by_name["kiwilike"].top_level
+    checks = runtime_checks(make_lock(make_wheel(numlike("1.1"))), env, {})
+    assert [(c.module, c.layer) for c in checks if c.dist == "kiwilike"] == [("kiwilike", "base")]

@@ -14,12 +14,24 @@ from pathlib import Path
 from typing import IO
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_writer(dest: Path) -> Iterator[IO[bytes]]:
-    """A binary file object whose content becomes ``dest`` when the block ends cleanly."""
+    """A binary file object whose content becomes ``dest`` when the block ends cleanly.
+
+    The file gets the mode a plain ``open`` would give it (``0o666`` less the umask), not
+    mkstemp's private ``0o600``: locks, exports and modulefiles are shared with a group.
+    """
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as fh:
+            if hasattr(os, "fchmod"):  # before the caller's block, which may set its own
+                os.fchmod(fh.fileno(), 0o666 & ~_umask())
             yield fh
             fh.flush()
             os.fsync(fh.fileno())

@@ -154,8 +154,10 @@ def test_a_fresh_overlay_is_all_well(hotfix: Project) -> None:
         ["✓", "lock"],
         ["✓", "integrity"],
         ["✓", "consistency"],
+        ["✓", "upstream"],
         ["✓", "redundant"],
         ["✓", "shadowing"],
+        ["✓", "imports"],
         ["✓", "sources"],
     ]
     assert "1 shadowing package(s) are imported from the overlay" in run.out
@@ -170,8 +172,10 @@ def test_a_fresh_overlay_is_all_well(hotfix: Project) -> None:
         "stale",
         "integrity",
         "consistency",
+        "upstream",
         "redundant",
         "shadow",
+        "imports",
         "sources",
     }
     assert all(c["ok"] for c in data["checks"].values())
@@ -545,6 +549,8 @@ def test_a_shadow_that_is_not_imported_is_reported(hotfix: Project, tmp_path: Pa
     assert "✗ shadowing" in run.out
     assert "alpha 2.0 in the overlay is not what Python imports" in run.out
     assert f"`import alpha` loads {elsewhere / 'alpha' / '__init__.py'}" in run.out
+    for line in ("importlib.metadata reports alpha 9.0", "`import alpha` loads"):
+        assert run.out.count(line) == 1, run.out  # each problem is printed once
     [shadow] = findings(hotfix.check_json(), "shadow")
     assert shadow["data"]["problems"][0] == (
         "importlib.metadata reports alpha 9.0, the overlay holds 2.0"

@@ -374,7 +374,8 @@ def test_unrecognisable_key_lists_the_valid_ones(tmp_path: Path) -> None:
     issue = only_issue(tmp_path, MINIMAL + "[resolve]\nzzz = 1\n")
     assert (issue.line, issue.key) == (5, "[resolve] zzz")
     assert issue.message == (
-        "unknown key; valid keys: shadow, allow-build, prereleases, only-binary, no-binary"
+        "unknown key; valid keys: shadow, allow-build, prereleases, only-binary, no-binary,"
+        " upstream-metadata"
     )
 
 

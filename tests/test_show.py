@@ -103,7 +103,15 @@ def test_show_json_has_a_stable_shape(story: tuple[Path, Base], overlock: Any) -
 
     assert run.code == 0, run.err
     data = run.json()
-    assert set(data) == {"manifest", "lock", "base", "prefix", "packages"}
+    assert set(data) == {
+        "manifest",
+        "lock",
+        "base",
+        "prefix",
+        "packages",
+        "upstream_requirements",
+    }
+    assert data["upstream_requirements"]["requirements"] == []
     assert data["lock"] == {
         "path": str(manifest.parent / "pylock.overlay.toml"),
         "current": True,

@@ -116,6 +116,8 @@ def cmd_lock(args: argparse.Namespace, out: Output) -> int:
                 ],
                 "reused_from_base": list(outcome.reused),
                 "preexisting_breakage": list(outcome.preexisting),
+                # From the index's metadata of Debian/conda base packages, not from the base.
+                "upstream_requirements": list(lock.upstream),
                 "index_requests": index_stats,
             }
         )

@@ -19,8 +19,10 @@ LABELS = {
     "stale": "lock",
     "integrity": "integrity",
     "consistency": "consistency",
+    "upstream": "upstream",
     "redundant": "redundant",
     "shadow": "shadowing",
+    "imports": "imports",
     "sources": "sources",
 }
 _WIDTH = max(len(v) for v in LABELS.values())
@@ -33,9 +35,11 @@ example:
 
 checks: drift (the base changed since the lock), lock (overlay.toml changed since the
 lock), integrity (prefix vs lock and RECORD hashes), consistency (every Requires-Dist of
-base + overlay), redundant (requested packages the base now provides), shadowing (overlay
-copies are the ones imported), sources (a locked git branch has a newer commit). Exit
-status 0: all well; 1: a problem was found."""
+base + overlay), upstream (caps the index's metadata of Debian/conda base packages declares),
+redundant (requested packages the base now provides), shadowing (overlay
+copies are the ones imported), imports (shadowing packages and the base packages that
+require or import them import in the base interpreter), sources (a locked git branch has
+a newer commit). Exit status 0: all well; 1: a problem was found."""
 
 
 def cmd_check(args: argparse.Namespace, out: Output) -> int:
@@ -133,7 +137,7 @@ def register(add: Callable[..., Any], manifest_opt: argparse.ArgumentParser) -> 
         "check",
         cmd_check,
         "check that the overlay is still right: drift, stale lock, prefix integrity,"
-        " consistency, redundant entries, shadowing, newer git commits",
+        " consistency, redundant entries, shadowing, imports, newer git commits",
         manifest_opt,
         example=EXAMPLE,
     )

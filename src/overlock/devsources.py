@@ -48,7 +48,7 @@ from overlock.lockfile import Lock, LockedFile, LockedPackage
 from overlock.manifest import Manifest
 from overlock.pipconfig import redact
 from overlock.policy import ResolvePolicy
-from overlock.sources import DistFile, DistMetadata, Release, SetAside, SourceRef
+from overlock.sources import DistFile, DistMetadata, PackageSource, Release, SetAside, SourceRef
 
 if TYPE_CHECKING:
     from overlock.context import Overlay
@@ -57,6 +57,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger("overlock.devsources")
 
 Reporter = Callable[[str], None]
+# Each round of enforcing upstream requirements may shadow a package whose own base importers
+# have upstream requirements in turn; a few rounds reach every realistic fixed point.
+MAX_UPSTREAM_ROUNDS = 4
 _SDIST_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip")
 
 
@@ -587,15 +590,60 @@ def lock_manifest(
         overlay.manifest, base, index, overlay.cache, no_build=no_build, reporter=reporter
     )
     complete = getattr(index, "complete", None)
-    return lock_overlay(
-        overlay.manifest,
-        base,
-        source,
-        complete=complete,
-        allow_build=source.policy.sdists,
-        policy=policy,
-        prefer=prefer,
-    )
+
+    def lock_on(on: BaseEnv) -> tuple[Lock, Outcome]:
+        return lock_overlay(
+            overlay.manifest,
+            on,
+            source,
+            complete=complete,
+            allow_build=source.policy.sdists,
+            policy=policy,
+            prefer=prefer,
+        )
+
+    return lock_with_upstream(overlay.manifest, base, source, lock_on, reporter=reporter)
+
+
+def lock_with_upstream(
+    manifest: Manifest,
+    base: BaseEnv,
+    source: PackageSource,
+    lock_on: Callable[[BaseEnv], tuple[Lock, Outcome]],
+    *,
+    reporter: Reporter | None = None,
+) -> tuple[Lock, Outcome]:
+    """Lock on ``base``, then weigh the upstream metadata of its Debian/conda packages.
+
+    ``"warn"``: unmet upstream requirements are reported; ``"enforce"``: the lock is made
+    again as if the base's copies had declared them (until nothing new turns up).
+    """
+    from overlock import upstream
+    from overlock.importscan import ImportScan
+
+    lock, outcome = lock_on(base)
+    policy = manifest.upstream_metadata
+    if policy == "off":
+        return lock, outcome
+    scan = ImportScan.for_base(base)
+    found = upstream.review(lock, base, source, scan, report=reporter)
+    if policy == "enforce":
+        enforced: dict[str, upstream.UpstreamRequirement] = {}
+        for _ in range(MAX_UPSTREAM_ROUNDS):
+            new = [f for f in found if not f.satisfied and f.to_text() not in enforced]
+            if not new:
+                break
+            enforced.update((f.to_text(), f) for f in new)
+            lock, outcome = lock_on(upstream.with_upstream(base, enforced.values()))
+            found = upstream.review(lock, base, source, scan, report=reporter)
+        found = list({f.to_text(): f for f in (*enforced.values(), *found)}.values())
+    elif reporter is not None:
+        for line in upstream.warnings_for(found):
+            reporter(line)
+        if any(not f.satisfied for f in found):
+            reporter("  hint: " + upstream.enforce_hint(found))
+    texts = tuple(sorted({f.to_text() for f in found}))
+    return replace(lock, upstream=texts, upstream_policy=policy), outcome
 
 
 @contextlib.contextmanager

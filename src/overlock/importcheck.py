@@ -33,6 +33,7 @@ from overlock._bootstrap import ACTIVATE_FUNCTION, overlay_site_dirs
 from overlock.base import BaseEnv
 from overlock.baseproc import base_argv, base_environ
 from overlock.errors import SyncError
+from overlock.importscan import ImportScan, importable_top_level, importers_of
 from overlock.lockfile import Lock
 
 # Top-level directories that wheels ship by accident and nobody imports.
@@ -47,6 +48,8 @@ class ModuleToCheck:
     dist: NormalizedName
     layer: str  # "overlay" (a shadowing package) or "base" (a dependent of a shadowed one)
     suspects: tuple[NormalizedName, ...]  # shadowed packages that could break it
+    # Suspects found only by scanning its files for imports (its metadata names none of them).
+    scanned: tuple[NormalizedName, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,11 @@ class ImportFailure:
     def describe(self, lock: Lock, base: BaseEnv) -> str:
         who = f"{self.check.dist} ({self.check.layer})"
         text = f"`import {self.check.module}` of {who} fails: {self.error}"
+        if self.check.scanned:
+            text += (
+                f" [{self.check.dist}'s files import {', '.join(self.check.scanned)};"
+                " its metadata does not declare it]"
+            )
         if self.blamed is not None:
             new = lock.by_name.get(self.blamed)
             old = base.by_name.get(self.blamed)
@@ -135,9 +143,18 @@ def _module_of_file(filename: str) -> str | None:
 
 
 def modules_to_check(
-    lock: Lock, base: BaseEnv, overlay_files: Mapping[NormalizedName, Sequence[str]]
+    lock: Lock,
+    base: BaseEnv,
+    overlay_files: Mapping[NormalizedName, Sequence[str]],
+    *,
+    imported_by: Mapping[NormalizedName, Sequence[NormalizedName]] | None = None,
 ) -> list[ModuleToCheck]:
-    """Shadowing packages' modules first, then base dependents of shadowed packages."""
+    """Shadowing packages' modules first, then base dependents of shadowed packages.
+
+    A base dependent is one whose Requires-Dist names a shadowed package, or, when
+    ``imported_by`` is given (see importscan.importers_of), one whose own files import it:
+    metadata of distributions installed by Debian or conda often declares nothing.
+    """
     shadowed = {p.name for p in lock.packages if p.name in base.by_name}
     if not shadowed:
         return []
@@ -149,14 +166,31 @@ def modules_to_check(
     for dist in sorted(base.distributions, key=lambda d: d.name):
         if dist.name in lock.by_name:
             continue  # not visible: the overlay's copy wins, and is checked above
-        suspects = tuple(sorted(_depends_on(dist.parsed_requires, base, shadowed)))
+        declared = _depends_on(dist.parsed_requires, base, shadowed)
+        scanned = set((imported_by or {}).get(dist.name, ())) & shadowed
+        suspects = tuple(sorted(declared | scanned))
         if not suspects:
             continue
-        modules = dist.top_level or (dist.name.replace("-", "_"),)
-        for module in modules:
+        only_scanned = tuple(sorted(scanned - declared))
+        for module in importable_top_level(dist):
             if _IDENT.match(module) and module not in _NOT_MODULES:
-                out.append(ModuleToCheck(module, dist.name, "base", suspects))
+                out.append(ModuleToCheck(module, dist.name, "base", suspects, only_scanned))
     return out
+
+
+def runtime_checks(
+    lock: Lock,
+    base: BaseEnv,
+    overlay_files: Mapping[NormalizedName, Sequence[str]],
+    *,
+    scan: ImportScan | None = None,
+) -> list[ModuleToCheck]:
+    """:func:`modules_to_check`, with dependents found by scanning the base's files too."""
+    shadowed = sorted(p.name for p in lock.packages if p.name in base.by_name)
+    if not shadowed:
+        return []
+    imported_by = importers_of(base, shadowed, scan=scan)
+    return modules_to_check(lock, base, overlay_files, imported_by=imported_by)
 
 
 def _depends_on(
@@ -179,9 +213,16 @@ import json, sys, traceback
 # -I hides PYTHONPATH; a module system's directories are part of the base all the same.
 sys.path[0:0] = {module_path!r}
 _overlock_activate({prefix!r}, {overlay!r}, {base_sites!r})
-modules = json.loads(sys.stdin.read())
+todo = json.loads(sys.stdin.read())
 out = sys.__stdout__
-for module in modules:
+# Modules a base .pth file imported at start-up are in sys.modules before the overlay can win.
+for module in todo["watch"]:
+    loaded = sys.modules.get(module)
+    if loaded is not None:
+        paths = list(getattr(loaded, "__path__", None) or [])
+        where = getattr(loaded, "__file__", None)
+        out.write(json.dumps({{"preloaded": module, "file": where, "path": paths}}) + "\\n")
+for module in todo["modules"]:
     out.write(json.dumps({{"start": module}}) + "\\n")
     out.flush()
     try:
@@ -194,6 +235,10 @@ for module in modules:
         out.write(json.dumps({{"module": module, "ok": True}}) + "\\n")
     out.flush()
 """
+
+# setuptools' own start-up shim: every venv's distutils-precedence.pth imports it, and
+# setuptools is written to work with whichever copy got there first.
+_STARTUP_SHIMS = frozenset({"_distutils_hack"})
 
 
 def verify_imports(
@@ -222,6 +267,7 @@ def verify_imports(
         module_path=list(base.module_path),
     )
     order = list(dict.fromkeys(c.module for c in checks))
+    watch = sorted({c.module for c in checks if c.layer == "overlay"} - _STARTUP_SHIMS)
     env = base_environ()
     # Some packages draw on import (matplotlib picks a GUI backend); nothing must pop up.
     env.setdefault("MPLBACKEND", "Agg")
@@ -229,7 +275,7 @@ def verify_imports(
         try:
             proc = subprocess.run(
                 base_argv(base.python, "-c", script),
-                input=json.dumps(order),
+                input=json.dumps({"modules": order, "watch": watch}),
                 capture_output=True,
                 text=True,
                 cwd=cwd,
@@ -242,9 +288,15 @@ def verify_imports(
             stdout = _text(exc.stdout)
             stderr = _text(exc.stderr)
             code = None
-    results, started = _parse(stdout)
+    results, started, preloaded = _parse(stdout)
     failures: list[ImportFailure] = []
     by_module = {c.module: c for c in checks}
+    for module, places in preloaded.items():
+        # An overlay .pth may append its own directory to the base's __path__ (matplotlib's
+        # -nspkg.pth does): the base's entry still comes first and wins.
+        if not places or not _inside(places[0], gen):
+            why = _preloaded_error(module, places, base)
+            failures.append(_failure(by_module[module], why, (), overlay_files, base))
     for module, (error, frames) in results.items():
         if error is not None:
             failures.append(_failure(by_module[module], error, frames, overlay_files, base))
@@ -271,9 +323,12 @@ def _text(value: str | bytes | None) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
-def _parse(stdout: str) -> tuple[dict[str, tuple[str | None, tuple[str, ...]]], list[str]]:
+def _parse(
+    stdout: str,
+) -> tuple[dict[str, tuple[str | None, tuple[str, ...]]], list[str], dict[str, list[str]]]:
     results: dict[str, tuple[str | None, tuple[str, ...]]] = {}
     started: list[str] = []
+    preloaded: dict[str, list[str]] = {}
     for line in stdout.splitlines():
         try:
             data = json.loads(line)
@@ -281,12 +336,57 @@ def _parse(stdout: str) -> tuple[dict[str, tuple[str | None, tuple[str, ...]]], 
             continue  # a module printed something on import
         if not isinstance(data, dict):
             continue
-        if "start" in data:
+        if "preloaded" in data:
+            # In the order Python looks: the module's own file, then its __path__.
+            places = [str(data["file"])] if data.get("file") else []
+            places += [str(p) for p in data.get("path") or ()]
+            preloaded[str(data["preloaded"])] = places
+        elif "start" in data:
             started.append(str(data["start"]))
         elif "module" in data:
             error = None if data.get("ok") else str(data.get("error"))
             results[str(data["module"])] = (error, tuple(str(f) for f in data.get("frames", ())))
-    return results, started
+    return results, started, preloaded
+
+
+def _inside(path: str, root: Path) -> bool:
+    real, top = os.path.realpath(path), os.path.realpath(root)
+    return real == top or real.startswith(top.rstrip(os.sep) + os.sep)
+
+
+def startup_files_naming(module: str, base: BaseEnv) -> list[str]:
+    """The base's ``.pth`` files whose executable lines name ``module``."""
+    word = re.compile(rf"(?<![\w.]){re.escape(module)}(?!\w)")
+    found: list[str] = []
+    for site_dir in base.site_dirs:
+        try:
+            entries = sorted(os.listdir(site_dir))  # noqa: PTH208
+        except OSError:
+            continue
+        for entry in entries:
+            if not entry.endswith(".pth"):
+                continue
+            path = os.path.join(site_dir, entry)  # noqa: PTH118
+            try:
+                with open(path, encoding="utf-8", errors="replace") as fh:
+                    lines = fh.read().splitlines()
+            except OSError:
+                continue
+            if any(
+                line.startswith(("import ", "import\t")) and word.search(line) for line in lines
+            ):
+                found.append(path)
+    return found
+
+
+def _preloaded_error(module: str, places: Sequence[str], base: BaseEnv) -> str:
+    where = places[0] if places else "outside the overlay"
+    pth = startup_files_naming(module, base)
+    by = f"by the base's start-up file {', '.join(pth)}" if pth else "at interpreter start-up"
+    return (
+        f"`{module}` is already loaded from {where} {by}, before the overlay is on sys.path,"
+        f" so the overlay's copy of {module} (and its submodules) is never used"
+    )
 
 
 def _failure(

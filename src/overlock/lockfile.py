@@ -187,6 +187,11 @@ class Lock:
     # Sorted "name==version" of every visible base distribution at lock time, so `overlock
     # check` can say what drifted; None for locks written before overlock recorded it.
     base_distributions: tuple[str, ...] | None = None
+    # Requirements that base distributions installed by Debian or conda do not declare but
+    # their upstream release on the index does (upstream.py), one line each:
+    # "requests 2.28.1 (debian): urllib3<1.27,>=1.21.1". Facts from the index, not the base.
+    upstream: tuple[str, ...] = ()
+    upstream_policy: str = "warn"  # [resolve] upstream-metadata when the lock was made
     created_by: str = field(default=f"overlock {__version__}")
 
     def __post_init__(self) -> None:
@@ -217,6 +222,9 @@ class Lock:
                 "preexisting-breakage": list(self.preexisting),
             }
         }
+        if self.upstream:
+            tool["overlock"]["upstream-requirements"] = list(self.upstream)
+            tool["overlock"]["upstream-metadata"] = self.upstream_policy
         major_minor = ".".join(self.base_python_version.split(".")[:2])
         return Pylock(
             lock_version=Version("1.0"),
@@ -272,6 +280,8 @@ class Lock:
             base_module_path=tuple(str(p) for p in base.get("module-path") or ()),
             shadow=str(tool.get("shadow", "auto")),
             preexisting=tuple(tool.get("preexisting-breakage") or ()),
+            upstream=tuple(str(u) for u in tool.get("upstream-requirements") or ()),
+            upstream_policy=str(tool.get("upstream-metadata", "warn")),
             base_distributions=(
                 None
                 if base.get("distributions") is None

@@ -23,6 +23,8 @@ Format 1::
     prereleases = "pep440"                 # or one of policy.PRERELEASE_MODES
     only-binary = []                       # names (or ":all:") never built from an sdist
     no-binary = []                         # names (or ":all:") built from their sdist
+    upstream-metadata = "warn"             # or "enforce", "off": caps the index's metadata of a
+                                           # Debian/conda base package declares, its copy not
 
 Table entries of ``requires`` name sources that are built (PEP 517, by the base's
 interpreter): ``path`` (relative to overlay.toml; ``editable = true`` for PEP 660) or ``git``
@@ -72,8 +74,18 @@ URL_SCHEMES = ("http", "https", "file")
 SCHEMA: Mapping[str, tuple[str, ...]] = {
     "overlay": ("base", "base-snapshot", "prefix", "name", "requires", "format"),
     "index": ("urls", "find-links"),
-    "resolve": ("shadow", "allow-build", "prereleases", "only-binary", "no-binary"),
+    "resolve": (
+        "shadow",
+        "allow-build",
+        "prereleases",
+        "only-binary",
+        "no-binary",
+        "upstream-metadata",
+    ),
 }
+# [resolve] upstream-metadata: what to do with requirements that the index's metadata of a base
+# distribution declares and the base's copy (installed by Debian, conda) does not.
+UPSTREAM_POLICIES = ("warn", "enforce", "off")
 # Keys of a table entry in ``requires`` (a source to build), in the order they are written.
 SOURCE_KEYS = ("name", "path", "editable", "git", "rev", "subdirectory")
 _PROJECT_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
@@ -124,6 +136,7 @@ class Manifest:
     prereleases: str = "pep440"  # [resolve] prereleases, one of policy.PRERELEASE_MODES
     only_binary: tuple[str, ...] = ()  # [resolve] only-binary, canonical names or ":all:"
     no_binary: tuple[str, ...] = ()  # [resolve] no-binary
+    upstream_metadata: str = "warn"  # [resolve] upstream-metadata, one of UPSTREAM_POLICIES
 
     def source_for(self, url: str) -> SourceEntry | None:
         """The table entry a requirement URL came from, if it came from one."""
@@ -182,6 +195,12 @@ class Manifest:
             if self.allow_build:
                 resolve_meaning["allow-build"] = True
             meaning["resolve"] = resolve_meaning
+        if self.upstream_metadata != "warn":  # likewise: only a non-default value counts
+            upstream_meaning: dict[str, Any] = {"shadow": self.shadow, **policy}
+            if self.allow_build:
+                upstream_meaning["allow-build"] = True
+            upstream_meaning["upstream-metadata"] = self.upstream_metadata
+            meaning["resolve"] = upstream_meaning
         blob = json.dumps(meaning, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return "sha256:" + hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
@@ -300,6 +319,7 @@ class _Validator:
         shadow = self._shadow(resolve)
         allow_build = self._allow_build(resolve)
         prereleases, only_binary, no_binary = self._policy(resolve)
+        upstream_metadata = self._upstream_metadata(resolve)
         if overlay is not None and "format" in overlay:
             self._format(overlay["format"])
 
@@ -318,6 +338,7 @@ class _Validator:
             requires_text=requires_text,
             index=index,
             shadow=shadow,
+            upstream_metadata=upstream_metadata,
             base_text=base_text,
             base_snapshot_text=base_snapshot_text,
             find_links_text=find_links_text,
@@ -634,6 +655,22 @@ class _Validator:
                 resolved_links.append(str(_absolute(link, self.root)))
         settings = IndexSettings(urls=tuple(urls or ()), find_links=tuple(resolved_links))
         return settings, tuple(links or ())
+
+    def _upstream_metadata(self, table: Mapping[str, Any] | None) -> str:
+        where: KeyPath = ("resolve", "upstream-metadata")
+        text = self._string(table, where) if table is not None else None
+        if text is None:
+            return "warn"
+        if text not in UPSTREAM_POLICIES:
+            choices = ", ".join(json.dumps(p) for p in UPSTREAM_POLICIES)
+            self.report(
+                where,
+                f"{json.dumps(text)} is not a policy; use one of {choices}"
+                " (what to do with caps the index's metadata of a Debian or conda base"
+                " package declares and its installed copy does not)",
+            )
+            return "warn"
+        return text
 
     def _shadow(self, table: Mapping[str, Any] | None) -> str:
         where: KeyPath = ("resolve", "shadow")

@@ -130,6 +130,10 @@ class Overview:
     distributions: int
     prefix: PrefixState
     packages: tuple[ShownPackage, ...]
+    # Requirements of Debian/conda base packages known from the index's metadata of the same
+    # release, not from the base (lock's upstream-requirements), and what the lock did with them.
+    upstream: tuple[str, ...] = ()
+    upstream_policy: str = "warn"
 
     def lines(self, style: Style = _plain) -> list[str]:
         lock_state = (
@@ -177,6 +181,16 @@ class Overview:
         out.append(
             f"{len(self.packages)} package(s) in the overlay, {shadowing} shadowing the base"
         )
+        if self.upstream:
+            done = {"enforce": "enforced", "warn": "reported, not enforced"}.get(
+                self.upstream_policy, self.upstream_policy
+            )
+            out.append("")
+            out.append(
+                "from the index's metadata of base packages installed by another installer"
+                f" (their copies in the base declare none of these; {done}):"
+            )
+            out.extend(f"  {text}" for text in self.upstream)
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -196,6 +210,11 @@ class Overview:
             },
             "prefix": self.prefix.to_json(),
             "packages": [p.to_json() for p in self.packages],
+            "upstream_requirements": {
+                "policy": self.upstream_policy,
+                "source": "index metadata of the same release as the base's copy",
+                "requirements": list(self.upstream),
+            },
         }
 
 
@@ -253,4 +272,6 @@ def overview(
         distributions=len(base.distributions),
         prefix=prefix_state(prefix, lock, manifest),
         packages=tuple(ShownPackage.of(p) for p in lock.packages),
+        upstream=lock.upstream,
+        upstream_policy=lock.upstream_policy,
     )

@@ -51,7 +51,7 @@ from overlock.atomic import write_text_atomic
 from overlock.base import BaseEnv
 from overlock.baseproc import outside_link
 from overlock.errors import BadInputError, OwnedPrefixError, SyncError
-from overlock.importcheck import ImportCheckError, modules_to_check, verify_imports
+from overlock.importcheck import ImportCheckError, runtime_checks, verify_imports
 from overlock.install import ByteCompiler, install_pool, install_wheel
 from overlock.lockfile import Lock, LockedFile, LockedPackage
 
@@ -714,7 +714,7 @@ def _check_imports(
     report: Reporter,
 ) -> None:
     files = {name: pkg.files for name, pkg in installed.items()}
-    checks = modules_to_check(lock, base, files)
+    checks = runtime_checks(lock, base, files)
     if not checks:
         return
     report(f"checking {len(checks)} import(s) in the base interpreter before switching")

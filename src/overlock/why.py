@@ -26,11 +26,14 @@ from overlock.base import BaseEnv
 from overlock.cache import Cache
 from overlock.errors import OverlockError
 from overlock.lockfile import Lock, LockedPackage
+from overlock.upstream import parse_text as parse_upstream
 
 # Requires-Dist of a locked package, verbatim, or None when its metadata cannot be had.
 RequiresOf = Callable[[LockedPackage], Sequence[str] | None]
 
 MAX_CHAINS = 12  # a diamond-heavy graph has many paths; the first few say enough
+# Marks a base requirement known only from the index's metadata of the same release.
+UPSTREAM_NOTE = " (per the index's metadata of that release; the base's copy does not declare it)"
 BASE_DEMANDS_SHOWN = 8  # base dependents listed in text (JSON has them all)
 
 
@@ -99,13 +102,18 @@ class Demand:
 
     requirement: str
     source: str  # "overlay.toml", "seaborn 0.13.2" (overlay) or "scipy 1.10.1" (base)
-    layer: str  # "manifest", "overlay" or "base"
+    layer: str  # "manifest", "overlay", "base" or "upstream" (index metadata of a base dist)
     satisfied: bool
 
     def __str__(self) -> str:
-        where = {"manifest": "overlay.toml", "overlay": self.source}.get(
-            self.layer, f"base {self.source}"
-        )
+        where = {
+            "manifest": "overlay.toml",
+            "overlay": self.source,
+            # The base's copy (Debian, conda) declares nothing; the same release on the index
+            # does: say where the fact came from.
+            "upstream": f"the index's metadata of base {self.source}; its installed copy"
+            " does not declare it",
+        }.get(self.layer, f"base {self.source}")
         bad = "" if self.satisfied else ", NOT satisfied: run `overlock lock`"
         return f"{self.requirement} (from {where}{bad})"
 
@@ -162,6 +170,12 @@ class Why:
                 out += [f"      {chain}" for chain in kept.chains]
         if not self.chains and not self.kept:
             out.append("  (the lock records no reason; run `overlock lock` to write it again)")
+        for demand in self.demands:  # only upstream ones: facts from the index, not the base
+            verdict = "" if demand.satisfied else ", NOT satisfied by this version"
+            out.append(
+                f"  note: base {demand.source} requires {demand.requirement} according to the"
+                f" index's metadata of that release (its installed copy declares nothing){verdict}"
+            )
         if self.missing_metadata:
             out.append(
                 "  (requirement texts unknown for "
@@ -283,6 +297,15 @@ class _Explainer:
                 self.missing.add(f"{pkg.name} {pkg.version}")
             self._reqs[name] = None if texts is None else _parse(texts)
         return self._reqs[name]
+
+    def _upstream(self, name: NormalizedName) -> list[Requirement]:
+        """Requirements the lock recorded from the index's metadata of base ``name``."""
+        out = []
+        for text in self.lock.upstream:
+            parsed = parse_upstream(text)
+            if parsed is not None and parsed[0] == name:
+                out.extend(_parse([parsed[3]]))
+        return out
 
     def _applies(self, r: Requirement, extras: Iterable[str] = ()) -> bool:
         try:
@@ -416,7 +439,13 @@ class _Explainer:
         if pkg is not None:
             chains, more = self.chains(name)
             kept = tuple(self._kept(pkg, label) for label in pkg.kept_for)
+            try:
+                locked_version: Version | None = Version(pkg.version)
+            except InvalidVersion:
+                locked_version = None
+            upstream = self._upstream_demands(name, locked_version)
             return Why(
+                demands=upstream,
                 name=pkg.name,
                 version=pkg.version,
                 in_overlay=True,
@@ -459,11 +488,13 @@ class _Explainer:
         changed_pkg = self.locked.get(changed)
         breaks: list[str] = []
         if base_dist is not None:
-            for r in base_dist.parsed_requires:
+            declared = [(r, "") for r in base_dist.parsed_requires]
+            upstream = [(r, UPSTREAM_NOTE) for r in self._upstream(base_dist.name)]
+            for r, note in declared + upstream:
                 if canonicalize_name(r.name) != changed or not self._applies(r):
                     continue
                 if r.url or not r.specifier.contains(version, prereleases=True):
-                    breaks.append(req_text(r))
+                    breaks.append(req_text(r) + note)
         accepts: list[str] = []
         for r in self._requirements(pkg.name) or ():
             if canonicalize_name(r.name) == changed and self._applies(r):
@@ -504,6 +535,24 @@ class _Explainer:
             for r in dist.parsed_requires:
                 if canonicalize_name(r.name) == name and self._applies(r):
                     out.append(Demand(req_text(r), f"{dist.name} {dist.version}", "base", ok(r)))
+        out.extend(self._upstream_demands(name, version))
+        return tuple(out)
+
+    def _upstream_demands(
+        self, name: NormalizedName, version: Version | None
+    ) -> tuple[Demand, ...]:
+        """Requirements on ``name`` the lock recorded from the index's metadata of base dists."""
+        if not self.lock.upstream:
+            return ()
+        out: list[Demand] = []
+        for dist in self.base.distributions:
+            if dist.name in self.locked or dist.name == name:
+                continue
+            for r in self._upstream(dist.name):
+                if canonicalize_name(r.name) == name and self._applies(r):
+                    ok = version is not None and r.specifier.contains(version, prereleases=True)
+                    where = f"{dist.name} {dist.version}"
+                    out.append(Demand(req_text(r), where, "upstream", ok))
         return tuple(out)
 
 

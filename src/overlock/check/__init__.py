@@ -1,6 +1,6 @@
 """``overlock check``: is this overlay still right?
 
-Seven questions, each answered by one function that returns a ``Section`` (its ``Finding``\\ s and
+Nine questions, each answered by one function that returns a ``Section`` (its ``Finding``\\ s and
 a one-line summary of what was looked at), so each can be tested on its own:
 
 ``check_drift`` (``drift``)
@@ -16,19 +16,27 @@ a one-line summary of what was looked at), so each can be tested on its own:
     Every visible distribution's Requires-Dist (overlay copies shadowing base ones), with
     markers evaluated in the base's environment and extras followed, reported like
     ``pip check`` but naming layers; breakage the lock recorded as pre-existing stays a note.
+``check_upstream`` (``upstream``)
+    Requirements the lock recorded from the index's metadata of base packages installed by
+    Debian or conda (their own metadata declares none), against the overlay's versions.
 ``check_redundant`` (``redundant``)
     Requested packages that the base now satisfies on its own.
 ``check_shadows`` (``shadows``)
     Each shadowing package really is the copy imported: one subprocess of the base
     interpreter with the overlay active reports ``importlib.metadata.version`` and where each
     top-level module is found.
+``check_imports`` (``imports``)
+    The runtime verification of sync, again: the top-level modules of every shadowing
+    package, and of every base package that requires or (by a scan of its files) imports a
+    shadowed one, are imported in one subprocess of the base interpreter with the overlay
+    active. A failing import is an error, whatever the metadata says.
 ``check_sources`` (``sources``)
     Git references whose branch or tag has a newer commit than the locked one
     (``git ls-remote``; nothing is fetched or changed).
 
 ``findings`` holds the values they return; ``dists`` the distributions they look at (from the
-base, the prefix and the lock). All but the last two only read files (the lock, the prefix,
-the base probe); nothing here talks to an index or writes anything.
+base, the prefix and the lock). All but ``shadows``, ``imports`` and ``sources`` only read
+files (the lock, the prefix, the base probe); nothing here talks to an index or writes anything.
 """
 
 from __future__ import annotations
@@ -44,10 +52,12 @@ from overlock.check.consistency import Unmet, check_consistency, combined, unmet
 from overlock.check.dists import Dist, PrefixDist, locked_overlay, scan_prefix
 from overlock.check.drift import check_drift, check_stale
 from overlock.check.findings import ERROR, INFO, KINDS, WARNING, Finding, Report, Section
+from overlock.check.imports import check_imports
 from overlock.check.integrity import check_integrity
 from overlock.check.redundant import check_redundant
 from overlock.check.shadows import Runner, check_shadows
 from overlock.check.sources import check_sources
+from overlock.check.upstream import check_upstream
 from overlock.errors import SyncError
 from overlock.lockfile import Lock
 from overlock.manifest import Manifest
@@ -95,8 +105,10 @@ def check_overlay(
             check_stale(manifest, lock),
             check_integrity(lock, base, prefix, state, found),
             check_consistency(lock, base, overlay, roots=roots),
+            check_upstream(lock, base),
             check_redundant(manifest, lock, base, overlay),
             check_shadows(base, prefix, found, environ=environ, runner=runner),
+            check_imports(lock, base, prefix, state),
             check_sources(lock),
         )
     )
@@ -115,12 +127,14 @@ __all__ = [
     "Unmet",
     "check_consistency",
     "check_drift",
+    "check_imports",
     "check_integrity",
     "check_overlay",
     "check_redundant",
     "check_shadows",
     "check_sources",
     "check_stale",
+    "check_upstream",
     "combined",
     "locked_overlay",
     "scan_prefix",

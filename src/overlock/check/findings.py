@@ -10,7 +10,17 @@ ERROR = "error"  # the overlay is wrong: something will not work as locked
 WARNING = "warning"  # works, but should be acted on (re-lock, re-sync, drop an entry)
 INFO = "info"  # worth knowing, not a problem (breakage the base already had)
 
-KINDS = ("drift", "stale", "integrity", "consistency", "redundant", "shadow", "sources")
+KINDS = (
+    "drift",
+    "stale",
+    "integrity",
+    "consistency",
+    "upstream",
+    "redundant",
+    "shadow",
+    "imports",
+    "sources",
+)
 
 RELOCK_HINT = "run `overlock lock`, then `overlock sync`"
 

@@ -110,7 +110,7 @@ def check_shadows(
     shadowing = [d for d in found if d.name in base.by_name or d.name in hidden]
     if not shadowing:
         return Section("shadow", "the overlay shadows no base package")
-    wanted = [(d.name, d.top_level()) for d in shadowing]
+    wanted = [(d.name, _installed_modules(d)) for d in shadowing]
     # The overlay is made active through PYTHONPATH, so the PYTHON* variables stay; byte-code
     # writing is off all the same (nothing is written below the base).
     env = base_environ(
@@ -175,7 +175,7 @@ def check_shadows(
                     d.name,
                     f"{d.name} {d.version} in the overlay is not what Python imports:"
                     f" {problems[0]}",
-                    details=tuple(problems),
+                    details=tuple(problems[1:]),  # the first is in the message
                     hint="is PYTHONPATH or a .pth file putting another copy first?"
                     " `overlock run -- python -c 'import sys; print(sys.path)'` shows the order",
                     data={"problems": problems},
@@ -183,6 +183,23 @@ def check_shadows(
             )
     summary = f"{len(shadowing)} shadowing package(s) are imported from the overlay"
     return Section("shadow", summary, tuple(findings))
+
+
+def _installed_modules(dist: PrefixDist) -> list[str]:
+    """Top-level names of ``dist`` that exist next to its metadata directory.
+
+    ``top_level.txt`` can name directories the wheel never installed (kiwisolver 1.4.4 lists
+    ``src``): "import src finds nothing" would be a false alarm.
+    """
+    site = dist.path.parent
+    try:
+        entries = os.listdir(site)  # noqa: PTH208
+    except OSError:
+        return dist.top_level()
+    present = {
+        e.split(".", 1)[0] for e in entries if "." not in e or e.endswith((".py", ".so", ".pyd"))
+    }
+    return [m for m in dist.top_level() if m in present]
 
 
 def _shadow_failed(count: int, why: str) -> Section:

@@ -30,6 +30,7 @@ from packaging.version import InvalidVersion, Version
 
 from overlock import _probe
 from overlock.errors import BaseProbeError
+from overlock.limits import read_text_bounded
 
 SNAPSHOT_FORMAT = 1
 
@@ -223,12 +224,14 @@ class BaseEnv:
 
 def load_snapshot(path: Path) -> BaseEnv:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text_bounded(path)
     except OSError as exc:
         raise BaseProbeError(
             f"cannot read base snapshot {path}: {exc.strerror or exc}",
             hint="write one with `overlock base snapshot --base PATH -o FILE`",
         ) from exc
+    except UnicodeDecodeError as exc:
+        raise BaseProbeError(f"base snapshot {path} is not UTF-8 text ({exc.reason})") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

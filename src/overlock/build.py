@@ -37,7 +37,7 @@ from packaging.utils import canonicalize_name
 
 from overlock.base import BaseEnv
 from overlock.cache import Cache
-from overlock.errors import BuildError, BuildRequiredError, OverlockError
+from overlock.errors import BadInputError, BuildError, BuildRequiredError, OverlockError
 from overlock.sources import DistFile, PackageSource
 
 if TYPE_CHECKING:
@@ -50,6 +50,10 @@ Reporter = Callable[[str], None]
 # Directories that never take part in a source tree's identity: VCS data, caches, build
 # output and environments. A backend writing build/ or *.egg-info into the tree (setuptools
 # does) must not make the tree look changed.
+# A bound on hashing a local tree (see devsources.directory_key for the first guard).
+MAX_TREE_FILES = 250_000
+MAX_TREE_BYTES = 8 * 1024**3
+
 _SKIP_DIRS = frozenset(
     {
         ".git",
@@ -107,6 +111,7 @@ def tree_hash(root: Path) -> str:
     """
     digest = hashlib.sha256()
     root = Path(root)
+    files = size = 0
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(
             d for d in dirnames if d not in _SKIP_DIRS and not d.endswith(".egg-info")
@@ -121,6 +126,13 @@ def tree_hash(root: Path) -> str:
                 continue
             if not stat.S_ISREG(st.st_mode):
                 continue
+            files, size = files + 1, size + st.st_size
+            if files > MAX_TREE_FILES or size > MAX_TREE_BYTES:
+                raise BadInputError(
+                    f"the source tree {root} is larger than a source tree may be here (more"
+                    f" than {MAX_TREE_FILES} files or {MAX_TREE_BYTES // 1024**3} GiB)",
+                    hint="point `path` at the project's own directory, not one above it",
+                )
             h = hashlib.sha256()
             with open(full, "rb") as fh:
                 for chunk in iter(lambda: fh.read(1 << 20), b""):

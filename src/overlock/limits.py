@@ -18,6 +18,7 @@ system that everyone uses, so every read and every request here has a ceiling:
 from __future__ import annotations
 
 import errno
+import io
 import os
 import stat
 import time
@@ -91,9 +92,17 @@ def read_bounded(path: Path, limit: int = MAX_INPUT_BYTES) -> bytes:
         os.close(fd)
 
 
-def read_text_bounded(path: Path, limit: int = MAX_INPUT_BYTES) -> str:
-    """``read_bounded`` decoded as UTF-8 (``UnicodeDecodeError`` as ``read_text`` raises it)."""
-    return read_bounded(path, limit).decode("utf-8")
+def read_text_bounded(
+    path: Path, limit: int = MAX_INPUT_BYTES, *, translate_newlines: bool = True
+) -> str:
+    """``read_bounded`` decoded as UTF-8, newlines translated as ``Path.read_text`` does.
+
+    ``translate_newlines=False`` keeps CRLF as it is (for files rewritten byte for byte).
+    """
+    data = read_bounded(path, limit)
+    if not translate_newlines:
+        return data.decode("utf-8")
+    return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline=None).read()
 
 
 def _too_large(limit: int) -> str:

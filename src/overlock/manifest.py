@@ -57,6 +57,7 @@ from tomlkit.exceptions import ParseError, TOMLKitError
 
 from overlock import locations
 from overlock.errors import ManifestError, ManifestIssue, ManifestMissingError
+from overlock.limits import read_text_bounded
 
 MANIFEST_FILENAME = locations.MANIFEST_FILENAME
 FORMAT_VERSION = 1
@@ -177,7 +178,7 @@ def load_manifest(path: Path) -> Manifest:
     """Read and validate overlay.toml; raise one ManifestError listing every problem."""
     shown = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text_bounded(path)
     except FileNotFoundError:
         raise ManifestMissingError(shown) from None
     except IsADirectoryError:

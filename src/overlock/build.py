@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from overlock import children
 from overlock.base import BaseEnv
 from overlock.cache import Cache
 from overlock.errors import BadInputError, BuildError, BuildRequiredError, OverlockError
@@ -200,7 +201,7 @@ class BuildEnvironment:
         self.path = path
         self.output = output
         self.installed: dict[str, str] = {}  # canonical name -> version
-        proc = subprocess.run(
+        proc = children.run(
             [base.python, "-m", "venv", "--without-pip", str(path)],
             env=_clean_environ(),
             capture_output=True,
@@ -218,7 +219,7 @@ class BuildEnvironment:
 
     def paths(self) -> dict[str, str]:
         if self._paths is None:
-            proc = subprocess.run(
+            proc = children.run(
                 [self.python, "-c", _PURELIB_PROBE],
                 env=_clean_environ(),
                 capture_output=True,
@@ -443,7 +444,7 @@ def _capturing_runner(output: list[str]) -> SubprocessRunner:
     def run(
         cmd: Sequence[str], cwd: str | None = None, extra_environ: Mapping[str, str] | None = None
     ) -> None:
-        proc = subprocess.run(
+        proc = children.run(
             list(cmd),
             cwd=cwd,
             env=_clean_environ(extra_environ),

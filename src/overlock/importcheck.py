@@ -29,6 +29,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
+from overlock import children
 from overlock._bootstrap import ACTIVATE_FUNCTION, overlay_site_dirs
 from overlock.base import BaseEnv
 from overlock.errors import SyncError
@@ -219,7 +220,7 @@ def verify_imports(
     env.setdefault("MPLBACKEND", "Agg")
     with tempfile.TemporaryDirectory(prefix="overlock-imports-") as cwd:
         try:
-            proc = subprocess.run(
+            proc = children.run(
                 [base.python, "-I", "-B", "-c", script],
                 input=json.dumps(order),
                 capture_output=True,

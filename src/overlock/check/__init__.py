@@ -34,10 +34,10 @@ the base probe); nothing here talks to an index or writes anything.
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
+from overlock import children
 from overlock.base import BaseEnv
 from overlock.cache import Cache
 from overlock.check.consistency import Unmet, check_consistency, combined, unmet
@@ -62,7 +62,7 @@ def check_overlay(
     *,
     cache: Cache | None = None,
     environ: Mapping[str, str] | None = None,
-    runner: Runner = subprocess.run,
+    runner: Runner = children.run,
 ) -> Report:
     """Run every check on the overlay at ``prefix``; ``base`` is the base as it is now."""
     prefix = Path(os.path.abspath(prefix))  # noqa: PTH100 - the stable link, unresolved

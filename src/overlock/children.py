@@ -1,0 +1,105 @@
+"""Child processes that never outlive the command that started them.
+
+overlock runs the base interpreter (byte-compiling with a pool of workers, the import check)
+and build backends (which start compilers of their own). Killing only the direct child
+leaves its children running: on a 64-core login node a failed sync once left 64 compile
+workers behind. So every child here starts a session of its own, and its whole process
+group is killed when the command is done with it: on return, on an error, on a timeout,
+on Ctrl-C or SIGTERM. A group of its own also keeps the terminal's Ctrl-C away from
+children, so they are stopped by overlock, in order, rather than each printing a traceback.
+
+Groups still running are remembered, so that a second signal (``cli.py``) can kill them all
+and exit at once when the orderly unwinding after the first one takes too long.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+from collections.abc import Sequence
+from typing import IO, Any
+
+_live: set[int] = set()
+_live_lock = threading.Lock()
+
+
+def kill_group(pgid: int) -> None:
+    """SIGKILL every process of the group ``pgid`` (a child started here leads one)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def kill_all() -> None:
+    """Kill every group still running; for a last-moment exit (see ``cli.py``)."""
+    with _live_lock:
+        groups = list(_live)
+    for pgid in groups:
+        kill_group(pgid)
+
+
+class Child:
+    """A ``subprocess.Popen`` in a session of its own, its group killed by ``close()``."""
+
+    def __init__(self, args: Sequence[str], **kwargs: Any) -> None:
+        kwargs["start_new_session"] = True
+        self.proc: subprocess.Popen[Any] = subprocess.Popen(args, **kwargs)
+        with _live_lock:
+            _live.add(self.proc.pid)
+
+    @property
+    def stdin(self) -> IO[Any] | None:
+        return self.proc.stdin
+
+    def close(self) -> None:
+        """Kill the group (a no-op when it is gone) and reap the child."""
+        kill_group(self.proc.pid)
+        with contextlib.suppress(ChildProcessError):
+            self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        with _live_lock:
+            _live.discard(self.proc.pid)
+
+    def __enter__(self) -> Child:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def run(
+    args: Sequence[str],
+    *,
+    input: bytes | str | None = None,
+    capture_output: bool = False,
+    timeout: float | None = None,
+    check: bool = False,
+    **kwargs: Any,
+) -> subprocess.CompletedProcess[Any]:
+    """``subprocess.run`` whose child and all its descendants are gone when it returns."""
+    if capture_output:
+        kwargs["stdout"] = kwargs["stderr"] = subprocess.PIPE
+    if input is not None:
+        kwargs["stdin"] = subprocess.PIPE
+    with Child(args, **kwargs) as child:
+        proc = child.proc
+        try:
+            stdout, stderr = proc.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            kill_group(proc.pid)
+            stdout, stderr = proc.communicate()
+            raise subprocess.TimeoutExpired(
+                proc.args, timeout or 0.0, output=stdout, stderr=stderr
+            ) from None
+        code = proc.wait()
+    if check and code:
+        raise subprocess.CalledProcessError(code, proc.args, output=stdout, stderr=stderr)
+    return subprocess.CompletedProcess(proc.args, code, stdout, stderr)
+
+
+__all__ = ["Child", "kill_all", "kill_group", "run"]

@@ -17,7 +17,10 @@ from typing import IO
 @contextlib.contextmanager
 def atomic_writer(dest: Path) -> Iterator[IO[bytes]]:
     """A binary file object whose content becomes ``dest`` when the block ends cleanly."""
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    except OSError as exc:  # name the file being written, not the temporary one
+        raise type(exc)(exc.errno, exc.strerror, str(dest)) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh

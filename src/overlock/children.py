@@ -15,9 +15,12 @@ and exit at once when the orderly unwinding after the first one takes too long.
 from __future__ import annotations
 
 import contextlib
+import io
+import locale
 import os
 import signal
 import subprocess
+import tempfile
 import threading
 from collections.abc import Sequence
 from typing import IO, Any
@@ -81,25 +84,61 @@ def run(
     check: bool = False,
     **kwargs: Any,
 ) -> subprocess.CompletedProcess[Any]:
-    """``subprocess.run`` whose child and all its descendants are gone when it returns."""
+    """``subprocess.run`` whose child and all its descendants are gone when it returns.
+
+    Captured output goes to temporary files, not pipes: a descendant that inherited a pipe
+    (a daemon a build started) would keep ``communicate`` waiting for its end forever.
+    ``text``/``encoding``/``errors`` decode the output as ``subprocess.run`` would.
+    """
+    encoding = kwargs.pop("encoding", None)
+    errors = kwargs.pop("errors", None)
+    text = bool(kwargs.pop("text", False) or kwargs.pop("universal_newlines", False))
+    text = text or encoding is not None or errors is not None
     if capture_output:
         kwargs["stdout"] = kwargs["stderr"] = subprocess.PIPE
-    if input is not None:
-        kwargs["stdin"] = subprocess.PIPE
-    with Child(args, **kwargs) as child:
-        proc = child.proc
-        try:
-            stdout, stderr = proc.communicate(input, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            kill_group(proc.pid)
-            stdout, stderr = proc.communicate()
-            raise subprocess.TimeoutExpired(
-                proc.args, timeout or 0.0, output=stdout, stderr=stderr
-            ) from None
-        code = proc.wait()
+    with contextlib.ExitStack() as stack:
+        captured: dict[str, IO[bytes]] = {}
+        for name in ("stdout", "stderr"):
+            if kwargs.get(name) is subprocess.PIPE:
+                captured[name] = kwargs[name] = stack.enter_context(tempfile.TemporaryFile())
+        if input is not None:
+            data = (
+                input.encode(encoding or "utf-8", errors or "strict")
+                if isinstance(input, str)
+                else input
+            )
+            feed = stack.enter_context(tempfile.TemporaryFile())
+            feed.write(data)
+            feed.seek(0)
+            kwargs["stdin"] = feed
+
+        def read(name: str) -> Any:
+            fh = captured.get(name)
+            if fh is None:
+                return None
+            fh.seek(0)
+            raw = fh.read()
+            if not text:
+                return raw
+            wrapper = io.TextIOWrapper(
+                io.BytesIO(raw),
+                encoding=encoding or locale.getpreferredencoding(False),
+                errors=errors or "strict",
+            )
+            return wrapper.read()
+
+        with Child(args, **kwargs) as child:
+            try:
+                code = child.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                child.close()
+                raise subprocess.TimeoutExpired(
+                    child.proc.args, timeout or 0.0, output=read("stdout"), stderr=read("stderr")
+                ) from None
+        stdout, stderr = read("stdout"), read("stderr")
     if check and code:
-        raise subprocess.CalledProcessError(code, proc.args, output=stdout, stderr=stderr)
-    return subprocess.CompletedProcess(proc.args, code, stdout, stderr)
+        raise subprocess.CalledProcessError(code, list(args), output=stdout, stderr=stderr)
+    return subprocess.CompletedProcess(list(args), code, stdout, stderr)
 
 
 __all__ = ["Child", "kill_all", "kill_group", "run"]

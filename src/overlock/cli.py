@@ -22,7 +22,7 @@ from typing import Any
 
 from overlock import __version__, children
 from overlock.atomic import write_text_atomic
-from overlock.cli_common import add_json_option, add_no_build_option, make_lock
+from overlock.cli_common import add_json_option, add_no_build_option, make_lock, output_file
 from overlock.context import Overlay
 from overlock.errors import BadInputError, OverlockError
 from overlock.output import Output
@@ -110,16 +110,16 @@ def _print_lock(out: Output, lock: Any, reused: Sequence[str]) -> None:
 def cmd_base_snapshot(args: argparse.Namespace, out: Output) -> int:
     from overlock.base import probe
 
+    path = None if args.output == "-" else output_file(args.output)
     if args.base:
         base = probe(args.base)
     else:
         overlay = Overlay.load(args.manifest)
         base = overlay.base
     text = base.dumps()
-    if args.output == "-":
+    if path is None:
         sys.stdout.write(text)
     else:
-        path = Path(args.output)
         write_text_atomic(path, text)
         out.note(
             f"wrote {path}: Python {base.python_version}, {len(base.distributions)} distributions,"

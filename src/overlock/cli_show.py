@@ -6,13 +6,12 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
 from overlock.atomic import write_text_atomic
-from overlock.cli_common import add_json_option
+from overlock.cli_common import add_json_option, output_file
 from overlock.context import Overlay
 from overlock.errors import OverlockError
 from overlock.lockfile import Lock, LockedPackage, read_lock
@@ -107,6 +106,7 @@ def cmd_why(args: argparse.Namespace, out: Output) -> int:
 def cmd_export(args: argparse.Namespace, out: Output) -> int:
     from overlock.export import requirements
 
+    path = None if args.output == "-" else output_file(args.output)
     overlay = Overlay.load(args.manifest)
     lock = _lock(overlay)
     if lock.manifest_hash != overlay.manifest.content_hash():
@@ -116,7 +116,7 @@ def cmd_export(args: argparse.Namespace, out: Output) -> int:
         )
     # The lock names its base, so the prefix is known without probing the base.
     prefix = overlay.manifest.prefix(lock.base_prefix) if lock.base_prefix else overlay.prefix
-    to_stdout = args.output == "-"
+    to_stdout = path is None
     exported = requirements(
         lock,
         lock_path=str(overlay.lock_path),
@@ -124,10 +124,9 @@ def cmd_export(args: argparse.Namespace, out: Output) -> int:
         config=overlay.index_config,
         filename="requirements.txt" if to_stdout else args.output,
     )
-    if to_stdout:
+    if path is None:
         sys.stdout.write(exported.text)
         return 0
-    path = Path(args.output)
     write_text_atomic(path, exported.text)
     out.note(f"wrote {path}: {len(exported.packages)} package(s); install them with")
     out.note(f"  {exported.command}")

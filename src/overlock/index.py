@@ -472,8 +472,18 @@ class Index:
     def _find(self, source: _Source, name: str) -> Iterator[Package]:
         try:
             yield from source.finder.find_all_packages(name, allow_yanked=True)
-        except ValueError as exc:  # unearth: an unusable find-links location
+        except ValueError as exc:  # unearth: an unusable find-links location, or a bad URL
             raise IndexError_(self._scrub(f"{source.label}: {exc}")) from None
+        except (TypeError, KeyError, AttributeError) as exc:
+            # unearth trusts a JSON page's types (a number where a URL goes, a list for a
+            # table); an index is untrusted input, so such a page is an error of the index.
+            raise IndexError_(
+                self._scrub(
+                    f"the index page for {name} at {source.label} is malformed"
+                    f" ({type(exc).__name__}: {exc})"
+                ),
+                hint="the index serves a page that breaks PEP 691; tell its maintainers",
+            ) from None
 
     def _dist_file(self, link: Link, label: str) -> DistFile:
         url = redact(link.url_without_fragment)
@@ -482,6 +492,17 @@ class Index:
             hashes.update({k.lower(): v.lower() for k, v in link.hashes.items()})
         elif link.hash_name and link.hash:
             hashes[link.hash_name] = link.hash.lower()
+        for algo, value in hashes.items():
+            # A page is untrusted: a "hash" that is no hex digest would otherwise reach the
+            # cache's keys (and the lock) as if it were one.
+            if algo in _HEX_LENGTHS and not _is_hex(value, _HEX_LENGTHS[algo]):
+                raise IndexError_(
+                    self._scrub(
+                        f"the index page at {label} gives {link.filename} a {algo} that is not"
+                        f" {_HEX_LENGTHS[algo]} hex digits: {value[:80]!r}"
+                    ),
+                    hint="the index is broken or serves a hostile page; tell its maintainers",
+                )
         size = self._sizes.get(url)
         if link.is_file:
             path = link.file_path
@@ -534,9 +555,12 @@ class Index:
         except (ValueError, AttributeError):
             return
         base_url = str(resp.url)
-        for entry in files:
+        for entry in files if isinstance(files, list) else ():
             if isinstance(entry, dict) and isinstance(entry.get("size"), int) and entry.get("url"):
-                url = urljoin(base_url, str(entry["url"])).split("#", 1)[0]
+                try:
+                    url = urljoin(base_url, str(entry["url"])).split("#", 1)[0]
+                except ValueError:
+                    continue  # unearth reports the page
                 self._sizes[redact(url)] = entry["size"]
 
     # -- metadata -----------------------------------------------------------------------------
@@ -830,6 +854,13 @@ class Index:
 
 
 # -- module helpers ---------------------------------------------------------------------------
+
+
+_HEX_LENGTHS = {"md5": 32, "sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128}
+
+
+def _is_hex(value: str, length: int) -> bool:
+    return len(value) == length and all(c in "0123456789abcdef" for c in value)
 
 
 def _version(package: Package) -> Version | None:

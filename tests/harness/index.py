@@ -100,6 +100,7 @@ class _State:
     lock: threading.Lock = field(default_factory=threading.Lock)
     files: dict[str, IndexFile] = field(default_factory=dict)
     faults: list[_Fault] = field(default_factory=list)
+    raw: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # path -> (body, type)
     requests: list[RequestRecord] = field(default_factory=list)
 
     def take_fault(self, path: str) -> _Fault | None:
@@ -334,6 +335,10 @@ class _Handler(BaseHTTPRequestHandler):
         return expected is None or self.headers.get("Authorization") == expected
 
     def _route(self, path: str, *, send_body: bool, corrupt: bool) -> int:
+        with self.state.lock:
+            raw = self.state.raw.get(path)
+        if raw is not None:
+            return self._send(200, raw[0], raw[1], send_body=send_body)
         parts = path.split("/")
         if path in ("/simple", "/simple/"):
             return self._index_page(None, send_body=send_body, corrupt=corrupt)
@@ -620,6 +625,11 @@ class PackageIndex:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(FAULT_KINDS)}")
         with self._state.lock:
             self._state.faults.append(_Fault(pattern, kind, times, delay))
+
+    def serve_raw(self, path: str, body: bytes, content_type: str) -> None:
+        """Answer GET ``path`` with exactly ``body`` (a hostile page, say) until replaced."""
+        with self._state.lock:
+            self._state.raw[path] = (body, content_type)
 
     def clear_faults(self) -> None:
         with self._state.lock:

@@ -293,7 +293,7 @@ def manifests(draw: st.DrawFn, world: World) -> str | bytes:
 
 
 @given(data=st.data())
-@fuzz_settings(120)
+@fuzz_settings(100)
 def test_fuzzed_manifests(world: World, data: st.DataObject) -> None:
     where = world.scratch()
     manifest = where / "overlay.toml"
@@ -365,7 +365,7 @@ def lock_text(world: World) -> str:
 
 @needs_field_validation
 @given(data=st.data())
-@fuzz_settings(120)
+@fuzz_settings(80)
 def test_fuzzed_locks(world: World, lock_text: str, data: st.DataObject) -> None:
     where = world.scratch()
     shutil.copy(world.live_manifest, where / "overlay.toml")
@@ -396,7 +396,7 @@ def test_fuzzed_locks(world: World, lock_text: str, data: st.DataObject) -> None
 
 @needs_field_validation
 @given(data=st.data())
-@fuzz_settings(80)
+@fuzz_settings(60)
 def test_fuzzed_snapshots(world: World, data: st.DataObject) -> None:
     where = world.scratch()
     snapshot = where / "base.json"
@@ -488,7 +488,7 @@ def html_pages(draw: st.DrawFn, world: World) -> bytes:
 
 
 @given(data=st.data())
-@fuzz_settings(100)
+@fuzz_settings(80)
 def test_fuzzed_index_pages(world: World, data: st.DataObject) -> None:
     where = world.scratch()
     if data.draw(st.booleans()):
@@ -586,7 +586,7 @@ def command_lines(draw: st.DrawFn, world: World, where: Path) -> list[str]:
 
 
 @given(data=st.data())
-@fuzz_settings(120)
+@fuzz_settings(100)
 def test_fuzzed_command_lines(world: World, data: st.DataObject) -> None:
     where = world.scratch()
     os.chdir(where)  # `init` writes ./overlay.toml

@@ -446,9 +446,16 @@ class _Validator:
                         " merge the two entries",
                     )
                     continue
+                try:
+                    direct = Requirement(f"{source.name} @ {source.url}")
+                except InvalidRequirement as exc:
+                    # A rev or subdirectory that no URL can carry (spaces, say).
+                    reason = str(exc).splitlines()[0] if str(exc) else "invalid requirement"
+                    self.report(at, f"cannot be written as `name @ URL`: {reason}")
+                    continue
                 seen[identity] = i
                 texts.append(text)
-                reqs.append(Requirement(f"{source.name} @ {source.url}"))
+                reqs.append(direct)
                 self.sources.append(source)
                 continue
             if not isinstance(entry, str):

@@ -218,3 +218,26 @@ def test_os_error_mapping(code: int, expected: str, exit_code: int) -> None:
     assert error.hint
     assert error.exit_code == exit_code
     assert isinstance(error, BadInputError) == (exit_code == 2)
+
+
+def test_an_unusable_cache_directory_is_a_clean_error(
+    snapshot_project: tuple[Path, Path],
+    overlock: Overlock,
+    index: PackageIndex,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The cache below a regular file cannot be created (as root too, unlike a chmod)."""
+    from harness.wheels import WheelSpec
+
+    index.add_spec(WheelSpec(name="alpha", version="1.0"))
+    manifest, _ = snapshot_project
+    manifest.write_text(manifest.read_text().replace("requires = []", 'requires = ["alpha"]'))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("OVERLOCK_CACHE_DIR", str(blocker / "cache"))
+    run = overlock("lock", "-m", str(manifest))
+    assert run.code in (1, 2), run.err
+    assert run.err.startswith("overlock: error:"), run.err
+    assert str(blocker) in run.err
+    assert "internal error" not in run.err

@@ -262,7 +262,15 @@ def load_snapshot(path: Path) -> BaseEnv:
         raise BaseProbeError(f"base snapshot {path} is not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise BaseProbeError(f"base snapshot {path} is not a JSON object")
-    return BaseEnv.from_json(data, source=str(path))
+    env = BaseEnv.from_json(data, source=str(path))
+    try:
+        _ = env.parsed_tags  # the resolver and the index rank wheels by them
+    except ValueError as exc:  # packaging's InvalidTag
+        raise BaseProbeError(
+            f"base snapshot {path} holds a wheel tag that does not parse: {exc}",
+            hint="write it again with `overlock base snapshot --base PATH -o FILE`",
+        ) from None
+    return env
 
 
 @dataclass(frozen=True)

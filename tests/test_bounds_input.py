@@ -241,3 +241,17 @@ def test_an_unusable_cache_directory_is_a_clean_error(
     assert run.err.startswith("overlock: error:"), run.err
     assert str(blocker) in run.err
     assert "internal error" not in run.err
+
+
+def test_a_snapshot_tag_that_does_not_parse_is_refused(
+    snapshot_project: tuple[Path, Path], overlock: Overlock
+) -> None:
+    import json
+
+    manifest, snapshot = snapshot_project
+    data = json.loads(snapshot.read_text())
+    data["tags"] = ["[]", *data["tags"]]
+    snapshot.write_text(json.dumps(data))
+    run = overlock("lock", "--dry-run", "-m", str(manifest))
+    assert run.code == 2, run.err
+    assert "holds a wheel tag that does not parse" in run.err

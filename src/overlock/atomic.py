@@ -27,7 +27,10 @@ def atomic_writer(dest: Path) -> Iterator[IO[bytes]]:
     The file gets the mode a plain ``open`` would give it (``0o666`` less the umask), not
     mkstemp's private ``0o600``: locks, exports and modulefiles are shared with a group.
     """
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    except OSError as exc:  # name the file being written, not the temporary one
+        raise type(exc)(exc.errno, exc.strerror, str(dest)) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             if hasattr(os, "fchmod"):  # before the caller's block, which may set its own

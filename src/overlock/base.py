@@ -29,6 +29,7 @@ from packaging.version import InvalidVersion, Version
 from overlock import _probe, target
 from overlock.baseproc import base_argv, base_environ
 from overlock.errors import BaseProbeError
+from overlock.limits import read_text_bounded
 
 SNAPSHOT_FORMAT = 1
 
@@ -247,19 +248,29 @@ class BaseEnv:
 
 def load_snapshot(path: Path) -> BaseEnv:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text_bounded(path)
     except OSError as exc:
         raise BaseProbeError(
             f"cannot read base snapshot {path}: {exc.strerror or exc}",
             hint="write one with `overlock base snapshot --base PATH -o FILE`",
         ) from exc
+    except UnicodeDecodeError as exc:
+        raise BaseProbeError(f"base snapshot {path} is not UTF-8 text ({exc.reason})") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BaseProbeError(f"base snapshot {path} is not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise BaseProbeError(f"base snapshot {path} is not a JSON object")
-    return BaseEnv.from_json(data, source=str(path))
+    env = BaseEnv.from_json(data, source=str(path))
+    try:
+        _ = env.parsed_tags  # the resolver and the index rank wheels by them
+    except ValueError as exc:  # packaging's InvalidTag
+        raise BaseProbeError(
+            f"base snapshot {path} holds a wheel tag that does not parse: {exc}",
+            hint="write it again with `overlock base snapshot --base PATH -o FILE`",
+        ) from None
+    return env
 
 
 @dataclass(frozen=True)

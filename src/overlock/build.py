@@ -35,10 +35,11 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from overlock import children
 from overlock.base import BaseEnv
 from overlock.baseproc import base_argv, base_environ
 from overlock.cache import Cache
-from overlock.errors import BuildError, BuildRequiredError, OverlockError
+from overlock.errors import BadInputError, BuildError, BuildRequiredError, OverlockError
 from overlock.sources import DistFile, PackageSource
 
 if TYPE_CHECKING:
@@ -51,6 +52,10 @@ Reporter = Callable[[str], None]
 # Directories that never take part in a source tree's identity: VCS data, caches, build
 # output and environments. A backend writing build/ or *.egg-info into the tree (setuptools
 # does) must not make the tree look changed.
+# A bound on hashing a local tree (see devsources.directory_key for the first guard).
+MAX_TREE_FILES = 250_000
+MAX_TREE_BYTES = 8 * 1024**3
+
 _SKIP_DIRS = frozenset(
     {
         ".git",
@@ -108,6 +113,7 @@ def tree_hash(root: Path) -> str:
     """
     digest = hashlib.sha256()
     root = Path(root)
+    files = size = 0
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(
             d for d in dirnames if d not in _SKIP_DIRS and not d.endswith(".egg-info")
@@ -122,6 +128,13 @@ def tree_hash(root: Path) -> str:
                 continue
             if not stat.S_ISREG(st.st_mode):
                 continue
+            files, size = files + 1, size + st.st_size
+            if files > MAX_TREE_FILES or size > MAX_TREE_BYTES:
+                raise BadInputError(
+                    f"the source tree {root} is larger than a source tree may be here (more"
+                    f" than {MAX_TREE_FILES} files or {MAX_TREE_BYTES // 1024**3} GiB)",
+                    hint="point `path` at the project's own directory, not one above it",
+                )
             h = hashlib.sha256()
             with open(full, "rb") as fh:
                 for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -191,7 +204,7 @@ class BuildEnvironment:
         self.path = path
         self.output = output
         self.installed: dict[str, str] = {}  # canonical name -> version
-        proc = subprocess.run(
+        proc = children.run(
             base_argv(base.python, "-m", "venv", "--without-pip", str(path), flags=()),
             env=_clean_environ(),
             capture_output=True,
@@ -209,7 +222,7 @@ class BuildEnvironment:
 
     def paths(self) -> dict[str, str]:
         if self._paths is None:
-            proc = subprocess.run(
+            proc = children.run(
                 base_argv(self.python, "-c", _PURELIB_PROBE, flags=()),
                 env=_clean_environ(),
                 capture_output=True,
@@ -434,7 +447,7 @@ def _capturing_runner(output: list[str]) -> SubprocessRunner:
     def run(
         cmd: Sequence[str], cwd: str | None = None, extra_environ: Mapping[str, str] | None = None
     ) -> None:
-        proc = subprocess.run(
+        proc = children.run(
             list(cmd),
             cwd=cwd,
             env=_clean_environ(extra_environ),

@@ -7,15 +7,20 @@ refused; 2 bad input (manifest, arguments, unreachable base).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import importlib
 import logging
+import os
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from overlock import __version__
+from overlock import __version__, children
 from overlock.atomic import write_text_atomic
 from overlock.cli_common import (
     add_json_option,
@@ -23,10 +28,11 @@ from overlock.cli_common import (
     add_policy_options,
     add_upgrade_options,
     make_lock,
+    output_file,
     policy_given,
 )
 from overlock.context import Overlay
-from overlock.errors import OverlockError
+from overlock.errors import BadInputError, OverlockError
 from overlock.output import Output
 
 log = logging.getLogger("overlock")
@@ -158,16 +164,16 @@ def _print_lock(out: Output, lock: Any, reused: Sequence[str]) -> None:
 def cmd_base_snapshot(args: argparse.Namespace, out: Output) -> int:
     from overlock.base import probe
 
+    path = None if args.output == "-" else output_file(args.output)
     if args.base:
         base = probe(args.base)
     else:
         overlay = Overlay.load(args.manifest)
         base = overlay.base
     text = base.dumps()
-    if args.output == "-":
+    if path is None:
         sys.stdout.write(text)
     else:
-        path = Path(args.output)
         write_text_atomic(path, text)
         out.note(
             f"wrote {path}: Python {base.python_version}, {len(base.distributions)} distributions,"
@@ -270,14 +276,70 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM, raised in the main thread so that every cleanup runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+_INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_interrupted: list[int] = []
+
+
+def _on_signal(signum: int, _frame: object) -> None:
+    if _interrupted:
+        # A second signal while unwinding from the first: stop now, children first.
+        children.kill_all()
+        os.write(2, b"overlock: interrupted\n")
+        os._exit(128 + signum)
+    _interrupted.append(signum)
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGINT and SIGTERM unwind the stack (killing children, removing partial files)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _interrupted.clear()
+    previous = {s: signal.getsignal(s) for s in _INTERRUPT_SIGNALS}
+    for s in _INTERRUPT_SIGNALS:
+        signal.signal(s, _on_signal)
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _interrupt_code(exc: KeyboardInterrupt) -> int:
+    signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+    word = "terminated" if signum == signal.SIGTERM else "interrupted"
+    with contextlib.suppress(OSError, ValueError):
+        print(f"overlock: {word}", file=sys.stderr)
+    return 128 + signum
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        with _signals_interrupt():
+            return _main(argv)
+    except KeyboardInterrupt as exc:  # also raised before or after _main's own handling
+        return _interrupt_code(exc)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
         parser.print_help(sys.stderr)
         return 2
     verbosity = args.verbose - args.quiet
-    out = Output(verbosity, json_mode=bool(getattr(args, "json", False)))
+    json_mode = bool(getattr(args, "json", False))
+    out = Output(verbosity, json_mode=json_mode)
     logging.basicConfig(
         level=logging.DEBUG if verbosity > 1 else logging.WARNING,
         format="%(name)s: %(message)s",
@@ -286,26 +348,91 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args, out)
         return code
     except OverlockError as exc:
-        if getattr(args, "json", False):
-            out.json({"ok": False, **exc.to_json()})
-        out.error(exc.message, exc.hint)
-        if verbosity > 0:
-            traceback.print_exc()
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("overlock: interrupted", file=sys.stderr)
-        return 130
+        return _report(exc, out, json_mode, verbosity)
+    except KeyboardInterrupt as exc:
+        return _interrupt_code(exc)
     except BrokenPipeError:
         return 1
-    except Exception as exc:
-        if verbosity > 0:
-            traceback.print_exc()
-        print(
-            f"overlock: internal error: {type(exc).__name__}: {exc}\n"
-            "  hint: rerun with -v for the traceback, and please report it",
-            file=sys.stderr,
+    except OSError as exc:
+        return _report(os_error(exc), out, json_mode, verbosity)
+    except ValueError as exc:
+        if "null byte" not in str(exc):
+            return _internal_error(exc, verbosity)
+        error = BadInputError(
+            "a path given to overlock contains a NUL character",
+            hint="check the paths in overlay.toml and on the command line",
         )
-        return 1
+        return _report(error, out, json_mode, verbosity)
+    except Exception as exc:
+        return _internal_error(exc, verbosity)
 
 
-__all__ = ["main"]
+def _report(exc: OverlockError, out: Output, json_mode: bool, verbosity: int) -> int:
+    if json_mode:
+        out.json({"ok": False, **exc.to_json()})
+    out.error(exc.message, exc.hint)
+    if verbosity > 0:
+        traceback.print_exc()
+    return exc.exit_code
+
+
+def _internal_error(exc: Exception, verbosity: int) -> int:
+    if verbosity > 0:
+        traceback.print_exc()
+    print(
+        f"overlock: internal error: {type(exc).__name__}: {exc}\n"
+        "  hint: rerun with -v for the traceback, and please report it",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _shown(path: object) -> str:
+    text = os.fsdecode(path) if isinstance(path, (str, bytes, os.PathLike)) else str(path)
+    return text if text.isprintable() else repr(text)
+
+
+def os_error(exc: OSError) -> OverlockError:
+    """An error of the file system or the OS as a sentence, with what to do about it."""
+    where = _shown(exc.filename) if exc.filename is not None else "a file"
+    reason = exc.strerror or str(exc)
+    code = exc.errno
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return OverlockError(
+            f"no space left writing {where} ({reason})",
+            hint="free some space or quota; the shared download cache can be moved with"
+            " $OVERLOCK_CACHE_DIR; nothing half-written was kept",
+        )
+    if code == errno.EROFS:
+        return OverlockError(
+            f"cannot write {where}: the file system is read-only",
+            hint="choose a writable location (the overlay's prefix, the project directory,"
+            " or $OVERLOCK_CACHE_DIR for the cache)",
+        )
+    if code in (errno.EACCES, errno.EPERM):
+        return OverlockError(
+            f"permission denied: {where}",
+            hint="check the permissions of that path and its directory; the download cache"
+            " can be moved with $OVERLOCK_CACHE_DIR",
+        )
+    if code == errno.ENAMETOOLONG:
+        return BadInputError(
+            f"a file name is too long: {where}",
+            hint="a path component may be at most 255 bytes; shorten it",
+        )
+    if code in (errno.ENOENT, errno.ENOTDIR):
+        return BadInputError(
+            f"{where} does not exist, or a directory on its way does not ({reason})",
+            hint="check the path; overlock creates files, not the directories above them",
+        )
+    if code == errno.EISDIR:
+        return BadInputError(f"{where} is a directory", hint="name a file")
+    if code == errno.ELOOP:
+        return BadInputError(f"too many symbolic links resolving {where}")
+    return OverlockError(
+        f"{reason}: {where}",
+        hint="the operating system refused the operation; check the path and retry",
+    )
+
+
+__all__ = ["main", "os_error"]

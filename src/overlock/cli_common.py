@@ -6,9 +6,11 @@ The options are spelled once so that their help reads the same in every command.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from overlock.context import Overlay
+from overlock.errors import BadInputError
 from overlock.output import Output
 
 if TYPE_CHECKING:  # the resolver loads only for commands that lock
@@ -25,6 +27,22 @@ def add_no_build_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-build", action="store_true", help="refuse to build anything from source"
     )
+
+
+def output_file(text: str) -> Path:
+    """The file an ``-o FILE`` option names, checked before any work is done for it."""
+    path = Path(text)
+    if path.is_dir():
+        raise BadInputError(
+            f"-o {text} names a directory", hint="name the file to write, e.g. -o DIR/NAME"
+        )
+    parent = path.parent
+    if not parent.is_dir():
+        raise BadInputError(
+            f"-o {text}: the directory {parent} does not exist",
+            hint=f"create it first (`mkdir -p {parent}`), or write somewhere else",
+        )
+    return path
 
 
 def add_policy_options(parser: argparse.ArgumentParser) -> None:
@@ -142,5 +160,6 @@ __all__ = [
     "add_policy_options",
     "add_upgrade_options",
     "make_lock",
+    "output_file",
     "policy_given",
 ]

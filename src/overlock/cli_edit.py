@@ -29,6 +29,7 @@ from overlock.cli_common import (
 )
 from overlock.context import Overlay, default_manifest_path
 from overlock.errors import BadInputError, BaseProbeError, ManifestError, OverlockError
+from overlock.limits import read_text_bounded
 from overlock.lockfile import write_lock
 from overlock.manifest import (
     MANIFEST_FILENAME,
@@ -236,9 +237,8 @@ def _shown_path(path: Path) -> str:
 
 
 def _read_text(path: Path) -> str:
-    # newline="": the bytes as they are, so CRLF files are compared and kept exactly.
-    with open(path, encoding="utf-8", newline="") as fh:
-        return fh.read()
+    # Decoded as they are (no newline translation), so CRLF files are compared and kept exactly.
+    return read_text_bounded(path, translate_newlines=False)
 
 
 def _validated(text: str, path: Path, scratch: Path | None = None) -> Manifest:

@@ -12,7 +12,7 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from overlock.atomic import write_text_atomic
-from overlock.cli_common import add_json_option
+from overlock.cli_common import add_json_option, output_file
 from overlock.context import Overlay
 from overlock.errors import OverlockError
 from overlock.lockfile import Lock, LockedPackage, read_lock
@@ -104,7 +104,9 @@ def cmd_why(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
-def _export_modulefile(args: argparse.Namespace, out: Output, overlay: Overlay) -> int:
+def _export_modulefile(
+    args: argparse.Namespace, out: Output, overlay: Overlay, path: Path | None
+) -> int:
     from overlock.modulefile import module_spec, render
 
     prefix = overlay.prefix
@@ -115,10 +117,9 @@ def _export_modulefile(args: argparse.Namespace, out: Output, overlay: Overlay) 
         str(overlay.manifest.path),
     )
     text = render(args.format, spec)
-    if args.output == "-":
+    if path is None:
         sys.stdout.write(text)
         return 0
-    path = Path(args.output)
     write_text_atomic(path, text)
     out.note(f"wrote {path}: a {args.format} modulefile for the overlay at {prefix}")
     from overlock._bootstrap import boot_dir
@@ -131,9 +132,10 @@ def _export_modulefile(args: argparse.Namespace, out: Output, overlay: Overlay) 
 def cmd_export(args: argparse.Namespace, out: Output) -> int:
     from overlock.export import requirements
 
+    path = None if args.output == "-" else output_file(args.output)
     overlay = Overlay.load(args.manifest)
     if args.format != "requirements":
-        return _export_modulefile(args, out, overlay)
+        return _export_modulefile(args, out, overlay, path)
     lock = _lock(overlay)
     if lock.manifest_hash != overlay.manifest.content_hash():
         out.note(
@@ -142,7 +144,7 @@ def cmd_export(args: argparse.Namespace, out: Output) -> int:
         )
     # The lock names its base, so the prefix is known without probing the base.
     prefix = overlay.manifest.prefix(lock.base_prefix) if lock.base_prefix else overlay.prefix
-    to_stdout = args.output == "-"
+    to_stdout = path is None
     exported = requirements(
         lock,
         lock_path=str(overlay.lock_path),
@@ -150,10 +152,9 @@ def cmd_export(args: argparse.Namespace, out: Output) -> int:
         config=overlay.index_config,
         filename="requirements.txt" if to_stdout else args.output,
     )
-    if to_stdout:
+    if path is None:
         sys.stdout.write(exported.text)
         return 0
-    path = Path(args.output)
     write_text_atomic(path, exported.text)
     out.note(f"wrote {path}: {len(exported.packages)} package(s); install them with")
     out.note(f"  {exported.command}")

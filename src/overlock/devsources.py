@@ -299,8 +299,21 @@ def _subdirectory(tree: Path, subdirectory: str | None, label: str) -> Path:
 
 
 def directory_key(tree: Path) -> str:
-    """What identifies a build of a local tree: its content and its place (editables)."""
+    """What identifies a build of a local tree: its content and its place (editables).
+
+    A tree that cannot be a Python project is refused before its files are hashed: the path
+    comes from overlay.toml or from a shared lock, and ``path = "/"`` must not cost a walk
+    of the whole file system before anything says no.
+    """
+    if not any((tree / name).is_file() for name in _PROJECT_FILES):
+        raise BadInputError(
+            f"{tree} is not a Python source tree: it has no pyproject.toml or setup.py",
+            hint="point `path` at the directory holding the project's pyproject.toml",
+        )
     return f"tree:{tree_hash(tree)}:{tree.resolve()}"
+
+
+_PROJECT_FILES = ("pyproject.toml", "setup.py")
 
 
 def git_key(commit: str, subdirectory: str | None) -> str:

@@ -29,6 +29,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
+from overlock import children
 from overlock._bootstrap import ACTIVATE_FUNCTION, overlay_site_dirs
 from overlock.base import BaseEnv
 from overlock.baseproc import base_argv, base_environ
@@ -273,7 +274,7 @@ def verify_imports(
     env.setdefault("MPLBACKEND", "Agg")
     with tempfile.TemporaryDirectory(prefix="overlock-imports-") as cwd:
         try:
-            proc = subprocess.run(
+            proc = children.run(
                 base_argv(base.python, "-c", script),
                 input=json.dumps({"modules": order, "watch": watch}),
                 capture_output=True,

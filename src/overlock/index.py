@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import email.parser
+import errno
 import hashlib
 import json
 import logging
+import os
 import re
 import ssl
+import stat
 import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -46,7 +49,22 @@ from overlock import _lazywheel, compat
 from overlock.base import BaseEnv
 from overlock.build import WHAT_IS_BUILT
 from overlock.cache import Cache
-from overlock.errors import BadInputError, BuildRequiredError, HashMismatchError, IndexError_
+from overlock.errors import (
+    BadInputError,
+    BuildRequiredError,
+    HashMismatchError,
+    IndexError_,
+    OverlockError,
+)
+from overlock.limits import (
+    DEADLINE_FACTOR,
+    MAX_DOWNLOAD_ENV,
+    MAX_PAGE_BYTES,
+    MIN_RATE,
+    Deadline,
+    human_size,
+    max_download,
+)
 from overlock.pipconfig import IndexConfig, iter_credentials, redact
 from overlock.sources import DistFile, DistMetadata, Release, SetAside
 
@@ -68,7 +86,8 @@ class _Quiet(logging.Filter):
 for _name in ("unearth", "unearth.collector", "unearth.finder", "unearth.evaluator"):
     logging.getLogger(_name).addFilter(_Quiet())
 
-_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
+# Describe the body as it arrived; a Response rebuilt from the decoded bytes must not.
+_BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 _VCS_PREFIXES = ("git+", "hg+", "svn+", "bzr+")
 _T = TypeVar("_T")
 
@@ -99,37 +118,37 @@ class _BaseTarget(TargetPython):
         return self._base_tags
 
 
-class _RetryingClient(PyPIClient):
-    """unearth's client with bounded retries for idempotent requests.
+class _Client(PyPIClient):
+    """unearth's client; retries live in ``Index._retrying`` alone (one layer, as in pip)."""
 
-    A lock asks for dozens of pages and files; one HTTP 500 or dropped connection from a
-    mirror should cost a second, not the whole lock.
-    """
-
-    def __init__(self, *, retries: int, backoff: float, **kwargs: Any) -> None:
+    def __init__(self, *, backoff: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.retries = max(0, retries)
         self.backoff = backoff
 
-    def send(self, request: httpx2.Request, **kwargs: Any) -> httpx2.Response:
-        attempt = 0
-        while True:
-            retry = request.method in _IDEMPOTENT and attempt < self.retries
-            try:
-                response = super().send(request, **kwargs)
-            except httpx2.TransportError as exc:
-                if not retry:
-                    raise
-                logger.info("retrying %s after %s", redact(str(request.url)), type(exc).__name__)
-            else:
-                if response.status_code < 500 or not retry:
-                    return response
-                response.close()
-                logger.info(
-                    "retrying %s after HTTP %d", redact(str(request.url)), response.status_code
-                )
-            attempt += 1
-            time.sleep(self.backoff * 2 ** (attempt - 1))
+
+class _ServerError(Exception):
+    """An answer of HTTP 5xx: retried like a dropped connection."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+
+
+class _DeadlinePassed(Exception):
+    """A request ran past its total deadline (``limits.Deadline``): retried."""
+
+
+class _TooLarge(Exception):
+    """A body went past the size it may have; never retried (the server means it)."""
+
+    def __init__(self, limit: int, got: int, declared: bool) -> None:
+        super().__init__(f"more than {limit} bytes")
+        self.limit = limit
+        self.got = got
+        self.declared = declared  # said so in Content-Length, nothing was read
+
+
+_RETRIED = (httpx2.TransportError, _ServerError, _DeadlinePassed)
 
 
 class _PageFetcher:
@@ -137,6 +156,7 @@ class _PageFetcher:
 
     unearth logs and skips a page that answers 5xx, which would make a broken index look
     like one without the package; a lock must fail loudly instead. 404 stays "not here".
+    Pages are read within ``Index._retrying`` (one retry layer, a deadline, a size cap).
     """
 
     def __init__(self, index: Index) -> None:
@@ -145,10 +165,7 @@ class _PageFetcher:
     def get(self, url: str, *, headers: Mapping[str, str] | None = None) -> httpx2.Response:
         index = self._index
         index._count("pages")
-        try:
-            resp = index.client.get(url, headers=headers)
-        except httpx2.HTTPError as exc:
-            raise index._network_error(url, exc) from None
+        resp = index._bounded_get(url, headers=headers, limit=MAX_PAGE_BYTES)
         if resp.status_code >= 400 and resp.status_code not in (404, 410):
             raise index._status_error(url, resp.status_code)
         if resp.status_code in (404, 410):
@@ -158,10 +175,7 @@ class _PageFetcher:
         return resp
 
     def head(self, url: str, *, headers: Mapping[str, str] | None = None) -> httpx2.Response:
-        try:
-            return self._index.client.head(url, headers=headers)
-        except httpx2.HTTPError as exc:
-            raise self._index._network_error(url, exc) from None
+        return self._index._head(url, headers=headers)
 
     def get_stream(
         self, url: str, *, headers: Mapping[str, str] | None = None
@@ -202,8 +216,7 @@ def ssl_context(config: IndexConfig) -> ssl.SSLContext:
 
 def make_client(config: IndexConfig, *, backoff: float = 0.25) -> PyPIClient:
     """The HTTP client an ``Index`` uses, configured from ``config``."""
-    client = _RetryingClient(
-        retries=config.retries,
+    client = _Client(
         backoff=backoff,
         trusted_hosts=config.trusted_hosts,
         verify=ssl_context(config),
@@ -459,16 +472,21 @@ class Index:
                 self._count("cache_hits")
                 return cached
         local = _local_path(file.url)
+        # A download stops at the size the lock records, else at a cap (limits.py).
+        limit = file.size if file.size is not None else max_download()
         with self.cache.scratch() as tmp:
             dest = tmp / file.filename
-            if local is not None:
-                self._count("downloads")
-                try:
-                    digest, size = _copy_hashing(local, dest)
-                except OSError as exc:
-                    raise IndexError_(f"cannot read {local}: {exc.strerror or exc}") from None
-            else:
-                digest, size = self._fetch_to(file.url, dest)
+            try:
+                if local is not None:
+                    self._count("downloads")
+                    try:
+                        digest, size = _copy_hashing(local, dest, limit)
+                    except OSError as exc:
+                        raise IndexError_(f"cannot read {local}: {exc.strerror or exc}") from None
+                else:
+                    digest, size = self._fetch_to(file.url, dest, limit)
+            except _TooLarge as exc:
+                raise self._download_too_large(file, exc, limit) from None
             self._verify(file, digest, size)
             return self.cache.adopt_wheel(digest, file.filename, dest)
 
@@ -497,8 +515,8 @@ class Index:
 
     def _head_size(self, url: str) -> int | None:
         try:
-            response = self.client.head(url, follow_redirects=True)
-        except httpx2.HTTPError:
+            response = self._head(url)
+        except IndexError_:
             return None
         length = response.headers.get("Content-Length")
         if response.status_code != 200 or not (length and length.isdigit()):
@@ -510,8 +528,18 @@ class Index:
     def _find(self, source: _Source, name: str) -> Iterator[Package]:
         try:
             yield from source.finder.find_all_packages(name, allow_yanked=True)
-        except ValueError as exc:  # unearth: an unusable find-links location
+        except ValueError as exc:  # unearth: an unusable find-links location, or a bad URL
             raise IndexError_(self._scrub(f"{source.label}: {exc}")) from None
+        except (TypeError, KeyError, AttributeError) as exc:
+            # unearth trusts a JSON page's types (a number where a URL goes, a list for a
+            # table); an index is untrusted input, so such a page is an error of the index.
+            raise IndexError_(
+                self._scrub(
+                    f"the index page for {name} at {source.label} is malformed"
+                    f" ({type(exc).__name__}: {exc})"
+                ),
+                hint="the index serves a page that breaks PEP 691; tell its maintainers",
+            ) from None
 
     def _dist_file(self, link: Link, label: str) -> DistFile:
         url = redact(link.url_without_fragment)
@@ -520,6 +548,17 @@ class Index:
             hashes.update({k.lower(): v.lower() for k, v in link.hashes.items()})
         elif link.hash_name and link.hash:
             hashes[link.hash_name] = link.hash.lower()
+        for algo, value in hashes.items():
+            # A page is untrusted: a "hash" that is no hex digest would otherwise reach the
+            # cache's keys (and the lock) as if it were one.
+            if algo in _HEX_LENGTHS and not _is_hex(value, _HEX_LENGTHS[algo]):
+                raise IndexError_(
+                    self._scrub(
+                        f"the index page at {label} gives {link.filename} a {algo} that is not"
+                        f" {_HEX_LENGTHS[algo]} hex digits: {value[:80]!r}"
+                    ),
+                    hint="the index is broken or serves a hostile page; tell its maintainers",
+                )
         size = self._sizes.get(url)
         if link.is_file:
             path = link.file_path
@@ -572,9 +611,12 @@ class Index:
         except (ValueError, AttributeError):
             return
         base_url = str(resp.url)
-        for entry in files:
+        for entry in files if isinstance(files, list) else ():
             if isinstance(entry, dict) and isinstance(entry.get("size"), int) and entry.get("url"):
-                url = urljoin(base_url, str(entry["url"])).split("#", 1)[0]
+                try:
+                    url = urljoin(base_url, str(entry["url"])).split("#", 1)[0]
+                except ValueError:
+                    continue  # unearth reports the page
                 self._sizes[redact(url)] = entry["size"]
 
     # -- metadata -----------------------------------------------------------------------------
@@ -621,7 +663,7 @@ class Index:
     def _pep658(self, wheel: DistFile) -> bytes | None:
         url = wheel.url + ".metadata"
         self._count("metadata_requests")
-        resp = self._get(url)
+        resp = self._bounded_get(url)
         if resp.status_code in (404, 410):
             logger.info("%s: advertised .metadata is missing; reading the wheel instead", wheel.url)
             return None
@@ -648,60 +690,175 @@ class Index:
             self._count("range_requests")
             headers = {"Range": range_value, "Accept-Encoding": "identity"}
 
-            def once() -> _lazywheel.RangeResponse:
+            def once(deadline: Deadline) -> _lazywheel.RangeResponse:
                 with self.client.stream("GET", url, headers=headers) as resp:
                     if resp.status_code == 206:
-                        body = resp.read()
+                        chunks: list[bytes] = []
+                        self._read_body(resp, deadline, MAX_PAGE_BYTES, chunks.append, raw=True)
                         return _lazywheel.RangeResponse(
-                            206, resp.headers.get("Content-Range"), body
+                            206, resp.headers.get("Content-Range"), b"".join(chunks)
                         )
+                    if resp.status_code >= 500:
+                        raise _ServerError(resp.status_code)
                     if resp.status_code >= 400 and resp.status_code != 416:
                         raise self._status_error(url, resp.status_code)
                     # A 200 is the whole file: leave it unread, the caller downloads it
                     # properly (hashed, into the cache) instead.
                     return _lazywheel.RangeResponse(resp.status_code, None, b"")
 
-            return self._retrying(url, once)
+            try:
+                return self._retrying(url, once)
+            except _TooLarge as exc:
+                raise self._too_large(url, exc) from None
 
         return fetch
 
     # -- HTTP helpers -------------------------------------------------------------------------
 
-    def _get(self, url: str) -> httpx2.Response:
-        return self._retrying(url, lambda: self.client.get(url))
+    def _retrying(self, url: str, op: Callable[[Deadline], _T]) -> _T:
+        """``op`` tried ``retries + 1`` times in all, as pip counts: the only retry layer.
 
-    def _retrying(self, url: str, op: Callable[[], _T]) -> _T:
-        # The client retries failed sends; this also covers a connection dropped while the
-        # body is being read, which happens after send returned.
+        Dropped connections, timeouts, HTTP 5xx and a passed deadline are retried, each try
+        with a deadline of its own (``limits.Deadline``); anything else is raised at once.
+        """
+        attempts = max(0, self.config.retries) + 1
+        backoff = float(getattr(self.client, "backoff", 0.25))
         attempt = 0
         while True:
+            attempt += 1
             try:
-                return op()
-            except httpx2.HTTPError as exc:
-                attempt += 1
-                if attempt > self.config.retries:
-                    raise self._network_error(url, exc) from None
-                logger.info("retrying %s after %s", url, type(exc).__name__)
-                time.sleep(getattr(self.client, "backoff", 0.25) * 2 ** (attempt - 1))
+                return op(Deadline(DEADLINE_FACTOR * self.config.timeout))
+            except _RETRIED as exc:
+                if attempt >= attempts:
+                    raise self._failure(url, exc) from None
+                logger.info("retrying %s after %s", self._scrub(redact(url)), exc)
+            except httpx2.HTTPError as exc:  # not the network's fault: retrying cannot help
+                raise self._network_error(url, exc) from None
+            time.sleep(backoff * 2 ** (attempt - 1))
 
-    def _fetch_to(self, url: str, dest: Path) -> tuple[str, int]:
-        def once() -> tuple[str, int]:
+    def _read_body(
+        self,
+        resp: httpx2.Response,
+        deadline: Deadline,
+        limit: int,
+        write: Callable[[bytes], object],
+        *,
+        raw: bool,
+    ) -> int:
+        """Pass ``resp``'s body to ``write`` as it arrives, within ``limit`` and ``deadline``."""
+        declared = resp.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise _TooLarge(limit, int(declared), declared=True)
+        size = 0
+        # No chunk size: each piece as the network delivers it, so the deadline is checked
+        # even when a server sends a byte at a time.
+        for chunk in resp.iter_raw() if raw else resp.iter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise _TooLarge(limit, size, declared=False)
+            write(chunk)
+            deadline.credit(len(chunk))
+            if deadline.expired:
+                raise _DeadlinePassed(
+                    f"still sending after {deadline.grace:g} s plus 1 s per"
+                    f" {human_size(int(MIN_RATE))} received"
+                )
+        return size
+
+    def _bounded_get(
+        self, url: str, *, headers: Mapping[str, str] | None = None, limit: int = MAX_PAGE_BYTES
+    ) -> httpx2.Response:
+        """GET ``url`` whole into memory, retried, within ``limit`` bytes and a deadline."""
+
+        def once(deadline: Deadline) -> httpx2.Response:
+            with self.client.stream("GET", url, headers=headers) as resp:
+                if resp.status_code >= 500:
+                    raise _ServerError(resp.status_code)
+                chunks: list[bytes] = []
+                self._read_body(resp, deadline, limit, chunks.append, raw=False)
+                kept = [
+                    (k, v) for k, v in resp.headers.multi_items() if k.lower() not in _BODY_HEADERS
+                ]
+                return httpx2.Response(
+                    resp.status_code, headers=kept, content=b"".join(chunks), request=resp.request
+                )
+
+        try:
+            return self._retrying(url, once)
+        except _TooLarge as exc:
+            raise self._too_large(url, exc) from None
+
+    def _head(self, url: str, *, headers: Mapping[str, str] | None = None) -> httpx2.Response:
+        def once(_deadline: Deadline) -> httpx2.Response:
+            resp = self.client.head(url, headers=headers)
+            if resp.status_code >= 500:
+                raise _ServerError(resp.status_code)
+            return resp
+
+        return self._retrying(url, once)
+
+    def _fetch_to(self, url: str, dest: Path, limit: int) -> tuple[str, int]:
+        def once(deadline: Deadline) -> tuple[str, int]:
             self._count("downloads")
             h = hashlib.sha256()
-            size = 0
             with (
                 self.client.stream("GET", url, headers={"Accept-Encoding": "identity"}) as resp,
                 open(dest, "wb") as fh,
             ):
+                if resp.status_code >= 500:
+                    raise _ServerError(resp.status_code)
                 if resp.status_code >= 400:
                     raise self._status_error(url, resp.status_code)
-                for chunk in resp.iter_raw(1024 * 1024):
+
+                def write(chunk: bytes) -> None:
                     h.update(chunk)
                     fh.write(chunk)
-                    size += len(chunk)
+
+                size = self._read_body(resp, deadline, limit, write, raw=True)
             return h.hexdigest(), size
 
         return self._retrying(url, once)
+
+    def _failure(self, url: str, exc: Exception) -> IndexError_:
+        if isinstance(exc, _ServerError):
+            return self._status_error(url, exc.status)
+        if isinstance(exc, _DeadlinePassed):
+            return IndexError_(
+                self._scrub(f"{redact(url)} was too slow: {exc}"),
+                hint="the index or a proxy is stalling; retry later, or raise pip's `timeout`"
+                f" (now {self.config.timeout:g} s; each request may take {DEADLINE_FACTOR:g}"
+                " times that)",
+            )
+        return self._network_error(url, exc)
+
+    def _too_large(self, url: str, exc: _TooLarge) -> IndexError_:
+        return IndexError_(
+            self._scrub(
+                f"{redact(url)} sent more than {human_size(exc.limit)}, the most overlock reads"
+                " from an index page or metadata file; stopped there"
+            ),
+            hint="the index or a proxy is misbehaving; check the index URL",
+        )
+
+    def _download_too_large(self, file: DistFile, exc: _TooLarge, limit: int) -> OverlockError:
+        shown = self._scrub(file.url)
+        got = (
+            f"the server announced {exc.got} bytes"
+            if exc.declared
+            else f"the download was stopped after {exc.got} bytes"
+        )
+        if file.size is not None:
+            return HashMismatchError(
+                f"{file.filename} from {shown} is larger than the {file.size} bytes"
+                f" {file.index or 'the lock'} promised: {got}",
+                hint="the file changed on the index or was damaged on the way (a proxy?);"
+                " nothing was kept",
+            )
+        return IndexError_(
+            f"{file.filename} from {shown} is larger than {human_size(limit)}, the most"
+            f" overlock downloads for a file of unknown size: {got}",
+            hint=f"set {MAX_DOWNLOAD_ENV} (for example 16G) to allow larger files",
+        )
 
     def _verify(self, file: DistFile, digest: str, size: int) -> None:
         expected = file.sha256
@@ -755,6 +912,13 @@ class Index:
 # -- module helpers ---------------------------------------------------------------------------
 
 
+_HEX_LENGTHS = {"md5": 32, "sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128}
+
+
+def _is_hex(value: str, length: int) -> bool:
+    return len(value) == length and all(c in "0123456789abcdef" for c in value)
+
+
 def _version(package: Package) -> Version | None:
     try:
         return Version(package.version) if package.version else None
@@ -768,14 +932,21 @@ def _local_path(url: str) -> Path | None:
     return url_to_path(url.split("#", 1)[0])
 
 
-def _copy_hashing(src: Path, dest: Path) -> tuple[str, int]:
+def _copy_hashing(src: Path, dest: Path, limit: int) -> tuple[str, int]:
     h = hashlib.sha256()
     size = 0
-    with open(src, "rb") as fin, open(dest, "wb") as fout:
+    # O_NONBLOCK: a FIFO named like a wheel is refused at once, not waited on.
+    fd = os.open(src, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with open(fd, "rb") as fin, open(dest, "wb") as fout:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(src))
+        os.set_blocking(fd, True)
         for chunk in iter(lambda: fin.read(1024 * 1024), b""):
+            size += len(chunk)
+            if size > limit:
+                raise _TooLarge(limit, size, declared=False)
             h.update(chunk)
             fout.write(chunk)
-            size += len(chunk)
     return h.hexdigest(), size
 
 

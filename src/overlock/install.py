@@ -47,6 +47,7 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from overlock._bootstrap import render_launcher
 from overlock.base import SCHEME_KEYS, BaseEnv
 from overlock.baseproc import base_argv, base_environ
+from overlock.children import Child
 from overlock.errors import HashMismatchError, SyncError
 
 if TYPE_CHECKING:
@@ -375,6 +376,10 @@ def _die_with_parent(parent: int) -> None:
     import ctypes
     import signal
 
+    # The parent stops the pool on Ctrl-C or SIGTERM; a worker that took the terminal's
+    # SIGINT (or the parent's SIGTERM handler, inherited by fork) would print a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
     if os.getppid() != parent:  # it died before the line above took effect
@@ -465,7 +470,9 @@ class ByteCompiler:
         # reading its input while we are still writing to it.
         self._output = tempfile.TemporaryFile()  # noqa: SIM115  (closed by close())
         self._sent: set[str] = set()
-        self._proc = subprocess.Popen(
+        # A process group of its own (children.py): close() kills the pool's workers too,
+        # which would otherwise wait for work forever once their parent is killed.
+        self._child = Child(
             base_argv(
                 base.python, "-c", _COMPILE_SCRIPT, str(built), str(seen), flags=("-E", "-s", "-S")
             ),
@@ -474,6 +481,7 @@ class ByteCompiler:
             stderr=subprocess.STDOUT,
             env=base_environ(),
         )
+        self._proc = self._child.proc
 
     def __enter__(self) -> ByteCompiler:
         return self
@@ -511,15 +519,11 @@ class ByteCompiler:
         with contextlib.suppress(BrokenPipeError):
             self._proc.stdin.close()
         code = self._proc.wait()
+        self._child.close()  # workers that outlived the compiler, if any
         self._output.seek(0)
         output = self._output.read().decode("utf-8", "replace").strip()
         return code == 0, output
 
     def close(self) -> None:
-        if self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
-        if self._proc.stdin is not None and not self._proc.stdin.closed:
-            with contextlib.suppress(BrokenPipeError):
-                self._proc.stdin.close()
+        self._child.close()
         self._output.close()

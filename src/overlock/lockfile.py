@@ -32,6 +32,7 @@ from packaging.version import Version
 from overlock import __version__
 from overlock.atomic import write_text_atomic
 from overlock.errors import StaleLockError
+from overlock.limits import read_text_bounded
 
 LOCK_FILENAME = "pylock.overlay.toml"
 TOOL_FORMAT = 1
@@ -313,13 +314,18 @@ def lock_path_for(manifest_path: Path) -> Path:
 
 def read_lock(path: Path) -> Lock:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text_bounded(path)
     except FileNotFoundError as exc:
         raise StaleLockError(
             f"{path} does not exist", hint="run `overlock lock` to create it"
         ) from exc
     except OSError as exc:
         raise StaleLockError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise StaleLockError(
+            f"{path} is not UTF-8 text ({exc.reason})",
+            hint="run `overlock lock` to write it again",
+        ) from None
     return Lock.loads(text, source=str(path))
 
 
@@ -327,9 +333,9 @@ def write_lock(lock: Lock, path: Path) -> bool:
     """Write ``lock`` to ``path`` atomically; return False when the bytes are unchanged."""
     text = lock.dumps()
     try:
-        if path.read_text(encoding="utf-8") == text:
+        if read_text_bounded(path) == text:
             return False
-    except OSError:
+    except (OSError, UnicodeDecodeError):
         pass
     write_text_atomic(path, text)
     return True

@@ -62,6 +62,7 @@ from tomlkit.exceptions import ParseError, TOMLKitError
 
 from overlock import locations
 from overlock.errors import ManifestError, ManifestIssue, ManifestMissingError
+from overlock.limits import read_text_bounded
 from overlock.policy import ALL, PRERELEASE_MODES
 
 MANIFEST_FILENAME = locations.MANIFEST_FILENAME
@@ -209,7 +210,7 @@ def load_manifest(path: Path) -> Manifest:
     """Read and validate overlay.toml; raise one ManifestError listing every problem."""
     shown = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text_bounded(path)
     except FileNotFoundError:
         raise ManifestMissingError(shown) from None
     except IsADirectoryError:
@@ -483,9 +484,16 @@ class _Validator:
                         " merge the two entries",
                     )
                     continue
+                try:
+                    direct = Requirement(f"{source.name} @ {source.url}")
+                except InvalidRequirement as exc:
+                    # A rev or subdirectory that no URL can carry (spaces, say).
+                    reason = str(exc).splitlines()[0] if str(exc) else "invalid requirement"
+                    self.report(at, f"cannot be written as `name @ URL`: {reason}")
+                    continue
                 seen[identity] = i
                 texts.append(text)
-                reqs.append(Requirement(f"{source.name} @ {source.url}"))
+                reqs.append(direct)
                 self.sources.append(source)
                 continue
             if not isinstance(entry, str):

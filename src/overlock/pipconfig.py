@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from overlock.limits import read_text_bounded
+
 PYPI_SIMPLE = "https://pypi.org/simple/"
 DEFAULT_TIMEOUT = 15.0  # pip's default socket timeout
 DEFAULT_RETRIES = 5  # pip's default
@@ -171,8 +173,7 @@ def _config_files(env: Mapping[str, str]) -> list[Path]:
 def _read_config_file(path: Path) -> dict[tuple[str, str], str]:
     parser = configparser.RawConfigParser()
     try:
-        with open(path, encoding="utf-8") as fh:
-            parser.read_file(fh)
+        parser.read_string(read_text_bounded(path), str(path))
     except (OSError, UnicodeDecodeError, configparser.Error):
         # pip errors on an unparsable file; here a broken or unreadable optional file must not
         # stop a lock that would otherwise work, and pip reports it when the user runs pip.

@@ -14,7 +14,11 @@ Fault kinds (``fault(pattern, kind)``), each consumed by one matching request:
 * ``"slow"``: sleep ``delay`` seconds, then answer normally;
 * ``"corrupt"``: answer normally except that one byte in the middle of the body actually sent
   is inverted. Status, headers and ``Content-Length`` are unchanged, so only a hash check can
-  notice (for a Range request the inverted byte lies inside the requested range).
+  notice (for a Range request the inverted byte lies inside the requested range);
+* ``"trickle"``: answer normally, but send the body one byte every ``delay`` seconds;
+* ``"endless"``: answer 200 without ``Content-Length``, send the body and then zero bytes
+  until the client hangs up (at most ``ENDLESS_CAP`` bytes, so a client with no bound still
+  ends, with the wrong bytes).
 """
 
 from __future__ import annotations
@@ -54,7 +58,8 @@ HTML_V1 = "application/vnd.pypi.simple.v1+html"
 TEXT_HTML = "text/html"
 # Order is the tie-break: JSON wins when the client accepts several formats equally.
 _OFFERED = (JSON_V1, HTML_V1, TEXT_HTML)
-FAULT_KINDS = frozenset({"500", "drop", "slow", "corrupt"})
+FAULT_KINDS = frozenset({"500", "drop", "slow", "corrupt", "trickle", "endless"})
+ENDLESS_CAP = 256 * 1024 * 1024
 
 
 class RequestRecord(NamedTuple):
@@ -95,6 +100,7 @@ class _State:
     lock: threading.Lock = field(default_factory=threading.Lock)
     files: dict[str, IndexFile] = field(default_factory=dict)
     faults: list[_Fault] = field(default_factory=list)
+    raw: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # path -> (body, type)
     requests: list[RequestRecord] = field(default_factory=list)
 
     def take_fault(self, path: str) -> _Fault | None:
@@ -270,6 +276,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "overlock-test-index"
     state: _State  # set on the per-index subclass
     _recorded = False
+    _fault: _Fault | None = None
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the request log is self.state.requests; stderr noise helps nobody
@@ -284,6 +291,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = unquote(urlsplit(self.path).path)
         self._recorded = False
         fault = self.state.take_fault(path)
+        self._fault = fault
         try:
             if fault is not None and fault.kind == "drop":
                 raise _Dropped
@@ -327,6 +335,10 @@ class _Handler(BaseHTTPRequestHandler):
         return expected is None or self.headers.get("Authorization") == expected
 
     def _route(self, path: str, *, send_body: bool, corrupt: bool) -> int:
+        with self.state.lock:
+            raw = self.state.raw.get(path)
+        if raw is not None:
+            return self._send(200, raw[0], raw[1], send_body=send_body)
         parts = path.split("/")
         if path in ("/simple", "/simple/"):
             return self._index_page(None, send_body=send_body, corrupt=corrupt)
@@ -390,7 +402,8 @@ class _Handler(BaseHTTPRequestHandler):
         )
         extra = {"Accept-Ranges": "bytes", "ETag": f'"{hashlib.sha256(data).hexdigest()}"'}
         range_header = self.headers.get("Range")
-        wanted = _parse_range(range_header, len(data)) if range_header else None
+        endless = self._fault is not None and self._fault.kind == "endless"
+        wanted = _parse_range(range_header, len(data)) if range_header and not endless else None
         if wanted == "unsatisfiable":
             extra["Content-Range"] = f"bytes */{len(data)}"
             return self._send(416, b"", "text/plain", send_body=send_body, extra=extra)
@@ -415,14 +428,35 @@ class _Handler(BaseHTTPRequestHandler):
         send_body: bool,
         extra: dict[str, str] | None = None,
     ) -> int:
+        fault = self._fault
+        kind = fault.kind if fault is not None else None
         self.send_response(status, HTTPStatus(status).phrase)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+        if kind == "endless":
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        else:
+            self.send_header("Content-Length", str(len(body)))
         for key, value in (extra or {}).items():
             self.send_header(key, value)
         self._record(status)
         self.end_headers()
-        if send_body:
+        if not send_body:
+            return status
+        if kind == "trickle":
+            assert fault is not None
+            for i in range(len(body)):
+                self.wfile.write(body[i : i + 1])
+                self.wfile.flush()
+                time.sleep(fault.delay)
+        elif kind == "endless":
+            self.wfile.write(body)
+            zeros = bytes(1024 * 1024)
+            sent = len(body)
+            while sent < ENDLESS_CAP:
+                self.wfile.write(zeros)
+                sent += len(zeros)
+        else:
             self.wfile.write(body)
         return status
 
@@ -591,6 +625,11 @@ class PackageIndex:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(FAULT_KINDS)}")
         with self._state.lock:
             self._state.faults.append(_Fault(pattern, kind, times, delay))
+
+    def serve_raw(self, path: str, body: bytes, content_type: str) -> None:
+        """Answer GET ``path`` with exactly ``body`` (a hostile page, say) until replaced."""
+        with self._state.lock:
+            self._state.raw[path] = (body, content_type)
 
     def clear_faults(self) -> None:
         with self._state.lock:

@@ -42,10 +42,10 @@ files (the lock, the prefix, the base probe); nothing here talks to an index or 
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
+from overlock import children
 from overlock.base import BaseEnv
 from overlock.cache import Cache
 from overlock.check.consistency import Unmet, check_consistency, combined, unmet
@@ -72,7 +72,7 @@ def check_overlay(
     *,
     cache: Cache | None = None,
     environ: Mapping[str, str] | None = None,
-    runner: Runner = subprocess.run,
+    runner: Runner = children.run,
 ) -> Report:
     """Run every check on the overlay at ``prefix``; ``base`` is the base as it is now."""
     prefix = Path(os.path.abspath(prefix))  # noqa: PTH100 - the stable link, unresolved

@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from overlock import children
 from overlock.base import BaseEnv
 from overlock.baseproc import base_argv, base_environ
 from overlock.check.dists import PrefixDist, same_version
@@ -100,7 +101,7 @@ def check_shadows(
     found: Sequence[PrefixDist],
     *,
     environ: Mapping[str, str] | None = None,
-    runner: Runner = subprocess.run,
+    runner: Runner = children.run,
     timeout: float = 120.0,
 ) -> Section:
     """Is each overlay copy of a base package the one that gets imported?"""

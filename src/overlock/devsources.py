@@ -46,7 +46,7 @@ from overlock.errors import BadInputError, BuildError, StaleLockError
 from overlock.index import parse_metadata
 from overlock.lockfile import Lock, LockedFile, LockedPackage
 from overlock.manifest import Manifest
-from overlock.pipconfig import redact
+from overlock.redact import redact_url, strip_credentials
 from overlock.sources import DistFile, DistMetadata, Release, SourceRef
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ class BuildingSource:
     # the kinds ----------------------------------------------------------------------------
 
     def _refusal(self, name: str, url: str) -> str | None:
-        shown = f"{name} @ {redact(url)}"
+        shown = f"{name} @ {redact_url(url)}"
         if self.policy.no_build:
             return f"{shown} has to be built from source, and --no-build forbids building"
         if url not in self.named_urls and not self.policy.allow_build:
@@ -156,7 +156,7 @@ class BuildingSource:
         ref = vcs.parse_git_url(url)
         commit = vcs.resolve_commit(ref.repo, ref.rev, self.cache)
         key = build_key(self.builder.base, git_key(commit, ref.subdirectory))
-        label = f"{name} (git {redact(ref.repo)} at {commit[:12]})"
+        label = f"{name} (git {redact_url(ref.repo)} at {commit[:12]})"
         data = self.cache.built_metadata(key)
         if data is None:
             with self.cache.scratch() as tmp:
@@ -184,7 +184,7 @@ class BuildingSource:
         filename = unquote(parts.path.rstrip("/").rsplit("/", 1)[-1])
         fragment = dict(p.partition("=")[::2] for p in parts.fragment.split("&") if p)
         hashes = {k: v.lower() for k, v in fragment.items() if k == "sha256"}
-        clean = redact(url.split("#", 1)[0])
+        clean = strip_credentials(url.split("#", 1)[0])
         file = DistFile(filename=filename, url=clean, hashes=hashes)
         path = self.index.download(file)
         sha = sha256_file(path)
@@ -411,7 +411,7 @@ def _built(pkg: LockedPackage, ctx: _Context) -> LockedPackage:
         info = {"url": tree.resolve().as_uri(), "dir_info": {"editable": True} if editable else {}}
     elif pkg.vcs is not None:
         v = pkg.vcs
-        label = f"{pkg.name} (git {redact(v.url)} at {v.commit_id[:12]})"
+        label = f"{pkg.name} (git {redact_url(v.url)} at {v.commit_id[:12]})"
         key = build_key(ctx.base, git_key(v.commit_id, v.subdirectory))
         wheel_or_none = ctx.cache.built_wheel(key)
         if wheel_or_none is None:

@@ -47,7 +47,8 @@ from overlock.base import BaseEnv
 from overlock.build import WHAT_IS_BUILT
 from overlock.cache import Cache
 from overlock.errors import BadInputError, BuildRequiredError, HashMismatchError, IndexError_
-from overlock.pipconfig import IndexConfig, iter_credentials, redact
+from overlock.pipconfig import IndexConfig
+from overlock.redact import redact_url, scrub, secrets_in, strip_credentials
 from overlock.sources import DistFile, DistMetadata, Release
 
 logger = logging.getLogger("overlock.index")
@@ -104,13 +105,15 @@ class _RetryingClient(PyPIClient):
             except httpx2.TransportError as exc:
                 if not retry:
                     raise
-                logger.info("retrying %s after %s", redact(str(request.url)), type(exc).__name__)
+                logger.info(
+                    "retrying %s after %s", redact_url(str(request.url)), type(exc).__name__
+                )
             else:
                 if response.status_code < 500 or not retry:
                     return response
                 response.close()
                 logger.info(
-                    "retrying %s after HTTP %d", redact(str(request.url)), response.status_code
+                    "retrying %s after HTTP %d", redact_url(str(request.url)), response.status_code
                 )
             attempt += 1
             time.sleep(self.backoff * 2 ** (attempt - 1))
@@ -220,7 +223,7 @@ class Index:
         self.cache = cache if cache is not None else Cache.default()
         self._owns_client = client is None
         self.client: PyPIClient = client if client is not None else make_client(config)
-        self._secrets = sorted(set(iter_credentials(config.sources)), key=len, reverse=True)
+        self._secrets = secrets_in(config.sources)
         self._counts = dict.fromkeys(IndexStats().as_dict(), 0)
         self._releases: dict[NormalizedName, tuple[Release, ...]] = {}
         self._metadata: dict[str, DistMetadata] = {}
@@ -243,7 +246,7 @@ class Index:
                 target_python=target,
                 trusted_hosts=config.trusted_hosts,
             )
-            self._sources.append(_Source(redact(url), finder))
+            self._sources.append(_Source(strip_credentials(url), finder))
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -347,7 +350,7 @@ class Index:
         if not requirement.url:
             raise BadInputError(f"{requirement} is not a direct reference (`name @ URL`)")
         url = requirement.url
-        shown = self._scrub(redact(url))
+        shown = self._scrub(redact_url(url))
         name = canonicalize_name(requirement.name)
         if url.startswith(_VCS_PREFIXES):
             raise BuildRequiredError(
@@ -385,7 +388,7 @@ class Index:
             )
         fragment = dict(p.partition("=")[::2] for p in parts.fragment.split("&") if p)
         hashes = {k: v.lower() for k, v in fragment.items() if k in hashlib.algorithms_guaranteed}
-        clean = redact(url.split("#", 1)[0])
+        clean = strip_credentials(url.split("#", 1)[0])
         dist = DistFile(filename=filename, url=clean, hashes=hashes)
         if "sha256" not in hashes:
             # Locks need a sha256 for every file: fetch it once (the cache keeps it for sync).
@@ -458,7 +461,7 @@ class Index:
             raise IndexError_(self._scrub(f"{source.label}: {exc}")) from None
 
     def _dist_file(self, link: Link, label: str) -> DistFile:
-        url = redact(link.url_without_fragment)
+        url = strip_credentials(link.url_without_fragment)
         hashes: dict[str, str] = {}
         if link.hashes:
             hashes.update({k.lower(): v.lower() for k, v in link.hashes.items()})
@@ -519,7 +522,7 @@ class Index:
         for entry in files:
             if isinstance(entry, dict) and isinstance(entry.get("size"), int) and entry.get("url"):
                 url = urljoin(base_url, str(entry["url"])).split("#", 1)[0]
-                self._sizes[redact(url)] = entry["size"]
+                self._sizes[strip_credentials(url)] = entry["size"]
 
     # -- metadata -----------------------------------------------------------------------------
 
@@ -667,13 +670,11 @@ class Index:
         self._counts[key] += 1
 
     def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "****")
-        return text
+        return scrub(text, self._secrets)
 
     def _network_error(self, url: str, exc: Exception) -> IndexError_:
         return IndexError_(
-            self._scrub(f"cannot reach {redact(url)}: {type(exc).__name__}: {exc}"),
+            self._scrub(f"cannot reach {redact_url(url)}: {type(exc).__name__}: {exc}"),
             hint="check the network, proxy and index settings"
             f" ({self._scrub(self.config.describe())})",
         )
@@ -682,7 +683,7 @@ class Index:
         hint = "the index failed; retry later"
         if status in (401, 403):
             hint = "check the credentials for this index (in its URL, ~/.netrc or keyring)"
-        return IndexError_(self._scrub(f"{redact(url)} answered HTTP {status}"), hint=hint)
+        return IndexError_(self._scrub(f"{redact_url(url)} answered HTTP {status}"), hint=hint)
 
     def _build_required(self, release: Release) -> BuildRequiredError:
         what = f"{release.name} {release.version}"

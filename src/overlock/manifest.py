@@ -55,7 +55,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from tomlkit.exceptions import ParseError, TOMLKitError
 
-from overlock import locations
+from overlock import locations, untrusted
 from overlock.errors import ManifestError, ManifestIssue, ManifestMissingError
 
 MANIFEST_FILENAME = locations.MANIFEST_FILENAME
@@ -383,7 +383,7 @@ class _Validator:
             self.report(("overlay",), "missing `prefix`: the directory the overlay is installed in")
             return None
         text = self._string(overlay, where)
-        if text is None:
+        if text is None or not self._no_control(where, text):
             return None
         try:
             fields = list(string.Formatter().parse(text))
@@ -412,6 +412,8 @@ class _Validator:
         if text is None:
             return None
         # The name is substituted into a path: it must stay one directory.
+        if not self._no_control(where, text):
+            return None
         if text in (".", "..") or any(c in text for c in "/\\\0"):
             self.report(where, f"{text!r} is not a plain directory name")
             return None
@@ -494,6 +496,15 @@ class _Validator:
         git = self._string(entry, (*at, "git"))
         rev = self._string(entry, (*at, "rev"))
         subdirectory = self._string(entry, (*at, "subdirectory"))
+        for key, value, check in (
+            ("rev", rev, untrusted.git_revision),
+            ("subdirectory", subdirectory, untrusted.relative_path),
+        ):
+            if value is not None:
+                try:
+                    check(value, f"`{key}`")
+                except untrusted.UntrustedValue as exc:
+                    self.report((*at, key), str(exc))
         editable = entry.get("editable", False)
         if not isinstance(editable, bool):
             self.report((*at, "editable"), f"must be true or false, not {_toml_type(editable)}")
@@ -641,6 +652,16 @@ class _Validator:
             else:
                 good.append(entry)
         return good
+
+    def _no_control(self, where: KeyPath, text: str) -> bool:
+        """A path with a newline (or any control character) could end a line of the shell
+        code ``overlock activate`` prints, and what follows would run."""
+        try:
+            untrusted.text(text, "it")
+        except untrusted.UntrustedValue as exc:
+            self.report(where, f"{json.dumps(text)}: {str(exc).removeprefix('it ')}")
+            return False
+        return True
 
     def _check_expandable(self, where: KeyPath, text: str) -> bool:
         try:

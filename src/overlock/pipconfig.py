@@ -11,10 +11,11 @@ from __future__ import annotations
 import configparser
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from overlock.redact import redact_url
 
 PYPI_SIMPLE = "https://pypi.org/simple/"
 DEFAULT_TIMEOUT = 15.0  # pip's default socket timeout
@@ -25,24 +26,6 @@ DEFAULT_RETRIES = 5  # pip's default
 _SECTIONS = ("global", "install")
 _TRUE = frozenset({"1", "y", "yes", "t", "true", "on"})
 _FALSE = frozenset({"0", "n", "no", "f", "false", "off"})
-
-
-def redact(url: str) -> str:
-    """``url`` without any userinfo (user name and password).
-
-    The whole userinfo is dropped, not just the password: tokens are often passed as the
-    *user name* (``https://TOKEN@host/``, ``__token__:pw``), so keeping the user name would
-    leak them into lockfiles and logs. Anything that does not parse as a URL is returned as
-    is (find-links paths).
-    """
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=host))
 
 
 @dataclass(frozen=True)
@@ -67,8 +50,8 @@ class IndexConfig:
 
     def describe(self) -> str:
         """A credential-free one-line summary for messages and logs."""
-        parts = [redact(u) for u in (() if self.no_index else self.index_urls)]
-        parts += [f"find-links {redact(f)}" for f in self.find_links]
+        parts = [redact_url(u) for u in (() if self.no_index else self.index_urls)]
+        parts += [f"find-links {redact_url(f)}" for f in self.find_links]
         return f"{', '.join(parts) or 'no index'} (from {self.origin})"
 
     @classmethod
@@ -212,15 +195,3 @@ def _to_bool(text: str | None) -> bool:
     if value in _FALSE or not value:
         return False
     return False
-
-
-def iter_credentials(urls: Iterable[str]) -> Iterable[str]:
-    """Every secret (user name or password) embedded in ``urls``, for scrubbing messages."""
-    for url in urls:
-        try:
-            parts = urlsplit(url)
-        except ValueError:
-            continue
-        for secret in (parts.username, parts.password):
-            if secret:
-                yield secret

@@ -1,0 +1,176 @@
+"""A shared lock, an index page or a wheel may be hostile: every field is checked against
+what it may be, user data reaches git only after ``--``, and each refusal is one clean
+``overlock: error:`` naming the field and the file.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.index import PackageIndex
+from harness.project import write_manifest
+from harness.sources import GIT_ENV, commit_all, git_init, write_project
+from overlock.cache import Cache
+from overlock.errors import BuildError, StaleLockError
+from overlock.lockfile import Lock, LockedFile, LockedPackage, LockedVcs
+from overlock.vcs import checkout, ls_remote
+
+COMMIT = "a" * 40
+SHA = "b" * 64
+
+
+@pytest.fixture(autouse=True)
+def _git_isolation(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in GIT_ENV.items():
+        monkeypatch.setenv(key, value)
+
+
+def _lock_text() -> str:
+    """A valid lock holding one index wheel and one git commit."""
+    lock = Lock(
+        packages=(
+            LockedPackage(
+                name="alpha",  # type: ignore[arg-type]
+                version="1.0",
+                wheel=LockedFile(
+                    "alpha-1.0-py3-none-any.whl", "https://h.example/alpha.whl", 10, SHA
+                ),
+                index="https://h.example/simple/",
+                requested=("alpha",),
+            ),
+            LockedPackage(
+                name="gitpkg",  # type: ignore[arg-type]
+                version="1.0",
+                vcs=LockedVcs(
+                    url="https://h.example/g.git",
+                    commit_id=COMMIT,
+                    requested_revision="main",
+                    subdirectory="sub",
+                ),
+                requested=("gitpkg @ git+https://h.example/g.git@main",),
+            ),
+        ),
+        base_fingerprint="sha256:x",
+        manifest_hash="sha256:y",
+        base_python_version="3.11.7",
+    )
+    return lock.dumps()
+
+
+def test_the_unchanged_lock_reads_back() -> None:
+    lock = Lock.loads(_lock_text())
+    assert lock.by_name["gitpkg"].vcs == LockedVcs(  # type: ignore[index]
+        url="https://h.example/g.git",
+        commit_id=COMMIT,
+        requested_revision="main",
+        subdirectory="sub",
+    )
+
+
+# (what the attacker writes, as a replacement of a line of the valid lock; the field named)
+HOSTILE = {
+    "git option as url": (
+        'url = "https://h.example/g.git"',
+        'url = "--upload-pack=touch /tmp/overlock-pwned #"',
+        "packages[1].vcs.url",
+    ),
+    "ext transport": (
+        'url = "https://h.example/g.git"',
+        'url = "ext::sh -c touch% /tmp/overlock-pwned"',
+        "packages[1].vcs.url",
+    ),
+    "url without host": ('url = "https://h.example/g.git"', 'url = "https:///g"', "vcs.url"),
+    "bad IPv6 url": ('url = "https://h.example/g.git"', 'url = "http://[::1"', "vcs.url"),
+    "option as commit": (
+        f'commit-id = "{COMMIT}"',
+        'commit-id = "--output=/tmp/overlock-pwned"',
+        "packages[1].vcs.commit-id",
+    ),
+    "short commit": (f'commit-id = "{COMMIT}"', 'commit-id = "abc123"', "vcs.commit-id"),
+    "option as revision": (
+        'requested-revision = "main"',
+        'requested-revision = "--upload-pack=touch /tmp/overlock-pwned"',
+        "packages[1].vcs.requested-revision",
+    ),
+    "escaping subdirectory": (
+        'subdirectory = "sub"',
+        'subdirectory = "../../etc"',
+        "packages[1].vcs.subdirectory",
+    ),
+    "non-hex sha256": (f'sha256 = "{SHA}"', f'sha256 = "{"z" * 64}"', "wheels[0].hashes.sha256"),
+    "short sha256": (f'sha256 = "{SHA}"', 'sha256 = "abc"', "wheels[0].hashes.sha256"),
+    "requested of the wrong type": ('requested = ["alpha"]', "requested = 5", "requested"),
+    "escape sequence in requested": (
+        'requested = ["alpha"]',
+        'requested = ["\\u001b]0;owned\\u0007alpha"]',
+        "packages[0].tool.overlock.requested[0]",
+    ),
+    "wheel of another project": (
+        'name = "alpha-1.0-py3-none-any.whl"',
+        'name = "beta-1.0-py3-none-any.whl"',
+        "packages[0].wheels[0]",
+    ),
+    "download from another scheme": (
+        'url = "https://h.example/alpha.whl"',
+        'url = "ftp://h.example/alpha.whl"',
+        "packages[0].wheels[0].url",
+    ),
+    "shadows is not a version": (
+        'requested = ["alpha"]',
+        'requested = ["alpha"]\nshadows = "1.0; rm -rf"',
+        "shadows",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_a_hostile_lock_field_is_refused_naming_it(case: str) -> None:
+    old, new, field = HOSTILE[case]
+    text = _lock_text()
+    assert old in text
+    with pytest.raises(StaleLockError) as err:
+        Lock.loads(text.replace(old, new, 1), source="shared/pylock.overlay.toml")
+    message = err.value.message
+    assert message.startswith("shared/pylock.overlay.toml") and field in message, message
+    assert "overlock lock" in (err.value.hint or "")
+
+
+def test_git_takes_a_repository_that_looks_like_an_option_as_a_repository(
+    tmp_path: Path,
+) -> None:
+    # The last line of defence behind the lock's checks: `--` before user data.
+    marker = tmp_path / "pwned"
+    hostile = f"--upload-pack=touch {marker} #"
+    with pytest.raises(BuildError):
+        ls_remote(hostile, None)
+    with pytest.raises(BuildError):
+        checkout(hostile, COMMIT, Cache(tmp_path / "cache"), tmp_path / "tree")
+    assert not marker.exists()
+
+
+def test_sync_and_check_refuse_a_lock_whose_git_url_is_an_option(
+    tmp_path: Path, index: PackageIndex, make_base: Any, overlock: Any
+) -> None:
+    base = make_base()
+    repo = git_init(tmp_path / "repo")
+    write_project(repo, "gitpkg", "1.0")
+    commit_all(repo)
+    manifest = write_manifest(
+        tmp_path / "p", base, [f"gitpkg @ git+{repo.as_uri()}@main"], index=index
+    )
+    assert overlock("lock", "-m", str(manifest)).code == 0
+    lock_file = manifest.parent / "pylock.overlay.toml"
+    marker = tmp_path / "pwned"
+    text = lock_file.read_text()
+    text = re.sub(r'url = "file://[^"]*"', f'url = "--upload-pack=touch {marker} #"', text, count=1)
+    lock_file.write_text(text)
+    for command in (["check"], ["sync", "--no-build"], ["sync"], ["show"]):
+        run = overlock(*command, "-m", str(manifest))
+        assert run.code == 1, (command, run.err)
+        assert run.err.startswith(f"overlock: error: {lock_file}: packages[0].vcs.url"), run.err
+        assert "Traceback" not in run.err
+    assert not marker.exists()

@@ -6,6 +6,7 @@ what it may be, user data reaches git only after ``--``, and each refusal is one
 from __future__ import annotations
 
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 from harness.index import PackageIndex
 from harness.project import write_manifest
 from harness.sources import GIT_ENV, commit_all, git_init, write_project
+from harness.wheels import WheelSpec, build_wheel, resigned
 from overlock.cache import Cache
 from overlock.errors import BuildError, StaleLockError
 from overlock.lockfile import Lock, LockedFile, LockedPackage, LockedVcs
@@ -174,3 +176,22 @@ def test_sync_and_check_refuse_a_lock_whose_git_url_is_an_option(
         assert run.err.startswith(f"overlock: error: {lock_file}: packages[0].vcs.url"), run.err
         assert "Traceback" not in run.err
     assert not marker.exists()
+
+
+def test_lock_refuses_an_index_wheel_whose_metadata_names_another_project(
+    tmp_path: Path, index: PackageIndex, make_base: Any, overlock: Any
+) -> None:
+    base = make_base()
+    original = build_wheel(WheelSpec("honest", "1.0"), tmp_path / "built")
+    with zipfile.ZipFile(original) as zf:
+        metadata = zf.read("honest-1.0.dist-info/METADATA").decode()
+    forged = metadata.replace("Name: honest", "Name: requests")
+    index.add(
+        resigned(original, tmp_path / "forged", {"honest-1.0.dist-info/METADATA": forged.encode()})
+    )
+    manifest = write_manifest(tmp_path / "p", base, ["honest"], index=index)
+    run = overlock("lock", "-m", str(manifest))
+    assert run.code == 1
+    assert run.err.startswith("overlock: error: honest-1.0-py3-none-any.whl from http://")
+    assert "metadata names requests 1.0, not honest 1.0" in run.err
+    assert not (manifest.parent / "pylock.overlay.toml").exists()

@@ -331,12 +331,13 @@ class Index:
             return memo
         data = self._metadata_bytes(release.name, wheel)
         meta = parse_metadata(data, release.name, str(release.version))
-        if meta.name != release.name:
-            logger.warning(
-                "%s declares the name %r in its metadata; using %s",
-                wheel.filename,
-                meta.name,
-                release.name,
+        if meta.name != release.name or not _same_version(meta.version, release.version):
+            # The install would refuse this wheel (install.py); so must the lock.
+            raise IndexError_(
+                f"{wheel.filename} from {self._scrub(wheel.url)} is not a valid wheel: its"
+                f" metadata names {meta.name} {meta.version}, not {release.name}"
+                f" {release.version} as its file name says",
+                hint="the index serves a broken or tampered wheel; require another version",
             )
         self._metadata[wheel.url] = meta
         return meta
@@ -705,6 +706,13 @@ def _version(package: Package) -> Version | None:
         return Version(package.version) if package.version else None
     except InvalidVersion:
         return None
+
+
+def _same_version(text: str, version: Version) -> bool:
+    try:
+        return Version(text) == version
+    except InvalidVersion:
+        return False
 
 
 def _local_path(url: str) -> Path | None:

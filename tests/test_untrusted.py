@@ -55,6 +55,13 @@ def _lock_text() -> str:
                 ),
                 requested=("gitpkg @ git+https://h.example/g.git@main",),
             ),
+            LockedPackage(
+                name="srconly",  # type: ignore[arg-type]
+                version="1.0",
+                sdist=LockedFile(
+                    "srconly-1.0.tar.gz", "https://h.example/srconly-1.0.tar.gz", 5, SHA
+                ),
+            ),
         ),
         base_fingerprint="sha256:x",
         manifest_hash="sha256:y",
@@ -105,6 +112,11 @@ HOSTILE = {
     ),
     "non-hex sha256": (f'sha256 = "{SHA}"', f'sha256 = "{"z" * 64}"', "wheels[0].hashes.sha256"),
     "short sha256": (f'sha256 = "{SHA}"', 'sha256 = "abc"', "wheels[0].hashes.sha256"),
+    "sdist name with a path": (
+        'name = "srconly-1.0.tar.gz"',
+        'name = "../../srconly-1.0.tar.gz"',
+        "packages[2].sdist",  # packaging.pylock checks this one
+    ),
     "requested of the wrong type": ('requested = ["alpha"]', "requested = 5", "requested"),
     "escape sequence in requested": (
         'requested = ["alpha"]',
@@ -195,3 +207,17 @@ def test_lock_refuses_an_index_wheel_whose_metadata_names_another_project(
     assert run.err.startswith("overlock: error: honest-1.0-py3-none-any.whl from http://")
     assert "metadata names requests 1.0, not honest 1.0" in run.err
     assert not (manifest.parent / "pylock.overlay.toml").exists()
+
+
+def test_lock_refuses_an_index_page_whose_sha256_is_not_hex(
+    tmp_path: Path, index: PackageIndex, make_base: Any, overlock: Any
+) -> None:
+    base = make_base()
+    index.add_spec(WheelSpec("paged", "1.0"))
+    page = index.static_dir / "paged" / "index.html"
+    page.write_text(re.sub(r"#sha256=[0-9a-f]{64}", "#sha256=" + "z" * 64, page.read_text()))
+    manifest = write_manifest(tmp_path / "p", base, ["paged"], index=index.file_url)
+    run = overlock("lock", "-m", str(manifest))
+    assert run.code == 1, run.err
+    assert "the sha256 of paged-1.0-py3-none-any.whl is not a sha256" in run.err
+    assert run.err.startswith("overlock: error: ") and "Traceback" not in run.err

@@ -42,7 +42,7 @@ from unearth.fetchers import Fetcher, PyPIClient
 from unearth.link import Link
 from unearth.utils import url_to_path
 
-from overlock import _lazywheel
+from overlock import _lazywheel, untrusted
 from overlock.base import BaseEnv
 from overlock.build import WHAT_IS_BUILT
 from overlock.cache import Cache
@@ -285,6 +285,7 @@ class Index:
                 if version is None:
                     continue
                 link = package.link
+                self._check_page_hash(link, source.label)
                 yanked = int(link.yank_reason is not None)
                 if link.is_wheel and link.is_file and not link.requires_python:
                     # find-links directories have no page to carry Requires-Python; the wheel
@@ -491,6 +492,21 @@ class Index:
             has_metadata=bool(link.dist_info_metadata),
             index=label,
         )
+
+    def _check_page_hash(self, link: Link, label: str) -> None:
+        """A page's sha256 names a cache entry and goes into the lock: it must be one."""
+        given = (link.hashes or {}).get("sha256")
+        if given is None and link.hash_name == "sha256":
+            given = link.hash
+        if given is None:
+            return
+        try:
+            untrusted.sha256(given, f"the sha256 of {link.filename}")
+        except untrusted.UntrustedValue as exc:
+            raise IndexError_(
+                self._scrub(f"{label}: {exc}"),
+                hint="the index serves a damaged page; retry later, or tell its maintainers",
+            ) from None
 
     def _local_requires_python(self, name: str, link: Link) -> str | None:
         path = link.file_path

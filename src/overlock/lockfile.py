@@ -463,6 +463,8 @@ def _locked_file(
         raise untrusted.UntrustedValue(f"{key}.hashes has no sha256")
     name = filename or url.rsplit("/", 1)[-1].split("#", 1)[0]
     return LockedFile(
+        # packaging.pylock checked a wheel's or sdist's name against the project; an archive's
+        # comes from the last part of its URL.
         filename=untrusted.option_safe(name, f"{key}.name"),
         url=url,
         size=entry.size,

@@ -221,3 +221,43 @@ def test_lock_refuses_an_index_page_whose_sha256_is_not_hex(
     assert run.code == 1, run.err
     assert "the sha256 of paged-1.0-py3-none-any.whl is not a sha256" in run.err
     assert run.err.startswith("overlock: error: ") and "Traceback" not in run.err
+
+
+SNAPSHOT_EDITS = {
+    "relative interpreter": (lambda d: d.update(python="evil.sh"), "python must be an absolute"),
+    "option interpreter": (lambda d: d.update(python="-c"), "python must be an absolute"),
+    "newline in prefix": (lambda d: d.update(prefix="/opt\nrm -rf ~"), "prefix holds the control"),
+    "scheme escapes": (
+        lambda d: d["scheme"].update(purelib="../../home/x"),
+        "scheme.purelib must be a relative path",
+    ),
+    "scheme missing": (lambda d: d["scheme"].pop("data"), "scheme must have exactly the keys"),
+    "bad project name": (
+        lambda d: d["distributions"][0].update(name="a b/c"),
+        "distributions[0].name is not a project name",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(SNAPSHOT_EDITS))
+def test_a_hostile_snapshot_field_is_refused_naming_it(
+    tmp_path: Path, make_base: Any, overlock: Any, case: str
+) -> None:
+    import json
+
+    from harness.wheels import build_wheel as _bw
+    from overlock.base import load_snapshot
+    from overlock.errors import BaseProbeError
+
+    base = make_base(wheels=[_bw(WheelSpec("basepkg", "1.0"), tmp_path / "w")])
+    snapshot = tmp_path / "base.json"
+    assert overlock("base", "snapshot", "--base", str(base.prefix), "-o", str(snapshot)).code == 0
+    assert load_snapshot(snapshot).python  # the untouched snapshot loads
+    edit, message = SNAPSHOT_EDITS[case]
+    data = json.loads(snapshot.read_text())
+    edit(data)
+    snapshot.write_text(json.dumps(data))
+    with pytest.raises(BaseProbeError) as err:
+        load_snapshot(snapshot)
+    assert err.value.message.startswith(f"base snapshot {snapshot}: ")
+    assert message in err.value.message, err.value.message

@@ -5,6 +5,7 @@ what it may be, user data reaches git only after ``--``, and each refusal is one
 
 from __future__ import annotations
 
+import json
 import re
 import zipfile
 from pathlib import Path
@@ -16,8 +17,9 @@ from harness.index import PackageIndex
 from harness.project import write_manifest
 from harness.sources import GIT_ENV, commit_all, git_init, write_project
 from harness.wheels import WheelSpec, build_wheel, resigned
+from overlock.base import load_snapshot
 from overlock.cache import Cache
-from overlock.errors import BuildError, StaleLockError
+from overlock.errors import BaseProbeError, BuildError, StaleLockError
 from overlock.lockfile import Lock, LockedFile, LockedPackage, LockedVcs
 from overlock.vcs import checkout, ls_remote
 
@@ -243,13 +245,7 @@ SNAPSHOT_EDITS = {
 def test_a_hostile_snapshot_field_is_refused_naming_it(
     tmp_path: Path, make_base: Any, overlock: Any, case: str
 ) -> None:
-    import json
-
-    from harness.wheels import build_wheel as _bw
-    from overlock.base import load_snapshot
-    from overlock.errors import BaseProbeError
-
-    base = make_base(wheels=[_bw(WheelSpec("basepkg", "1.0"), tmp_path / "w")])
+    base = make_base(wheels=[build_wheel(WheelSpec("basepkg", "1.0"), tmp_path / "w")])
     snapshot = tmp_path / "base.json"
     assert overlock("base", "snapshot", "--base", str(base.prefix), "-o", str(snapshot)).code == 0
     assert load_snapshot(snapshot).python  # the untouched snapshot loads

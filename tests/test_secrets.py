@@ -11,7 +11,9 @@ every file the session created and every stream for each secret.
 from __future__ import annotations
 
 import base64
+import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,10 +26,21 @@ from harness.gitserve import GitServer
 from harness.index import PackageIndex
 from harness.sources import GIT_ENV, commit_all, git_init, write_project
 from harness.wheels import WheelSpec
+from overlock.cache import Cache
+from overlock.manifest import load_manifest
+from overlock.redact import (
+    redact_text,
+    redact_url,
+    secrets_in,
+    strip_credentials,
+    strip_text,
+    with_credentials,
+)
+from overlock.vcs import checkout
 
 # Unique enough that a hit cannot be a coincidence; each names where it was planted.
 INDEX_USER, INDEX_SECRET = "ixuser", "IdxPw-7f3a9c1e5d"
-REQ_TOKEN = "ReqTok-2b8d4e6f0a"  # a token passed as the user name (https://TOKEN@host/)
+REQ_USER, REQ_SECRET = "requser", "ReqPw-2b8d4e6f0a"
 GIT_USER, GIT_SECRET = "gituser", "GitPw-9e1c3a5b7d"
 
 
@@ -47,7 +60,7 @@ def _forms(secret: str, user: str | None = None) -> list[bytes]:
 
 SECRETS = {
     "index password": _forms(INDEX_SECRET, INDEX_USER),
-    "requirement token": _forms(REQ_TOKEN),
+    "requirement password": _forms(REQ_SECRET, REQ_USER),
     "git password": _forms(GIT_SECRET, GIT_USER),
 }
 
@@ -67,7 +80,7 @@ def servers(tmp_path: Path) -> Iterator[tuple[PackageIndex, PackageIndex, GitSer
     """The index (auth), a second host for a direct wheel (token auth), a git server (auth)."""
     with (
         PackageIndex(tmp_path / "srv-index", auth=(INDEX_USER, INDEX_SECRET)) as index,
-        PackageIndex(tmp_path / "srv-direct", auth=(REQ_TOKEN, "")) as direct,
+        PackageIndex(tmp_path / "srv-direct", auth=(REQ_USER, REQ_SECRET)) as direct,
         GitServer(tmp_path / "srv-git", auth=(GIT_USER, GIT_SECRET)) as gitserver,
     ):
         yield index, direct, gitserver
@@ -93,7 +106,8 @@ def test_no_credential_is_written_anywhere(
 
     def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
-            [sys.executable, "-m", "overlock", *args],
+            # -vv after the command: the most verbose output every command has.
+            [sys.executable, "-m", "overlock", *args, "-vv"],
             cwd=project,
             env={**os.environ, "OVERLOCK_CACHE_DIR": str(cache)},
             capture_output=True,
@@ -105,33 +119,41 @@ def test_no_credential_is_written_anywhere(
             assert proc.returncode == 0, f"overlock {' '.join(args)}:\n{proc.stderr}"
         return proc
 
-    run("-vv", "init", "--base", str(base.prefix), "--prefix", str(prefix), "--name", "sec")
+    run("init", "--base", str(base.prefix), "--prefix", str(prefix), "--name", "sec")
     manifest = project / "overlay.toml"
     with manifest.open("a") as fh:
         fh.write(f'\n[index]\nurls = ["{index.url}"]\n')
-    direct_url = f"http://{REQ_TOKEN}@127.0.0.1:{direct.port}/files/dirpkg-2.0-py3-none-any.whl"
+    direct_url = direct.url.replace("/simple/", "/files/dirpkg-2.0-py3-none-any.whl")
     git_url = gitserver.url_for("gitpkg.git")
-    run("-vv", "add", "idxpkg")
-    run("-vv", "add", f"dirpkg @ {direct_url}")
-    run("-vv", "add", f"gitpkg @ git+{git_url}@main")
-    run("-vv", "lock")
-    run("-vv", "lock", "--check")
-    run("-vv", "lock", "--json")
-    run("-vv", "sync")
-    run("-vv", "sync", "--json")
-    run("-vv", "show")
-    run("-vv", "show", "--json")
+    run("add", "idxpkg")
+    run("add", f"dirpkg @ {direct_url}")
+    run("add", f"gitpkg @ git+{git_url}@main")
+    run("lock")
+    run("lock", "--check")
+    run("lock", "--json")
+    run("sync")
+    run("sync", "--json")
+    run("show")
+    run("show", "--json")
     for name in ("idxpkg", "dirpkg", "gitpkg"):
-        run("-vv", "why", name)
-    run("-vv", "check", ok=False)
-    run("-vv", "check", "--json", ok=False)
-    run("-vv", "export", "--format", "requirements")
-    run("-vv", "export", "--format", "requirements", "-o", str(project / "requirements.txt"))
-    run("-vv", "base", "snapshot", "-o", str(project / "base.json"))
-    run("-vv", "activate")
-    run("-vv", "remove", "dirpkg")
-    # A sync with a cold cache must still get in: the credentials come from overlay.toml.
-    run("-vv", "sync")
+        run("why", name)
+    run("check", ok=False)
+    # ls-remote reached the private repository with the manifest's credentials.
+    checked = json.loads(run("check", "--json", ok=False).stdout)
+    assert [f for f in checked["findings"] if f["kind"] == "sources"] == []
+    run("export", "--format", "requirements")
+    run("export", "--format", "requirements", "-o", str(project / "requirements.txt"))
+    run("base", "snapshot", "-o", str(project / "base.json"))
+    run("activate")
+    # From nothing (no cache, no prefix), with only what the lock and overlay.toml hold:
+    # the lock has no credentials, so they must come from overlay.toml at access time.
+    for made in (cache, prefix.parent / f".{prefix.name}.overlock"):
+        shutil.rmtree(made)
+    prefix.unlink()
+    run("sync")
+    assert (prefix / ".overlock" / "state.json").is_file()
+    run("remove", "dirpkg")
+    run("sync")
 
     # The credentials were needed (the servers refuse anonymous requests) and were used.
     assert any(r.headers.get("Authorization") for r in index.requests)
@@ -155,3 +177,66 @@ def test_no_credential_is_written_anywhere(
             if any(f.decode() in text for f in forms)
         ]
     assert leaks == []
+
+
+# -- the one place redaction happens ------------------------------------------------------
+
+
+def test_written_urls_lose_their_credentials_shown_ones_mask_them() -> None:
+    assert strip_credentials("https://u:pw@h.example/simple/") == "https://h.example/simple/"
+    assert strip_credentials("https://TOKEN@h.example/x.whl") == "https://h.example/x.whl"
+    assert strip_credentials("ssh://git@h.example/r.git") == "ssh://git@h.example/r.git"
+    assert strip_credentials("ssh://git:pw@h.example/r.git") == "ssh://git@h.example/r.git"
+    assert strip_text("x @ git+https://u:pw@h/r.git@main") == "x @ git+https://h/r.git@main"
+    assert redact_url("https://u:pw@h/simple/") == "https://u:****@h/simple/"
+    assert redact_url("https://TOKEN@h/simple/") == "https://****@h/simple/"
+    assert (
+        redact_text("fatal: 'http://u:pw@h/r' not found") == "fatal: 'http://u:****@h/r' not found"
+    )
+    found = secrets_in(["https://u:pw-long@h/", "https://TOKENXYZ@h/", "ssh://git@h/r"])
+    assert sorted(found) == ["TOKENXYZ", "pw-long"]
+
+
+def test_credentials_come_back_by_scheme_and_host() -> None:
+    given = ["git+https://u:pw@git.example/org/r.git@main", "https://v:pw2@files.example/x.whl"]
+    assert with_credentials("https://git.example/org/r.git", given) == (
+        "https://u:pw@git.example/org/r.git"
+    )
+    assert (
+        with_credentials("https://files.example/y.whl", given)
+        == "https://v:pw2@files.example/y.whl"
+    )
+    assert with_credentials("https://other.example/r.git", given) == "https://other.example/r.git"
+    assert with_credentials("http://git.example/org/r.git", given) == "http://git.example/org/r.git"
+
+
+def test_the_manifest_hash_does_not_depend_on_credentials(tmp_path: Path) -> None:
+    def manifest(user: str) -> str:
+        path = tmp_path / (user.strip("@:") or "none") / "overlay.toml"
+        path.parent.mkdir()
+        path.write_text(
+            '[overlay]\nbase = "/usr"\nprefix = "o"\n'
+            f'requires = ["a @ https://{user}h.example/a-1.0-py3-none-any.whl"]\n'
+            f'[index]\nurls = ["https://{user}h.example/simple/"]\n'
+        )
+        return load_manifest(path).content_hash()
+
+    # A lock shared without the password is current for the manifest that has it, and the
+    # lock's manifest-hash is not a hash an attacker could test passwords against.
+    assert manifest("u:Pw1@") == manifest("u:Pw2@") == manifest("")
+
+
+def test_the_git_mirror_is_keyed_without_credentials(
+    tmp_path: Path, servers: tuple[PackageIndex, PackageIndex, GitServer]
+) -> None:
+    _, _, gitserver = servers
+    repo = git_init(tmp_path / "src")
+    write_project(repo, "gitpkg", "1.0")
+    commit = commit_all(repo)
+    gitserver.publish(repo, "r.git")
+    cache = Cache(tmp_path / "cache")
+    checkout(gitserver.url_for("r.git"), commit, cache, tmp_path / "tree")
+    assert cache.git_dir(gitserver.url_for("r.git", credentials=False)).is_dir()
+    assert list((cache.root / "git").iterdir()) == [
+        cache.git_dir(gitserver.url_for("r.git", credentials=False))
+    ]

@@ -21,6 +21,7 @@ from overlock.cli_common import add_json_option, add_no_build_option, make_lock
 from overlock.context import Overlay
 from overlock.errors import OverlockError
 from overlock.output import Output
+from overlock.redact import RedactingFilter, scrub
 
 log = logging.getLogger("overlock")
 
@@ -226,6 +227,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if verbosity > 1 else logging.WARNING,
         format="%(name)s: %(message)s",
     )
+    for handler in logging.getLogger().handlers:
+        # unearth and httpx log URLs at -vv; a credential in one must not reach the screen.
+        handler.addFilter(RedactingFilter())
     try:
         code: int = args.func(args, out)
         return code
@@ -245,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if verbosity > 0:
             traceback.print_exc()
         print(
-            f"overlock: internal error: {type(exc).__name__}: {exc}\n"
+            f"overlock: internal error: {type(exc).__name__}: {scrub(str(exc))}\n"
             "  hint: rerun with -v for the traceback, and please report it",
             file=sys.stderr,
         )

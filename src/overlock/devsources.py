@@ -330,7 +330,7 @@ def locked_source_fields(release: Release) -> dict[str, Any]:
     elif source.kind == "vcs":
         assert source.repo is not None and source.commit_id is not None
         fields["vcs"] = LockedVcs(
-            url=source.repo,
+            url=strip_credentials(source.repo),
             commit_id=source.commit_id,
             requested_revision=source.requested_revision,
             subdirectory=source.subdirectory,
@@ -416,7 +416,10 @@ def _built(pkg: LockedPackage, ctx: _Context) -> LockedPackage:
         wheel_or_none = ctx.cache.built_wheel(key)
         if wheel_or_none is None:
             with ctx.cache.scratch() as tmp:
-                tree = vcs.checkout(v.url, v.commit_id, ctx.cache, tmp / "checkout")
+                credentials = ctx.manifest.credential_urls if ctx.manifest else ()
+                tree = vcs.checkout(
+                    v.url, v.commit_id, ctx.cache, tmp / "checkout", credentials=credentials
+                )
                 tree = _subdirectory(tree, v.subdirectory, label)
                 wheel_or_none = ctx.builder.wheel(tree, key=key, label=label, refuse=refuse)
         wheel = wheel_or_none

@@ -197,7 +197,9 @@ def make_client(config: IndexConfig, *, backoff: float = 0.25) -> PyPIClient:
     )
     # Credentials are taken per host from the index URLs (and netrc), never prompted for:
     # a lock may run unattended.
-    client.auth = MultiDomainBasicAuth(prompting=False, index_urls=config.index_urls)
+    client.auth = MultiDomainBasicAuth(
+        prompting=False, index_urls=[*config.index_urls, *config.auth_urls]
+    )
     return client
 
 
@@ -223,7 +225,7 @@ class Index:
         self.cache = cache if cache is not None else Cache.default()
         self._owns_client = client is None
         self.client: PyPIClient = client if client is not None else make_client(config)
-        self._secrets = secrets_in(config.sources)
+        self._secrets = secrets_in([*config.sources, *config.auth_urls])
         self._counts = dict.fromkeys(IndexStats().as_dict(), 0)
         self._releases: dict[NormalizedName, tuple[Release, ...]] = {}
         self._metadata: dict[str, DistMetadata] = {}

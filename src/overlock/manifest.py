@@ -57,6 +57,7 @@ from tomlkit.exceptions import ParseError, TOMLKitError
 
 from overlock import locations, untrusted
 from overlock.errors import ManifestError, ManifestIssue, ManifestMissingError
+from overlock.redact import has_credentials, strip_text
 
 MANIFEST_FILENAME = locations.MANIFEST_FILENAME
 FORMAT_VERSION = 1
@@ -123,6 +124,15 @@ class Manifest:
         return next((s for s in self.sources if s.url == url), None)
 
     @property
+    def credential_urls(self) -> tuple[str, ...]:
+        """The URLs of this manifest that carry credentials: used to reach their hosts,
+        never written anywhere else (see redact.py)."""
+        urls = [r.url for r in self.requires if r.url]
+        if self.index is not None:
+            urls += [*self.index.urls, *self.index.find_links]
+        return tuple(u for u in urls if has_credentials(u))
+
+    @property
     def requirement_names(self) -> tuple[NormalizedName, ...]:
         """Canonical names of the projects in ``requires``, first appearance first."""
         return tuple(dict.fromkeys(canonicalize_name(r.name) for r in self.requires))
@@ -151,9 +161,14 @@ class Manifest:
         index: dict[str, list[str]] | None = None
         if self.index is not None:
             find_links = self.find_links_text
+            # Credentials are not what the manifest means: changing a password must not
+            # stale the lock, and the lock's hash must not be a hash of a password.
             index = {
-                "urls": list(self.index.urls),
-                "find-links": list(find_links if find_links is not None else self.index.find_links),
+                "urls": [strip_text(u) for u in self.index.urls],
+                "find-links": [
+                    strip_text(f)
+                    for f in (find_links if find_links is not None else self.index.find_links)
+                ],
             }
         meaning = {
             "format": FORMAT_VERSION,
@@ -162,7 +177,7 @@ class Manifest:
                 "base-snapshot": base_snapshot,
                 "prefix": self.prefix_template,
                 "name": self.name,
-                "requires": list(self.requires_text),
+                "requires": [strip_text(t) for t in self.requires_text],
             },
             "index": index,
             "resolve": {"shadow": self.shadow},

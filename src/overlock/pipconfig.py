@@ -40,6 +40,9 @@ class IndexConfig:
     timeout: float = DEFAULT_TIMEOUT
     retries: int = DEFAULT_RETRIES
     no_index: bool = False  # when true, index_urls are ignored
+    # URLs that only lend their credentials to requests for their host (direct references
+    # in overlay.toml); never an index, never written.
+    auth_urls: tuple[str, ...] = ()
     origin: str = "defaults"  # where these settings came from, for messages
 
     @property

@@ -92,24 +92,55 @@ def secrets_in(urls: Iterable[str]) -> list[str]:
     return sorted((s for s in found if len(s) >= 4), key=len, reverse=True)
 
 
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with URL credentials masked and every one of ``secrets`` replaced."""
+# Every secret this process has been given (by overlay.toml, pip's configuration). Process
+# wide on purpose: the CLI's output and log handler must mask a secret wherever it shows up,
+# including in the message of an exception raised deep inside a library.
+_KNOWN: set[str] = set()
+
+
+def remember(urls: Iterable[str]) -> None:
+    """Mask the credentials of ``urls`` in everything ``scrub`` sees from now on."""
+    _KNOWN.update(secrets_in(urls))
+
+
+def scrub(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with URL credentials masked, and every secret known or given replaced."""
     text = redact_text(text)
-    for secret in secrets:
+    for secret in sorted({*secrets, *_KNOWN}, key=len, reverse=True):
         text = text.replace(secret, MASK)
     return text
 
 
-class RedactingFilter(logging.Filter):
-    """Masks URL credentials, and the given secrets, in every record that passes."""
+def with_credentials(url: str, credentialed: Iterable[str]) -> str:
+    """``url`` with the credentials one of ``credentialed`` gives for its host, if any.
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        super().__init__()
-        self.secrets = list(secrets)
+    What the lock records has no credentials; at access time they come back from where the
+    user keeps them (overlay.toml, pip's configuration), matched by scheme and host the way
+    pip matches an index's credentials to the files it serves.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if "@" in parts.netloc or not parts.netloc:
+        return url
+    for candidate in credentialed:
+        try:
+            other = urlsplit(candidate.removeprefix("git+"))
+        except ValueError:
+            continue
+        userinfo, at, host = other.netloc.rpartition("@")
+        if at and host == parts.netloc and other.scheme == parts.scheme:
+            return urlunsplit(parts._replace(netloc=f"{userinfo}@{host}"))
+    return url
+
+
+class RedactingFilter(logging.Filter):
+    """Masks URL credentials, and every remembered secret, in every record that passes."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        clean = scrub(message, self.secrets)
+        clean = scrub(message)
         if clean != message:
             record.msg, record.args = clean, None
         return True
@@ -121,8 +152,10 @@ __all__ = [
     "has_credentials",
     "redact_text",
     "redact_url",
+    "remember",
     "scrub",
     "secrets_in",
     "strip_credentials",
     "strip_text",
+    "with_credentials",
 ]

@@ -24,7 +24,7 @@ from overlock import untrusted
 from overlock.cache import Cache
 from overlock.errors import BadInputError, BuildError
 from overlock.lockfile import Lock
-from overlock.redact import redact_text, redact_url
+from overlock.redact import redact_text, redact_url, strip_credentials, with_credentials
 
 _COMMIT = re.compile(r"^[0-9a-fA-F]{40}([0-9a-fA-F]{24})?$")
 _SUPPORTED = ("git+",)
@@ -122,13 +122,18 @@ def _git(args: Sequence[str], *, cwd: Path | None = None, what: str) -> str:
     return proc.stdout
 
 
-def ls_remote(repo: str, rev: str | None) -> str | None:
-    """The commit ``rev`` (a branch, a tag, or HEAD when None) names in ``repo`` now."""
+def ls_remote(repo: str, rev: str | None, *, credentials: Sequence[str] = ()) -> str | None:
+    """The commit ``rev`` (a branch, a tag, or HEAD when None) names in ``repo`` now.
+
+    ``credentials``: URLs whose user and password serve ``repo``'s host (see
+    ``redact.with_credentials``); a lock's URL never has any.
+    """
     pattern = rev or "HEAD"
+    access = with_credentials(repo, credentials)
     # Both patterns: an annotated tag is listed peeled (``^{}``) only when asked for so.
     # ``--``: what follows is a repository and patterns, never an option, whatever a lock says.
     out = _git(
-        ["ls-remote", "--", repo, pattern, f"{pattern}^{{}}"], what=f"list {redact_url(repo)}"
+        ["ls-remote", "--", access, pattern, f"{pattern}^{{}}"], what=f"list {redact_url(repo)}"
     )
     refs: dict[str, str] = {}
     for line in out.splitlines():
@@ -171,8 +176,11 @@ def resolve_commit(repo: str, rev: str | None, cache: Cache) -> str:
     return out.strip().lower()
 
 
-def checkout(repo: str, commit: str, cache: Cache, dest: Path) -> Path:
+def checkout(
+    repo: str, commit: str, cache: Cache, dest: Path, *, credentials: Sequence[str] = ()
+) -> Path:
     """A working tree of ``repo`` at ``commit`` (with submodules) in ``dest``."""
+    repo = with_credentials(repo, credentials)
     mirror = _mirror(repo, cache, fetch_all=False)
     if not _has_commit(mirror, commit):
         _fetch(mirror, repo, ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"])
@@ -198,7 +206,8 @@ def checkout(repo: str, commit: str, cache: Cache, dest: Path) -> Path:
 
 
 def _mirror(repo: str, cache: Cache, *, fetch_all: bool) -> Path:
-    mirror = cache.git_dir(repo)
+    # One mirror per repository whatever credentials reach it; no secret in a cache key.
+    mirror = cache.git_dir(strip_credentials(repo))
     if not (mirror / "HEAD").is_file():
         mirror.parent.mkdir(parents=True, exist_ok=True)
         _git(["init", "--quiet", "--bare", "--", str(mirror)], what="create a git mirror")
@@ -267,7 +276,7 @@ class VcsUpdate:
         }
 
 
-def vcs_updates(lock: Lock) -> list[VcsUpdate]:
+def vcs_updates(lock: Lock, credentials: Sequence[str] = ()) -> list[VcsUpdate]:
     """The lock's git references whose branch or tag moved since the lock was written.
 
     Asks each repository with ``git ls-remote`` (no fetch, no build, nothing written);
@@ -283,7 +292,7 @@ def vcs_updates(lock: Lock) -> list[VcsUpdate]:
         latest: str | None = None
         error: str | None = None
         try:
-            latest = ls_remote(vcs.url, vcs.requested_revision)
+            latest = ls_remote(vcs.url, vcs.requested_revision, credentials=credentials)
         except BuildError as exc:
             detail = exc.output.strip().splitlines()
             error = detail[-1] if detail else exc.message

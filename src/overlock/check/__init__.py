@@ -89,7 +89,7 @@ def check_overlay(
             check_consistency(lock, base, overlay, roots=roots),
             check_redundant(manifest, lock, base, overlay),
             check_shadows(base, prefix, found, environ=environ, runner=runner),
-            check_sources(lock),
+            check_sources(lock, credentials=manifest.credential_urls),
         )
     )
 

@@ -479,7 +479,7 @@ def _check_built(pkg: LockedPackage, wheel: Path, label: str, force: bool) -> No
     if pkg.metadata_hash and metadata_hash(data) != pkg.metadata_hash and not force:
         raise StaleLockError(
             f"{label} declares other dependencies than when it was locked",
-            hint="run `overlock lock` (or `overlock sync --force` to install it anyway)",
+            hint="run `overlock lock` (or `overlock sync --allow-stale` to install it anyway)",
         )
 
 

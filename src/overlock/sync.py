@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from concurrent.futures import BrokenExecutor, as_completed
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from packaging.utils import NormalizedName, canonicalize_name
@@ -256,7 +256,7 @@ def _read_state_file(path: Path) -> GenerationState | None:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise SyncError(
             f"{path} is unreadable: {exc}",
-            hint="`overlock sync --force` rebuilds the overlay from the lock",
+            hint="`overlock rollback` returns to the previous generation",
         ) from exc
 
 
@@ -327,7 +327,9 @@ def sync(
     compile_bytecode: bool = True,
     verify_imports: bool = True,
     dry_run: bool = False,
-    force: bool = False,
+    move_aside: bool = False,
+    drop_foreign: bool = False,
+    protect: Sequence[Path] = (),
     reporter: Reporter | None = None,
 ) -> SyncResult:
     """Make ``prefix`` hold exactly ``lock``'s packages, switching atomically.
@@ -335,18 +337,25 @@ def sync(
     ``fetch`` gets the files to install and returns sha256 -> local wheel path; each file is
     hashed again here, from the very bytes then installed, so a fetcher that returns the
     wrong bytes cannot get them installed.
+    ``move_aside``: a prefix overlock did not make, that looks like an install prefix
+    (``pip install --prefix``), is moved into the state directory instead of refused; never
+    the home directory nor a directory holding one of ``protect`` (the project).
+    ``drop_foreign``: files in the prefix that overlock did not install are left out of the
+    new generation instead of carried over.
     On any error the prefix is left as it was.
     """
     report: Reporter = reporter or (lambda _msg: None)
     prefix = _abs(prefix)
     _refuse_base_paths(prefix, base)
     kind = _prefix_kind(prefix)
-    if kind == "foreign" and not force:
+    if kind == "foreign" and not move_aside:
         raise BadInputError(
             f"{prefix} exists and was not made by overlock",
-            hint="choose another prefix, or pass --force to move it aside"
+            hint="choose another prefix, or pass --move-aside to move it aside"
             f" (into {state_root(prefix)}) and build the overlay there",
         )
+    if kind == "foreign":
+        _refuse_moving_aside(prefix, base, protect)
     if dry_run:
         p = plan(lock, prefix, base)
         gen = current_generation(prefix)
@@ -380,7 +389,7 @@ def sync(
                 compile_bytecode,
                 report,
                 verify_imports=verify_imports,
-                keep_foreign=not force,
+                keep_foreign=not drop_foreign,
             )
             final = root / f"gen-{number}"
             building.rename(final)
@@ -562,7 +571,7 @@ def _carry_foreign(
         return None
     shown = ", ".join(foreign[:5]) + (f", ... ({len(foreign)} in all)" if len(foreign) > 5 else "")
     if not keep:
-        report(f"--force: dropping {len(foreign)} file(s) overlock did not install: {shown}")
+        report(f"--drop-foreign: dropping {len(foreign)} file(s) overlock did not install: {shown}")
         return (
             f"dropped {len(foreign)} file(s) that overlock did not install ({shown});"
             f" the previous generation still has them until the next sync"
@@ -577,7 +586,7 @@ def _carry_foreign(
             _link(src, dst)
     return (
         f"{prefix} holds {len(foreign)} file(s) that overlock did not install; they were"
-        f" kept: {shown}. `overlock sync --force` removes them"
+        f" kept: {shown}. `overlock sync --drop-foreign` removes them"
     )
 
 
@@ -850,6 +859,39 @@ def _lock_holder(fd: int) -> str:
         return os.pread(fd, 200, 0).decode(errors="replace").strip()
     except OSError:
         return ""
+
+
+def _refuse_moving_aside(prefix: Path, base: BaseEnv, protect: Sequence[Path]) -> None:
+    """Moving a directory aside is only for an old install prefix in the overlay's place.
+
+    ``prefix = "~"`` once had $HOME renamed aside: whatever the flags, never the home
+    directory, never a directory holding the project (or the current directory), and never
+    one that holds anything but the directories an install scheme makes.
+    """
+    real = Path(os.path.realpath(prefix))
+    why = None
+    home = Path(os.path.realpath(Path.home()))
+    held = [Path(os.path.realpath(p)) for p in (*protect, Path.cwd())]
+    if real == home or home.is_relative_to(real):
+        why = "it is (or holds) your home directory"
+    elif any(p == real or p.is_relative_to(real) for p in held):
+        why = "it holds the project (overlay.toml) or the current directory"
+    elif not prefix.is_dir() or prefix.is_symlink():
+        why = "it is not a directory"
+    else:
+        # What an install scheme makes at the top, plus where wheels' data files usually go.
+        tops = {parts[0] for p in base.scheme.values() if (parts := PurePosixPath(p).parts)}
+        tops |= {"share", "etc", "lib64"}
+        others = sorted(e.name for e in prefix.iterdir() if e.name not in tops)
+        installed = any((prefix / base.scheme[k]).is_dir() for k in ("purelib", "platlib"))
+        if others or not installed:
+            shown = ", ".join(others[:5]) or "no site-packages"
+            why = f"it does not look like an install prefix ({shown})"
+    if why is not None:
+        raise BadInputError(
+            f"refusing to move {prefix} aside: {why}",
+            hint="point `prefix` in overlay.toml at a new directory for the overlay",
+        )
 
 
 def _refuse_base_paths(prefix: Path, base: BaseEnv) -> None:

@@ -17,7 +17,13 @@ from typing import Any
 
 from overlock import __version__
 from overlock.atomic import write_text_atomic
-from overlock.cli_common import add_json_option, add_no_build_option, make_lock
+from overlock.cli_common import (
+    add_json_option,
+    add_no_build_option,
+    add_overwrite_option,
+    make_lock,
+    output_path,
+)
 from overlock.context import Overlay
 from overlock.errors import OverlockError
 from overlock.output import Output
@@ -106,16 +112,18 @@ def _print_lock(out: Output, lock: Any, reused: Sequence[str]) -> None:
 def cmd_base_snapshot(args: argparse.Namespace, out: Output) -> int:
     from overlock.base import probe
 
+    path = None
+    if args.output != "-":
+        path = output_path(args.output, manifest=args.manifest, overwrite=args.overwrite)
     if args.base:
         base = probe(args.base)
     else:
         overlay = Overlay.load(args.manifest)
         base = overlay.base
     text = base.dumps()
-    if args.output == "-":
+    if path is None:
         sys.stdout.write(text)
     else:
-        path = Path(args.output)
         write_text_atomic(path, text)
         out.note(
             f"wrote {path}: Python {base.python_version}, {len(base.distributions)} distributions,"
@@ -207,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-o", "--output", required=True, metavar="FILE", help="where to write; - for stdout"
     )
+    add_overwrite_option(p)
 
     # Each group of commands lives in its own module with a ``register(add, manifest_opt)``,
     # so that no module grows into a 2,000-line CLI.

@@ -6,13 +6,12 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
 from overlock.atomic import write_text_atomic
-from overlock.cli_common import add_json_option
+from overlock.cli_common import add_json_option, add_overwrite_option, output_path
 from overlock.context import Overlay
 from overlock.errors import OverlockError
 from overlock.lockfile import Lock, LockedPackage, read_lock
@@ -127,7 +126,7 @@ def cmd_export(args: argparse.Namespace, out: Output) -> int:
     if to_stdout:
         sys.stdout.write(exported.text)
         return 0
-    path = Path(args.output)
+    path = output_path(args.output, manifest=overlay.manifest.path, overwrite=args.overwrite)
     write_text_atomic(path, exported.text)
     out.note(f"wrote {path}: {len(exported.packages)} package(s); install them with")
     out.note(f"  {exported.command}")
@@ -185,3 +184,4 @@ def register(add: Callable[..., Any], manifest_opt: argparse.ArgumentParser) -> 
         metavar="FILE",
         help="where to write (default: - for stdout)",
     )
+    add_overwrite_option(p)

@@ -24,6 +24,7 @@ import pytest
 
 from harness.gitserve import GitServer
 from harness.index import PackageIndex
+from harness.project import write_manifest
 from harness.sources import GIT_ENV, commit_all, git_init, write_project
 from harness.wheels import WheelSpec
 from overlock.cache import Cache
@@ -77,7 +78,7 @@ def _files(root: Path, skip: set[Path]) -> Iterator[Path]:
 
 @pytest.fixture
 def servers(tmp_path: Path) -> Iterator[tuple[PackageIndex, PackageIndex, GitServer]]:
-    """The index (auth), a second host for a direct wheel (token auth), a git server (auth)."""
+    """The index, a second host for a direct wheel, a git server: each behind basic auth."""
     with (
         PackageIndex(tmp_path / "srv-index", auth=(INDEX_USER, INDEX_SECRET)) as index,
         PackageIndex(tmp_path / "srv-direct", auth=(REQ_USER, REQ_SECRET)) as direct,
@@ -177,6 +178,36 @@ def test_no_credential_is_written_anywhere(
             if any(f.decode() in text for f in forms)
         ]
     assert leaks == []
+
+
+def test_netrc_credentials_are_used_and_never_written(
+    tmp_path: Path, make_base: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "NetrcPw-4c2e6a8b1d"
+    base = make_base()
+    project = tmp_path / "project"
+    with PackageIndex(tmp_path / "srv", auth=("netrcuser", secret)) as index:
+        index.add_spec(WheelSpec("idxpkg", "1.0"))
+        netrc = tmp_path / "netrc"
+        netrc.write_text(f"machine 127.0.0.1 login netrcuser password {secret}\n")
+        netrc.chmod(0o600)
+        monkeypatch.setenv("NETRC", str(netrc))
+        manifest = write_manifest(project, base, ["idxpkg"], index=index.plain_url)
+        outputs = []
+        for command in (["lock"], ["sync"], ["show", "--json"], ["check"]):
+            proc = subprocess.run(
+                [sys.executable, "-m", "overlock", *command, "-m", str(manifest), "-vv"],
+                env={**os.environ, "OVERLOCK_CACHE_DIR": str(tmp_path / "cache")},
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            assert proc.returncode == 0, proc.stderr
+            outputs.append(proc.stdout + proc.stderr)
+        assert any(r.headers.get("Authorization") for r in index.requests)
+    forms = _forms(secret, "netrcuser")
+    assert not [p for p in _files(tmp_path, {netrc}) if any(f in p.read_bytes() for f in forms)]
+    assert not [o for o in outputs if any(f.decode() in o for f in forms)]
 
 
 # -- the one place redaction happens ------------------------------------------------------

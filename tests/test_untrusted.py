@@ -257,3 +257,20 @@ def test_a_hostile_snapshot_field_is_refused_naming_it(
         load_snapshot(snapshot)
     assert err.value.message.startswith(f"base snapshot {snapshot}: ")
     assert message in err.value.message, err.value.message
+
+
+def test_a_lock_index_cannot_add_options_to_an_exported_requirements_file(
+    tmp_path: Path,
+) -> None:
+    import shlex
+
+    from overlock.export import requirements
+
+    hostile = "https://evil.example/simple/ --trusted-host evil.example"
+    text = _lock_text().replace('index = "https://h.example/simple/"', f'index = "{hostile}"')
+    exported = requirements(
+        Lock.loads(text), lock_path=str(tmp_path / "pylock.overlay.toml"), prefix="/o"
+    )
+    options = [line for line in exported.text.splitlines() if line.startswith("--")]
+    # pip splits each option line as a shell would: one option, one value, nothing more.
+    assert [shlex.split(line) for line in options] == [["--index-url", hostile]]

@@ -148,12 +148,15 @@ def requirements(
         lines.append("# Credentials are not written here: pip reads them from netrc, a keyring")
         lines.append("# or its configuration.")
     lines.append("")
+    # Quoted as pip splits option lines (shlex): a location read from a shared lock cannot
+    # add options of its own (`--trusted-host`, another index), and a path may hold spaces.
+    q = shlex.quote
     if indexes:
-        lines.append(f"--index-url {indexes[0]}")
-        lines += [f"--extra-index-url {u}" for u in indexes[1:]]
+        lines.append(f"--index-url {q(indexes[0])}")
+        lines += [f"--extra-index-url {q(u)}" for u in indexes[1:]]
     elif lock.packages:
         lines.append("--no-index")
-    lines += [f"--find-links {f}" for f in links]
+    lines += [f"--find-links {q(f)}" for f in links]
     if indexes or links or lock.packages:
         lines.append("")
     packages = []

@@ -271,3 +271,21 @@ def test_the_git_mirror_is_keyed_without_credentials(
     assert list((cache.root / "git").iterdir()) == [
         cache.git_dir(gitserver.url_for("r.git", credentials=False))
     ]
+
+
+@pytest.mark.parametrize("error", [RuntimeError, ValueError])
+def test_an_unexpected_error_and_its_traceback_show_no_credential(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], error: type[Exception]
+) -> None:
+    # A library's exception may quote the URL it was given; the last line of defence is the
+    # CLI, which prints every message (and the -v traceback) through redact.scrub.
+    import overlock.cli
+
+    def failing(args: Any, out: Any) -> int:
+        raise error("cannot open http://someone:TracePw-5d7f9b1c3e@h.example/simple/")
+
+    monkeypatch.setattr(overlock.cli, "cmd_lock", failing)
+    assert overlock.cli.main(["lock", "-v"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "internal error" in err
+    assert "TracePw" not in err and "http://someone:****@h.example/simple/" in err

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from harness.wheels import WheelSpec, build_wheel, resigned
 from overlock.base import load_snapshot
 from overlock.cache import Cache
 from overlock.errors import BaseProbeError, BuildError, StaleLockError
+from overlock.export import requirements
 from overlock.lockfile import Lock, LockedFile, LockedPackage, LockedVcs
 from overlock.vcs import checkout, ls_remote
 
@@ -262,10 +264,6 @@ def test_a_hostile_snapshot_field_is_refused_naming_it(
 def test_a_lock_index_cannot_add_options_to_an_exported_requirements_file(
     tmp_path: Path,
 ) -> None:
-    import shlex
-
-    from overlock.export import requirements
-
     hostile = "https://evil.example/simple/ --trusted-host evil.example"
     text = _lock_text().replace('index = "https://h.example/simple/"', f'index = "{hostile}"')
     exported = requirements(

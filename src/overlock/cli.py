@@ -247,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             out.json({"ok": False, **exc.to_json()})
         out.error(exc.message, exc.hint)
         if verbosity > 0:
-            traceback.print_exc()
+            print(scrub(traceback.format_exc()), end="", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("overlock: interrupted", file=sys.stderr)
@@ -256,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except Exception as exc:
         if verbosity > 0:
-            traceback.print_exc()
+            print(scrub(traceback.format_exc()), end="", file=sys.stderr)
         print(
             f"overlock: internal error: {type(exc).__name__}: {scrub(str(exc))}\n"
             "  hint: rerun with -v for the traceback, and please report it",

@@ -521,18 +521,23 @@ def test_not_redundant_when_the_base_copy_would_break_something(
 # -- shadow effectiveness ----------------------------------------------------------------
 
 
-def test_a_shadow_that_is_not_imported_is_reported(
-    hotfix: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Another copy of alpha first on PYTHONPATH wins over the overlay's.
-    elsewhere = tmp_path / "elsewhere"
-    (elsewhere / "alpha").mkdir(parents=True)
-    (elsewhere / "alpha" / "__init__.py").write_text("")
-    (elsewhere / "alpha-9.0.dist-info").mkdir()
-    (elsewhere / "alpha-9.0.dist-info" / "METADATA").write_text(
+def _another_alpha(where: Path) -> Path:
+    (where / "alpha").mkdir(parents=True)
+    (where / "alpha" / "__init__.py").write_text("")
+    (where / "alpha-9.0.dist-info").mkdir()
+    (where / "alpha-9.0.dist-info" / "METADATA").write_text(
         "Metadata-Version: 2.1\nName: alpha\nVersion: 9.0\n"
     )
-    monkeypatch.setenv("PYTHONPATH", str(elsewhere))
+    return where
+
+
+def test_a_shadow_that_is_not_imported_is_reported(hotfix: Project, tmp_path: Path) -> None:
+    # A .pth file of the base that puts another copy of alpha first on sys.path wins over
+    # the overlay's (site runs it before any sitecustomize).
+    elsewhere = _another_alpha(tmp_path / "elsewhere")
+    (hotfix.base.site_packages() / "zz_elsewhere.pth").write_text(
+        f"import sys; sys.path.insert(0, {str(elsewhere)!r})\n"
+    )
 
     run = hotfix.check()
 
@@ -544,6 +549,21 @@ def test_a_shadow_that_is_not_imported_is_reported(
     assert shadow["data"]["problems"][0] == (
         "importlib.metadata reports alpha 9.0, the overlay holds 2.0"
     )
+
+
+def test_a_copy_on_pythonpath_is_a_module_layer_the_overlay_stays_in_front_of(
+    hotfix: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a module system does; the lock was made without it, so it is drift, named.
+    elsewhere = _another_alpha(tmp_path / "elsewhere")
+    monkeypatch.setenv("PYTHONPATH", str(elsewhere))
+
+    run = hotfix.check()
+
+    assert "✓ shadowing" in run.out, run.out
+    assert f"module path (PYTHONPATH) changed, +{elsewhere}" in run.out
+    [drift] = findings(hotfix.check_json(), "drift")
+    assert drift["data"]["module_path"] == {"locked": [], "now": [str(elsewhere)]}
 
 
 # -- errors ------------------------------------------------------------------------------

@@ -230,7 +230,9 @@ def test_init_uses_conda_prefix(
     assert "overlock add PACKAGE" in run.err
     manifest = load_manifest(tmp_path / "overlay.toml")
     assert manifest.base == str(base.prefix)
-    assert manifest.prefix(str(base.prefix)) == tmp_path / "ov" / base.prefix.name
+    # Named after overlay.toml's directory, not the base's: see test_shared_prefix.py.
+    assert manifest.name == tmp_path.name
+    assert manifest.prefix(str(base.prefix)) == tmp_path / "ov" / tmp_path.name
     assert manifest.requires == ()
     assert "# PEP 508 requirements" in (tmp_path / "overlay.toml").read_text()
 
@@ -418,6 +420,35 @@ def test_add_and_remove_edit_only_requires_and_lock(
     assert manifest.read_text() == original.replace('    "tablekit<2",  # keep 1.x\n', "")
     assert picks(read_lock(lock_path)) == {}
     assert overlock("lock", "--check", "-m", str(manifest)).code == 0
+
+
+def test_add_changes_only_what_was_asked_and_upgrade_package_moves_one(
+    tmp_path: Path, make_base: Any, index: PackageIndex, overlock: Overlock
+) -> None:
+    base = make_base()
+    for name in ("urllib3", "idnaish"):
+        index.add_spec(WheelSpec(name, "2.7.0"))
+    manifest = _project(tmp_path, base, index, 'requires = ["urllib3", "idnaish"]')
+    lock_path = manifest.parent / "pylock.overlay.toml"
+    assert overlock("lock", "-m", str(manifest)).code == 0
+    # Newer releases appear; adding an unrelated package must not move the locked ones.
+    for name in ("urllib3", "idnaish"):
+        index.add_spec(WheelSpec(name, "2.8.0"))
+    index.add_spec(WheelSpec("six", "1.17.0"))
+
+    run = overlock("add", "-m", str(manifest), "six")
+    assert run.code == 0, run.err
+    assert picks(read_lock(lock_path)) == {"urllib3": "2.7.0", "idnaish": "2.7.0", "six": "1.17.0"}
+    assert "+ six 1.17.0" in run.out and "urllib3" not in run.out.split("pylock")[-1]
+
+    run = overlock("lock", "-m", str(manifest), "--upgrade-package", "urllib3")
+    assert run.code == 0, run.err
+    assert "~ urllib3 2.7.0 -> 2.8.0" in run.out
+    assert picks(read_lock(lock_path))["idnaish"] == "2.7.0"
+
+    run = overlock("remove", "-m", str(manifest), "six", "-U")
+    assert run.code == 0, run.err
+    assert picks(read_lock(lock_path)) == {"urllib3": "2.8.0", "idnaish": "2.8.0"}
 
 
 def test_conflicting_add_leaves_manifest_and_lock_byte_identical(

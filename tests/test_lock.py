@@ -226,7 +226,8 @@ def _other_python() -> Path:
     pythons = other_pythons()
     if not pythons:
         pytest.skip("no interpreter of another Python version on this machine")
-    return pythons[max(pythons)]
+    # The newest: other_pythons() is ordered by version (never compare version strings).
+    return list(pythons.values())[-1]
 
 
 def test_markers_extras_requires_python_and_tags_are_judged_for_the_base(
@@ -533,6 +534,39 @@ def test_check_and_dry_run(
     drift = overlock("lock", "-m", str(manifest), "--check")
     assert drift.code == 1
     assert "base changed" in drift.out
+
+
+def test_lock_with_nothing_changed_keeps_the_lock_and_upgrade_resolves_again(
+    tmp_path: Path, index: PackageIndex, make_base: Any, overlock: Any
+) -> None:
+    base = make_base()
+    publish(index, WheelSpec("app", "1.0"))
+    manifest = write_manifest(tmp_path / "p", base, ["app"], index=index)
+    lock_file = manifest.parent / "pylock.overlay.toml"
+    assert overlock("lock", "-m", str(manifest)).code == 0
+    first = lock_file.read_bytes()
+    requests = index.count("/simple/app/*")
+
+    # A newer release appears; nothing the lock was made from changed, so it stays.
+    publish(index, WheelSpec("app", "1.1"))
+    same = overlock("lock", "-m", str(manifest), "--json")
+    assert same.code == 0, same.err
+    assert same.json()["current"] is True
+    assert [p["version"] for p in same.json()["packages"]] == ["1.0"]
+    assert "is up to date" in same.err and "--upgrade" in same.err
+    assert lock_file.read_bytes() == first
+    assert index.count("/simple/app/*") == requests  # the index was not asked
+
+    upgraded = overlock("lock", "-m", str(manifest), "--upgrade")
+    assert upgraded.code == 0, upgraded.err
+    assert "~ app 1.0 -> 1.1" in upgraded.out
+    assert read_lock(lock_file).by_name["app"].version == "1.1"
+
+    # A changed overlay.toml resolves again without --upgrade.
+    publish(index, WheelSpec("extra", "1.0"))
+    write_manifest(tmp_path / "p", base, ["app", "extra"], index=index)
+    changed = overlock("lock", "-m", str(manifest))
+    assert changed.code == 0 and "+ extra 1.0" in changed.out
 
 
 # -- bad input ----------------------------------------------------------------------------------

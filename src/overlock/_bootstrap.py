@@ -44,6 +44,13 @@ def _overlock_activate(prefix, overlay, base_sites):
     # The user site would otherwise come before the overlay and shadow it.
     if getattr(site, "ENABLE_USER_SITE", False) and getattr(site, "USER_SITE", None):
         anchors.add(real(site.USER_SITE))
+    # So would what a module system put on PYTHONPATH (part of the base, as the probe sees
+    # it): the overlay goes in front of those entries too, even of ones loaded after the
+    # lock was made (`overlock check` reports that drift).
+    boot = os.sep + os.path.join(".overlock", "boot")
+    for p in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+        if p and not real(p).endswith(boot):
+            anchors.add(real(p))
     pos = len(sys.path)
     for i, p in enumerate(sys.path):
         if real(p or ".") in anchors:
@@ -160,7 +167,7 @@ def render_sitecustomize(base: BaseEnv, prefix: Path) -> str:
         base_prefix=base.prefix,
         version=(major, minor),
         overlay=overlay_site_dirs(base, prefix),
-        base_sites=list(base.site_dirs),
+        base_sites=list(base.interpreter_site_dirs),
         activate=ACTIVATE_FUNCTION,
     )
 
@@ -181,7 +188,7 @@ def render_launcher(base: BaseEnv, prefix: Path, module: str, attr: str) -> byte
     body = _LAUNCHER.format(
         prefix=str(prefix),
         overlay=overlay_site_dirs(base, prefix),
-        base_sites=list(base.site_dirs),
+        base_sites=list(base.interpreter_site_dirs),
         activate=ACTIVATE_FUNCTION,
         module=module,
         import_name=attr.split(".")[0],

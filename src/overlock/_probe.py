@@ -1,13 +1,17 @@
-"""Runs INSIDE the base interpreter and prints one JSON report about it.
+"""Runs INSIDE the base interpreter and prints one JSON report of raw facts about it.
 
-``overlock.base.probe`` starts ``<base python> -I -B -c <this file's source> <packaging dir>``.
-This file is therefore never imported by overlock in the base, and must only use the standard
-library of any Python overlock can probe, plus the runner's own ``packaging``, which the parent
-makes importable from a directory holding nothing else.
+``overlock.base.probe`` starts ``<base python> -I -B -c <this file's source> [MODULE_DIR ...]``.
+This file is never imported by overlock in the base and uses nothing but the standard library
+of the oldest Python overlock supports as a base (3.7): no walrus, no ``match``, no
+positional-only markers, no ``importlib.metadata`` (3.8+), no ``str.removeprefix`` (3.9+).
+``from __future__ import annotations`` keeps the type hints (checked by mypy in the runner)
+from being evaluated. Tags and markers are *not* computed here but in the runner
+(``overlock.target``) from the facts reported, so the result never depends on which
+``packaging`` the base or the runner has.
 
-Syntax must stay parseable by old Pythons long enough to say they are too old: no walrus, no
-``match``, no positional-only markers. ``from __future__ import annotations`` keeps the type
-hints (checked by mypy in the runner) from being evaluated on 3.8.
+The arguments are directories a module system put on ``PYTHONPATH`` when overlock ran: ``-I``
+hides them from ``sys.path``, but they are part of the base the user's programs see, so their
+distributions are listed first, ahead of (and shadowing) site-packages, as at import time.
 """
 
 from __future__ import annotations
@@ -16,19 +20,35 @@ import csv
 import json
 import os
 import platform
+import re
 import site
+import subprocess
 import sys
 import sysconfig
 import traceback
-from pathlib import Path
+from email.parser import HeaderParser
 from typing import Any
 
-PROBE_FORMAT = 1
+PROBE_FORMAT = 2
 BEGIN = "--- overlock probe report begin ---"
 END = "--- overlock probe report end ---"
 
 # A prefix nobody has: the scheme is expanded for it, then made relative again.
-_SENTINEL_PREFIX = str(Path(os.sep, "__overlock_prefix_sentinel__").absolute())
+_SENTINEL_PREFIX = os.path.abspath(os.path.join(os.sep, "__overlock_prefix_sentinel__"))
+
+# The sysconfig variables the runner needs for wheel tags (packaging.tags reads the same).
+_CONFIG_VARS = (
+    "SOABI",
+    "EXT_SUFFIX",
+    "Py_DEBUG",
+    "WITH_PYMALLOC",
+    "Py_GIL_DISABLED",
+    "py_version_nodot",
+)
+
+# Metadata files larger than this are not read: a hostile or broken base must not make the
+# probe read gigabytes. Real METADATA headers are a few KiB (the description follows them).
+_MAX_METADATA = 8 * 1024 * 1024
 
 
 def _emit(report: dict[str, Any]) -> None:
@@ -39,26 +59,24 @@ def _emit(report: dict[str, Any]) -> None:
 
 
 def _norm(path: str) -> str:
-    # abspath, not resolve(): sys.path entries are compared as the base spells them.
-    return os.path.normcase(os.path.abspath(path))  # noqa: PTH100
+    # abspath, not realpath: sys.path entries are compared as the base spells them.
+    return os.path.normcase(os.path.abspath(path))
 
 
-def _import_packaging(packaging_dir: str) -> Any:
-    # Drop a copy of packaging the base may already have imported (a .pth file or
-    # sitecustomize can do that): tags must come from the runner's packaging, so that a probe
-    # and a snapshot of the same base agree whatever packaging the base happens to ship.
-    for name in list(sys.modules):
-        if name == "packaging" or name.startswith("packaging."):
-            del sys.modules[name]
-    sys.path.insert(0, packaging_dir)
+def _canonical(name: str) -> str:
+    # PEP 503 normalization, as packaging.utils.canonicalize_name.
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _read(path: str) -> str | None:
     try:
-        import packaging
-        import packaging.markers
-        import packaging.tags
-        import packaging.utils
-    finally:
-        sys.path.remove(packaging_dir)
-    return packaging
+        # Not a FIFO or device someone left in a metadata directory: reading it could block.
+        if not os.path.isfile(path) or os.path.getsize(path) > _MAX_METADATA:
+            return None
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return None
 
 
 def top_level_from_record(record: str) -> list[str]:
@@ -93,71 +111,135 @@ def top_level_from_record(record: str) -> list[str]:
     return sorted(names)
 
 
-def _top_level(dist: Any) -> list[str]:
-    text = dist.read_text("top_level.txt")
-    if text:
-        names = set()
-        for line in text.splitlines():
-            # Namespace entries look like "google/protobuf"; the import name is the first part.
-            first = line.strip().replace("\\", "/").split("/")[0]
-            if first:
-                names.add(first)
-        return sorted(names)
-    record = dist.read_text("RECORD")
-    if record:
-        return top_level_from_record(record)
-    return []
+def _installed_files_as_record(text: str) -> str:
+    # installed-files.txt (setuptools' egg-info) lists paths relative to the egg-info
+    # directory: "../six.py". Relative to the site directory they are one level up.
+    rows = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("../"):
+            rows.append(line[3:])
+    return "\n".join(rows)
 
 
-def _headers(dist: Any) -> Any:
-    """The metadata's header fields only.
+class _MetaDir:
+    """A ``*.dist-info`` or ``*.egg-info`` directory, an ``*.egg-info`` file, or EGG-INFO."""
 
-    ``dist.metadata`` parses the whole file, long description included, and ``dist.requires``
-    parses it again; on a base of hundreds of distributions that is most of the probe's time.
-    """
-    from email.parser import HeaderParser
+    def __init__(self, path: str, is_file: bool) -> None:
+        self.path = path
+        self.is_file = is_file
 
-    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO")
-    if text is None:
-        return None
-    end = text.find("\n\n")
-    return HeaderParser().parsestr(text if end < 0 else text[: end + 1])
+    def text(self, name: str) -> str | None:
+        if self.is_file:
+            # A bare egg-info file is PKG-INFO and nothing else.
+            return _read(self.path) if name == "PKG-INFO" else None
+        return _read(os.path.join(self.path, name))
+
+    def headers(self) -> Any:
+        # Header fields only: the long description after the first blank line is most of
+        # the file, and parsing it is most of the probe's time on a large base.
+        text = self.text("METADATA")
+        if text is None:
+            text = self.text("PKG-INFO")
+        if text is None:
+            return None
+        end = text.find("\n\n")
+        return HeaderParser().parsestr(text if end < 0 else text[: end + 1])
+
+    def requires(self, headers: Any) -> list[str]:
+        found = headers.get_all("Requires-Dist")
+        if found is not None:
+            return [str(r) for r in found]
+        text = self.text("requires.txt")
+        return _requires_txt(text) if text is not None else []
+
+    def top_level(self) -> list[str]:
+        text = self.text("top_level.txt")
+        if text:
+            names = set()
+            for line in text.splitlines():
+                # Namespace entries look like "google/protobuf"; the import name is the first part.
+                first = line.strip().replace("\\", "/").split("/")[0]
+                if first:
+                    names.add(first)
+            return sorted(names)
+        record = self.text("RECORD")
+        if record:
+            return top_level_from_record(record)
+        files = self.text("installed-files.txt")
+        if files:
+            return top_level_from_record(_installed_files_as_record(files))
+        return []
 
 
-def _requires(dist: Any, md: Any) -> list[str]:
-    found = md.get_all("Requires-Dist")
-    if found is None and dist.read_text("requires.txt") is not None:
-        # egg-info keeps its requirements in requires.txt; dist.requires translates them.
-        found = dist.requires
-    return list(found or [])
+def _requires_txt(text: str) -> list[str]:
+    """``requires.txt`` of an egg-info as ``Requires-Dist`` lines (importlib.metadata's rule)."""
+    out = []
+    section = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1].strip()
+            continue
+        extra, _, markers = section.partition(":")
+        conditions = []
+        if markers:
+            conditions.append("(" + markers + ")" if extra else markers)
+        if extra:
+            conditions.append('extra == "' + extra + '"')
+        # A URL requirement needs a space before its marker's ";".
+        space = " " if "@" in line else ""
+        out.append(line + (space + "; " + " and ".join(conditions) if conditions else ""))
+    return out
 
 
-def _read_dist(dist: Any, canonicalize: Any) -> dict[str, Any] | None:
-    md = _headers(dist)
-    name = md.get("Name") if md is not None else None
+def _meta_dirs(entry: str) -> list[_MetaDir]:
+    try:
+        names = os.listdir(entry)
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        low = name.lower()
+        path = os.path.join(entry, name)
+        if low.endswith(".dist-info") and os.path.isdir(path):
+            found.append(_MetaDir(path, False))
+        elif low.endswith(".egg-info"):
+            found.append(_MetaDir(path, not os.path.isdir(path)))
+    if entry.lower().endswith(".egg"):
+        # A zipped-egg directory put on sys.path by easy-install.pth.
+        egg_info = os.path.join(entry, "EGG-INFO")
+        if os.path.isdir(egg_info):
+            found.append(_MetaDir(egg_info, False))
+    return found
+
+
+def _read_dist(meta: _MetaDir) -> dict[str, Any] | None:
+    headers = meta.headers()
+    name = headers.get("Name") if headers is not None else None
     if not name:
         # Leftovers of a failed uninstall (an empty dist-info) carry no name; nothing can
         # depend on them.
         return None
-    version = md.get("Version")
+    version = headers.get("Version")
     if version is None:
         return None
-    installer = (dist.read_text("INSTALLER") or "").strip()
+    installer = (meta.text("INSTALLER") or "").strip()
     return {
-        "name": canonicalize(str(name)),
-        "version": str(version),
-        "requires": [str(r) for r in _requires(dist, md)],
-        "requires_python": md.get("Requires-Python"),
+        "name": _canonical(str(name).strip()),
+        "version": str(version).strip(),
+        "requires": meta.requires(headers),
+        "requires_python": headers.get("Requires-Python"),
         "installer": installer or None,
-        "top_level": _top_level(dist),
+        "top_level": meta.top_level(),
     }
 
 
 def _distributions(
-    base_path: list[str], canonicalize: Any
+    base_path: list[str],
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str], list[str]]:
-    import importlib.metadata
-
     visible: dict[str, dict[str, Any]] = {}
     hidden: list[dict[str, Any]] = []
     problems: list[str] = []
@@ -169,18 +251,17 @@ def _distributions(
             continue
         seen_entries.add(key)
         found = []
-        for dist in importlib.metadata.distributions(path=[entry]):
+        for meta in _meta_dirs(entry):
             try:
-                info = _read_dist(dist, canonicalize)
+                info = _read_dist(meta)
             except Exception as exc:
-                where = getattr(dist, "_path", entry)
-                problems.append(f"unreadable metadata at {where}: {exc!r}")
+                problems.append("unreadable metadata at " + meta.path + ": " + repr(exc))
                 continue
             if info is not None:
                 info["location"] = entry
                 # Directory listing order is arbitrary; two copies of one name in the same
                 # directory are ordered by their metadata directory so the result is stable.
-                found.append((info["name"], str(getattr(dist, "_path", "")), info))
+                found.append((info["name"], meta.path, info))
         if found:
             with_metadata.append(entry)
         for name, _where, info in sorted(found, key=lambda t: (t[0], t[1])):
@@ -188,12 +269,7 @@ def _distributions(
                 hidden.append(info)
             else:
                 visible[name] = info
-    return (
-        [visible[n] for n in sorted(visible)],
-        hidden,
-        problems,
-        with_metadata,
-    )
+    return [visible[n] for n in sorted(visible)], hidden, problems, with_metadata
 
 
 def _scheme(is_venv: bool) -> tuple[str, dict[str, str]]:
@@ -217,8 +293,8 @@ def _scheme(is_venv: bool) -> tuple[str, dict[str, str]]:
     include = paths["include"]
     if is_venv:
         # pip's historical header location inside virtual environments.
-        py_xy = f"python{sys.version_info[0]}.{sys.version_info[1]}"
-        include = str(Path(p, "include", "site", py_xy))
+        py_xy = "python%d.%d" % sys.version_info[:2]
+        include = os.path.join(p, "include", "site", py_xy)
     chosen = {
         "purelib": paths["purelib"],
         "platlib": paths["platlib"],
@@ -234,17 +310,17 @@ def _scheme(is_venv: bool) -> tuple[str, dict[str, str]]:
     return name, rel
 
 
-def _site_dirs(base_path: list[str], with_metadata: list[str]) -> list[str]:
+def _site_dirs(base_path: list[str], with_metadata: list[str], module_path: list[str]) -> list[str]:
     getsitepackages = getattr(site, "getsitepackages", None)
-    known = set()
+    known = {_norm(d) for d in module_path}
     if getsitepackages is not None:
-        known = {_norm(d) for d in getsitepackages()}
+        known.update(_norm(d) for d in getsitepackages())
     meta = {_norm(d) for d in with_metadata}
     out = []
     seen = set()
     for entry in base_path:
         key = _norm(entry)
-        if key in seen or not Path(entry).is_dir():
+        if key in seen or not os.path.isdir(entry):
             continue
         if key in known or key in meta:
             seen.add(key)
@@ -253,15 +329,15 @@ def _site_dirs(base_path: list[str], with_metadata: list[str]) -> list[str]:
 
 
 def _pyvenv_cfg(prefix: str) -> dict[str, str] | None:
-    path = Path(prefix, "pyvenv.cfg")
-    if not path.is_file():
+    path = os.path.join(prefix, "pyvenv.cfg")
+    text = _read(path) if os.path.isfile(path) else None
+    if text is None:
         return None
     out = {}
-    with path.open(encoding="utf-8", errors="replace") as f:
-        for line in f:
-            key, sep, value = line.partition("=")
-            if sep:
-                out[key.strip()] = value.strip()
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            out[key.strip()] = value.strip()
     return out
 
 
@@ -280,37 +356,101 @@ def _sitecustomize() -> str | None:
     return str(spec.origin or "<namespace>")
 
 
-def _libc(tags: list[str]) -> dict[str, str]:
-    name, version = platform.libc_ver()
-    out = {}
-    if name:
-        out[name] = version
-    # platform.libc_ver() knows nothing of musl; packaging's tags do.
-    for tag in tags:
-        plat = tag.split("-")[-1]
-        if plat.startswith("musllinux_"):
-            major, minor = plat.split("_")[1:3]
-            out["musl"] = major + "." + minor
-            break
-    return out
+def _glibc() -> str | None:
+    # What packaging._manylinux asks first; the version string is "glibc 2.36".
+    try:
+        text = os.confstr("CS_GNU_LIBC_VERSION")
+    except (AttributeError, OSError, ValueError):
+        return None
+    if not text:
+        return None
+    parts = text.split()
+    return parts[1] if len(parts) == 2 and parts[0] == "glibc" else None
 
 
-def collect(base_path: list[str], packaging: Any) -> dict[str, Any]:
+def _musl() -> str | None:
+    # packaging._musllinux runs the interpreter named in the executable's ELF header; the
+    # musl loader prints "Version 1.2.4" on stderr when run without arguments.
+    import glob
+
+    for loader in sorted(glob.glob("/lib/ld-musl-*.so.1")):
+        try:
+            proc = subprocess.run(
+                [loader],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                timeout=10,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError):
+            continue
+        match = re.search(rb"Version (\d+)\.(\d+)", proc.stderr)
+        if match:
+            return match.group(1).decode() + "." + match.group(2).decode()
+    return None
+
+
+def _full_version(info: Any) -> str:
+    version = "%d.%d.%d" % (info.major, info.minor, info.micro)
+    if info.releaselevel != "final":
+        version += info.releaselevel[0] + str(info.serial)
+    return version
+
+
+def _markers() -> dict[str, str]:
+    # packaging.markers.default_environment(), key for key.
+    return {
+        "implementation_name": sys.implementation.name,
+        "implementation_version": _full_version(sys.implementation.version),
+        "os_name": os.name,
+        "platform_machine": platform.machine(),
+        "platform_release": platform.release(),
+        "platform_system": platform.system(),
+        "platform_version": platform.version(),
+        "python_full_version": platform.python_version(),
+        "platform_python_implementation": platform.python_implementation(),
+        "python_version": ".".join(platform.python_version_tuple()[:2]),
+        "sys_platform": sys.platform,
+    }
+
+
+def _tag_facts() -> dict[str, Any]:
+    """What ``overlock.target`` needs to compute the wheel tags packaging would compute here."""
+    import importlib.machinery
+
+    system = platform.system()
+    mac_release, _, mac_machine = platform.mac_ver() if system == "Darwin" else ("", "", "")
+    glibc = _glibc() if system == "Linux" else None
+    return {
+        "version_info": list(sys.version_info[:3]),
+        "implementation": {"name": sys.implementation.name},
+        "config": {k: sysconfig.get_config_var(k) for k in _CONFIG_VARS},
+        "extension_suffixes": list(importlib.machinery.EXTENSION_SUFFIXES),
+        "has_gettotalrefcount": hasattr(sys, "gettotalrefcount"),
+        "is_64bit": sys.maxsize > 2**32,
+        "sysconfig_platform": sysconfig.get_platform(),
+        "platform_system": system,
+        "machine": platform.machine(),
+        "mac_ver": mac_release,
+        "mac_machine": mac_machine,
+        "glibc": glibc,
+        "musl": _musl() if system == "Linux" and glibc is None else None,
+    }
+
+
+def collect(base_path: list[str], module_path: list[str]) -> dict[str, Any]:
     prefix = sys.prefix
     cfg = _pyvenv_cfg(prefix)
     is_venv = sys.prefix != getattr(sys, "base_prefix", sys.prefix) or cfg is not None
     if is_venv:
         kind = "venv"
-    elif Path(prefix, "conda-meta").is_dir():
+    elif os.path.isdir(os.path.join(prefix, "conda-meta")):
         kind = "conda"
     else:
         kind = "system"
 
-    tags = [str(t) for t in packaging.tags.sys_tags()]
-    markers = {str(k): str(v) for k, v in packaging.markers.default_environment().items()}
-    dists, hidden, problems, with_metadata = _distributions(
-        base_path, packaging.utils.canonicalize_name
-    )
+    dists, hidden, problems, with_metadata = _distributions(base_path)
     scheme_name, scheme = _scheme(is_venv)
 
     # Under -I the user site is off whatever the base would do; report what a normal start
@@ -328,10 +468,9 @@ def collect(base_path: list[str], packaging: Any) -> dict[str, Any]:
         "kind": kind,
         "python_version": platform.python_version(),
         "implementation": sys.implementation.name,
-        "markers": markers,
-        "tags": tags,
+        "facts": dict(_tag_facts(), markers=_markers()),
         "scheme": scheme,
-        "site_dirs": _site_dirs(base_path, with_metadata),
+        "site_dirs": _site_dirs(base_path, with_metadata, module_path),
         "distributions": dists,
         "hidden": hidden,
         "extra": {
@@ -341,47 +480,32 @@ def collect(base_path: list[str], packaging: Any) -> dict[str, Any]:
             "platform": platform.platform(),
             "sys_platform": sys.platform,
             "machine": platform.machine(),
-            "libc": _libc(tags),
             "platlibdir": getattr(sys, "platlibdir", "lib"),
             "scheme_name": scheme_name,
             "sys_path": base_path,
+            "module_path": module_path,
             "no_user_site": sys.flags.no_user_site,
             "enable_user_site": site.ENABLE_USER_SITE,
             "user_site_possible": user_site_possible,
             "sitecustomize": _sitecustomize(),
             "pyvenv_cfg": cfg,
-            "packaging_version": packaging.__version__,
             "problems": problems,
         },
     }
 
 
 def main(argv: list[str]) -> int:
-    # Recorded before anything is added: the distribution listing must see exactly what the
-    # base imports from, never the directory holding the runner's packaging.
-    base_path = [p for p in sys.path if p]
     version = platform.python_version()
-    if len(argv) != 1:
-        _emit({"error": "usage", "message": "expected one argument", "python_version": version})
-        return 0
+    # The module-system layer comes first, as PYTHONPATH entries do at import time.
+    module_path = [p for p in argv if p and os.path.isabs(p)]
+    base_path = module_path + [p for p in sys.path if p]
     try:
-        packaging = _import_packaging(argv[0])
-    except Exception as exc:
-        _emit(
-            {
-                "error": "packaging",
-                "message": f"{type(exc).__name__}: {exc}",
-                "python_version": version,
-            }
-        )
-        return 0
-    try:
-        report = collect(base_path, packaging)
+        report = collect(base_path, module_path)
     except Exception as exc:
         _emit(
             {
                 "error": "crash",
-                "message": f"{type(exc).__name__}: {exc}",
+                "message": type(exc).__name__ + ": " + str(exc),
                 "traceback": traceback.format_exc(),
                 "python_version": version,
             }

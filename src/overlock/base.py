@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -20,7 +19,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import packaging
 from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
@@ -28,10 +26,16 @@ from packaging.tags import Tag, parse_tag
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from overlock import _probe, untrusted
+from overlock import _probe, target, untrusted
+from overlock.baseproc import base_argv, base_environ
 from overlock.errors import BaseProbeError
 
 SNAPSHOT_FORMAT = 1
+
+# The oldest base interpreter overlock supports: the probe, the bootstrap, launchers,
+# byte-compilation and the import check are tested on every CPython from here up.
+OLDEST_BASE = "3.7"
+_OLDEST_BASE_INFO = (3, 7)
 
 # Keys of ``BaseEnv.scheme``: paths relative to the overlay prefix, as pip computes them for
 # ``pip install --prefix`` on the base interpreter.
@@ -126,6 +130,22 @@ class BaseEnv:
         return tuple(int(p) for p in self.python_version.split(".")[:3] if p.isdigit())
 
     @property
+    def module_path(self) -> tuple[str, ...]:
+        """Directories a module system put on ``PYTHONPATH``: the base's first layer."""
+        found = self.extra.get("module_path") or ()
+        return tuple(str(p) for p in found) if isinstance(found, list | tuple) else ()
+
+    @property
+    def interpreter_site_dirs(self) -> tuple[str, ...]:
+        """``site_dirs`` without the module layer: what the interpreter itself always has.
+
+        The bootstrap and launchers are written with these; they find the module layer on
+        ``PYTHONPATH`` when they run, so loading or unloading a module needs no rebuild.
+        """
+        layer = set(self.module_path)
+        return tuple(d for d in self.site_dirs if d not in layer)
+
+    @property
     def py_short(self) -> str:
         """``X.Y`` of the base interpreter."""
         return ".".join(self.python_version.split(".")[:2])
@@ -163,6 +183,10 @@ class BaseEnv:
             f"python={self.implementation}-{self.python_version}",
             "tags=" + ",".join(self.tags[:3]),
         ]
+        if self.module_path:
+            # A module of plain modules (no metadata) is part of the base too; no line at
+            # all without one, so fingerprints of bases without modules stay as they were.
+            lines.append("module_path=" + os.pathsep.join(self.module_path))
         lines.extend(sorted(f"{d.name}=={d.version}" for d in self.distributions))
         return "\n".join(lines) + "\n"
 
@@ -389,29 +413,29 @@ def _clean_env() -> dict[str, str]:
     }
 
 
-def _stage_packaging(target: Path) -> None:
-    """Make the runner's ``packaging`` importable from ``target`` and from nothing else.
+# Where overlock's own activation sits on PYTHONPATH (PREFIX/.overlock/boot): never a layer
+# of the base, even when overlock runs from an activated shell.
+_BOOT_SUFFIX = ("/.overlock/boot", "\\.overlock\\boot")
 
-    Only that one package: putting the runner's whole site-packages on the base's path would
-    let unrelated runner packages leak into the probe.
+
+def module_path_from_environ(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The directories a module system (Lmod, Environment Modules) put on ``PYTHONPATH``.
+
+    They are a layer of the base: every program the user starts sees them ahead of the
+    base's site-packages. Empty entries (the current directory), directories that do not
+    exist and overlock's own bootstrap directories are not part of it.
     """
-    source = Path(packaging.__file__).parent
-    target.mkdir()
-    try:
-        (target / "packaging").symlink_to(source, target_is_directory=True)
-    except OSError:
-        # Windows without the symlink privilege.
-        shutil.copytree(source, target / "packaging", ignore=shutil.ignore_patterns("__pycache__"))
-
-
-def _packaging_requires_python() -> str | None:
-    import importlib.metadata  # only on this error path: it costs ~35 ms to import
-
-    try:
-        values = importlib.metadata.metadata("packaging").get_all("Requires-Python")
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    return str(values[0]) if values else None
+    value = (os.environ if environ is None else environ).get("PYTHONPATH", "")
+    out: list[str] = []
+    for entry in value.split(os.pathsep):
+        if not entry:
+            continue
+        path = os.path.abspath(entry)  # noqa: PTH100
+        if path.rstrip("/\\").endswith(_BOOT_SUFFIX) or not os.path.isdir(path):  # noqa: PTH112
+            continue
+        if path not in out:
+            out.append(path)
+    return tuple(out)
 
 
 def _tail(text: str, lines: int = 8) -> str:
@@ -438,10 +462,9 @@ def _failure(python: Path, proc: subprocess.CompletedProcess[str]) -> BaseProbeE
     detail = f":\n{detail}" if detail else ""
     if proc.returncode != 0:
         if "SyntaxError" in stderr or "Unknown option: -I" in stderr:
-            needs = _packaging_requires_python() or "3.9 or newer"
             return BaseProbeError(
                 f"{where} is too old to probe (exit status {proc.returncode}){detail}",
-                hint=f"overlock can probe bases with Python {needs}",
+                hint=f"overlock supports bases with Python {OLDEST_BASE} or newer",
             )
         return BaseProbeError(
             f"{where} failed (exit status {proc.returncode}){detail}",
@@ -456,29 +479,33 @@ def _failure(python: Path, proc: subprocess.CompletedProcess[str]) -> BaseProbeE
 def probe(
     base: str | Path,
     *,
+    module_path: Sequence[str] | None = None,
     timeout: float = 120.0,
     runner: Callable[..., subprocess.CompletedProcess[str]] = subprocess.run,
 ) -> BaseEnv:
     """Run one subprocess of the base interpreter and return what it reports.
 
     ``-I`` keeps PYTHONPATH, the user site and the current directory out, so the report is
-    the base alone; ``-B`` keeps the probe from writing bytecode below the base (or into the
-    runner's packaging), which matters because bases are often root-owned and probed as root.
+    the base alone; the module-system layer (``module_path``, by default taken from this
+    process's ``PYTHONPATH``) is passed as arguments and listed ahead of site-packages. ``-B``
+    keeps the probe from writing bytecode below the base, which matters because bases are
+    often root-owned and probed as root.
     """
     python = find_base_python(base)
+    layer = module_path_from_environ() if module_path is None else tuple(module_path)
     source = resources.files("overlock").joinpath("_probe.py").read_text(encoding="utf-8")
     with tempfile.TemporaryDirectory(prefix="overlock-probe-") as tmp:
-        staged = Path(tmp) / "pkgs"
-        _stage_packaging(staged)
         try:
+            # After ``-c SOURCE`` every argument is the script's: a directory named like an
+            # option cannot become one.
             proc = runner(
-                [str(python), "-I", "-B", "-c", source, str(staged)],
+                base_argv(python, "-c", source, *layer),
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 text=True,
                 encoding="utf-8",
                 errors="replace",
-                env=_clean_env(),
+                env=base_environ(_clean_env()),
                 cwd=tmp,
                 timeout=timeout,
                 check=False,
@@ -505,18 +532,6 @@ def _from_report(python: Path, report: Mapping[str, Any]) -> BaseEnv:
     where = f"the base interpreter {python}"
     error = report.get("error")
     version = report.get("python_version", "?")
-    if error == "packaging":
-        needs = _packaging_requires_python()
-        raise BaseProbeError(
-            f"cannot probe {where} (Python {version}): the packaging library overlock uses"
-            f" ({packaging.__version__}) does not import there ({report.get('message')})",
-            hint=(
-                f"packaging {packaging.__version__} needs Python {needs};"
-                if needs
-                else "a newer base Python is needed;"
-            )
-            + " use a base with a supported Python",
-        )
     if error is not None:
         trace = _tail(str(report.get("traceback") or ""))
         raise BaseProbeError(
@@ -526,10 +541,34 @@ def _from_report(python: Path, report: Mapping[str, Any]) -> BaseEnv:
         )
     if report.get("probe_format") != _probe.PROBE_FORMAT:
         raise BaseProbeError(f"{where} printed a probe report of an unknown format")
-    data = dict(report)
-    del data["probe_format"]
+    facts = report.get("facts")
+    if not isinstance(facts, Mapping):
+        raise BaseProbeError(f"{where} printed a probe report without facts")
+    try:
+        py = target.version_info(facts)
+        tags = target.tags(facts)
+        markers = target.markers(facts)
+    except target.FactsError as exc:
+        raise BaseProbeError(
+            f"{where} reported facts overlock cannot compute wheel tags from: {exc}",
+            hint="this is probably a bug in overlock; please report it with"
+            " `python -m sysconfig` of the base",
+        ) from exc
+    if py < _OLDEST_BASE_INFO:
+        raise BaseProbeError(
+            f"{where} is Python {version}",
+            hint=f"overlock supports bases with Python {OLDEST_BASE} or newer",
+        )
+    data = {k: v for k, v in report.items() if k not in ("probe_format", "facts")}
     data["overlock-base-snapshot"] = SNAPSHOT_FORMAT
     data["python"] = str(python)
+    data["tags"] = tags
+    data["markers"] = markers
+    extra = dict(data.get("extra") or {})
+    # Kept so that a snapshot says what the tags were computed from.
+    extra["facts"] = dict(facts)
+    extra["libc"] = {k: v for k in ("glibc", "musl") if isinstance(v := facts.get(k), str)}
+    data["extra"] = extra
     env = BaseEnv.from_json(data, source=f"the probe report of {python}")
     missing = [k for k in SCHEME_KEYS if k not in env.scheme]
     outside = [k for k, v in env.scheme.items() if Path(v).is_absolute() or v.startswith("..")]

@@ -21,6 +21,7 @@ from overlock.cli_common import (
     add_json_option,
     add_no_build_option,
     add_overwrite_option,
+    add_upgrade_options,
     make_lock,
     output_path,
 )
@@ -58,7 +59,33 @@ def cmd_lock(args: argparse.Namespace, out: Output) -> int:
         out.note("  hint: run `overlock lock` to update it")
         return 1
 
-    lock, outcome, index_stats = make_lock(overlay, out, no_build=args.no_build)
+    if old is not None and not (args.upgrade or args.upgrade_package) and not args.dry_run:
+        # Nothing changed since the lock was made (overlay.toml, the base, locked sources):
+        # keep it, as uv and pip-compile keep their pins; --upgrade re-resolves.
+        from overlock.devsources import source_checker
+
+        checker = source_checker(overlay, base, no_build=args.no_build, reporter=out.note)
+        if lock_status(overlay.manifest, base, old, source_changes=checker).current:
+            if args.json:
+                out.json(
+                    {
+                        "lock": str(overlay.lock_path),
+                        "written": False,
+                        "current": True,
+                        "packages": _packages_json(old),
+                        "changes": [],
+                    }
+                )
+            out.note(
+                f"{overlay.lock_path.name} is up to date: overlay.toml, the base and the locked"
+                " sources are as when it was made"
+            )
+            out.note("  hint: `overlock lock --upgrade` resolves again for newer releases")
+            return 0
+
+    lock, outcome, index_stats = make_lock(
+        overlay, out, no_build=args.no_build, keep=old, args=args
+    )
     changes = diff_locks(old, lock)
     written = False
     if not args.dry_run:
@@ -70,17 +97,8 @@ def cmd_lock(args: argparse.Namespace, out: Output) -> int:
                 "written": written,
                 "dry_run": bool(args.dry_run),
                 "base": {"python": base.python, "fingerprint": base.fingerprint()},
-                "packages": [
-                    {
-                        "name": p.name,
-                        "version": p.version,
-                        "shadows": p.shadows,
-                        "reason": p.reason,
-                        "url": p.locked_url,
-                        "sha256": None if p.directory or p.vcs else p.file.sha256,
-                    }
-                    for p in lock.packages
-                ],
+                "current": False,
+                "packages": _packages_json(lock),
                 "changes": [
                     {"name": c.name, "kind": c.kind, "old": c.old, "new": c.new} for c in changes
                 ],
@@ -97,6 +115,20 @@ def cmd_lock(args: argparse.Namespace, out: Output) -> int:
     verb = "would write" if args.dry_run else ("wrote" if written else "unchanged:")
     out.note(f"{verb} {overlay.lock_path}")
     return 0
+
+
+def _packages_json(lock: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": p.name,
+            "version": p.version,
+            "shadows": p.shadows,
+            "reason": p.reason,
+            "url": p.locked_url,
+            "sha256": None if p.directory or p.vcs else p.file.sha256,
+        }
+        for p in lock.packages
+    ]
 
 
 def _print_lock(out: Output, lock: Any, reused: Sequence[str]) -> None:
@@ -197,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 if stale")
     p.add_argument("--dry-run", action="store_true", help="print the plan without writing")
+    add_upgrade_options(p)
     add_json_option(p)
     add_no_build_option(p)
 

@@ -68,19 +68,50 @@ def output_path(text: str, *, manifest: Path | None, overwrite: bool) -> Path:
     return path
 
 
+def add_upgrade_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--upgrade",
+        "-U",
+        action="store_true",
+        help="move every package to the newest release the request allows (default: keep"
+        " the versions of the existing lock that still fit)",
+    )
+    parser.add_argument(
+        "--upgrade-package",
+        "-P",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="move NAME to the newest release the request allows (repeat for more)",
+    )
+
+
 def make_lock(
-    overlay: Overlay, out: Output, *, no_build: bool
+    overlay: Overlay,
+    out: Output,
+    *,
+    no_build: bool,
+    keep: Lock | None = None,
+    args: argparse.Namespace | None = None,
 ) -> tuple[Lock, Outcome, dict[str, int]]:
     """Lock ``overlay`` against its base and index, as `lock`, `add` and `remove` do.
 
-    Returns the lock, the resolver's outcome and the index's request counts. Breakage the
-    base already had is listed with -v and counted in one note otherwise.
+    Versions of ``keep`` (the existing lock) that still fit are kept, unless ``args`` says
+    ``--upgrade`` or names the package with ``--upgrade-package``. Returns the lock, the
+    resolver's outcome and the index's request counts. Breakage the base already had is
+    listed with -v and counted in one note otherwise.
     """
     from overlock.devsources import lock_manifest
+    from overlock.locking import preferred_versions
 
+    prefer = preferred_versions(
+        keep,
+        upgrade=bool(getattr(args, "upgrade", False)),
+        upgrade_packages=getattr(args, "upgrade_package", None) or (),
+    )
     with overlay.index() as index:
         lock, outcome = lock_manifest(
-            overlay, overlay.base, index, no_build=no_build, reporter=out.note
+            overlay, overlay.base, index, no_build=no_build, reporter=out.note, prefer=prefer
         )
         index_stats = index.stats
     for broken in outcome.preexisting:
@@ -97,6 +128,7 @@ __all__ = [
     "add_json_option",
     "add_no_build_option",
     "add_overwrite_option",
+    "add_upgrade_options",
     "make_lock",
     "output_path",
 ]

@@ -103,10 +103,36 @@ def cmd_why(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+def _export_modulefile(args: argparse.Namespace, out: Output, overlay: Overlay) -> int:
+    from overlock.modulefile import module_spec, render
+
+    prefix = overlay.prefix
+    spec = module_spec(
+        overlay.base,
+        str(prefix),
+        overlay.manifest.name or prefix.name,
+        str(overlay.manifest.path),
+    )
+    text = render(args.format, spec)
+    if args.output == "-":
+        sys.stdout.write(text)
+        return 0
+    path = output_path(args.output, manifest=overlay.manifest.path, overwrite=args.overwrite)
+    write_text_atomic(path, text)
+    out.note(f"wrote {path}: a {args.format} modulefile for the overlay at {prefix}")
+    from overlock._bootstrap import boot_dir
+
+    if not boot_dir(prefix).is_dir():
+        out.note("  note: the prefix is not synced yet; run `overlock sync` before `module load`")
+    return 0
+
+
 def cmd_export(args: argparse.Namespace, out: Output) -> int:
     from overlock.export import requirements
 
     overlay = Overlay.load(args.manifest)
+    if args.format != "requirements":
+        return _export_modulefile(args, out, overlay)
     lock = _lock(overlay)
     if lock.manifest_hash != overlay.manifest.content_hash():
         out.note(
@@ -173,9 +199,10 @@ def register(add: Callable[..., Any], manifest_opt: argparse.ArgumentParser) -> 
     )
     p.add_argument(
         "--format",
-        choices=["requirements"],
+        choices=["requirements", "lmod", "envmodules"],
         default="requirements",
-        help="the output format; only `requirements` (pip's -r file) for now",
+        help="`requirements`: a hash-pinned file for plain pip; `lmod` (Lua) or `envmodules`"
+        " (Tcl): a modulefile that activates the overlay on `module load`",
     )
     p.add_argument(
         "-o",

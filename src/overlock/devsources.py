@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -570,9 +570,10 @@ def lock_manifest(
     *,
     no_build: bool = False,
     reporter: Reporter | None = None,
+    prefer: Mapping[NormalizedName, Version] | None = None,
 ) -> tuple[Lock, Outcome]:
     """``locking.lock_overlay`` with sources built as the manifest allows: what every
-    command that writes a lock should call."""
+    command that writes a lock should call. ``prefer``: versions to keep when possible."""
     from overlock.locking import lock_overlay
 
     source = building_source(
@@ -580,7 +581,12 @@ def lock_manifest(
     )
     complete = getattr(index, "complete", None)
     return lock_overlay(
-        overlay.manifest, base, source, complete=complete, allow_build=source.policy.sdists
+        overlay.manifest,
+        base,
+        source,
+        complete=complete,
+        allow_build=source.policy.sdists,
+        prefer=prefer,
     )
 
 

@@ -31,6 +31,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from overlock._bootstrap import ACTIVATE_FUNCTION, overlay_site_dirs
 from overlock.base import BaseEnv
+from overlock.baseproc import base_argv, base_environ
 from overlock.errors import SyncError
 from overlock.lockfile import Lock
 
@@ -170,6 +171,8 @@ def _depends_on(
 _CHECKER = """
 import json, sys, traceback
 {activate}
+# -I hides PYTHONPATH; a module system's directories are part of the base all the same.
+sys.path[0:0] = {module_path!r}
 _overlock_activate({prefix!r}, {overlay!r}, {base_sites!r})
 modules = json.loads(sys.stdin.read())
 out = sys.__stdout__
@@ -211,16 +214,16 @@ def verify_imports(
         prefix=str(gen),
         overlay=overlay_site_dirs(base, gen),
         base_sites=list(base.site_dirs),
+        module_path=list(base.module_path),
     )
     order = list(dict.fromkeys(c.module for c in checks))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env = base_environ()
     # Some packages draw on import (matplotlib picks a GUI backend); nothing must pop up.
     env.setdefault("MPLBACKEND", "Agg")
     with tempfile.TemporaryDirectory(prefix="overlock-imports-") as cwd:
         try:
             proc = subprocess.run(
-                [base.python, "-I", "-B", "-c", script],
+                base_argv(base.python, "-c", script),
                 input=json.dumps(order),
                 capture_output=True,
                 text=True,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import tomlkit
+from packaging.markers import Marker
 from packaging.pylock import (
     Package,
     PackageArchive,
@@ -24,7 +25,7 @@ from packaging.pylock import (
     Pylock,
     PylockValidationError,
 )
-from packaging.specifiers import SpecifierSet
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
@@ -177,6 +178,10 @@ class Lock:
     base_python: str = ""
     base_prefix: str = ""
     base_tags: tuple[str, ...] = ()
+    # PYTHONPATH directories of a module system that were part of the base at lock time.
+    base_module_path: tuple[str, ...] = ()
+    # PEP 751 ``environments``: a marker only the base interpreter satisfies ("" if unknown).
+    environment: str = ""
     shadow: str = "auto"
     preexisting: tuple[str, ...] = ()  # base breakage found before the overlay, reported once
     # Sorted "name==version" of every visible base distribution at lock time, so `overlock
@@ -205,6 +210,7 @@ class Lock:
                     "python-version": self.base_python_version,
                     "prefix": self.base_prefix,
                     "tags": list(self.base_tags),
+                    "module-path": list(self.base_module_path),
                     "distributions": list(self.base_distributions or ()),
                 },
                 "shadow": self.shadow,
@@ -217,6 +223,7 @@ class Lock:
             created_by="overlock",
             # The lock is made for one base interpreter; say so in the standard field.
             requires_python=SpecifierSet(f"=={major_minor}.*") if major_minor else None,
+            environments=[Marker(self.environment)] if self.environment else None,
             packages=packages,
             tool=tool,
         )
@@ -284,6 +291,9 @@ class Lock:
             base_python=untrusted.text(base.get("python", ""), f"{key}.base.python"),
             base_prefix=untrusted.text(base.get("prefix", ""), f"{key}.base.prefix"),
             base_tags=untrusted.texts(base.get("tags"), f"{key}.base.tags"),
+            # packaging.pylock parsed the environments as markers.
+            environment=str(pylock.environments[0]) if pylock.environments else "",
+            base_module_path=untrusted.texts(base.get("module-path"), f"{key}.base.module-path"),
             shadow=untrusted.text(tool.get("shadow", "auto"), f"{key}.shadow"),
             preexisting=untrusted.texts(
                 tool.get("preexisting-breakage"), f"{key}.preexisting-breakage"
@@ -351,7 +361,7 @@ def _package_to_pylock(p: LockedPackage) -> Package:
         return Package(
             name=p.name,
             version=Version(p.version),
-            requires_python=None,
+            requires_python=_specifier(p.requires_python),
             dependencies=deps,
             archive=PackageArchive(
                 url=p.archive.url, size=p.archive.size, hashes={"sha256": p.archive.sha256}
@@ -364,6 +374,7 @@ def _package_to_pylock(p: LockedPackage) -> Package:
     return Package(
         name=p.name,
         version=Version(p.version),
+        requires_python=_specifier(p.requires_python),
         index=p.index,
         dependencies=deps,
         wheels=[
@@ -405,6 +416,7 @@ def _source_to_pylock(
     return Package(
         name=p.name,
         version=Version(p.version),
+        requires_python=_specifier(p.requires_python),
         index=p.index if sdist is not None else None,
         dependencies=deps,
         directory=directory,
@@ -484,9 +496,19 @@ def _package_tool(p: LockedPackage) -> dict[str, Any]:
         data["kept-for"] = list(p.kept_for)
     if p.shadows is not None:
         data["shadows"] = p.shadows
-    if p.requires_python:
+    if p.requires_python and _specifier(p.requires_python) is None:
+        # Not a valid specifier set: kept verbatim here, where PEP 751 puts no rules on it.
         data["requires-python"] = p.requires_python
     return data
+
+
+def _specifier(text: str | None) -> SpecifierSet | None:
+    if not text:
+        return None
+    try:
+        return SpecifierSet(text)
+    except InvalidSpecifier:
+        return None
 
 
 def _package_from_pylock(p: Package, source: str, key: str) -> LockedPackage:
@@ -522,7 +544,9 @@ def _package_from_pylock(p: Package, source: str, key: str) -> LockedPackage:
         archive=archive,
         # An index URL, or the path of a find-links directory.
         index=None if p.index is None else untrusted.option_safe(p.index, f"{key}.index"),
-        requires_python=requires_python,
+        requires_python=(
+            str(p.requires_python) if p.requires_python is not None else requires_python
+        ),
         dependencies=tuple(
             untrusted.name(d.get("name"), f"{key}.dependencies[{i}].name")
             for i, d in enumerate(p.dependencies or ())

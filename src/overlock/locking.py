@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+from packaging.markers import Marker
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 from overlock.base import BaseEnv
 from overlock.errors import OverlockError
@@ -25,6 +29,7 @@ def lock_overlay(
     *,
     complete: Completer | None = None,
     allow_build: bool = False,
+    prefer: Mapping[NormalizedName, Version] | None = None,
 ) -> tuple[Lock, Outcome]:
     """Resolve ``manifest`` on ``base`` and return the lock to write.
 
@@ -38,6 +43,7 @@ def lock_overlay(
         shadow=manifest.shadow,
         requested_text=manifest.requires_text,
         allow_build=allow_build,
+        prefer=prefer,
     )
     packages = tuple(_locked(p, complete) for p in outcome.picks)
     lock = Lock(
@@ -48,11 +54,21 @@ def lock_overlay(
         base_python=base.python,
         base_prefix=base.prefix,
         base_tags=base.tags[:3],
+        base_module_path=base.module_path,
+        environment=base_environment_marker(base),
         base_distributions=tuple(sorted(f"{d.name}=={d.version}" for d in base.distributions)),
         shadow=manifest.shadow,
         preexisting=outcome.preexisting,
     )
     return lock, outcome
+
+
+def base_environment_marker(base: BaseEnv) -> str:
+    """A PEP 751 ``environments`` entry that only the base interpreter's platform satisfies."""
+    keys = ("implementation_name", "python_full_version", "sys_platform", "platform_machine")
+    parts = [f"{k} == {base.markers[k]!r}" for k in keys if base.markers.get(k)]
+    # packaging's own spelling, so the text survives a round trip through the lock.
+    return str(Marker(" and ".join(parts))) if parts else ""
 
 
 def _locked(pick: Pick, complete: Completer | None) -> LockedPackage:
@@ -146,6 +162,28 @@ class LockStatus:
             "sources_changed": self.sources_changed,
             "problems": list(self.problems),
         }
+
+
+def preferred_versions(
+    lock: Lock | None, *, upgrade: bool = False, upgrade_packages: Iterable[str] = ()
+) -> dict[NormalizedName, Version]:
+    """The versions of ``lock`` a new resolution should keep when it can.
+
+    Nothing with ``upgrade``; all but ``upgrade_packages`` otherwise (uv's ``--upgrade`` and
+    ``--upgrade-package``).
+    """
+    if lock is None or upgrade:
+        return {}
+    moving = {canonicalize_name(n) for n in upgrade_packages}
+    out: dict[NormalizedName, Version] = {}
+    for p in lock.packages:
+        if p.name in moving:
+            continue
+        try:
+            out[p.name] = Version(p.version)
+        except InvalidVersion:
+            continue
+    return out
 
 
 def lock_status(

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
+
+import packaging
 
 from overlock import __version__
 from overlock.atomic import write_text_atomic
-from overlock.base import BaseEnv, find_base_python, probe
+from overlock.base import BaseEnv, find_base_python, module_path_from_environ, probe
 from overlock.errors import BaseProbeError
 from overlock.statkey import base_stat_key
 
@@ -30,24 +33,40 @@ def key_dirs(env: BaseEnv) -> list[str]:
 
 def validity_key(python: Path, env: BaseEnv) -> str:
     """A digest that changes whenever what the probe reported could have changed."""
-    probe_source = Path(__file__).with_name("_probe.py").read_bytes()
-    salt = (__version__, hashlib.sha256(probe_source).hexdigest())
+    # Tags and markers are computed here from the probe's facts (target.py, with this
+    # process's packaging): a change to either code or to packaging changes them too.
+    here = Path(__file__).parent
+    code = hashlib.sha256()
+    for name in ("_probe.py", "target.py"):
+        code.update((here / name).read_bytes())
+    salt = (__version__, packaging.__version__, code.hexdigest())
     return base_stat_key(str(python), env.prefix, key_dirs(env), *salt)
 
 
-def probe_cached(base: str | Path, cache_root: Path, *, timeout: float = 120.0) -> BaseEnv:
-    """``probe(base)``, or the saved result when the base has not changed since."""
+def probe_cached(
+    base: str | Path,
+    cache_root: Path,
+    *,
+    module_path: Sequence[str] | None = None,
+    timeout: float = 120.0,
+) -> BaseEnv:
+    """``probe(base)``, or the saved result when the base has not changed since.
+
+    One slot per interpreter and module-system layer: loading a module changes the base.
+    """
     python = find_base_python(base)
-    slot = hashlib.sha256(str(python).encode()).hexdigest()[:32]
+    layer = module_path_from_environ() if module_path is None else tuple(module_path)
+    slot = hashlib.sha256("\0".join([str(python), *layer]).encode()).hexdigest()[:32]
     entry = cache_root / "probes" / f"{slot}.json"
     try:
         saved = json.loads(entry.read_text(encoding="utf-8"))
         cached = BaseEnv.from_json(saved["base"])
-        if saved.get("key") == validity_key(python, cached):
+        same_layer = list(cached.extra.get("module_path") or ()) == list(layer)
+        if same_layer and saved.get("key") == validity_key(python, cached):
             return cached
     except (OSError, ValueError, KeyError, TypeError, BaseProbeError):
         pass  # no usable saved probe: probe again
-    env = probe(python, timeout=timeout)
+    env = probe(python, module_path=layer, timeout=timeout)
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
         saved_text = json.dumps({"key": validity_key(python, env), "base": env.to_json()})

@@ -196,8 +196,12 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
         shadow: str = "auto",
         graph: BaseGraph | None = None,
         allow_build: bool = False,
+        prefer: Mapping[NormalizedName, Version] | None = None,
     ) -> None:
         self.base = base
+        # Versions an earlier lock chose: tried first among the index's releases, so a lock
+        # changes only what the new request needs (uv's and pip-compile's rule).
+        self.prefer = dict(prefer or {})
         self.allow_build = allow_build  # releases published only as an sdist are candidates
         self.source = source
         self.requested = frozenset(requested)
@@ -321,6 +325,9 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
         ordered = _order(
             releases, base_version, newest_first=dist is None or name in self.requested
         )
+        kept = self.prefer.get(name)
+        if kept is not None:
+            ordered.sort(key=lambda r: r.version != kept)  # stable: the rest keep their order
         # Pre-releases only when a specifier asks for one or no final release fits: the
         # usual installer rule.
         allow_pre = any(r.specifier.prereleases for r in reqs)
@@ -464,8 +471,12 @@ def resolve(
     shadow: str = "auto",
     requested_text: Sequence[str] | None = None,
     allow_build: bool = False,
+    prefer: Mapping[NormalizedName, Version] | None = None,
 ) -> Outcome:
-    """Resolve the overlay request; raise ResolutionError with explanations on conflict."""
+    """Resolve the overlay request; raise ResolutionError with explanations on conflict.
+
+    ``prefer``: versions to try first for index releases (those of the previous lock).
+    """
     env = base.marker_env("")
     active = [r for r in requirements if r.marker is None or marker_true(r.marker, env)]
     texts = list(requested_text) if requested_text is not None else [str(r) for r in requirements]
@@ -481,6 +492,7 @@ def resolve(
         shadow=shadow,
         graph=graph,
         allow_build=allow_build,
+        prefer=prefer,
     )
     reporter = _CountingReporter()
     resolver: Resolver[Req, Candidate, str] = Resolver(provider, reporter)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -48,9 +49,25 @@ def check_drift(
         "went": None,
     }
     changes: list[str] = []
+    hint = RELOCK_HINT
     if lock.base_python_version and lock.base_python_version != base.python_version:
         changes.append(f"python {lock.base_python_version} -> {base.python_version}")
         data["python"] = [lock.base_python_version, base.python_version]
+    if tuple(lock.base_module_path) != base.module_path:
+        # Said first: a module loaded (or not) in this shell explains the rest of the drift.
+        loaded = [p for p in base.module_path if p not in lock.base_module_path]
+        unloaded = [p for p in lock.base_module_path if p not in base.module_path]
+        changes.append(
+            "module path (PYTHONPATH) changed"
+            + "".join(f", +{p}" for p in loaded)
+            + "".join(f", -{p}" for p in unloaded)
+        )
+        data["module_path"] = {"locked": list(lock.base_module_path), "now": list(base.module_path)}
+        hint = (
+            "load the same modules as when the lock was made (PYTHONPATH then: "
+            + (os.pathsep.join(lock.base_module_path) or "unset")
+            + "), or re-lock with `overlock lock` in this environment"
+        )
     if lock.base_tags and tuple(lock.base_tags) != tuple(base.tags[: len(lock.base_tags)]):
         changes.append("supported wheel tags changed")
         data["tags_changed"] = True
@@ -100,13 +117,13 @@ def check_drift(
         return Section(
             "drift",
             head,
-            (Finding("drift", ERROR, "base", head, tuple(details), RELOCK_HINT, data),),
+            (Finding("drift", ERROR, "base", head, tuple(details), hint, data),),
         )
     details.append("the lock is still consistent with it: re-lock recommended but not required")
     return Section(
         "drift",
         head,
-        (Finding("drift", WARNING, "base", head, tuple(details), RELOCK_HINT, data),),
+        (Finding("drift", WARNING, "base", head, tuple(details), hint, data),),
     )
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from overlock.base import BaseEnv
+from overlock.baseproc import base_argv, base_environ
 from overlock.check.dists import PrefixDist, same_version
 from overlock.check.findings import ERROR, Finding, Section
 
@@ -19,17 +20,52 @@ _END = "--overlock-check-end--"
 # Runs in the base interpreter with the overlay active. find_spec locates a top-level module
 # without executing it, so nothing of the packages themselves runs.
 _SHADOW_SCRIPT = """\
-import json, sys
+import json, os, re, sys
 import importlib.util
 try:
     import importlib.metadata as md
-except ImportError:
+except ImportError:  # Python 3.7: the first metadata directory on sys.path, as 3.8 finds it
     md = None
+
+def _canon(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+def _version(name):
+    if md is not None:
+        return md.version(name)
+    want = _canon(name)
+    for entry in sys.path:
+        try:
+            children = sorted(os.listdir(entry or "."))
+        except OSError:
+            continue
+        for child in children:
+            low = child.lower()
+            if not low.endswith((".dist-info", ".egg-info")):
+                continue
+            if _canon(child.rsplit(".", 1)[0].split("-")[0]) != want:
+                continue
+            path = os.path.join(entry or ".", child)
+            if not os.path.isdir(path):
+                meta = path
+            else:
+                meta = os.path.join(path, "METADATA" if low.endswith(".dist-info") else "PKG-INFO")
+            try:
+                with open(meta, encoding="utf-8", errors="replace") as f:
+                    for line in f:
+                        if not line.strip():
+                            break
+                        if line.lower().startswith("version:"):
+                            return line.split(":", 1)[1].strip()
+            except OSError:
+                continue
+    return None
+
 out = {}
 for name, modules in json.loads(sys.argv[1]):
     entry = {"version": None, "modules": {}}
     try:
-        entry["version"] = md.version(name) if md else None
+        entry["version"] = _version(name)
     except Exception:
         pass
     for mod in modules:
@@ -75,11 +111,16 @@ def check_shadows(
     if not shadowing:
         return Section("shadow", "the overlay shadows no base package")
     wanted = [(d.name, d.top_level()) for d in shadowing]
-    env = overlay_environ(base, prefix, os.environ if environ is None else environ)
+    # The overlay is made active through PYTHONPATH, so the PYTHON* variables stay; byte-code
+    # writing is off all the same (nothing is written below the base).
+    env = base_environ(
+        overlay_environ(base, prefix, os.environ if environ is None else environ),
+        keep_python_vars=True,
+    )
     with tempfile.TemporaryDirectory(prefix="overlock-check-") as cwd:
         try:
             proc = runner(
-                [base.python, "-c", _SHADOW_SCRIPT, json.dumps(wanted)],
+                base_argv(base.python, "-c", _SHADOW_SCRIPT, json.dumps(wanted), flags=()),
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 text=True,

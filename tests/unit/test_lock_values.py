@@ -1,0 +1,74 @@
+"""Locks round-trip through PEP 751 text, from resolver output made on values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import tomlkit
+from packaging.pylock import Pylock
+from packaging.requirements import Requirement
+
+from overlock.lockfile import Lock
+from overlock.locking import lock_overlay
+from overlock.manifest import Manifest
+
+from .values import MemorySource, dist, make_base
+
+pytestmark = pytest.mark.unit
+
+
+def _lock() -> Lock:
+    base = make_base(
+        dist("hdfio", "2.1.0"),
+        dist("scanlib", "1.4.0", "hdfio<3"),
+        module_path=["/sw/mod/1.0"],
+    )
+    source = (
+        MemorySource()
+        .add("hdfio", "3.0.0", requires_python=">=3.9")
+        .add("scanlib", "1.5.0", "hdfio>=2")
+    )
+    manifest = Manifest(
+        path=Path("/project/overlay.toml"),
+        base="/base",
+        base_snapshot=None,
+        prefix_template="/overlays/{name}",
+        name="unit",
+        requires=(Requirement("hdfio>=3"),),
+        requires_text=("hdfio>=3",),
+        index=None,
+        shadow="auto",
+    )
+    lock, _outcome = lock_overlay(manifest, base, source)
+    return lock
+
+
+def test_a_lock_survives_its_own_text() -> None:
+    lock = _lock()
+    text = lock.dumps()
+    again = Lock.loads(text)
+    assert again == lock
+    assert again.dumps() == text
+
+
+def test_the_text_is_a_valid_pep_751_lock() -> None:
+    data = tomlkit.parse(_lock().dumps()).unwrap()
+    pylock = Pylock.from_dict(data)
+    assert [p.name for p in pylock.packages] == ["hdfio", "scanlib"]
+    assert str(pylock.requires_python) == "==3.11.*"
+    # The standard places (PEP 751), not overlock's tool table.
+    [environment] = pylock.environments or []
+    assert environment.evaluate(dict(make_base().markers))
+    assert not environment.evaluate({**make_base().markers, "sys_platform": "win32"})
+    hdfio = data["packages"][0]
+    assert hdfio["requires-python"] == ">=3.9"
+    assert "requires-python" not in hdfio["tool"]["overlock"]
+    base = data["tool"]["overlock"]["base"]
+    assert base["module-path"] == ["/sw/mod/1.0"]
+    [scanlib] = [p for p in _lock().packages if p.name == "scanlib"]
+    assert (scanlib.version, scanlib.shadows, scanlib.kept_for) == (
+        "1.5.0",
+        "1.4.0",
+        ("hdfio 3.0.0",),
+    )

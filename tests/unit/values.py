@@ -1,0 +1,157 @@
+"""Values for the unit tier: bases as ``BaseEnv`` data and an index in memory.
+
+No interpreter, no HTTP, no files: what the pure stages (the resolver, target tags and
+markers, lock round-trips) consume, built directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from packaging.requirements import Requirement
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+from overlock import target
+from overlock.base import BaseEnv, InstalledDist
+from overlock.sources import DistFile, DistMetadata, Release
+
+
+def linux_facts(version: tuple[int, int, int] = (3, 11, 7), **over: Any) -> dict[str, Any]:
+    """What the probe reports for a CPython on x86_64 glibc 2.36 Linux."""
+    major, minor, micro = version
+    nodot = f"{major}{minor}"
+    facts: dict[str, Any] = {
+        "version_info": [major, minor, micro],
+        "implementation": {"name": "cpython"},
+        "config": {
+            "SOABI": f"cpython-{nodot}{'m' if (major, minor) < (3, 8) else ''}-x86_64-linux-gnu",
+            "EXT_SUFFIX": f".cpython-{nodot}-x86_64-linux-gnu.so",
+            "Py_DEBUG": 0,
+            "WITH_PYMALLOC": 1,
+            "Py_GIL_DISABLED": 0 if (major, minor) >= (3, 13) else None,
+            "py_version_nodot": nodot,
+        },
+        "extension_suffixes": [f".cpython-{nodot}-x86_64-linux-gnu.so", ".abi3.so", ".so"],
+        "has_gettotalrefcount": False,
+        "is_64bit": True,
+        "sysconfig_platform": "linux-x86_64",
+        "platform_system": "Linux",
+        "machine": "x86_64",
+        "mac_ver": "",
+        "mac_machine": "",
+        "glibc": "2.36",
+        "musl": None,
+        "markers": {
+            "implementation_name": "cpython",
+            "implementation_version": f"{major}.{minor}.{micro}",
+            "os_name": "posix",
+            "platform_machine": "x86_64",
+            "platform_release": "6.1.0",
+            "platform_system": "Linux",
+            "platform_version": "#1 SMP",
+            "python_full_version": f"{major}.{minor}.{micro}",
+            "platform_python_implementation": "CPython",
+            "python_version": f"{major}.{minor}",
+            "sys_platform": "linux",
+        },
+    }
+    facts.update(over)
+    return facts
+
+
+def dist(name: str, version: str, *requires: str, **kw: Any) -> InstalledDist:
+    return InstalledDist(
+        name=canonicalize_name(name),
+        version=version,
+        requires=tuple(requires),
+        location=kw.pop("location", "/base/lib/python3.11/site-packages"),
+        **kw,
+    )
+
+
+def make_base(
+    *dists: InstalledDist,
+    version: tuple[int, int, int] = (3, 11, 7),
+    module_path: Sequence[str] = (),
+) -> BaseEnv:
+    facts = linux_facts(version)
+    xy = f"{version[0]}.{version[1]}"
+    site = f"/base/lib/python{xy}/site-packages"
+    return BaseEnv(
+        python="/base/bin/python3",
+        prefix="/base",
+        kind="venv",
+        python_version=".".join(map(str, version)),
+        implementation="cpython",
+        markers=target.markers(facts),
+        tags=tuple(target.tags(facts)),
+        scheme={
+            "purelib": f"lib/python{xy}/site-packages",
+            "platlib": f"lib/python{xy}/site-packages",
+            "headers": f"include/site/python{xy}",
+            "scripts": "bin",
+            "data": ".",
+        },
+        site_dirs=(*module_path, site),
+        distributions=tuple(sorted(dists, key=lambda d: d.name)),
+        extra={"module_path": list(module_path)},
+    )
+
+
+@dataclass
+class Published:
+    name: str
+    version: str
+    requires: tuple[str, ...] = ()
+    requires_python: str | None = None
+    tag: str = "py3-none-any"
+
+
+@dataclass
+class MemorySource:
+    """A ``PackageSource`` over releases held in memory; counts what the resolver asks."""
+
+    published: list[Published] = field(default_factory=list)
+    asked: dict[str, int] = field(default_factory=dict)
+
+    def add(self, name: str, version: str, *requires: str, **kw: Any) -> MemorySource:
+        self.published.append(Published(name, version, tuple(requires), **kw))
+        return self
+
+    def _file(self, p: Published) -> DistFile:
+        filename = f"{canonicalize_name(p.name).replace('-', '_')}-{p.version}-{p.tag}.whl"
+        return DistFile(
+            filename=filename,
+            url=f"https://index.invalid/files/{filename}",
+            hashes={"sha256": hashlib.sha256(filename.encode()).hexdigest()},
+            size=1000,
+            requires_python=p.requires_python,
+        )
+
+    def releases(self, name: NormalizedName) -> Sequence[Release]:
+        self.asked[name] = self.asked.get(name, 0) + 1
+        found = [p for p in self.published if canonicalize_name(p.name) == name]
+        found.sort(key=lambda p: Version(p.version), reverse=True)
+        return [Release(name, Version(p.version), self._file(p)) for p in found]
+
+    def metadata(self, release: Release) -> DistMetadata:
+        for p in self.published:
+            if canonicalize_name(p.name) == release.name and Version(p.version) == release.version:
+                return DistMetadata(
+                    name=release.name,
+                    version=p.version,
+                    requires=p.requires,
+                    requires_python=p.requires_python,
+                )
+        raise LookupError(release)
+
+    def direct(self, requirement: Requirement) -> Release:
+        raise LookupError(f"no direct references in memory: {requirement}")
+
+
+def picks(outcome: Any) -> Mapping[str, str]:
+    return {p.name: str(p.version) for p in outcome.picks}

@@ -448,7 +448,11 @@ def test_concurrent_syncs_do_not_interleave(
         kwargs={"fetch": FileFetcher(), "reporter": messages.append},
     )
     worker.start()
-    time.sleep(0.5)
+    # Until the worker says it waits (however long a loaded machine takes to get there).
+    deadline = time.monotonic() + 60
+    while not any("waiting for another sync" in m for m in messages):
+        assert time.monotonic() < deadline, messages
+        time.sleep(0.05)
     assert current_generation(prefix) == 1  # still waiting
     waiting = [m for m in messages if "waiting for another sync" in m]
     # The holder recorded itself when it last held the lock (the first sync, this process).

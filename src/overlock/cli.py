@@ -71,7 +71,9 @@ def cmd_lock(args: argparse.Namespace, out: Output) -> int:
                     {
                         "lock": str(overlay.lock_path),
                         "written": False,
+                        "dry_run": False,
                         "current": True,
+                        "base": {"python": base.python, "fingerprint": base.fingerprint()},
                         "packages": _packages_json(old),
                         "changes": [],
                     }

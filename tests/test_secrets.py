@@ -104,13 +104,31 @@ def test_no_credential_is_written_anywhere(
     prefix = tmp_path / "prefix"
     cache = tmp_path / "overlock-cache"
     streams: list[tuple[str, str]] = []
+    # Every git command line, as `ps` would show it to other users, lands in a scanned file.
+    real_git = shutil.which("git")
+    assert real_git is not None
+    wrapper = tmp_path / "bin" / "git"
+    wrapper.parent.mkdir()
+    wrapper.write_text(
+        f'#!/bin/sh\nprintf "%s\\n" "$*" >> {tmp_path / "git-argv.log"}\nexec {real_git} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    path = f"{wrapper.parent}{os.pathsep}{os.environ['PATH']}"
+    # A user whose git stores every credential it is given, in a scanned file.
+    gitconfig = tmp_path / "gitconfig"
+    gitconfig.write_text(f"[credential]\n\thelper = store --file={tmp_path / 'git-store'}\n")
 
     def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
             # -vv after the command: the most verbose output every command has.
             [sys.executable, "-m", "overlock", *args, "-vv"],
             cwd=project,
-            env={**os.environ, "OVERLOCK_CACHE_DIR": str(cache)},
+            env={
+                **os.environ,
+                "OVERLOCK_CACHE_DIR": str(cache),
+                "PATH": path,
+                "GIT_CONFIG_GLOBAL": str(gitconfig),
+            },
             capture_output=True,
             text=True,
             check=False,
@@ -160,6 +178,7 @@ def test_no_credential_is_written_anywhere(
     assert any(r.headers.get("Authorization") for r in index.requests)
     assert any(r.headers.get("Authorization") for r in direct.requests)
     assert any(gitserver.seen)
+    assert "ls-remote" in (tmp_path / "git-argv.log").read_text()
     lock_text = (project / "pylock.overlay.toml").read_text()
     assert "gitpkg" in lock_text and "idxpkg" in lock_text
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 # ``scheme://userinfo@`` anywhere in a text; userinfo cannot hold "/", "@" or white space.
 _USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/@\s'\"<>]+)@")
@@ -111,6 +111,19 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     return text
 
 
+def http_credentials(url: str) -> tuple[str, str] | None:
+    """(user, password) of an http(s) URL that carries them, decoded; else None."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or "@" not in parts.netloc:
+        return None
+    userinfo = parts.netloc.rpartition("@")[0]
+    user, _, password = userinfo.partition(":")
+    return unquote(user), unquote(password)
+
+
 def with_credentials(url: str, credentialed: Iterable[str]) -> str:
     """``url`` with the credentials one of ``credentialed`` gives for its host, if any.
 
@@ -150,6 +163,7 @@ __all__ = [
     "MASK",
     "RedactingFilter",
     "has_credentials",
+    "http_credentials",
     "redact_text",
     "redact_url",
     "remember",

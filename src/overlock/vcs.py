@@ -24,7 +24,13 @@ from overlock import untrusted
 from overlock.cache import Cache
 from overlock.errors import BadInputError, BuildError
 from overlock.lockfile import Lock
-from overlock.redact import redact_text, redact_url, strip_credentials, with_credentials
+from overlock.redact import (
+    http_credentials,
+    redact_text,
+    redact_url,
+    strip_credentials,
+    with_credentials,
+)
 
 _COMMIT = re.compile(r"^[0-9a-fA-F]{40}([0-9a-fA-F]{24})?$")
 _SUPPORTED = ("git+",)
@@ -93,15 +99,46 @@ def is_commit(rev: str | None) -> bool:
 # -- running git -------------------------------------------------------------------------
 
 
+# A credential helper defined in the environment, answering from the environment: the
+# password never appears on git's command line (``ps`` shows that to every user of a login
+# node) nor in a file.
+_HELPER = (
+    '!f() { test "$1" = get || exit 0;'
+    ' printf "username=%s\\npassword=%s\\n" "$OVERLOCK_GIT_USERNAME" "$OVERLOCK_GIT_PASSWORD"; }; f'
+)
+
+
+def _credential_env(env: dict[str, str], user: str, password: str) -> None:
+    """Make git ask ``_HELPER`` (and no other helper) for credentials: an empty
+    ``credential.helper`` first clears the user's helpers, so none of them stores these."""
+    try:
+        count = int(env.get("GIT_CONFIG_COUNT", "0"))
+    except ValueError:
+        count = 0
+    for i, value in enumerate(("", _HELPER), start=count):
+        env[f"GIT_CONFIG_KEY_{i}"] = "credential.helper"
+        env[f"GIT_CONFIG_VALUE_{i}"] = value
+    env["GIT_CONFIG_COUNT"] = str(count + 2)
+    env["OVERLOCK_GIT_USERNAME"] = user
+    env["OVERLOCK_GIT_PASSWORD"] = password
+
+
 def _git(args: Sequence[str], *, cwd: Path | None = None, what: str) -> str:
     env = dict(os.environ)
     env["GIT_TERMINAL_PROMPT"] = "0"  # a lock may run unattended: fail, never prompt
     env["LC_ALL"] = "C"
     # Transports that cannot run a program (``ext::``), for submodules of a fetched tree too.
     env["GIT_ALLOW_PROTOCOL"] = ":".join(sorted(untrusted.GIT_SCHEMES))
+    argv = ["git"]
+    for arg in args:
+        found = http_credentials(arg)
+        if found is not None:
+            _credential_env(env, *found)
+            arg = strip_credentials(arg)
+        argv.append(arg)
     try:
         proc = subprocess.run(
-            ["git", *args],
+            argv,
             cwd=cwd,
             env=env,
             capture_output=True,

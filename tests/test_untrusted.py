@@ -272,3 +272,27 @@ def test_a_lock_index_cannot_add_options_to_an_exported_requirements_file(
     options = [line for line in exported.text.splitlines() if line.startswith("--")]
     # pip splits each option line as a shell would: one option, one value, nothing more.
     assert [shlex.split(line) for line in options] == [["--index-url", hostile]]
+
+
+def test_a_lock_cannot_make_sync_build_a_tree_overlay_toml_does_not_name(
+    tmp_path: Path, index: PackageIndex, make_base: Any, overlock: Any, monkeypatch: Any
+) -> None:
+    # The lock keeps overlay.toml's hash (so it is "current") and adds a directory it marks
+    # `requested`; building it would run that tree's code.
+    hooks = tmp_path / "hooks.log"
+    monkeypatch.setenv("TINYBUILD_LOG", str(hooks))
+    base = make_base()
+    index.add_spec(WheelSpec("alpha", "1.0"))
+    manifest = write_manifest(tmp_path / "p", base, ["alpha"], index=index)
+    assert overlock("lock", "-m", str(manifest)).code == 0
+    evil = write_project(tmp_path / "evil", "evil", "1.0")
+    lock_file = manifest.parent / "pylock.overlay.toml"
+    lock_file.write_text(
+        lock_file.read_text()
+        + f'\n[[packages]]\nname = "evil"\nversion = "1.0"\n\n[packages.directory]\npath = "{evil}"'
+        '\n\n[packages.tool.overlock]\nrequested = ["evil"]\n'
+    )
+    run = overlock("sync", "-m", str(manifest))
+    assert run.code == 1, run.err
+    assert "evil 1.0 is a source that overlay.toml does not name" in run.err
+    assert not hooks.exists()

@@ -460,7 +460,13 @@ def _sync_refusal(pkg: LockedPackage, ctx: _Context) -> str | None:
             f"{pkg.name} {pkg.version} is locked as an sdist, and overlay.toml does not set"
             " allow-build = true"
         )
-    if not pkg.requested and not ctx.policy.allow_build:
+    # Whether overlay.toml names the source is asked of overlay.toml: a shared lock's own
+    # `requested` could claim it for any directory, and building runs the tree's code.
+    if ctx.manifest is not None:
+        named = pkg.name in {canonicalize_name(r.name) for r in ctx.manifest.requires if r.url}
+    else:
+        named = bool(pkg.requested)
+    if not named and not ctx.policy.allow_build:
         return (
             f"{pkg.name} {pkg.version} is a source that overlay.toml does not name; overlock"
             " builds it only with allow-build = true"

@@ -290,9 +290,15 @@ def test_a_lock_cannot_make_sync_build_a_tree_overlay_toml_does_not_name(
     lock_file.write_text(
         lock_file.read_text()
         + f'\n[[packages]]\nname = "evil"\nversion = "1.0"\n\n[packages.directory]\npath = "{evil}"'
-        '\n\n[packages.tool.overlock]\nrequested = ["evil"]\n'
+        '\n\n[packages.tool.overlock]\nrequested = ["evil"]\nmetadata-hash = "sha256:0"\n'
     )
     run = overlock("sync", "-m", str(manifest))
     assert run.code == 1, run.err
     assert "evil 1.0 is a source that overlay.toml does not name" in run.err
+    # Asking whether the tree changed would run its backend too.
+    check = overlock("lock", "--check", "-m", str(manifest))
+    assert check.code == 1 and "builds evil from" in check.out + check.err
+    relock = overlock("lock", "-m", str(manifest))
+    assert relock.code == 0, relock.err
+    assert "evil" not in lock_file.read_text()
     assert not hooks.exists()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -506,18 +506,27 @@ def source_changes(
     index: Callable[[], WheelSource] | None = None,
     no_build: bool = False,
     reporter: Reporter | None = None,
+    named: Collection[NormalizedName] | None = None,
 ) -> list[str]:
     """One line per locked source tree whose declared metadata differs from the lock.
 
     Only directories can change under a lock (a git commit and an sdist hash are fixed). The
     metadata is asked of the backend (``prepare_metadata_*``), cached by the tree's content,
-    so an unchanged tree costs one hash of its files.
+    so an unchanged tree costs one hash of its files. ``named``: the projects overlay.toml
+    names as sources; a tree the lock adds beyond them is reported, never run.
     """
     problems: list[str] = []
     builder: Builder | None = None
     for pkg in lock.packages:
         d = pkg.directory
         if d is None or pkg.metadata_hash is None:
+            continue
+        if named is not None and pkg.name not in named:
+            # Asking a tree for its metadata runs its build backend: only trees the user
+            # named, never one a shared lock slipped in.
+            problems.append(
+                f"the lock builds {pkg.name} from {d.path}, which overlay.toml does not name"
+            )
             continue
         tree = resolve_directory(d.path, lock_dir)
         if not tree.is_dir():
@@ -564,6 +573,7 @@ def source_checker(
                 index=index,
                 no_build=no_build,
                 reporter=reporter,
+                named={canonicalize_name(r.name) for r in overlay.manifest.requires if r.url},
             )
 
     return check

@@ -21,7 +21,12 @@ from typing import Any
 from overlock.atomic import atomic_writer
 from overlock.base import BaseEnv, find_base_python
 from overlock.cache import Cache
-from overlock.cli_common import add_no_build_option, add_upgrade_options, make_lock
+from overlock.cli_common import (
+    add_no_build_option,
+    add_policy_options,
+    add_upgrade_options,
+    make_lock,
+)
 from overlock.context import Overlay, default_manifest_path
 from overlock.errors import BadInputError, BaseProbeError, ManifestError, OverlockError
 from overlock.lockfile import write_lock
@@ -396,6 +401,7 @@ def register(add: Callable[..., Any], manifest_opt: argparse.ArgumentParser) -> 
     edit_opts.add_argument("--dry-run", action="store_true", help="show the changes, write nothing")
     edit_opts.add_argument("--sync", action="store_true", help="also sync the prefix")
     add_no_build_option(edit_opts)
+    add_policy_options(edit_opts)
     add_upgrade_options(edit_opts)
     edit_opts.add_argument(
         "--no-compile", action="store_true", help="with --sync: do not byte-compile"

@@ -83,10 +83,15 @@ class ImportCheckError(SyncError):
         blamed = sorted({f.blamed for f in failures if f.blamed is not None})
         hint = "the previous overlay is untouched."
         if blamed:
+            # A concrete requirement to add: the base's own version keeps its copy.
+            pins = [
+                f"`{n}=={base.by_name[n].version}`" if n in base.by_name else f"`{n}`"
+                for n in blamed
+            ]
             hint += (
                 " Keep the base's copy of "
                 + ", ".join(blamed)
-                + " (pin it in requires, or add a cap such as `name<NEXT_MAJOR`), then lock again;"
+                + f" (add {' and '.join(pins)} to requires), then lock again;"
             )
         hint += " `overlock sync --no-verify-imports` switches anyway"
         super().__init__(

@@ -14,6 +14,7 @@ from overlock.base import BaseEnv
 from overlock.errors import OverlockError
 from overlock.lockfile import Lock, LockedFile, LockedPackage
 from overlock.manifest import Manifest
+from overlock.policy import ResolvePolicy, binary_names
 from overlock.redact import strip_text
 from overlock.resolve import Outcome, Pick, resolve
 from overlock.sources import DistFile, PackageSource
@@ -29,6 +30,7 @@ def lock_overlay(
     *,
     complete: Completer | None = None,
     allow_build: bool = False,
+    policy: ResolvePolicy | None = None,
     prefer: Mapping[NormalizedName, Version] | None = None,
 ) -> tuple[Lock, Outcome]:
     """Resolve ``manifest`` on ``base`` and return the lock to write.
@@ -43,6 +45,7 @@ def lock_overlay(
         shadow=manifest.shadow,
         requested_text=manifest.requires_text,
         allow_build=allow_build,
+        policy=policy or resolve_policy(manifest),
         prefer=prefer,
     )
     packages = tuple(_locked(p, complete) for p in outcome.picks)
@@ -61,6 +64,26 @@ def lock_overlay(
         preexisting=outcome.preexisting,
     )
     return lock, outcome
+
+
+def resolve_policy(
+    manifest: Manifest,
+    *,
+    prereleases: str | None = None,
+    only_binary: Sequence[str] = (),
+    no_binary: Sequence[str] = (),
+) -> ResolvePolicy:
+    """The manifest's [resolve] policy with command-line options on top: ``--prerelease``
+    replaces the mode; names given to ``--only-binary``/``--no-binary`` join that list and
+    leave the other."""
+    only = binary_names(only_binary)
+    no = binary_names(no_binary)
+    return ResolvePolicy(
+        prereleases=prereleases or manifest.prereleases,
+        only_binary=(binary_names(manifest.only_binary) - no) | only,
+        no_binary=(binary_names(manifest.no_binary) - only) | no,
+        allow_build=manifest.allow_build,
+    )
 
 
 def base_environment_marker(base: BaseEnv) -> str:
@@ -224,7 +247,8 @@ def lock_status(
 class Change:
     name: str
     old: str | None  # version in the old lock
-    new: str | None  # version in the new lock
+    new: str | None  # version in the new lock, or the base's when ``to_base``
+    to_base: bool = False  # no longer in the overlay: the base's copy serves instead
 
     @property
     def kind(self) -> str:
@@ -232,23 +256,31 @@ class Change:
             return "add"
         if self.new is None:
             return "remove"
-        return "change"
+        return "change"  # to_base included: a version still moves
 
     def __str__(self) -> str:
         if self.old is None:
             return f"+ {self.name} {self.new}"
         if self.new is None:
             return f"- {self.name} {self.old}"
-        return f"~ {self.name} {self.old} -> {self.new}"
+        return f"~ {self.name} {self.old} -> {self.new}" + (" (base)" if self.to_base else "")
 
 
 def diff_locks(old: Lock | None, new: Lock) -> list[Change]:
     before = {p.name: p for p in old.packages} if old else {}
     after = {p.name: p for p in new.packages}
+    # A package that leaves the overlay because the base now has a copy that serves moves
+    # to that copy: a change, not a removal.
+    base_versions = dict(
+        entry.split("==", 1) for entry in new.base_distributions or () if "==" in entry
+    )
     changes = []
     for name in sorted(set(before) | set(after)):
         b, a = before.get(name), after.get(name)
         if b is not None and a is not None and (b.version, b.identity) == (a.version, a.identity):
+            continue
+        if b is not None and a is None and name in base_versions:
+            changes.append(Change(name, b.version, base_versions[name], to_base=True))
             continue
         changes.append(Change(name, b.version if b else None, a.version if a else None))
     return changes

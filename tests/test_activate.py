@@ -434,3 +434,34 @@ def test_unknown_shell_is_bad_input(overlay: tuple[Base, BaseEnv, Path]) -> None
     _base, env, prefix = overlay
     with pytest.raises(BadInputError):
         activate_script("powershell", env, prefix)
+
+
+@pytest.mark.parametrize("shell", list(COMMANDS))
+@pytest.mark.parametrize("control", ["\n", "\r", "\x00", "\x1b"])
+def test_prefix_with_a_control_character_is_refused(
+    overlay: tuple[Base, BaseEnv, Path], tmp_path: Path, shell: str, control: str
+) -> None:
+    # A newline would end the script's first line (a comment) and run the rest.
+    _base, env, _prefix = overlay
+    marker = tmp_path / "ran"
+    hostile = Path(f"/tmp/x{control}touch {marker} #")
+    with pytest.raises(BadInputError, match="control character"):
+        activate_script(shell, env, hostile)
+
+
+@pytest.mark.parametrize("shell", ["bash", "fish"])
+def test_manifest_prefix_with_a_newline_is_refused_before_any_code_is_printed(
+    overlay: tuple[Base, BaseEnv, Path],
+    overlock: Callable[..., Run],
+    tmp_path: Path,
+    shell: str,
+) -> None:
+    base, _env, _prefix = overlay
+    marker = tmp_path / "ran"
+    manifest = write_manifest(tmp_path / "project", base, ["alpha"], prefix="/tmp/x")
+    text = manifest.read_text().replace('prefix = "/tmp/x"', f'prefix = "/tmp/x\\ntouch {marker}"')
+    manifest.write_text(text)
+    printed = overlock("activate", "--shell", shell, "-m", str(manifest))
+    assert printed.code == 2 and printed.out == ""
+    assert "[overlay] prefix" in printed.err and "control character" in printed.err
+    assert not marker.exists()

@@ -172,3 +172,48 @@ def test_activate_output_activates_in_bash(
     )
     assert proc.stdout == "2.0\n", proc.stderr
     assert str(prefix / "bin") in script.out
+
+
+def test_force_is_split_into_flags_that_say_what_they_do(
+    project: tuple[Base, Path, Path], overlock: Overlock
+) -> None:
+    base, manifest, prefix = project
+    m = str(manifest)
+    assert overlock("lock", "-m", m).code == 0
+    old = overlock("sync", "-m", m, "--force")
+    assert old.code == 2 and not prefix.exists()
+    assert "--force is gone" in old.err
+    assert all(flag in old.err for flag in ("--allow-stale", "--drop-foreign", "--move-aside"))
+
+    # --allow-stale: a stale lock is synced as it is (and only that).
+    write_manifest(manifest.parent, base, ["beta"], index=manifest_index(manifest))
+    assert overlock("sync", "-m", m).code == 1
+    stale = overlock("sync", "-m", m, "--allow-stale")
+    assert stale.code == 0, stale.err
+    assert "+ alpha 2.0" in stale.out
+
+    # --move-aside: an old `pip install --prefix` tree in the overlay's place, at the CLI.
+    other = manifest.parent / "other-prefix"
+    (other / "bin").mkdir(parents=True)
+    text = manifest.read_text().replace('prefix = "overlay/{name}"', 'prefix = "other-prefix"')
+    manifest.write_text(text)
+    assert overlock("lock", "-m", m).code == 0
+    refused = overlock("sync", "-m", m)
+    assert refused.code == 2 and "--move-aside" in refused.err
+    # Not an install prefix (no site-packages): refused even with the flag.
+    refused = overlock("sync", "-m", m, "--move-aside")
+    assert refused.code == 2 and "does not look like an install prefix" in refused.err
+    assert (other / "bin").is_dir() and current_generation(other) is None
+
+
+def test_a_prefix_holding_the_project_is_never_moved_aside(
+    project: tuple[Base, Path, Path], overlock: Overlock
+) -> None:
+    _base, manifest, _prefix = project
+    m = str(manifest)
+    # prefix = "." : the directory that holds the project (as "~" held it, and was renamed).
+    manifest.write_text(manifest.read_text().replace('prefix = "overlay/{name}"', 'prefix = "."'))
+    assert overlock("lock", "-m", m).code == 0
+    run = overlock("sync", "-m", m, "--move-aside")
+    assert run.code == 2 and "holds the project" in run.err
+    assert manifest.is_file()

@@ -24,7 +24,8 @@ from overlock.base import BaseEnv
 from overlock.cache import Cache
 from overlock.errors import BuildRequiredError, HashMismatchError, IndexError_
 from overlock.index import Index, make_client, parse_metadata
-from overlock.pipconfig import PYPI_SIMPLE, IndexConfig, redact
+from overlock.pipconfig import PYPI_SIMPLE, IndexConfig
+from overlock.redact import strip_credentials
 
 PLATFORMS = ["manylinux_2_17_x86_64", "manylinux2014_x86_64", "linux_x86_64"]
 
@@ -334,7 +335,8 @@ def test_credentials_never_leak(tmp_path: Path, cache: Cache) -> None:
             pytest.raises(IndexError_) as err,
         ):
             ix.releases(N("beta"))
-        assert "s3cr3t" not in str(err.value) and "alice" not in str(err.value)
+        # Shown pip's way: the user name stays (it says which account), the password never.
+        assert "s3cr3t" not in str(err.value) and "alice:****@" in str(err.value)
         bad = index.url.replace("s3cr3t-pw", "wrong-pw")
         with open_index((bad,), cache=cache) as ix, pytest.raises(IndexError_) as err:
             ix.releases(N("alpha"))
@@ -472,10 +474,13 @@ def test_pip_config_file_sections_and_precedence(tmp_path: Path) -> None:
     assert manifest.origin == "overlay.toml [index]"
 
 
-def test_redact() -> None:
-    assert redact("https://u:p@host.example:8080/simple/") == "https://host.example:8080/simple/"
-    assert redact("https://TOKEN@host/simple") == "https://host/simple"
-    assert redact("https://host/simple") == "https://host/simple"
-    assert redact("/opt/wheels") == "/opt/wheels"
-    config = IndexConfig(index_urls=("https://u:pw@h/simple",), find_links=("/w",))
-    assert "pw" not in config.describe() and "u:" not in config.describe()
+def test_strip_credentials() -> None:
+    strip = strip_credentials
+    assert strip("https://u:p@host.example:8080/simple/") == "https://host.example:8080/simple/"
+    assert strip("https://TOKEN@host/simple") == "https://host/simple"
+    assert strip("https://host/simple") == "https://host/simple"
+    assert strip("/opt/wheels") == "/opt/wheels"
+    # An ssh login name is not a secret and ssh needs it; its password (if any) goes.
+    assert strip("ssh://git:pw@h.example/x.git") == "ssh://git@h.example/x.git"
+    config = IndexConfig(index_urls=("https://u:secretpw@h/simple",), find_links=("/w",))
+    assert "secretpw" not in config.describe() and "https://u:****@h/simple" in config.describe()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.bases import MakeBase
-from harness.wheels import MakeWheel
+from harness.wheels import MakeWheel, resigned
 from overlock.base import probe
 from overlock.errors import HashMismatchError, SyncError
 from overlock.install import install_wheel
@@ -87,3 +87,69 @@ def test_a_wheel_contradicting_its_record_is_refused(
         SyncError, match=f"alpha-2.0-py3-none-any.whl is not a valid wheel: .*{message}"
     ):
         install_wheel(bad, tmp_path / "t", env)
+
+
+# -- wheels that break the wheel spec -------------------------------------------------------
+
+
+@pytest.mark.parametrize("algorithm", ["md5", "sha1", "sha224"])
+def test_a_record_hashed_weaker_than_sha256_is_refused(
+    make_base: MakeBase, make_wheel: MakeWheel, tmp_path: Path, algorithm: str
+) -> None:
+    env = probe(make_base("venv").prefix)
+    wheel = resigned(
+        make_wheel(name="weak", version="1.0"), tmp_path / "w", {}, algorithm=algorithm
+    )
+    with pytest.raises(SyncError, match=f"RECORD hashes .* with '{algorithm}'"):
+        install_wheel(wheel, tmp_path / "t", env)
+
+
+def test_a_record_hashed_with_sha512_is_accepted(
+    make_base: MakeBase, make_wheel: MakeWheel, tmp_path: Path
+) -> None:
+    env = probe(make_base("venv").prefix)
+    wheel = resigned(
+        make_wheel(name="strong", version="1.0"), tmp_path / "w", {}, algorithm="sha512"
+    )
+    files = install_wheel(wheel, tmp_path / "t", env)
+    assert f"{env.scheme['purelib']}/strong/__init__.py" in files
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("Name", "notimpostor"), ("Version", "9.9"), ("Version", "x!y")]
+)
+def test_metadata_that_contradicts_the_file_name_is_refused(
+    make_base: MakeBase, make_wheel: MakeWheel, tmp_path: Path, field: str, value: str
+) -> None:
+    env = probe(make_base("venv").prefix)
+    original = make_wheel(name="impostor", version="1.0")
+    with zipfile.ZipFile(original) as zf:
+        metadata = zf.read("impostor-1.0.dist-info/METADATA").decode()
+    lines = [
+        f"{field}: {value}" if ln.startswith(f"{field}:") else ln for ln in metadata.split("\n")
+    ]
+    wheel = resigned(
+        original, tmp_path / "w", {"impostor-1.0.dist-info/METADATA": "\n".join(lines).encode()}
+    )
+    with pytest.raises(SyncError, match=f"its METADATA .*{value}"):
+        install_wheel(wheel, tmp_path / "t", env)
+    assert not (tmp_path / "t" / env.scheme["purelib"] / "impostor").exists()
+
+
+@pytest.mark.parametrize(
+    "member",
+    [
+        "sneaky-1.0.data/data/.overlock/state.json",
+        "sneaky-1.0.data/data/.overlock/boot/sitecustomize.py",
+        "sneaky-1.0.data/data/.overlock",
+    ],
+)
+def test_a_wheel_writing_into_overlocks_own_state_is_refused(
+    make_base: MakeBase, make_wheel: MakeWheel, tmp_path: Path, member: str
+) -> None:
+    env = probe(make_base("venv").prefix)
+    wheel = resigned(make_wheel(name="sneaky", version="1.0"), tmp_path / "w", {member: b"{}"})
+    target = tmp_path / "t"
+    with pytest.raises(SyncError, match=r"overlock's own state \(\.overlock/\)"):
+        install_wheel(wheel, target, env)
+    assert not (target / ".overlock").exists()

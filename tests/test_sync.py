@@ -486,14 +486,18 @@ def test_refuses_foreign_directory_and_base_paths(
 ) -> None:
     env = probe(shadow_base.prefix)
     lock = make_lock(make_wheel(name="beta", version="1.0"))
+    # What `pip install --prefix` leaves: the install scheme's directories only.
     foreign = tmp_path / "mine"
-    foreign.mkdir()
-    (foreign / "notes.txt").write_text("keep me")
-    with pytest.raises(BadInputError, match="not made by overlock"):
+    old_module = foreign / env.scheme["purelib"] / "old.py"
+    old_module.parent.mkdir(parents=True)
+    old_module.write_text("keep me")
+    (foreign / "bin").mkdir()
+    with pytest.raises(BadInputError, match="not made by overlock") as refused:
         sync(lock, env, foreign, fetch=FileFetcher())
-    result = sync(lock, env, foreign, fetch=FileFetcher(), force=True)
+    assert "--move-aside" in (refused.value.hint or "")
+    result = sync(lock, env, foreign, fetch=FileFetcher(), move_aside=True)
     assert result.generation == 1
-    moved = list(state_root(foreign).glob("replaced-*/notes.txt"))
+    moved = list(state_root(foreign).glob(f"replaced-*/{env.scheme['purelib']}/old.py"))
     assert [p.read_text() for p in moved] == ["keep me"]
 
     before = shadow_base.checksum()
@@ -506,7 +510,60 @@ def test_refuses_foreign_directory_and_base_paths(
     assert sync(lock, env, empty, fetch=FileFetcher()).generation == 1
 
 
-def test_files_overlock_did_not_install_are_kept_and_reported_unless_force(
+def _pip_prefix(path: Path, env: BaseEnv) -> Path:
+    """A directory as `pip install --prefix` leaves it: one module in site-packages."""
+    module = path / env.scheme["purelib"] / "old.py"
+    module.parent.mkdir(parents=True)
+    module.write_text("old = True\n")
+    return path
+
+
+def test_move_aside_never_takes_home_the_project_or_a_directory_of_other_things(
+    shadow_base: Base, make_wheel: MakeWheel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = probe(shadow_base.prefix)
+    lock = make_lock(make_wheel(name="beta", version="1.0"))
+
+    # prefix = "~" once renamed $HOME aside. Even when it looks like an install prefix.
+    home = _pip_prefix(tmp_path / "users" / "home", env)
+    monkeypatch.setenv("HOME", str(home))
+    with pytest.raises(BadInputError, match=r"refusing to move .* aside: .*home directory"):
+        sync(lock, env, home, fetch=FileFetcher(), move_aside=True)
+    # ... nor a directory holding the home directory.
+    with pytest.raises(BadInputError, match="home directory"):
+        sync(lock, env, tmp_path / "users", fetch=FileFetcher(), move_aside=True)
+    assert (home / env.scheme["purelib"] / "old.py").is_file()
+
+    # A directory holding the project (overlay.toml) or the current directory.
+    work = _pip_prefix(tmp_path / "work", env)
+    project = work / "lib" / "project"
+    project.mkdir(parents=True)
+    with pytest.raises(BadInputError, match="holds the project"):
+        sync(lock, env, work, fetch=FileFetcher(), move_aside=True, protect=(project,))
+    monkeypatch.chdir(project)
+    with pytest.raises(BadInputError, match="holds the project"):
+        sync(lock, env, work, fetch=FileFetcher(), move_aside=True)
+    monkeypatch.chdir(tmp_path)
+
+    # A directory holding anything an install scheme does not make.
+    docs = _pip_prefix(tmp_path / "docs", env)
+    (docs / "thesis.tex").write_text("years of work")
+    with pytest.raises(BadInputError, match=r"does not look like an install prefix \(thesis.tex\)"):
+        sync(lock, env, docs, fetch=FileFetcher(), move_aside=True)
+    bare = tmp_path / "bare"
+    (bare / "bin").mkdir(parents=True)
+    with pytest.raises(BadInputError, match="no site-packages"):
+        sync(lock, env, bare, fetch=FileFetcher(), move_aside=True)
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    with pytest.raises(BadInputError, match="not a directory"):
+        sync(lock, env, a_file, fetch=FileFetcher(), move_aside=True)
+    assert (docs / "thesis.tex").is_file() and a_file.read_text() == "x"
+    for refused in (home, work, docs, bare):
+        assert not state_root(refused).exists() or not any(state_root(refused).glob("replaced-*"))
+
+
+def test_files_overlock_did_not_install_are_kept_and_reported_unless_dropped(
     shadow_base: Base, make_wheel: MakeWheel, tmp_path: Path
 ) -> None:
     env = probe(shadow_base.prefix)
@@ -535,7 +592,7 @@ def test_files_overlock_did_not_install_are_kept_and_reported_unless_force(
     dropped, warning = result.warnings
     assert "dropped 1 symbolic link(s) leading out of" in dropped
     assert "notes -> /nonexistent/target" in dropped
-    assert "4 file(s) that overlock did not install" in warning and "--force" in warning
+    assert "4 file(s) that overlock did not install" in warning and "--drop-foreign" in warning
     assert "lib/" in warning and "mine.py" in warning
     assert (site / "mine.py").read_text() == "VALUE = 'hand-made'\n"
     assert (site / "handpkg-0.1.dist-info" / "METADATA").is_file()
@@ -550,7 +607,7 @@ def test_files_overlock_did_not_install_are_kept_and_reported_unless_force(
         env,
         prefix,
         fetch=FileFetcher(),
-        force=True,
+        drop_foreign=True,
     )
     assert any("dropped 4 file(s)" in w for w in forced.warnings)
     assert not (site / "mine.py").exists() and not (prefix / "bin" / "tool-alias").is_symlink()

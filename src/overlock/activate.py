@@ -46,6 +46,7 @@ import shlex
 from collections.abc import Mapping
 from pathlib import Path
 
+from overlock import untrusted
 from overlock._bootstrap import boot_dir
 from overlock.base import BaseEnv
 from overlock.errors import BadInputError
@@ -114,6 +115,17 @@ def activate_script(shell: str, base: BaseEnv, prefix: Path) -> str:
     prefix = _abs(prefix)
     bin_dir = str(prefix / base.scheme["scripts"])
     boot = str(boot_dir(prefix))
+    for value in (bin_dir, boot):
+        # Quoting cannot make a newline safe everywhere: it ends the comment line below,
+        # and csh has no way to quote one. overlay.toml refuses such a prefix already;
+        # this holds for any other way a path could get here (the base's scheme, a name).
+        try:
+            untrusted.text(value, "the overlay path")
+        except untrusted.UntrustedValue as exc:
+            raise BadInputError(
+                f"cannot write activation code: {exc} ({value!r})",
+                hint="choose a prefix without control characters in overlay.toml",
+            ) from None
     if shell in ("bash", "zsh", "sh"):
         return _posix(bin_dir, boot, str(prefix))
     if shell == "fish":

@@ -26,7 +26,7 @@ from packaging.tags import Tag, parse_tag
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from overlock import _probe, target
+from overlock import _probe, target, untrusted
 from overlock.baseproc import base_argv, base_environ
 from overlock.errors import BaseProbeError
 from overlock.limits import read_text_bounded
@@ -264,6 +264,13 @@ def load_snapshot(path: Path) -> BaseEnv:
         raise BaseProbeError(f"base snapshot {path} is not a JSON object")
     env = BaseEnv.from_json(data, source=str(path))
     try:
+        _check_snapshot(env)
+    except untrusted.UntrustedValue as exc:
+        raise BaseProbeError(
+            f"base snapshot {path}: {exc}",
+            hint="write it again with `overlock base snapshot --base PATH -o FILE`",
+        ) from None
+    try:
         _ = env.parsed_tags  # the resolver and the index rank wheels by them
     except ValueError as exc:  # packaging's InvalidTag
         raise BaseProbeError(
@@ -271,6 +278,30 @@ def load_snapshot(path: Path) -> BaseEnv:
             hint="write it again with `overlock base snapshot --base PATH -o FILE`",
         ) from None
     return env
+
+
+def _check_snapshot(env: BaseEnv) -> None:
+    """A snapshot travels between machines: its interpreter is run by sync and its strings
+    are printed, so each must be what the probe would have written."""
+    for key in ("python", "prefix"):
+        value = untrusted.text(getattr(env, key), key)
+        if not Path(value).is_absolute():
+            raise untrusted.UntrustedValue(f"{key} must be an absolute path, not {value!r}")
+    untrusted.texts(env.tags, "tags")
+    if set(env.scheme) != set(SCHEME_KEYS):
+        raise untrusted.UntrustedValue(
+            f"scheme must have exactly the keys {', '.join(SCHEME_KEYS)}"
+        )
+    for key, value in env.scheme.items():
+        untrusted.relative_path(value, f"scheme.{key}")
+    for field_name in ("kind", "python_version", "implementation"):
+        untrusted.text(getattr(env, field_name), field_name)
+    untrusted.texts(list(env.markers.values()), "markers")
+    untrusted.texts(env.site_dirs, "site_dirs")
+    for i, dist in enumerate((*env.distributions, *env.hidden)):
+        untrusted.name(dist.name, f"distributions[{i}].name")
+        untrusted.text(dist.version, f"distributions[{i}].version")
+        untrusted.texts(dist.requires, f"distributions[{i}].requires")
 
 
 @dataclass(frozen=True)

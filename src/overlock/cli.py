@@ -25,15 +25,17 @@ from overlock.atomic import write_text_atomic
 from overlock.cli_common import (
     add_json_option,
     add_no_build_option,
+    add_overwrite_option,
     add_policy_options,
     add_upgrade_options,
     make_lock,
-    output_file,
+    output_path,
     policy_given,
 )
 from overlock.context import Overlay
 from overlock.errors import BadInputError, OverlockError
 from overlock.output import Output
+from overlock.redact import RedactingFilter, scrub
 
 log = logging.getLogger("overlock")
 
@@ -164,7 +166,9 @@ def _print_lock(out: Output, lock: Any, reused: Sequence[str]) -> None:
 def cmd_base_snapshot(args: argparse.Namespace, out: Output) -> int:
     from overlock.base import probe
 
-    path = None if args.output == "-" else output_file(args.output)
+    path = None
+    if args.output != "-":
+        path = output_path(args.output, manifest=args.manifest, overwrite=args.overwrite)
     if args.base:
         base = probe(args.base)
     else:
@@ -268,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-o", "--output", required=True, metavar="FILE", help="where to write; - for stdout"
     )
+    add_overwrite_option(p)
 
     # Each group of commands lives in its own module with a ``register(add, manifest_opt)``,
     # so that no module grows into a 2,000-line CLI.
@@ -344,6 +349,9 @@ def _main(argv: Sequence[str] | None) -> int:
         level=logging.DEBUG if verbosity > 1 else logging.WARNING,
         format="%(name)s: %(message)s",
     )
+    for handler in logging.getLogger().handlers:
+        # unearth and httpx log URLs at -vv; a credential in one must not reach the screen.
+        handler.addFilter(RedactingFilter())
     try:
         code: int = args.func(args, out)
         return code
@@ -372,15 +380,15 @@ def _report(exc: OverlockError, out: Output, json_mode: bool, verbosity: int) ->
         out.json({"ok": False, **exc.to_json()})
     out.error(exc.message, exc.hint)
     if verbosity > 0:
-        traceback.print_exc()
+        print(scrub(traceback.format_exc()), end="", file=sys.stderr)
     return exc.exit_code
 
 
 def _internal_error(exc: Exception, verbosity: int) -> int:
     if verbosity > 0:
-        traceback.print_exc()
+        print(scrub(traceback.format_exc()), end="", file=sys.stderr)
     print(
-        f"overlock: internal error: {type(exc).__name__}: {exc}\n"
+        f"overlock: internal error: {type(exc).__name__}: {scrub(str(exc))}\n"
         "  hint: rerun with -v for the traceback, and please report it",
         file=sys.stderr,
     )

@@ -6,11 +6,15 @@ The options are spelled once so that their help reads the same in every command.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from overlock.context import Overlay
+from overlock._bootstrap import STATE_DIRNAME
+from overlock.context import Overlay, default_manifest_path
 from overlock.errors import BadInputError
+from overlock.lockfile import LOCK_FILENAME, lock_path_for
+from overlock.manifest import MANIFEST_FILENAME
 from overlock.output import Output
 
 if TYPE_CHECKING:  # the resolver loads only for commands that lock
@@ -43,6 +47,43 @@ def output_file(text: str) -> Path:
             hint=f"create it first (`mkdir -p {parent}`), or write somewhere else",
         )
     return path
+
+
+def add_overwrite_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=f"write FILE even if it is one of overlock's own ({MANIFEST_FILENAME},"
+        f" {LOCK_FILENAME})",
+    )
+
+
+def output_path(text: str, *, manifest: Path | None, overwrite: bool) -> Path:
+    """Where ``-o FILE`` writes: never onto overlock's own files unless ``overwrite``, and
+    only a file whose directory exists (``output_file``).
+
+    ``export -o overlay.toml`` or ``base snapshot -o pylock.overlay.toml`` would silently
+    replace the very files the overlay is made from.
+    """
+    path = Path(text)
+    if overwrite:
+        return output_file(text)
+    manifest = (manifest or default_manifest_path()).absolute()
+    real = Path(os.path.realpath(path))
+    own = {Path(os.path.realpath(p)): p.name for p in (manifest, lock_path_for(manifest))}
+    what = None
+    if real in own:
+        what = f"this overlay's {own[real]}"
+    elif path.name in (MANIFEST_FILENAME, LOCK_FILENAME):
+        what = f"an overlay's {path.name}"
+    elif STATE_DIRNAME in real.parts:
+        what = f"inside an overlay's state directory ({STATE_DIRNAME}/)"
+    if what is not None:
+        raise BadInputError(
+            f"refusing to write {path}: it is {what}",
+            hint="choose another file, or pass --overwrite if you mean it",
+        )
+    return output_file(text)
 
 
 def add_policy_options(parser: argparse.ArgumentParser) -> None:
@@ -157,9 +198,11 @@ def make_lock(
 __all__ = [
     "add_json_option",
     "add_no_build_option",
+    "add_overwrite_option",
     "add_policy_options",
     "add_upgrade_options",
     "make_lock",
     "output_file",
+    "output_path",
     "policy_given",
 ]

@@ -12,7 +12,7 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from overlock.atomic import write_text_atomic
-from overlock.cli_common import add_json_option, output_file
+from overlock.cli_common import add_json_option, add_overwrite_option, output_path
 from overlock.context import Overlay
 from overlock.errors import OverlockError
 from overlock.lockfile import Lock, LockedPackage, read_lock
@@ -132,7 +132,9 @@ def _export_modulefile(
 def cmd_export(args: argparse.Namespace, out: Output) -> int:
     from overlock.export import requirements
 
-    path = None if args.output == "-" else output_file(args.output)
+    path = None
+    if args.output != "-":
+        path = output_path(args.output, manifest=args.manifest, overwrite=args.overwrite)
     overlay = Overlay.load(args.manifest)
     if args.format != "requirements":
         return _export_modulefile(args, out, overlay, path)
@@ -213,3 +215,4 @@ def register(add: Callable[..., Any], manifest_opt: argparse.ArgumentParser) -> 
         metavar="FILE",
         help="where to write (default: - for stdout)",
     )
+    add_overwrite_option(p)

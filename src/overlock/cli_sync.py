@@ -83,21 +83,22 @@ def downloader(
 
 
 def _current_lock(
-    overlay: Overlay, base: BaseEnv, *, force: bool, lock: Lock | None = None
+    overlay: Overlay, base: BaseEnv, *, allow_stale: bool, lock: Lock | None = None
 ) -> Lock:
     if lock is None:
         lock = read_lock(overlay.lock_path)
     status = lock_status(overlay.manifest, base, lock)
-    if not status.current and not force:
+    if not status.current and not allow_stale:
         raise StaleLockError(
             "refusing to sync: " + "; ".join(status.problems),
-            hint="run `overlock lock` first (or `overlock sync --force` to sync the lock as it is)",
+            hint="run `overlock lock` first (or `overlock sync --allow-stale` to sync the lock"
+            " as it is)",
         )
     return lock
 
 
 def _with_built_sources(
-    overlay: Overlay, base: BaseEnv, lock: Lock, *, no_build: bool, force: bool, out: Any
+    overlay: Overlay, base: BaseEnv, lock: Lock, *, no_build: bool, allow_stale: bool, out: Any
 ) -> Lock:
     """Build (or take from the cache) the wheel of every source in the lock."""
     if not any(p.needs_build for p in lock.packages):
@@ -113,17 +114,25 @@ def _with_built_sources(
             index=index,
             manifest=overlay.manifest,
             no_build=no_build,
-            force=force,
+            force=allow_stale,
             reporter=out.note,
         )
 
 
 def cmd_sync(args: argparse.Namespace, out: Any) -> int:
+    if args.force:
+        raise BadInputError(
+            "--force is gone: it did three things; say which one you mean",
+            hint="--allow-stale syncs a stale lock, --drop-foreign drops files overlock did"
+            " not install, --move-aside moves an old install prefix out of the overlay's way",
+        )
     return sync_overlay(
         Overlay.load(args.manifest),
         out,
         dry_run=args.dry_run,
-        force=args.force,
+        allow_stale=args.allow_stale,
+        drop_foreign=args.drop_foreign,
+        move_aside=args.move_aside,
         offline=args.offline,
         compile_bytecode=not args.no_compile,
         verify_imports=not args.no_verify_imports,
@@ -139,7 +148,9 @@ def sync_overlay(
     *,
     lock: Lock | None = None,
     dry_run: bool = False,
-    force: bool = False,
+    allow_stale: bool = False,
+    drop_foreign: bool = False,
+    move_aside: bool = False,
     offline: bool = False,
     compile_bytecode: bool = True,
     verify_imports: bool = True,
@@ -156,9 +167,11 @@ def sync_overlay(
     )
     base = live_base(overlay)
     from_file = lock is None
-    lock = _current_lock(overlay, base, force=force, lock=lock)
+    lock = _current_lock(overlay, base, allow_stale=allow_stale, lock=lock)
     builds = any(p.needs_build for p in lock.packages)
-    lock = _with_built_sources(overlay, base, lock, no_build=no_build, force=force, out=out)
+    lock = _with_built_sources(
+        overlay, base, lock, no_build=no_build, allow_stale=allow_stale, out=out
+    )
     result = sync(
         lock,
         base,
@@ -167,12 +180,14 @@ def sync_overlay(
         compile_bytecode=compile_bytecode,
         verify_imports=verify_imports,
         dry_run=dry_run,
-        force=force,
+        move_aside=move_aside,
+        drop_foreign=drop_foreign,
+        protect=(overlay.manifest.path.parent,),
         reporter=out.debug,
         owner=overlay.owner,
         take_over=take_over,
     )
-    if from_file and not (dry_run or force or builds):
+    if from_file and not (dry_run or allow_stale or builds):
         # The prefix now holds a current lock: the next plain sync can say so from a stamp.
         record_stamp(overlay.cache.root, overlay.manifest.path, observed, overlay.prefix, base)
     plan = result.plan
@@ -301,7 +316,24 @@ def register(add: Callable[..., Any], manifest_opt: argparse.ArgumentParser) -> 
         example=EXAMPLES["sync"],
     )
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
-    p.add_argument("--force", action="store_true", help="sync even if the lock is stale")
+    p.add_argument(
+        "--allow-stale",
+        action="store_true",
+        help="sync the lock as it is, even if overlay.toml, the base or a source tree changed",
+    )
+    p.add_argument(
+        "--drop-foreign",
+        action="store_true",
+        help="leave out files in the prefix that overlock did not install (kept by default)",
+    )
+    p.add_argument(
+        "--move-aside",
+        action="store_true",
+        help="move an existing install prefix that overlock did not make (e.g. from"
+        " `pip install --prefix`) out of the way, into .PREFIX.overlock/",
+    )
+    # Split into the three above; kept only to say so.
+    p.add_argument("--force", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--offline", action="store_true", help="use only the download cache")
     p.add_argument("--no-build", action="store_true", help="refuse to build anything from source")
     p.add_argument("--no-compile", action="store_true", help="do not byte-compile")

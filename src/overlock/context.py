@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from overlock import redact
 from overlock.base import BaseEnv, load_snapshot
 from overlock.cache import Cache
 from overlock.locations import manifest_path
@@ -33,7 +34,9 @@ class Overlay:
 
     @classmethod
     def load(cls, path: Path | None = None) -> Overlay:
-        return cls(load_manifest((path or default_manifest_path()).absolute()))
+        manifest = load_manifest((path or default_manifest_path()).absolute())
+        redact.remember(manifest.credential_urls)
+        return cls(manifest)
 
     @cached_property
     def base(self) -> BaseEnv:
@@ -64,11 +67,13 @@ class Overlay:
 
     @cached_property
     def index_config(self) -> IndexConfig:
-        pip = IndexConfig.from_pip_config()
+        config = IndexConfig.from_pip_config()
         settings = self.manifest.index
-        if settings is None:
-            return pip
-        return IndexConfig.from_manifest(settings.urls, settings.find_links, pip)
+        if settings is not None:
+            config = IndexConfig.from_manifest(settings.urls, settings.find_links, config)
+        redact.remember(config.sources)
+        # A direct reference's credentials reach its host the way an index's do.
+        return replace(config, auth_urls=self.manifest.credential_urls)
 
     @cached_property
     def cache(self) -> Cache:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -46,8 +46,8 @@ from overlock.errors import BadInputError, BuildError, StaleLockError
 from overlock.index import parse_metadata
 from overlock.lockfile import Lock, LockedFile, LockedPackage
 from overlock.manifest import Manifest
-from overlock.pipconfig import redact
 from overlock.policy import ResolvePolicy
+from overlock.redact import redact_url, strip_credentials
 from overlock.sources import DistFile, DistMetadata, PackageSource, Release, SetAside, SourceRef
 
 if TYPE_CHECKING:
@@ -130,7 +130,7 @@ class BuildingSource:
     # the kinds ----------------------------------------------------------------------------
 
     def _refusal(self, name: str, url: str) -> str | None:
-        shown = f"{name} @ {redact(url)}"
+        shown = f"{name} @ {redact_url(url)}"
         if self.policy.no_build:
             return f"{shown} has to be built from source, and --no-build forbids building"
         if url not in self.named_urls and not self.policy.allow_build:
@@ -168,7 +168,7 @@ class BuildingSource:
         ref = vcs.parse_git_url(url)
         commit = vcs.resolve_commit(ref.repo, ref.rev, self.cache)
         key = build_key(self.builder.base, git_key(commit, ref.subdirectory))
-        label = f"{name} (git {redact(ref.repo)} at {commit[:12]})"
+        label = f"{name} (git {redact_url(ref.repo)} at {commit[:12]})"
         data = self.cache.built_metadata(key)
         if data is None:
             with self.cache.scratch() as tmp:
@@ -196,7 +196,7 @@ class BuildingSource:
         filename = unquote(parts.path.rstrip("/").rsplit("/", 1)[-1])
         fragment = dict(p.partition("=")[::2] for p in parts.fragment.split("&") if p)
         hashes = {k: v.lower() for k, v in fragment.items() if k == "sha256"}
-        clean = redact(url.split("#", 1)[0])
+        clean = strip_credentials(url.split("#", 1)[0])
         file = DistFile(filename=filename, url=clean, hashes=hashes)
         path = self.index.download(file)
         sha = sha256_file(path)
@@ -355,7 +355,7 @@ def locked_source_fields(release: Release) -> dict[str, Any]:
     elif source.kind == "vcs":
         assert source.repo is not None and source.commit_id is not None
         fields["vcs"] = LockedVcs(
-            url=source.repo,
+            url=strip_credentials(source.repo),
             commit_id=source.commit_id,
             requested_revision=source.requested_revision,
             subdirectory=source.subdirectory,
@@ -436,12 +436,15 @@ def _built(pkg: LockedPackage, ctx: _Context) -> LockedPackage:
         info = {"url": tree.resolve().as_uri(), "dir_info": {"editable": True} if editable else {}}
     elif pkg.vcs is not None:
         v = pkg.vcs
-        label = f"{pkg.name} (git {redact(v.url)} at {v.commit_id[:12]})"
+        label = f"{pkg.name} (git {redact_url(v.url)} at {v.commit_id[:12]})"
         key = build_key(ctx.base, git_key(v.commit_id, v.subdirectory))
         wheel_or_none = ctx.cache.built_wheel(key)
         if wheel_or_none is None:
             with ctx.cache.scratch() as tmp:
-                tree = vcs.checkout(v.url, v.commit_id, ctx.cache, tmp / "checkout")
+                credentials = ctx.manifest.credential_urls if ctx.manifest else ()
+                tree = vcs.checkout(
+                    v.url, v.commit_id, ctx.cache, tmp / "checkout", credentials=credentials
+                )
                 tree = _subdirectory(tree, v.subdirectory, label)
                 wheel_or_none = ctx.builder.wheel(tree, key=key, label=label, refuse=refuse)
         wheel = wheel_or_none
@@ -482,7 +485,13 @@ def _sync_refusal(pkg: LockedPackage, ctx: _Context) -> str | None:
             f"{pkg.name} {pkg.version} is locked as an sdist, and overlay.toml does not set"
             " allow-build = true"
         )
-    if not pkg.requested and not ctx.policy.allow_build:
+    # Whether overlay.toml names the source is asked of overlay.toml: a shared lock's own
+    # `requested` could claim it for any directory, and building runs the tree's code.
+    if ctx.manifest is not None:
+        named = pkg.name in {canonicalize_name(r.name) for r in ctx.manifest.requires if r.url}
+    else:
+        named = bool(pkg.requested)
+    if not named and not ctx.policy.allow_build:
         return (
             f"{pkg.name} {pkg.version} is a source that overlay.toml does not name; overlock"
             " builds it only with allow-build = true"
@@ -501,7 +510,7 @@ def _check_built(pkg: LockedPackage, wheel: Path, label: str, force: bool) -> No
     if pkg.metadata_hash and metadata_hash(data) != pkg.metadata_hash and not force:
         raise StaleLockError(
             f"{label} declares other dependencies than when it was locked",
-            hint="run `overlock lock` (or `overlock sync --force` to install it anyway)",
+            hint="run `overlock lock` (or `overlock sync --allow-stale` to install it anyway)",
         )
 
 
@@ -522,18 +531,27 @@ def source_changes(
     index: Callable[[], WheelSource] | None = None,
     no_build: bool = False,
     reporter: Reporter | None = None,
+    named: Collection[NormalizedName] | None = None,
 ) -> list[str]:
     """One line per locked source tree whose declared metadata differs from the lock.
 
     Only directories can change under a lock (a git commit and an sdist hash are fixed). The
     metadata is asked of the backend (``prepare_metadata_*``), cached by the tree's content,
-    so an unchanged tree costs one hash of its files.
+    so an unchanged tree costs one hash of its files. ``named``: the projects overlay.toml
+    names as sources; a tree the lock adds beyond them is reported, never run.
     """
     problems: list[str] = []
     builder: Builder | None = None
     for pkg in lock.packages:
         d = pkg.directory
         if d is None or pkg.metadata_hash is None:
+            continue
+        if named is not None and pkg.name not in named:
+            # Asking a tree for its metadata runs its build backend: only trees the user
+            # named, never one a shared lock slipped in.
+            problems.append(
+                f"the lock builds {pkg.name} from {d.path}, which overlay.toml does not name"
+            )
             continue
         tree = resolve_directory(d.path, lock_dir)
         if not tree.is_dir():
@@ -580,6 +598,7 @@ def source_checker(
                 index=index,
                 no_build=no_build,
                 reporter=reporter,
+                named={canonicalize_name(r.name) for r in overlay.manifest.requires if r.url},
             )
 
     return check

@@ -18,7 +18,8 @@ from typing import Any
 
 from overlock import __version__
 from overlock.lockfile import Lock, LockedFile, LockedPackage
-from overlock.pipconfig import IndexConfig, redact
+from overlock.pipconfig import IndexConfig
+from overlock.redact import strip_credentials
 
 FORMATS = ("requirements",)
 
@@ -73,11 +74,11 @@ def _sources(lock: Lock, config: IndexConfig | None) -> tuple[list[str], list[st
     cfg_indexes: list[str] = []
     cfg_links: list[str] = []
     if config is not None:
-        cfg_indexes = [] if config.no_index else [redact(u) for u in config.index_urls]
-        cfg_links = [redact(f) for f in config.find_links]
+        cfg_indexes = [] if config.no_index else [strip_credentials(u) for u in config.index_urls]
+        cfg_links = [strip_credentials(f) for f in config.find_links]
     used = list(
         dict.fromkeys(
-            redact(p.index)
+            strip_credentials(p.index)
             for p in lock.packages
             if p.index and (p.wheel is not None or p.sdist is not None)
         )
@@ -107,7 +108,7 @@ def _hashed(pkg: LockedPackage) -> LockedFile | None:
 
 def _requirement(pkg: LockedPackage) -> str:
     if pkg.archive is not None:
-        return f"{pkg.name} @ {redact(pkg.archive.url)}"
+        return f"{pkg.name} @ {strip_credentials(pkg.archive.url)}"
     return f"{pkg.name}=={pkg.version}"
 
 
@@ -116,7 +117,7 @@ def _unpinnable(pkg: LockedPackage, lock_dir: Path) -> str:
     if pkg.vcs is not None:
         v = pkg.vcs
         sub = f"#subdirectory={v.subdirectory}" if v.subdirectory else ""
-        return f"{pkg.name} @ {v.type}+{redact(v.url)}@{v.commit_id}{sub}"
+        return f"{pkg.name} @ {v.type}+{strip_credentials(v.url)}@{v.commit_id}{sub}"
     assert pkg.directory is not None
     path = Path(pkg.directory.path)
     return f"{pkg.name} @ {(path if path.is_absolute() else lock_dir / path).as_uri()}"
@@ -147,12 +148,15 @@ def requirements(
         lines.append("# Credentials are not written here: pip reads them from netrc, a keyring")
         lines.append("# or its configuration.")
     lines.append("")
+    # Quoted as pip splits option lines (shlex): a location read from a shared lock cannot
+    # add options of its own (`--trusted-host`, another index), and a path may hold spaces.
+    q = shlex.quote
     if indexes:
-        lines.append(f"--index-url {indexes[0]}")
-        lines += [f"--extra-index-url {u}" for u in indexes[1:]]
+        lines.append(f"--index-url {q(indexes[0])}")
+        lines += [f"--extra-index-url {q(u)}" for u in indexes[1:]]
     elif lock.packages:
         lines.append("--no-index")
-    lines += [f"--find-links {f}" for f in links]
+    lines += [f"--find-links {q(f)}" for f in links]
     if indexes or links or lock.packages:
         lines.append("")
     packages = []

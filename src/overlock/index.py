@@ -45,7 +45,7 @@ from unearth.fetchers import Fetcher, PyPIClient
 from unearth.link import Link
 from unearth.utils import url_to_path
 
-from overlock import _lazywheel, compat
+from overlock import _lazywheel, compat, untrusted
 from overlock.base import BaseEnv
 from overlock.build import WHAT_IS_BUILT
 from overlock.cache import Cache
@@ -65,7 +65,8 @@ from overlock.limits import (
     human_size,
     max_download,
 )
-from overlock.pipconfig import IndexConfig, iter_credentials, redact
+from overlock.pipconfig import IndexConfig
+from overlock.redact import redact_url, scrub, secrets_in, strip_credentials
 from overlock.sources import DistFile, DistMetadata, Release, SetAside
 
 logger = logging.getLogger("overlock.index")
@@ -225,7 +226,9 @@ def make_client(config: IndexConfig, *, backoff: float = 0.25) -> PyPIClient:
     )
     # Credentials are taken per host from the index URLs (and netrc), never prompted for:
     # a lock may run unattended.
-    client.auth = MultiDomainBasicAuth(prompting=False, index_urls=config.index_urls)
+    client.auth = MultiDomainBasicAuth(
+        prompting=False, index_urls=[*config.index_urls, *config.auth_urls]
+    )
     return client
 
 
@@ -251,7 +254,7 @@ class Index:
         self.cache = cache if cache is not None else Cache.default()
         self._owns_client = client is None
         self.client: PyPIClient = client if client is not None else make_client(config)
-        self._secrets = sorted(set(iter_credentials(config.sources)), key=len, reverse=True)
+        self._secrets = secrets_in([*config.sources, *config.auth_urls])
         self._counts = dict.fromkeys(IndexStats().as_dict(), 0)
         self._releases: dict[NormalizedName, tuple[Release, ...]] = {}
         self._metadata: dict[str, DistMetadata] = {}
@@ -278,7 +281,7 @@ class Index:
                 trusted_hosts=config.trusted_hosts,
                 ignore_compatibility=True,
             )
-            self._sources.append(_Source(redact(url), finder))
+            self._sources.append(_Source(strip_credentials(url), finder))
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -319,6 +322,7 @@ class Index:
                 if version is None:
                     continue
                 link = package.link
+                self._check_page_hash(link, source.label)
                 yanked = int(link.yank_reason is not None)
                 # unearth offers every file (ignore_compatibility): judged here, so what is
                 # left out can be explained. Tags first: they cost nothing.
@@ -397,12 +401,13 @@ class Index:
             return memo
         data = self._metadata_bytes(release.name, wheel)
         meta = parse_metadata(data, release.name, str(release.version))
-        if meta.name != release.name:
-            logger.warning(
-                "%s declares the name %r in its metadata; using %s",
-                wheel.filename,
-                meta.name,
-                release.name,
+        if meta.name != release.name or not _same_version(meta.version, release.version):
+            # The install would refuse this wheel (install.py); so must the lock.
+            raise IndexError_(
+                f"{wheel.filename} from {self._scrub(wheel.url)} is not a valid wheel: its"
+                f" metadata names {meta.name} {meta.version}, not {release.name}"
+                f" {release.version} as its file name says",
+                hint="the index serves a broken or tampered wheel; require another version",
             )
         self._metadata[wheel.url] = meta
         return meta
@@ -416,7 +421,7 @@ class Index:
         if not requirement.url:
             raise BadInputError(f"{requirement} is not a direct reference (`name @ URL`)")
         url = requirement.url
-        shown = self._scrub(redact(url))
+        shown = self._scrub(redact_url(url))
         name = canonicalize_name(requirement.name)
         if url.startswith(_VCS_PREFIXES):
             raise BuildRequiredError(
@@ -454,7 +459,7 @@ class Index:
             )
         fragment = dict(p.partition("=")[::2] for p in parts.fragment.split("&") if p)
         hashes = {k: v.lower() for k, v in fragment.items() if k in hashlib.algorithms_guaranteed}
-        clean = redact(url.split("#", 1)[0])
+        clean = strip_credentials(url.split("#", 1)[0])
         dist = DistFile(filename=filename, url=clean, hashes=hashes)
         if "sha256" not in hashes:
             # Locks need a sha256 for every file: fetch it once (the cache keeps it for sync).
@@ -542,7 +547,7 @@ class Index:
             ) from None
 
     def _dist_file(self, link: Link, label: str) -> DistFile:
-        url = redact(link.url_without_fragment)
+        url = strip_credentials(link.url_without_fragment)
         hashes: dict[str, str] = {}
         if link.hashes:
             hashes.update({k.lower(): v.lower() for k, v in link.hashes.items()})
@@ -583,6 +588,21 @@ class Index:
             index=label,
         )
 
+    def _check_page_hash(self, link: Link, label: str) -> None:
+        """A page's sha256 names a cache entry and goes into the lock: it must be one."""
+        given = (link.hashes or {}).get("sha256")
+        if given is None and link.hash_name == "sha256":
+            given = link.hash
+        if given is None:
+            return
+        try:
+            untrusted.sha256(given, f"the sha256 of {link.filename}")
+        except untrusted.UntrustedValue as exc:
+            raise IndexError_(
+                self._scrub(f"{label}: {exc}"),
+                hint="the index serves a damaged page; retry later, or tell its maintainers",
+            ) from None
+
     def _local_requires_python(self, name: str, link: Link) -> str | None:
         path = link.file_path
         try:
@@ -617,7 +637,7 @@ class Index:
                     url = urljoin(base_url, str(entry["url"])).split("#", 1)[0]
                 except ValueError:
                     continue  # unearth reports the page
-                self._sizes[redact(url)] = entry["size"]
+                self._sizes[strip_credentials(url)] = entry["size"]
 
     # -- metadata -----------------------------------------------------------------------------
 
@@ -731,7 +751,7 @@ class Index:
             except _RETRIED as exc:
                 if attempt >= attempts:
                     raise self._failure(url, exc) from None
-                logger.info("retrying %s after %s", self._scrub(redact(url)), exc)
+                logger.info("retrying %s after %s", self._scrub(redact_url(url)), exc)
             except httpx2.HTTPError as exc:  # not the network's fault: retrying cannot help
                 raise self._network_error(url, exc) from None
             time.sleep(backoff * 2 ** (attempt - 1))
@@ -824,7 +844,7 @@ class Index:
             return self._status_error(url, exc.status)
         if isinstance(exc, _DeadlinePassed):
             return IndexError_(
-                self._scrub(f"{redact(url)} was too slow: {exc}"),
+                self._scrub(f"{redact_url(url)} was too slow: {exc}"),
                 hint="the index or a proxy is stalling; retry later, or raise pip's `timeout`"
                 f" (now {self.config.timeout:g} s; each request may take {DEADLINE_FACTOR:g}"
                 " times that)",
@@ -834,7 +854,7 @@ class Index:
     def _too_large(self, url: str, exc: _TooLarge) -> IndexError_:
         return IndexError_(
             self._scrub(
-                f"{redact(url)} sent more than {human_size(exc.limit)}, the most overlock reads"
+                f"{redact_url(url)} sent more than {human_size(exc.limit)}, the most overlock reads"
                 " from an index page or metadata file; stopped there"
             ),
             hint="the index or a proxy is misbehaving; check the index URL",
@@ -880,13 +900,11 @@ class Index:
         self._counts[key] += 1
 
     def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "****")
-        return text
+        return scrub(text, self._secrets)
 
     def _network_error(self, url: str, exc: Exception) -> IndexError_:
         return IndexError_(
-            self._scrub(f"cannot reach {redact(url)}: {type(exc).__name__}: {exc}"),
+            self._scrub(f"cannot reach {redact_url(url)}: {type(exc).__name__}: {exc}"),
             hint="check the network, proxy and index settings"
             f" ({self._scrub(self.config.describe())})",
         )
@@ -895,7 +913,7 @@ class Index:
         hint = "the index failed; retry later"
         if status in (401, 403):
             hint = "check the credentials for this index (in its URL, ~/.netrc or keyring)"
-        return IndexError_(self._scrub(f"{redact(url)} answered HTTP {status}"), hint=hint)
+        return IndexError_(self._scrub(f"{redact_url(url)} answered HTTP {status}"), hint=hint)
 
     def _build_required(self, release: Release) -> BuildRequiredError:
         what = f"{release.name} {release.version}"
@@ -924,6 +942,13 @@ def _version(package: Package) -> Version | None:
         return Version(package.version) if package.version else None
     except InvalidVersion:
         return None
+
+
+def _same_version(text: str, version: Version) -> bool:
+    try:
+        return Version(text) == version
+    except InvalidVersion:
+        return False
 
 
 def _local_path(url: str) -> Path | None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import email.parser
 import hashlib
 import io
 import json
@@ -42,9 +43,10 @@ from installer.exceptions import InstallerError
 from installer.records import Hash, InvalidRecordEntry, RecordEntry, parse_record_file
 from installer.sources import WheelFile
 from installer.utils import Scheme
-from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
 
-from overlock._bootstrap import render_launcher
+from overlock._bootstrap import STATE_DIRNAME, render_launcher
 from overlock.base import SCHEME_KEYS, BaseEnv
 from overlock.baseproc import base_argv, base_environ
 from overlock.children import Child
@@ -57,6 +59,10 @@ if TYPE_CHECKING:
 INSTALLER_NAME = b"overlock\n"
 _CHUNK = 1024 * 1024
 _SIGNATURES = ("RECORD.jws", "RECORD.p7s")  # in the dist-info directory, never in RECORD
+# Algorithms a RECORD may use: sha256 or stronger (PEP 376, PEP 427).
+RECORD_ALGORITHMS = frozenset(
+    {"sha256", "sha384", "sha512", "sha3_256", "sha3_384", "sha3_512", "blake2b", "blake2s"}
+)
 
 
 class _EscapingPathError(Exception):
@@ -64,6 +70,10 @@ class _EscapingPathError(Exception):
         super().__init__(path)
         self.path = path
         self.through_link = through_link
+
+
+class _ReservedPathError(_EscapingPathError):
+    """A member that would be written into overlock's own state directory."""
 
 
 class _BadWheelError(Exception):
@@ -98,6 +108,7 @@ class _CheckedWheel(WheelFile):
 
     def get_contents(self) -> Iterator[WheelContentElement]:
         dist_info = self.dist_info_dir
+        self._check_metadata()
         record_path = f"{dist_info}/RECORD"
         signatures = {f"{dist_info}/{name}" for name in _SIGNATURES}
         try:
@@ -123,11 +134,42 @@ class _CheckedWheel(WheelFile):
                     raise _BadWheelError(f"its RECORD entry for {name} is invalid: {exc}") from None
                 if expected.hash_ is None or expected.size is None:
                     raise _BadWheelError(f"its RECORD gives no hash or size for {name}")
+                if expected.hash_.name not in RECORD_ALGORITHMS:
+                    # PEP 376/427: sha256 or better; md5 and sha1 are not allowed, since a
+                    # member could then be swapped for other bytes with the same digest.
+                    raise _BadWheelError(
+                        f"its RECORD hashes {name} with {expected.hash_.name!r}; a wheel must use"
+                        " sha256 or a stronger algorithm"
+                    )
             mode = item.external_attr >> 16
             executable = bool(mode and stat.S_ISREG(mode) and mode & 0o111)
             with self._archive.open(item) as stream:
                 member = stream if expected is None else _Member(cast(BinaryIO, stream), expected)
                 yield row, cast(BinaryIO, member), executable
+
+    def _check_metadata(self) -> None:
+        """METADATA must name the project and version the file name says: the lock, the
+        prefix's state and every later check identify the package by the file name."""
+        try:
+            text = self.read_dist_info("METADATA")
+        except (KeyError, UnicodeDecodeError) as exc:
+            raise _BadWheelError(f"its METADATA is unreadable: {exc}") from None
+        headers = email.parser.Parser().parsestr(text, headersonly=True)
+        name, version = headers.get("Name"), headers.get("Version")
+        if name is None or canonicalize_name(str(name)) != canonicalize_name(self.distribution):
+            raise _BadWheelError(
+                f"its METADATA names the project {str(name)!r}, not {self.distribution!r}"
+                " as its file name says"
+            )
+        try:
+            same = version is not None and Version(str(version)) == Version(self.version)
+        except InvalidVersion:
+            same = False
+        if not same:
+            raise _BadWheelError(
+                f"its METADATA gives the version {str(version)!r}, not {self.version!r}"
+                " as its file name says"
+            )
 
 
 @dataclass
@@ -195,6 +237,12 @@ class _OverlayDestination(SchemeDictionaryDestination):
         dest = os.path.normpath(os.path.join(root, path))  # noqa: PTH118
         if not dest.startswith(root + os.sep):
             raise _EscapingPathError(path)
+        # overlock's own state (state.json, the activation bootstrap) is not the wheel's to
+        # write; the ``data`` scheme is the prefix itself, so ``X.data/data/.overlock/...``
+        # would reach it.
+        reserved = os.path.join(self.target, STATE_DIRNAME)  # noqa: PTH118
+        if dest == reserved or dest.startswith(reserved + os.sep):
+            raise _ReservedPathError(path)
         parent = os.path.dirname(dest)  # noqa: PTH120
         if parent not in self._made:
             # Checked before anything is created: a symbolic link on the way (one carried
@@ -326,13 +374,19 @@ def install_wheel(
             elif direct_url is not None:
                 metadata["direct_url.json"] = direct_url_json(direct_url, actual)
             install(source, destination, metadata)
+    except _ReservedPathError as exc:
+        raise SyncError(
+            f"{wheel.name} contains {exc.path!r}, which would be written into overlock's own"
+            f" state ({STATE_DIRNAME}/); refusing to install it",
+            hint="the wheel is malformed or malicious; check where it came from",
+        ) from None
     except _EscapingPathError as exc:
         if exc.through_link:
             raise SyncError(
                 f"{wheel.name} would write {exc.path!r} through a symbolic link that leads out"
                 f" of the overlay ({target}); refusing to install it",
                 hint="overlock never writes outside the prefix, and never below the base;"
-                " remove the link from the prefix (`overlock sync --force` drops every file"
+                " remove the link from the prefix (`overlock sync --drop-foreign` drops every file"
                 " overlock did not install)",
             ) from None
         raise SyncError(

@@ -26,10 +26,10 @@ from packaging.pylock import (
     PylockValidationError,
 )
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.utils import NormalizedName, canonicalize_name
+from packaging.utils import NormalizedName
 from packaging.version import Version
 
-from overlock import __version__
+from overlock import __version__, untrusted
 from overlock.atomic import write_text_atomic
 from overlock.errors import StaleLockError
 from overlock.limits import read_text_bounded
@@ -268,25 +268,55 @@ class Lock:
                 f" this overlock reads format {TOOL_FORMAT}",
                 hint="run `overlock lock` to write it again",
             )
+        try:
+            return cls._from_checked(pylock, tool, source)
+        except untrusted.UntrustedValue as exc:
+            raise StaleLockError(
+                f"{source}: {exc}",
+                hint="the lock was damaged or edited by hand; run `overlock lock` to write it"
+                " again",
+            ) from None
+
+    @classmethod
+    def _from_checked(cls, pylock: Pylock, tool: Mapping[str, Any], source: str) -> Lock:
+        """Every field read through its ``untrusted`` checker: a shared lock may be hostile."""
+        key = "tool.overlock"
         base = tool.get("base") or {}
+        if not isinstance(base, Mapping):
+            raise untrusted.UntrustedValue(f"{key}.base must be a table")
+        distributions = base.get("distributions")
         return cls(
-            packages=tuple(_package_from_pylock(p, source) for p in pylock.packages),
-            base_fingerprint=str(tool.get("base-fingerprint", "")),
-            manifest_hash=str(tool.get("manifest-hash", "")),
-            base_python_version=str(base.get("python-version", "")),
-            base_python=str(base.get("python", "")),
-            base_prefix=str(base.get("prefix", "")),
-            base_tags=tuple(base.get("tags") or ()),
+            packages=tuple(
+                _package_from_pylock(p, source, f"packages[{i}]")
+                for i, p in enumerate(pylock.packages)
+            ),
+            base_fingerprint=untrusted.text(
+                tool.get("base-fingerprint", ""), f"{key}.base-fingerprint"
+            ),
+            manifest_hash=untrusted.text(tool.get("manifest-hash", ""), f"{key}.manifest-hash"),
+            base_python_version=untrusted.text(
+                base.get("python-version", ""), f"{key}.base.python-version"
+            ),
+            base_python=untrusted.text(base.get("python", ""), f"{key}.base.python"),
+            base_prefix=untrusted.text(base.get("prefix", ""), f"{key}.base.prefix"),
+            base_tags=untrusted.texts(base.get("tags"), f"{key}.base.tags"),
+            # packaging.pylock parsed the environments as markers.
             environment=str(pylock.environments[0]) if pylock.environments else "",
-            base_module_path=tuple(str(p) for p in base.get("module-path") or ()),
-            shadow=str(tool.get("shadow", "auto")),
-            preexisting=tuple(tool.get("preexisting-breakage") or ()),
-            upstream=tuple(str(u) for u in tool.get("upstream-requirements") or ()),
-            upstream_policy=str(tool.get("upstream-metadata", "warn")),
+            base_module_path=untrusted.texts(base.get("module-path"), f"{key}.base.module-path"),
+            shadow=untrusted.text(tool.get("shadow", "auto"), f"{key}.shadow"),
+            preexisting=untrusted.texts(
+                tool.get("preexisting-breakage"), f"{key}.preexisting-breakage"
+            ),
+            upstream=untrusted.texts(
+                tool.get("upstream-requirements"), f"{key}.upstream-requirements"
+            ),
+            upstream_policy=untrusted.text(
+                tool.get("upstream-metadata", "warn"), f"{key}.upstream-metadata"
+            ),
             base_distributions=(
                 None
-                if base.get("distributions") is None
-                else tuple(str(d) for d in base["distributions"])
+                if distributions is None
+                else untrusted.texts(distributions, f"{key}.base.distributions")
             ),
         )
 
@@ -416,33 +446,62 @@ def _source_to_pylock(
     )
 
 
-def _source_from_pylock(p: Package) -> dict[str, Any]:
+def _source_from_pylock(p: Package, key: str) -> dict[str, Any]:
     """The LockedPackage fields of a directory, vcs or index-sdist package."""
     if p.directory is not None:
         d = p.directory
-        return {"directory": LockedDirectory(path=d.path, editable=bool(d.editable))}
+        path = untrusted.text(d.path, f"{key}.directory.path")
+        return {"directory": LockedDirectory(path=path, editable=bool(d.editable))}
     if p.vcs is not None:
         v = p.vcs
+        if v.type != "git":
+            raise untrusted.UntrustedValue(
+                f"{key}.vcs.type is {v.type!r}; only git references are supported"
+            )
+        if v.url is not None:
+            url = untrusted.git_url(v.url, f"{key}.vcs.url")
+        else:
+            url = untrusted.option_safe(v.path, f"{key}.vcs.path")
+        revision = v.requested_revision
         return {
             "vcs": LockedVcs(
                 type=v.type,
-                url=v.url or v.path or "",
-                commit_id=v.commit_id,
-                requested_revision=v.requested_revision,
-                subdirectory=v.subdirectory,
+                url=url,
+                commit_id=untrusted.commit_id(v.commit_id, f"{key}.vcs.commit-id"),
+                requested_revision=(
+                    None
+                    if revision is None
+                    else untrusted.git_revision(revision, f"{key}.vcs.requested-revision")
+                ),
+                subdirectory=(
+                    None
+                    if v.subdirectory is None
+                    else untrusted.relative_path(v.subdirectory, f"{key}.vcs.subdirectory")
+                ),
             )
         }
     assert p.sdist is not None
-    url = p.sdist.url or p.sdist.path or ""
-    filename = p.sdist.name or url.rsplit("/", 1)[-1].split("#", 1)[0]
-    return {
-        "sdist": LockedFile(
-            filename=filename,
-            url=url,
-            size=p.sdist.size,
-            sha256=str(p.sdist.hashes.get("sha256", "")),
-        )
-    }
+    return {"sdist": _locked_file(p.sdist, p.sdist.name, f"{key}.sdist")}
+
+
+def _locked_file(
+    entry: PackageWheel | PackageSdist | PackageArchive, filename: str | None, key: str
+) -> LockedFile:
+    url = untrusted.file_url(entry.url, f"{key}.url") if entry.url is not None else ""
+    if not url:
+        # A lock written elsewhere may name a local file by path.
+        url = untrusted.option_safe(entry.path or "", f"{key}.path")
+    if "sha256" not in entry.hashes:
+        raise untrusted.UntrustedValue(f"{key}.hashes has no sha256")
+    name = filename or url.rsplit("/", 1)[-1].split("#", 1)[0]
+    return LockedFile(
+        # packaging.pylock checked a wheel's or sdist's name against the project; an archive's
+        # comes from the last part of its URL.
+        filename=untrusted.option_safe(name, f"{key}.name"),
+        url=url,
+        size=entry.size,
+        sha256=untrusted.sha256(entry.hashes["sha256"], f"{key}.hashes.sha256"),
+    )
 
 
 def _package_tool(p: LockedPackage) -> dict[str, Any]:
@@ -472,56 +531,52 @@ def _specifier(text: str | None) -> SpecifierSet | None:
         return None
 
 
-def _package_from_pylock(p: Package, source: str) -> LockedPackage:
+def _package_from_pylock(p: Package, source: str, key: str) -> LockedPackage:
     tool = (p.tool or {}).get("overlock") or {}
+    if not isinstance(tool, Mapping):
+        raise untrusted.UntrustedValue(f"{key}.tool.overlock must be a table")
+    name = untrusted.name(p.name, f"{key}.name")
     wheel: LockedFile | None = None
     archive: LockedFile | None = None
     from_source: dict[str, Any] = {}
     if p.directory is not None or p.vcs is not None or (p.sdist is not None and not p.wheels):
-        from_source = _source_from_pylock(p)
-        if "sdist" in from_source and not from_source["sdist"].sha256:
-            raise StaleLockError(f"{source}: package {p.name} has no sha256 hash")
+        from_source = _source_from_pylock(p, key)
     elif p.wheels:
         w: PackageWheel = p.wheels[0]
-        wheel = LockedFile(
-            filename=w.filename,
-            url=w.url or "",
-            size=w.size,
-            sha256=str(w.hashes.get("sha256", "")),
-        )
+        # packaging.pylock checked that the file name is a wheel of this project.
+        wheel = _locked_file(w, w.name, f"{key}.wheels[0]")
     elif p.archive is not None and p.archive.url:
-        a = p.archive
-        url = a.url or ""
-        archive = LockedFile(
-            filename=url.rsplit("/", 1)[-1].split("#", 1)[0],
-            url=url,
-            size=a.size,
-            sha256=str(a.hashes.get("sha256", "")),
-        )
+        archive = _locked_file(p.archive, None, f"{key}.archive")
     else:
         raise StaleLockError(
             f"{source}: package {p.name} has neither a wheel nor an archive URL",
             hint="run `overlock lock` to write the lock again",
         )
-    if not from_source and not (wheel or archive).sha256:  # type: ignore[union-attr]
-        raise StaleLockError(f"{source}: package {p.name} has no sha256 hash")
+    tkey = f"{key}.tool.overlock"
+    requires_python = untrusted.optional_text(
+        tool.get("requires-python"), f"{tkey}.requires-python"
+    )
+    shadows = tool.get("shadows")
     return LockedPackage(
-        name=canonicalize_name(p.name),
-        version=str(p.version),
+        name=name,
+        version=untrusted.version(str(p.version), f"{key}.version"),
         wheel=wheel,
         archive=archive,
-        index=p.index,
+        # An index URL, or the path of a find-links directory.
+        index=None if p.index is None else untrusted.option_safe(p.index, f"{key}.index"),
         requires_python=(
-            str(p.requires_python) if p.requires_python is not None else tool.get("requires-python")
+            str(p.requires_python) if p.requires_python is not None else requires_python
         ),
         dependencies=tuple(
-            canonicalize_name(d["name"]) for d in p.dependencies or () if "name" in d
+            untrusted.name(d.get("name"), f"{key}.dependencies[{i}].name")
+            for i, d in enumerate(p.dependencies or ())
+            if "name" in d
         ),
-        requested=tuple(tool.get("requested") or ()),
-        required_by=tuple(tool.get("required-by") or ()),
-        kept_for=tuple(tool.get("kept-for") or ()),
-        shadows=tool.get("shadows"),
-        metadata_hash=tool.get("metadata-hash"),
+        requested=untrusted.texts(tool.get("requested"), f"{tkey}.requested"),
+        required_by=untrusted.texts(tool.get("required-by"), f"{tkey}.required-by"),
+        kept_for=untrusted.texts(tool.get("kept-for"), f"{tkey}.kept-for"),
+        shadows=None if shadows is None else untrusted.version(shadows, f"{tkey}.shadows"),
+        metadata_hash=untrusted.optional_text(tool.get("metadata-hash"), f"{tkey}.metadata-hash"),
         **from_source,
     )
 

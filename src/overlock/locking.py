@@ -15,6 +15,7 @@ from overlock.errors import OverlockError
 from overlock.lockfile import Lock, LockedFile, LockedPackage
 from overlock.manifest import Manifest
 from overlock.policy import ResolvePolicy, binary_names
+from overlock.redact import strip_text
 from overlock.resolve import Outcome, Pick, resolve
 from overlock.sources import DistFile, PackageSource
 
@@ -119,11 +120,17 @@ def _locked(pick: Pick, complete: Completer | None) -> LockedPackage:
         index=None if release.direct else dist_file.index,
         requires_python=dist_file.requires_python,
         dependencies=pick.dependencies,
-        requested=pick.requested,
+        requested=_requested(pick),
         required_by=pick.required_by,
         kept_for=pick.kept_for,
         shadows=pick.shadows,
     )
+
+
+def _requested(pick: Pick) -> tuple[str, ...]:
+    """The overlay.toml entries naming the package, as the lock may hold them: without the
+    credentials a URL in them may carry."""
+    return tuple(strip_text(text) for text in pick.requested)
 
 
 def _locked_source(pick: Pick, complete: Completer | None) -> LockedPackage:
@@ -142,7 +149,7 @@ def _locked_source(pick: Pick, complete: Completer | None) -> LockedPackage:
         version=str(pick.version),
         requires_python=release.sdist.requires_python if release.sdist else None,
         dependencies=pick.dependencies,
-        requested=pick.requested,
+        requested=_requested(pick),
         required_by=pick.required_by,
         kept_for=pick.kept_for,
         shadows=pick.shadows,

@@ -60,10 +60,11 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from tomlkit.exceptions import ParseError, TOMLKitError
 
-from overlock import locations
+from overlock import locations, untrusted
 from overlock.errors import ManifestError, ManifestIssue, ManifestMissingError
 from overlock.limits import read_text_bounded
 from overlock.policy import ALL, PRERELEASE_MODES
+from overlock.redact import has_credentials, strip_text
 
 MANIFEST_FILENAME = locations.MANIFEST_FILENAME
 FORMAT_VERSION = 1
@@ -144,6 +145,15 @@ class Manifest:
         return next((s for s in self.sources if s.url == url), None)
 
     @property
+    def credential_urls(self) -> tuple[str, ...]:
+        """The URLs of this manifest that carry credentials: used to reach their hosts,
+        never written anywhere else (see redact.py)."""
+        urls = [r.url for r in self.requires if r.url]
+        if self.index is not None:
+            urls += [*self.index.urls, *self.index.find_links]
+        return tuple(u for u in urls if has_credentials(u))
+
+    @property
     def requirement_names(self) -> tuple[NormalizedName, ...]:
         """Canonical names of the projects in ``requires``, first appearance first."""
         return tuple(dict.fromkeys(canonicalize_name(r.name) for r in self.requires))
@@ -172,9 +182,14 @@ class Manifest:
         index: dict[str, list[str]] | None = None
         if self.index is not None:
             find_links = self.find_links_text
+            # Credentials are not what the manifest means: changing a password must not
+            # stale the lock, and the lock's hash must not be a hash of a password.
             index = {
-                "urls": list(self.index.urls),
-                "find-links": list(find_links if find_links is not None else self.index.find_links),
+                "urls": [strip_text(u) for u in self.index.urls],
+                "find-links": [
+                    strip_text(f)
+                    for f in (find_links if find_links is not None else self.index.find_links)
+                ],
             }
         meaning = {
             "format": FORMAT_VERSION,
@@ -183,7 +198,7 @@ class Manifest:
                 "base-snapshot": base_snapshot,
                 "prefix": self.prefix_template,
                 "name": self.name,
-                "requires": list(self.requires_text),
+                "requires": [strip_text(t) for t in self.requires_text],
             },
             "index": index,
             "resolve": {"shadow": self.shadow},
@@ -422,7 +437,7 @@ class _Validator:
             self.report(("overlay",), "missing `prefix`: the directory the overlay is installed in")
             return None
         text = self._string(overlay, where)
-        if text is None:
+        if text is None or not self._no_control(where, text):
             return None
         try:
             fields = list(string.Formatter().parse(text))
@@ -451,6 +466,8 @@ class _Validator:
         if text is None:
             return None
         # The name is substituted into a path: it must stay one directory.
+        if not self._no_control(where, text):
+            return None
         if text in (".", "..") or any(c in text for c in "/\\\0"):
             self.report(where, f"{text!r} is not a plain directory name")
             return None
@@ -531,6 +548,15 @@ class _Validator:
         git = self._string(entry, (*at, "git"))
         rev = self._string(entry, (*at, "rev"))
         subdirectory = self._string(entry, (*at, "subdirectory"))
+        for key, value, check in (
+            ("rev", rev, untrusted.git_revision),
+            ("subdirectory", subdirectory, untrusted.relative_path),
+        ):
+            if value is not None:
+                try:
+                    check(value, f"`{key}`")
+                except untrusted.UntrustedValue as exc:
+                    self.report((*at, key), str(exc))
         editable = entry.get("editable", False)
         if not isinstance(editable, bool):
             self.report((*at, "editable"), f"must be true or false, not {_toml_type(editable)}")
@@ -726,6 +752,16 @@ class _Validator:
             else:
                 good.append(entry)
         return good
+
+    def _no_control(self, where: KeyPath, text: str) -> bool:
+        """A path with a newline (or any control character) could end a line of the shell
+        code ``overlock activate`` prints, and what follows would run."""
+        try:
+            untrusted.text(text, "it")
+        except untrusted.UntrustedValue as exc:
+            self.report(where, f"{json.dumps(text)}: {str(exc).removeprefix('it ')}")
+            return False
+        return True
 
     def _check_expandable(self, where: KeyPath, text: str) -> bool:
         try:

@@ -8,6 +8,8 @@ import sys
 import threading
 from typing import Any, TextIO
 
+from overlock.redact import scrub
+
 _STYLES = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "cyan": "36"}
 
 
@@ -15,7 +17,9 @@ class Output:
     """Where messages go: results on stdout, progress and errors on stderr.
 
     Colour only on a terminal, and never with ``NO_COLOR`` (https://no-color.org) or
-    ``TERM=dumb``; progress only on a terminal and not with ``-q``.
+    ``TERM=dumb``; progress only on a terminal and not with ``-q``. Every line goes through
+    ``redact.scrub``: whatever a message quotes (a requirement, a URL, a library's error),
+    no credential reaches the screen.
     """
 
     def __init__(self, verbosity: int = 0, json_mode: bool = False) -> None:
@@ -47,27 +51,27 @@ class Output:
         """Human-readable result text; in --json mode it goes to stderr."""
         if self.verbosity < 0:
             return
-        print(text, file=self.err if self.json_mode else self.out)
+        print(scrub(text), file=self.err if self.json_mode else self.out)
 
     def note(self, text: str) -> None:
         """Secondary information, shown unless -q."""
         if self.verbosity >= 0:
-            print(text, file=self.err)
+            print(scrub(text), file=self.err)
 
     def debug(self, text: str) -> None:
         if self.verbosity > 0:
-            print(text, file=self.err)
+            print(scrub(text), file=self.err)
 
     def json(self, data: Any) -> None:
-        print(json.dumps(data, indent=2, sort_keys=True), file=self.out)
+        print(scrub(json.dumps(data, indent=2, sort_keys=True)), file=self.out)
 
     def error(self, message: str, hint: str | None = None) -> None:
         print(
-            self.style("overlock: error:", "bold", "red", stream=self.err) + f" {message}",
+            self.style("overlock: error:", "bold", "red", stream=self.err) + f" {scrub(message)}",
             file=self.err,
         )
         if hint:
-            print(self.style("  hint:", "cyan", stream=self.err) + f" {hint}", file=self.err)
+            print(self.style("  hint:", "cyan", stream=self.err) + f" {scrub(hint)}", file=self.err)
 
     def progress(self, label: str, total: int) -> Progress:
         """A one-line counter on stderr, redrawn in place; silent off a terminal or with -q."""

@@ -11,12 +11,12 @@ from __future__ import annotations
 import configparser
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from overlock.limits import read_text_bounded
+from overlock.redact import redact_url
 
 PYPI_SIMPLE = "https://pypi.org/simple/"
 DEFAULT_TIMEOUT = 15.0  # pip's default socket timeout
@@ -27,24 +27,6 @@ DEFAULT_RETRIES = 5  # pip's default
 _SECTIONS = ("global", "install")
 _TRUE = frozenset({"1", "y", "yes", "t", "true", "on"})
 _FALSE = frozenset({"0", "n", "no", "f", "false", "off"})
-
-
-def redact(url: str) -> str:
-    """``url`` without any userinfo (user name and password).
-
-    The whole userinfo is dropped, not just the password: tokens are often passed as the
-    *user name* (``https://TOKEN@host/``, ``__token__:pw``), so keeping the user name would
-    leak them into lockfiles and logs. Anything that does not parse as a URL is returned as
-    is (find-links paths).
-    """
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=host))
 
 
 @dataclass(frozen=True)
@@ -59,6 +41,9 @@ class IndexConfig:
     timeout: float = DEFAULT_TIMEOUT
     retries: int = DEFAULT_RETRIES
     no_index: bool = False  # when true, index_urls are ignored
+    # URLs that only lend their credentials to requests for their host (direct references
+    # in overlay.toml); never an index, never written.
+    auth_urls: tuple[str, ...] = ()
     origin: str = "defaults"  # where these settings came from, for messages
 
     @property
@@ -69,8 +54,8 @@ class IndexConfig:
 
     def describe(self) -> str:
         """A credential-free one-line summary for messages and logs."""
-        parts = [redact(u) for u in (() if self.no_index else self.index_urls)]
-        parts += [f"find-links {redact(f)}" for f in self.find_links]
+        parts = [redact_url(u) for u in (() if self.no_index else self.index_urls)]
+        parts += [f"find-links {redact_url(f)}" for f in self.find_links]
         return f"{', '.join(parts) or 'no index'} (from {self.origin})"
 
     @classmethod
@@ -213,15 +198,3 @@ def _to_bool(text: str | None) -> bool:
     if value in _FALSE or not value:
         return False
     return False
-
-
-def iter_credentials(urls: Iterable[str]) -> Iterable[str]:
-    """Every secret (user name or password) embedded in ``urls``, for scrubbing messages."""
-    for url in urls:
-        try:
-            parts = urlsplit(url)
-        except ValueError:
-            continue
-        for secret in (parts.username, parts.password):
-            if secret:
-                yield secret

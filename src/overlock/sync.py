@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from concurrent.futures import BrokenExecutor, as_completed
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from packaging.utils import NormalizedName, canonicalize_name
@@ -289,7 +289,7 @@ def _read_state_file(path: Path) -> GenerationState | None:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise SyncError(
             f"{path} is unreadable: {exc}",
-            hint="`overlock sync --force` rebuilds the overlay from the lock",
+            hint="`overlock rollback` returns to the previous generation",
         ) from exc
 
 
@@ -403,7 +403,9 @@ def sync(
     compile_bytecode: bool = True,
     verify_imports: bool = True,
     dry_run: bool = False,
-    force: bool = False,
+    move_aside: bool = False,
+    drop_foreign: bool = False,
+    protect: Sequence[Path] = (),
     reporter: Reporter | None = None,
     owner: Owner | None = None,
     take_over: bool = False,
@@ -413,6 +415,11 @@ def sync(
     ``fetch`` gets the files to install and returns sha256 -> local wheel path; each file is
     hashed again here, from the very bytes then installed, so a fetcher that returns the
     wrong bytes cannot get them installed.
+    ``move_aside``: a prefix overlock did not make, that looks like an install prefix
+    (``pip install --prefix``), is moved into the state directory instead of refused; never
+    the home directory nor a directory holding one of ``protect`` (the project).
+    ``drop_foreign``: files in the prefix that overlock did not install are left out of the
+    new generation instead of carried over.
     ``owner`` is the overlay syncing: a prefix another overlay owns is refused
     (OwnedPrefixError) unless ``take_over``; None syncs without claiming the prefix.
     On any error the prefix is left as it was.
@@ -421,12 +428,14 @@ def sync(
     prefix = _abs(prefix)
     _refuse_base_paths(prefix, base)
     kind = _prefix_kind(prefix)
-    if kind == "foreign" and not force:
+    if kind == "foreign" and not move_aside:
         raise BadInputError(
             f"{prefix} exists and was not made by overlock",
-            hint="choose another prefix, or pass --force to move it aside"
+            hint="choose another prefix, or pass --move-aside to move it aside"
             f" (into {state_root(prefix)}) and build the overlay there",
         )
+    if kind == "foreign":
+        _refuse_moving_aside(prefix, base, protect)
     if dry_run:
         claim = claim_prefix(prefix, read_state(prefix), owner, take_over=take_over)
         p = plan(lock, prefix, base)
@@ -466,7 +475,7 @@ def sync(
                 compile_bytecode,
                 report,
                 verify_imports=verify_imports,
-                keep_foreign=not force,
+                keep_foreign=not drop_foreign,
                 owner=claim.owner,
             )
             final = root / f"gen-{number}"
@@ -662,7 +671,7 @@ def _carry_foreign(
         return []
     if not keep:
         shown = _shown(foreign)
-        report(f"--force: dropping {len(foreign)} file(s) overlock did not install: {shown}")
+        report(f"--drop-foreign: dropping {len(foreign)} file(s) overlock did not install: {shown}")
         return [
             f"dropped {len(foreign)} file(s) that overlock did not install ({shown});"
             f" the previous generation still has them until the next sync"
@@ -693,7 +702,7 @@ def _carry_foreign(
     if kept:
         notes.append(
             f"{prefix} holds {len(kept)} file(s) that overlock did not install; they were"
-            f" kept: {_shown(kept)}. `overlock sync --force` removes them"
+            f" kept: {_shown(kept)}. `overlock sync --drop-foreign` removes them"
         )
     return notes
 
@@ -984,6 +993,39 @@ def _lock_holder(fd: int) -> str:
         return os.pread(fd, 200, 0).decode(errors="replace").strip()
     except OSError:
         return ""
+
+
+def _refuse_moving_aside(prefix: Path, base: BaseEnv, protect: Sequence[Path]) -> None:
+    """Moving a directory aside is only for an old install prefix in the overlay's place.
+
+    ``prefix = "~"`` once had $HOME renamed aside: whatever the flags, never the home
+    directory, never a directory holding the project (or the current directory), and never
+    one that holds anything but the directories an install scheme makes.
+    """
+    real = Path(os.path.realpath(prefix))
+    why = None
+    home = Path(os.path.realpath(Path.home()))
+    held = [Path(os.path.realpath(p)) for p in (*protect, Path.cwd())]
+    if real == home or home.is_relative_to(real):
+        why = "it is (or holds) your home directory"
+    elif any(p == real or p.is_relative_to(real) for p in held):
+        why = "it holds the project (overlay.toml) or the current directory"
+    elif not prefix.is_dir() or prefix.is_symlink():
+        why = "it is not a directory"
+    else:
+        # What an install scheme makes at the top, plus where wheels' data files usually go.
+        tops = {parts[0] for p in base.scheme.values() if (parts := PurePosixPath(p).parts)}
+        tops |= {"share", "etc", "lib64"}
+        others = sorted(e.name for e in prefix.iterdir() if e.name not in tops)
+        installed = any((prefix / base.scheme[k]).is_dir() for k in ("purelib", "platlib"))
+        if others or not installed:
+            shown = ", ".join(others[:5]) or "no site-packages"
+            why = f"it does not look like an install prefix ({shown})"
+    if why is not None:
+        raise BadInputError(
+            f"refusing to move {prefix} aside: {why}",
+            hint="point `prefix` in overlay.toml at a new directory for the overlay",
+        )
 
 
 def _refuse_base_paths(prefix: Path, base: BaseEnv) -> None:

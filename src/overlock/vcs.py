@@ -20,10 +20,17 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from packaging.utils import NormalizedName
 
+from overlock import untrusted
 from overlock.cache import Cache
 from overlock.errors import BadInputError, BuildError
 from overlock.lockfile import Lock
-from overlock.pipconfig import redact
+from overlock.redact import (
+    http_credentials,
+    redact_text,
+    redact_url,
+    strip_credentials,
+    with_credentials,
+)
 
 _COMMIT = re.compile(r"^[0-9a-fA-F]{40}([0-9a-fA-F]{24})?$")
 _SUPPORTED = ("git+",)
@@ -57,11 +64,11 @@ def parse_git_url(url: str) -> GitRef:
     """Split a ``git+`` requirement URL; other version-control systems are refused."""
     if url.startswith(_OTHER_VCS):
         raise BadInputError(
-            f"{redact(url)}: only git references are supported",
+            f"{redact_url(url)}: only git references are supported",
             hint="point at a git repository, a source directory or an sdist",
         )
     if not url.startswith("git+"):
-        raise BadInputError(f"{redact(url)} is not a git reference (git+URL@revision)")
+        raise BadInputError(f"{redact_url(url)} is not a git reference (git+URL@revision)")
     parts = urlsplit(url[len("git+") :])
     path, rev = parts.path, None
     if "@" in path:
@@ -70,6 +77,18 @@ def parse_git_url(url: str) -> GitRef:
     fragment = dict(p.partition("=")[::2] for p in parts.fragment.split("&") if p)
     subdirectory = fragment.get("subdirectory") or None
     repo = urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+    try:
+        untrusted.git_url(repo, "the repository URL")
+        if rev is not None:
+            untrusted.git_revision(rev, "the revision")
+        if subdirectory is not None:
+            untrusted.relative_path(subdirectory, "#subdirectory=")
+    except untrusted.UntrustedValue as exc:
+        raise BadInputError(
+            f"git+{redact_url(repo)}: {exc}",
+            hint="a git reference is git+https://, git+ssh://, git+git:// or git+file://,"
+            " then @branch, tag or commit",
+        ) from None
     return GitRef(repo=repo, rev=rev, subdirectory=subdirectory)
 
 
@@ -80,13 +99,46 @@ def is_commit(rev: str | None) -> bool:
 # -- running git -------------------------------------------------------------------------
 
 
+# A credential helper defined in the environment, answering from the environment: the
+# password never appears on git's command line (``ps`` shows that to every user of a login
+# node) nor in a file.
+_HELPER = (
+    '!f() { test "$1" = get || exit 0;'
+    ' printf "username=%s\\npassword=%s\\n" "$OVERLOCK_GIT_USERNAME" "$OVERLOCK_GIT_PASSWORD"; }; f'
+)
+
+
+def _credential_env(env: dict[str, str], user: str, password: str) -> None:
+    """Make git ask ``_HELPER`` (and no other helper) for credentials: an empty
+    ``credential.helper`` first clears the user's helpers, so none of them stores these."""
+    try:
+        count = int(env.get("GIT_CONFIG_COUNT", "0"))
+    except ValueError:
+        count = 0
+    for i, value in enumerate(("", _HELPER), start=count):
+        env[f"GIT_CONFIG_KEY_{i}"] = "credential.helper"
+        env[f"GIT_CONFIG_VALUE_{i}"] = value
+    env["GIT_CONFIG_COUNT"] = str(count + 2)
+    env["OVERLOCK_GIT_USERNAME"] = user
+    env["OVERLOCK_GIT_PASSWORD"] = password
+
+
 def _git(args: Sequence[str], *, cwd: Path | None = None, what: str) -> str:
     env = dict(os.environ)
     env["GIT_TERMINAL_PROMPT"] = "0"  # a lock may run unattended: fail, never prompt
     env["LC_ALL"] = "C"
+    # Transports that cannot run a program (``ext::``), for submodules of a fetched tree too.
+    env["GIT_ALLOW_PROTOCOL"] = ":".join(sorted(untrusted.GIT_SCHEMES))
+    argv = ["git"]
+    for arg in args:
+        found = http_credentials(arg)
+        if found is not None:
+            _credential_env(env, *found)
+            arg = strip_credentials(arg)
+        argv.append(arg)
     try:
         proc = subprocess.run(
-            ["git", *args],
+            argv,
             cwd=cwd,
             env=env,
             capture_output=True,
@@ -101,17 +153,25 @@ def _git(args: Sequence[str], *, cwd: Path | None = None, what: str) -> str:
     if proc.returncode != 0:
         raise BuildError(
             f"cannot {what}: git {args[0]} failed",
-            output=redact(proc.stderr + proc.stdout),
+            output=redact_text(proc.stderr + proc.stdout),
             hint="check the repository URL and revision, and that it is reachable",
         )
     return proc.stdout
 
 
-def ls_remote(repo: str, rev: str | None) -> str | None:
-    """The commit ``rev`` (a branch, a tag, or HEAD when None) names in ``repo`` now."""
+def ls_remote(repo: str, rev: str | None, *, credentials: Sequence[str] = ()) -> str | None:
+    """The commit ``rev`` (a branch, a tag, or HEAD when None) names in ``repo`` now.
+
+    ``credentials``: URLs whose user and password serve ``repo``'s host (see
+    ``redact.with_credentials``); a lock's URL never has any.
+    """
     pattern = rev or "HEAD"
+    access = with_credentials(repo, credentials)
     # Both patterns: an annotated tag is listed peeled (``^{}``) only when asked for so.
-    out = _git(["ls-remote", repo, pattern, f"{pattern}^{{}}"], what=f"list {redact(repo)}")
+    # ``--``: what follows is a repository and patterns, never an option, whatever a lock says.
+    out = _git(
+        ["ls-remote", "--", access, pattern, f"{pattern}^{{}}"], what=f"list {redact_url(repo)}"
+    )
     refs: dict[str, str] = {}
     for line in out.splitlines():
         sha, _, ref = line.partition("\t")
@@ -139,22 +199,25 @@ def resolve_commit(repo: str, rev: str | None, cache: Cache) -> str:
     mirror = _mirror(repo, cache, fetch_all=True)
     try:
         out = _git(
-            ["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
+            ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"],
             cwd=mirror,
-            what=f"find {rev} in {redact(repo)}",
+            what=f"find {rev} in {redact_url(repo)}",
         )
     except BuildError:
         out = ""
     if not out.strip():
         raise BadInputError(
-            f"{redact(repo)} has no branch, tag or commit named {rev!r}",
+            f"{redact_url(repo)} has no branch, tag or commit named {rev!r}",
             hint="check the `rev` in overlay.toml (or the @revision of the git URL)",
         )
     return out.strip().lower()
 
 
-def checkout(repo: str, commit: str, cache: Cache, dest: Path) -> Path:
+def checkout(
+    repo: str, commit: str, cache: Cache, dest: Path, *, credentials: Sequence[str] = ()
+) -> Path:
     """A working tree of ``repo`` at ``commit`` (with submodules) in ``dest``."""
+    repo = with_credentials(repo, credentials)
     mirror = _mirror(repo, cache, fetch_all=False)
     if not _has_commit(mirror, commit):
         _fetch(mirror, repo, ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"])
@@ -164,22 +227,27 @@ def checkout(repo: str, commit: str, cache: Cache, dest: Path) -> Path:
             _fetch(mirror, repo, [commit])
     if not _has_commit(mirror, commit):
         raise BuildError(
-            f"{redact(repo)} no longer has commit {commit}",
+            f"{redact_url(repo)} no longer has commit {commit}",
             hint="the branch was rewritten; run `overlock lock` to pin a commit that exists",
         )
-    what = f"check out {commit[:12]} of {redact(repo)}"
-    _git(["clone", "--quiet", "--shared", "--no-checkout", str(mirror), str(dest)], what=what)
-    _git(["checkout", "--quiet", "--detach", commit], cwd=dest, what=what)
+    what = f"check out {commit[:12]} of {redact_url(repo)}"
+    _git(
+        ["clone", "--quiet", "--shared", "--no-checkout", "--", str(mirror), str(dest)],
+        what=what,
+    )
+    # ``commit`` before ``--``: a tree-ish, with no paths after it.
+    _git(["checkout", "--quiet", "--detach", commit, "--"], cwd=dest, what=what)
     if (dest / ".gitmodules").is_file():
         _git(["submodule", "update", "--quiet", "--init", "--recursive"], cwd=dest, what=what)
     return dest
 
 
 def _mirror(repo: str, cache: Cache, *, fetch_all: bool) -> Path:
-    mirror = cache.git_dir(repo)
+    # One mirror per repository whatever credentials reach it; no secret in a cache key.
+    mirror = cache.git_dir(strip_credentials(repo))
     if not (mirror / "HEAD").is_file():
         mirror.parent.mkdir(parents=True, exist_ok=True)
-        _git(["init", "--quiet", "--bare", str(mirror)], what="create a git mirror")
+        _git(["init", "--quiet", "--bare", "--", str(mirror)], what="create a git mirror")
         fetch_all = True
     if fetch_all:
         _fetch(mirror, repo, ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"])
@@ -188,15 +256,15 @@ def _mirror(repo: str, cache: Cache, *, fetch_all: bool) -> Path:
 
 def _fetch(mirror: Path, repo: str, refspecs: Sequence[str]) -> None:
     _git(
-        ["fetch", "--quiet", "--force", repo, *refspecs],
+        ["fetch", "--quiet", "--force", "--", repo, *refspecs],
         cwd=mirror,
-        what=f"fetch {redact(repo)}",
+        what=f"fetch {redact_url(repo)}",
     )
 
 
 def _has_commit(mirror: Path, commit: str) -> bool:
     proc = subprocess.run(
-        ["git", "cat-file", "-e", f"{commit}^{{commit}}"],
+        ["git", "cat-file", "-e", "--end-of-options", f"{commit}^{{commit}}"],
         cwd=mirror,
         capture_output=True,
         check=False,
@@ -245,7 +313,7 @@ class VcsUpdate:
         }
 
 
-def vcs_updates(lock: Lock) -> list[VcsUpdate]:
+def vcs_updates(lock: Lock, credentials: Sequence[str] = ()) -> list[VcsUpdate]:
     """The lock's git references whose branch or tag moved since the lock was written.
 
     Asks each repository with ``git ls-remote`` (no fetch, no build, nothing written);
@@ -261,7 +329,7 @@ def vcs_updates(lock: Lock) -> list[VcsUpdate]:
         latest: str | None = None
         error: str | None = None
         try:
-            latest = ls_remote(vcs.url, vcs.requested_revision)
+            latest = ls_remote(vcs.url, vcs.requested_revision, credentials=credentials)
         except BuildError as exc:
             detail = exc.output.strip().splitlines()
             error = detail[-1] if detail else exc.message

@@ -207,3 +207,29 @@ def build_sdist(name: str, version: str, dest: Path) -> Path:
     ):
         gz.write(raw.getvalue())
     return target
+
+
+def resigned(
+    wheel: Path, out: Path, change: Mapping[str, bytes], *, algorithm: str = "sha256"
+) -> Path:
+    """A copy of ``wheel`` in ``out`` with members replaced or added and a RECORD that agrees
+    with them, hashed with ``algorithm``: consistent with itself, whatever else is wrong."""
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / wheel.name
+    with zipfile.ZipFile(wheel) as src:
+        members = {n: src.read(n) for n in src.namelist()}
+    members.update(change)
+    [record] = [n for n in members if n.endswith(".dist-info/RECORD")]
+    rows = io.StringIO()
+    writer = csv.writer(rows, lineterminator="\n")
+    for name, data in members.items():
+        if name == record:
+            writer.writerow([name, "", ""])
+            continue
+        digest = base64.urlsafe_b64encode(hashlib.new(algorithm, data).digest()).rstrip(b"=")
+        writer.writerow([name, f"{algorithm}={digest.decode()}", len(data)])
+    members[record] = rows.getvalue().encode()
+    with zipfile.ZipFile(target, "w") as dst:
+        for name, data in members.items():
+            dst.writestr(name, data)
+    return target

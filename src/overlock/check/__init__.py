@@ -109,7 +109,7 @@ def check_overlay(
             check_redundant(manifest, lock, base, overlay),
             check_shadows(base, prefix, found, environ=environ, runner=runner),
             check_imports(lock, base, prefix, state),
-            check_sources(lock),
+            check_sources(lock, credentials=manifest.credential_urls),
         )
     )
 

@@ -10,7 +10,10 @@ from overlock.vcs import VcsUpdate, vcs_updates
 
 
 def check_sources(
-    lock: Lock, updates: Callable[[Lock], Sequence[VcsUpdate]] = vcs_updates
+    lock: Lock,
+    updates: Callable[[Lock, Sequence[str]], Sequence[VcsUpdate]] = vcs_updates,
+    *,
+    credentials: Sequence[str] = (),
 ) -> Section:
     """Ask each git remote (``git ls-remote`` only) whether a newer commit is available.
 
@@ -21,7 +24,7 @@ def check_sources(
     if not refs:
         return Section("sources", "the lock pins no git reference")
     findings: list[Finding] = []
-    for update in updates(lock):
+    for update in updates(lock, credentials):
         if update.error is not None:
             findings.append(
                 Finding("sources", INFO, update.name, str(update), data=update.to_json())

@@ -135,6 +135,19 @@ def test_errors_are_a_sentence_and_a_hint_and_tracebacks_need_v(
     assert verbose.code == 2 and "Traceback" in verbose.err
 
 
+def test_verbosity_before_or_after_the_command_counts(
+    overlock: Callable[..., Run], tmp_path: Path
+) -> None:
+    # pip and uv users write `overlock -v lock`; the command's defaults must not reset it.
+    missing = str(tmp_path / "nowhere" / "overlay.toml")
+    for args in (("-v", "lock"), ("lock", "-v"), ("-v", "show"), ("-v", "-v", "check")):
+        run = overlock(*args, "-m", missing)
+        assert "Traceback" in run.err, args
+    assert "Traceback" not in overlock("lock", "-m", missing).err
+    # -q before the command quiets as -q after it does.
+    assert overlock("-q", "-v", "lock", "-m", missing).err.count("Traceback") == 0
+
+
 def test_quiet_silences_notes_but_not_errors(overlock: Callable[..., Run], tmp_path: Path) -> None:
     run = overlock("lock", "-q", "-m", str(tmp_path / "overlay.toml"))
     assert run.code == 2 and "overlock: error:" in run.err and run.out == ""

@@ -206,9 +206,18 @@ EXAMPLES = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # -v/-q are taken before the command (`overlock -v lock`, pip's habit) and after it; the
+    # command's own counts go to other names, or its defaults would reset the global ones.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-v", "--verbose", action="count", default=0, help="say more")
     common.add_argument("-q", "--quiet", action="count", default=0, help="say less")
+    command_common = argparse.ArgumentParser(add_help=False)
+    command_common.add_argument(
+        "-v", "--verbose", dest="command_verbose", action="count", default=0, help="say more"
+    )
+    command_common.add_argument(
+        "-q", "--quiet", dest="command_quiet", action="count", default=0, help="say less"
+    )
 
     manifest_opt = argparse.ArgumentParser(add_help=False)
     manifest_opt.add_argument(
@@ -237,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
             name,
             help=help_text,
             description=help_text,
-            parents=[common, *parents],
+            parents=[command_common, *parents],
             epilog=example or EXAMPLES.get(name),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
@@ -263,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
         "snapshot",
         help="save the base probe to a file (lock elsewhere with base-snapshot = FILE)",
         description="save the base probe to a file; locking from it gives the same lock",
-        parents=[common, manifest_opt],
+        parents=[command_common, manifest_opt],
         epilog=EXAMPLES["base snapshot"],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -342,7 +351,12 @@ def _main(argv: Sequence[str] | None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help(sys.stderr)
         return 2
-    verbosity = args.verbose - args.quiet
+    verbosity = (
+        args.verbose
+        + getattr(args, "command_verbose", 0)
+        - args.quiet
+        - getattr(args, "command_quiet", 0)
+    )
     json_mode = bool(getattr(args, "json", False))
     out = Output(verbosity, json_mode=json_mode)
     logging.basicConfig(

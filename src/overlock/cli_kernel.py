@@ -127,8 +127,13 @@ def register(add: Callable[..., Any], manifest_opt: argparse.ArgumentParser) -> 
         example=EXAMPLES["kernel"],
     )
     verbosity = argparse.ArgumentParser(add_help=False)
-    verbosity.add_argument("-v", "--verbose", action="count", default=0, help="say more")
-    verbosity.add_argument("-q", "--quiet", action="count", default=0, help="say less")
+    # The names cli.build_parser gives a command's own -v/-q (the global ones stay apart).
+    verbosity.add_argument(
+        "-v", "--verbose", dest="command_verbose", action="count", default=0, help="say more"
+    )
+    verbosity.add_argument(
+        "-q", "--quiet", dest="command_quiet", action="count", default=0, help="say less"
+    )
     sub = group.add_subparsers(dest="kernel_command", metavar="SUBCOMMAND")
     group.set_defaults(kernel_parser=group)
 

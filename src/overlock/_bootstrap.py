@@ -17,6 +17,7 @@ import shlex
 from pathlib import Path
 
 from overlock.base import BaseEnv
+from overlock.layers import lower_site_dirs
 
 BOOT_DIRNAME = "boot"  # under PREFIX/.overlock/
 STATE_DIRNAME = ".overlock"
@@ -153,6 +154,8 @@ def overlay_site_dirs(base: BaseEnv, prefix: Path) -> list[str]:
         path = str(prefix / base.scheme[key])
         if path not in out:
             out.append(path)
+    # Then every lower overlay (layers.py), nearest first: the whole stack, upper first.
+    out.extend(d for d in lower_site_dirs(base) if d not in out)
     return out
 
 

@@ -49,6 +49,7 @@ from pathlib import Path
 from overlock._bootstrap import boot_dir
 from overlock.base import BaseEnv
 from overlock.errors import BadInputError
+from overlock.layers import lower_script_dirs
 
 ACTIVE_VAR = "OVERLOCK_ACTIVE"
 SHELLS = ("bash", "zsh", "sh", "fish", "tcsh", "csh")
@@ -82,8 +83,11 @@ def overlay_environ(base: BaseEnv, prefix: Path, environ: Mapping[str, str]) -> 
         drop |= {str(old / base.scheme["scripts"]), str(boot_dir(old))}
     bin_dir = str(prefix / base.scheme["scripts"])
     boot = str(boot_dir(prefix))
-    path = _without(env.get("PATH", os.defpath), drop | {bin_dir})
-    env["PATH"] = os.pathsep.join([bin_dir, *path])
+    # Lower overlays' commands come next, nearest first (layers.py); python imports find
+    # their packages through the bootstrap.
+    lower = lower_script_dirs(base)
+    path = _without(env.get("PATH", os.defpath), drop | {bin_dir, *lower})
+    env["PATH"] = os.pathsep.join([bin_dir, *lower, *path])
     # No empty entries: an empty PYTHONPATH component means the current directory.
     pythonpath = _without(env.get("PYTHONPATH", ""), drop | {boot})
     env["PYTHONPATH"] = os.pathsep.join([boot, *pythonpath])

@@ -14,6 +14,7 @@ from typing import Any
 from overlock.base import BaseEnv
 from overlock.context import Overlay
 from overlock.errors import BadInputError, OverlockError, StaleLockError, SyncError
+from overlock.layers import lower_site_dirs
 from overlock.lockfile import Lock, LockedFile, read_lock
 from overlock.locking import lock_status
 from overlock.probe_cache import probe_cached
@@ -167,7 +168,8 @@ def sync_overlay(
         force=force,
         reporter=out.debug,
     )
-    if from_file and not (dry_run or force or builds):
+    if from_file and not (dry_run or force or builds or lower_site_dirs(base)):
+        # (Not over lower overlays: their re-sync would not show in the stamp's files.)
         # The prefix now holds a current lock: the next plain sync can say so from a stamp.
         record_stamp(overlay.cache.root, overlay.manifest.path, observed, overlay.prefix, base)
     plan = result.plan

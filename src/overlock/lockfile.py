@@ -184,6 +184,9 @@ class Lock:
     # Sorted "name==version" of every visible base distribution at lock time, so `overlock
     # check` can say what drifted; None for locks written before overlock recorded it.
     base_distributions: tuple[str, ...] | None = None
+    # Lower overlays this one sits on, nearest first (layers.Layer.to_json): name, manifest,
+    # prefix, fingerprint, distributions. Empty for an overlay on an environment.
+    layers: tuple[Mapping[str, Any], ...] = ()
     created_by: str = field(default=f"overlock {__version__}")
 
     def __post_init__(self) -> None:
@@ -214,6 +217,8 @@ class Lock:
                 "preexisting-breakage": list(self.preexisting),
             }
         }
+        if self.layers:  # only then, so locks of overlays on an environment stay as they were
+            tool["overlock"]["layers"] = [dict(layer) for layer in self.layers]
         major_minor = ".".join(self.base_python_version.split(".")[:2])
         return Pylock(
             lock_version=Version("1.0"),
@@ -272,6 +277,7 @@ class Lock:
                 if base.get("distributions") is None
                 else tuple(str(d) for d in base["distributions"])
             ),
+            layers=tuple(layer for layer in tool.get("layers") or () if isinstance(layer, Mapping)),
         )
 
     @classmethod

@@ -68,7 +68,7 @@ URL_SCHEMES = ("http", "https", "file")
 SCHEMA: Mapping[str, tuple[str, ...]] = {
     "overlay": ("base", "base-snapshot", "prefix", "name", "requires", "format"),
     "index": ("urls", "find-links"),
-    "resolve": ("shadow", "allow-build"),
+    "resolve": ("shadow", "allow-build", "keep"),
 }
 # Keys of a table entry in ``requires`` (a source to build), in the order they are written.
 SOURCE_KEYS = ("name", "path", "editable", "git", "rev", "subdirectory")
@@ -117,6 +117,14 @@ class Manifest:
     find_links_text: tuple[str, ...] | None = None
     sources: tuple[SourceEntry, ...] = ()  # the table entries of ``requires``
     allow_build: bool = False  # [resolve] allow-build
+    keep: tuple[NormalizedName, ...] = ()  # [resolve] keep: lower-layer packages never shadowed
+
+    @property
+    def base_overlay(self) -> Path | None:
+        """The lower overlay's overlay.toml when ``base`` names one (layers.py), else None."""
+        if self.base is None or not self.base.endswith(MANIFEST_FILENAME):
+            return None
+        return Path(self.base)
 
     def source_for(self, url: str) -> SourceEntry | None:
         """The table entry a requirement URL came from, if it came from one."""
@@ -169,6 +177,8 @@ class Manifest:
         }
         if self.allow_build:  # only when set, so older locks stay current
             meaning["resolve"] = {"shadow": self.shadow, "allow-build": True}
+        if self.keep:  # likewise
+            meaning["keep"] = sorted(self.keep)
         blob = json.dumps(meaning, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return "sha256:" + hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
@@ -286,6 +296,7 @@ class _Validator:
         index, find_links_text = self._index(index_table)
         shadow = self._shadow(resolve)
         allow_build = self._allow_build(resolve)
+        keep = self._keep(resolve)
         if overlay is not None and "format" in overlay:
             self._format(overlay["format"])
 
@@ -309,6 +320,7 @@ class _Validator:
             find_links_text=find_links_text,
             sources=tuple(self.sources),
             allow_build=allow_build,
+            keep=keep,
         )
 
     # -- structure
@@ -553,6 +565,15 @@ class _Validator:
             )
             return False
         return value
+
+    def _keep(self, table: Mapping[str, Any] | None) -> tuple[NormalizedName, ...]:
+        if table is None:
+            return ()
+        names = self._string_list(table, ("resolve", "keep")) or []
+        for i, name in enumerate(names):
+            if not _PROJECT_NAME.match(name):
+                self.report(("resolve", "keep", i), f"{json.dumps(name)} is not a project name")
+        return tuple(dict.fromkeys(canonicalize_name(n) for n in names if _PROJECT_NAME.match(n)))
 
     def _format(self, value: object) -> None:
         if not (_is_int(value) and value == FORMAT_VERSION):

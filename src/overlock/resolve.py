@@ -96,6 +96,8 @@ class Candidate:
         where = {"base": " (base)", "index": "", "direct": " (direct reference)"}.get(
             self.origin, ""
         )
+        if self.origin == "base" and self.dist is not None:
+            where = f" ({self.dist.layer_label})"  # a lower overlay's package names its layer
         return f"{self.name} {self.version}{where}"
 
 
@@ -197,8 +199,10 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
         graph: BaseGraph | None = None,
         allow_build: bool = False,
         prefer: Mapping[NormalizedName, Version] | None = None,
+        keep: Iterable[NormalizedName] = (),
     ) -> None:
         self.base = base
+        self.keep = frozenset(keep)  # [resolve] keep: only the installed copy is a candidate
         # Versions an earlier lock chose: tried first among the index's releases, so a lock
         # changes only what the new request needs (uv's and pip-compile's rule).
         self.prefer = dict(prefer or {})
@@ -304,6 +308,8 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
                 yield cand
         if dist is not None and self.shadow == "explicit" and name not in self.requested:
             return  # this base package may not be shadowed
+        if dist is not None and name in self.keep:
+            return
         yield from self._index_candidates(name, extras, reqs, dist, ok)
 
     def _index_candidates(
@@ -472,6 +478,7 @@ def resolve(
     requested_text: Sequence[str] | None = None,
     allow_build: bool = False,
     prefer: Mapping[NormalizedName, Version] | None = None,
+    keep: Iterable[NormalizedName] = (),
 ) -> Outcome:
     """Resolve the overlay request; raise ResolutionError with explanations on conflict.
 
@@ -493,6 +500,7 @@ def resolve(
         graph=graph,
         allow_build=allow_build,
         prefer=prefer,
+        keep=keep,
     )
     reporter = _CountingReporter()
     resolver: Resolver[Req, Candidate, str] = Resolver(provider, reporter)
@@ -658,7 +666,7 @@ def _seen(provider: OverlayProvider, name: NormalizedName) -> str:
     parts = []
     dist = provider.base.by_name.get(name)
     if dist is not None:
-        parts.append(f"base has {dist.version}")
+        parts.append(f"{dist.layer_label} has {dist.version}")
     try:
         versions = [str(r.version) for r in provider.source.releases(name) if r.wheel]
     except OverlockError:
@@ -670,6 +678,8 @@ def _seen(provider: OverlayProvider, name: NormalizedName) -> str:
         parts.append("the index has no usable release of it; was the index reachable?")
     if dist is not None and provider.shadow == "explicit" and name not in provider.requested:
         parts.append('shadow = "explicit" keeps the base copy')
+    if dist is not None and name in provider.keep:
+        parts.append(f'[resolve] keep = ["{name}"] forbids shadowing the {dist.layer_label} copy')
     return f" ({'; '.join(parts)})" if parts else ""
 
 

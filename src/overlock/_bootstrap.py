@@ -154,9 +154,14 @@ def overlay_site_dirs(base: BaseEnv, prefix: Path) -> list[str]:
         path = str(prefix / base.scheme[key])
         if path not in out:
             out.append(path)
-    # Then every lower overlay (layers.py), nearest first: the whole stack, upper first.
-    out.extend(d for d in lower_site_dirs(base) if d not in out)
     return out
+
+
+def stack_site_dirs(base: BaseEnv, prefix: Path) -> list[str]:
+    """What activation adds: the overlay's site directories, then every lower overlay's
+    (layers.py), nearest first, so the whole stack is active, the upper copy winning."""
+    out = overlay_site_dirs(base, prefix)
+    return out + [d for d in lower_site_dirs(base) if d not in out]
 
 
 def boot_dir(prefix: Path) -> Path:
@@ -169,7 +174,7 @@ def render_sitecustomize(base: BaseEnv, prefix: Path) -> str:
         prefix=str(prefix),
         base_prefix=base.prefix,
         version=(major, minor),
-        overlay=overlay_site_dirs(base, prefix),
+        overlay=stack_site_dirs(base, prefix),
         base_sites=list(base.interpreter_site_dirs),
         activate=ACTIVATE_FUNCTION,
     )
@@ -190,7 +195,7 @@ def shebang(interpreter: str) -> str:
 def render_launcher(base: BaseEnv, prefix: Path, module: str, attr: str) -> bytes:
     body = _LAUNCHER.format(
         prefix=str(prefix),
-        overlay=overlay_site_dirs(base, prefix),
+        overlay=stack_site_dirs(base, prefix),
         base_sites=list(base.interpreter_site_dirs),
         activate=ACTIVATE_FUNCTION,
         module=module,

@@ -29,7 +29,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
-from overlock._bootstrap import ACTIVATE_FUNCTION, overlay_site_dirs
+from overlock._bootstrap import ACTIVATE_FUNCTION, stack_site_dirs
 from overlock.base import BaseEnv
 from overlock.errors import SyncError
 from overlock.lockfile import Lock
@@ -211,7 +211,7 @@ def verify_imports(
     script = _CHECKER.format(
         activate=ACTIVATE_FUNCTION,
         prefix=str(gen),
-        overlay=overlay_site_dirs(base, gen),
+        overlay=stack_site_dirs(base, gen),
         base_sites=list(base.site_dirs),
         module_path=list(base.module_path),
     )

@@ -68,7 +68,8 @@ def chain(manifest: Manifest) -> list[Manifest]:
     names = [str(manifest.path)]
     out: list[Manifest] = []
     current = manifest
-    while (lower_path := current.base_overlay) is not None:
+    while (written := current.base_overlay) is not None:
+        lower_path = Path(os.path.abspath(written))  # noqa: PTH100 - folds "..", keeps links
         real = os.path.realpath(lower_path)
         if real in seen:
             loop = " -> ".join([*names, str(lower_path)])

@@ -586,6 +586,8 @@ def _origin_text(info: RequirementInformation[Req, Candidate]) -> str:
     if req.kind == PY:
         return f"{parent.describe()}, which requires Python {req.specifier}"
     where = "base" if parent.origin == "base" else "index"
+    if parent.dist is not None:
+        where = parent.dist.layer_label  # "base" or a lower overlay's name (layers.py)
     return f"{parent.name} {parent.version} ({where}), which requires {req}"
 
 

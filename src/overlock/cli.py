@@ -166,6 +166,7 @@ COMMAND_MODULES = (
     "overlock.cli_edit",
     "overlock.cli_show",
     "overlock.cli_check",
+    "overlock.cli_audit",
 )
 
 

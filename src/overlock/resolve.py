@@ -647,6 +647,12 @@ def explain(
             + "; and with ".join(_origin_text(i) for i in rest)
         )
         for i in rest:
+            if i.parent is not None and i.parent.name in provider.keep:
+                hints.append(
+                    f"{i.parent.name} is in [resolve] keep, so its installed copy is never"
+                    " shadowed; drop it from keep to let the overlay shadow it"
+                )
+                continue
             if i.parent is not None and i.parent.origin == "base":
                 hint = _shadow_hint(provider, i.parent, first.requirement)
                 if hint:

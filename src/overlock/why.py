@@ -135,14 +135,16 @@ class Why:
     missing_metadata: tuple[str, ...] = ()  # packages whose requirement texts are unknown
     layer: str = "base"  # where the copy in use (or the shadowed one) comes from (layers.py)
 
-    @property
-    def _of(self) -> str:
-        return "the base's" if self.layer == "base" else f"the {self.layer}'s"
+    def _copy(self, version: str | None) -> str:
+        """``the base's NAME V``, or ``NAME V from the group overlay 'x'``."""
+        if self.layer == "base":
+            return f"the base's {self.name} {version}"
+        return f"{self.name} {version} from the {self.layer}"
 
     def lines(self, *, all_base: bool = False) -> list[str]:
         if not self.in_overlay:
             return self._base_lines(all_base=all_base)
-        shadow = f" (it shadows {self._of} {self.shadows})" if self.shadows else ""
+        shadow = f" (it shadows {self._copy(self.shadows)})" if self.shadows else ""
         direct = " from a direct reference" if self.direct else ""
         out = [f"{self.name} {self.version} is in the overlay{direct}{shadow} because:"]
         out += [f"  {chain}" for chain in self.chains]
@@ -152,13 +154,13 @@ class Why:
             out.append(f"  it is kept at {self.version} for {kept.name} {kept.version}:")
             if kept.base_requires:
                 out.append(
-                    f"    {self._of} {self.name} {self.shadows} requires "
+                    f"    {self._copy(self.shadows)} requires "
                     + " and ".join(kept.base_requires)
                     + f", which {kept.name} {kept.version} does not satisfy"
                 )
             else:
                 out.append(
-                    f"    {self._of} {self.name} {self.shadows} cannot stay alongside"
+                    f"    {self._copy(self.shadows)} cannot stay alongside"
                     f" {kept.name} {kept.version}"
                 )
             if kept.accepts:
@@ -177,7 +179,7 @@ class Why:
         return out
 
     def _base_lines(self, *, all_base: bool) -> list[str]:
-        head = f"{self._of} {self.name} {self.version} is used"
+        head = f"{self._copy(self.version)} is used"
         if not self.demands:
             return [f"{head}; nothing in the overlay or the base requires it"]
         unmet = [d for d in self.demands if not d.satisfied]

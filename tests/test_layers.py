@@ -98,9 +98,7 @@ def stack(
     # netlib 2.0 imports grouptool, which only the group has: the import check at the user's
     # sync (netlib shadows the group's copy) must see the whole stack.
     netlib2 = {"netlib/__init__.py": "import grouptool\n__version__ = '2.0'\n"}
-    index.add_spec(
-        WheelSpec("netlib", "2.0", requires=("hdfio>=2", "grouptool"), files=netlib2)
-    )
+    index.add_spec(WheelSpec("netlib", "2.0", requires=("hdfio>=2", "grouptool"), files=netlib2))
     index.add_spec(WheelSpec("grouptool", "1.0", requires=("hdfio<3",)))
     index.add_spec(WheelSpec("plotkit", "1.0", requires=("netlib>=2", "hdfio>=2")))
     index.add_spec(WheelSpec("calib", "1.0"))

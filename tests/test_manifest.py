@@ -373,7 +373,7 @@ def test_key_in_the_wrong_table_names_its_home(tmp_path: Path) -> None:
 def test_unrecognisable_key_lists_the_valid_ones(tmp_path: Path) -> None:
     issue = only_issue(tmp_path, MINIMAL + "[resolve]\nzzz = 1\n")
     assert (issue.line, issue.key) == (5, "[resolve] zzz")
-    assert issue.message == "unknown key; valid keys: shadow, allow-build"
+    assert issue.message == "unknown key; valid keys: shadow, allow-build, keep"
 
 
 def test_top_level_key_names_its_table(tmp_path: Path) -> None:

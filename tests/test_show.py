@@ -103,7 +103,8 @@ def test_show_json_has_a_stable_shape(story: tuple[Path, Base], overlock: Any) -
 
     assert run.code == 0, run.err
     data = run.json()
-    assert set(data) == {"manifest", "lock", "base", "prefix", "packages"}
+    assert set(data) == {"manifest", "lock", "base", "layers", "prefix", "packages"}
+    assert data["layers"] == []  # lower overlays, for an overlay on an overlay
     assert data["lock"] == {
         "path": str(manifest.parent / "pylock.overlay.toml"),
         "current": True,
@@ -119,6 +120,7 @@ def test_show_json_has_a_stable_shape(story: tuple[Path, Base], overlock: Any) -
         "name": "pandas",
         "version": "2.2.3",
         "shadows": "2.0.3",
+        "shadows_layer": "base",
         "direct": False,
         "source": "index",
         "requested": [],

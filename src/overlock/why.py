@@ -135,16 +135,17 @@ class Why:
     missing_metadata: tuple[str, ...] = ()  # packages whose requirement texts are unknown
     layer: str = "base"  # where the copy in use (or the shadowed one) comes from (layers.py)
 
-    def _copy(self, version: str | None) -> str:
+    def _copy(self, version: str | None, *, named: bool = True) -> str:
         """``the base's NAME V``, or ``NAME V from the group overlay 'x'``."""
+        what = f"{self.name} {version}" if named else f"{version}"
         if self.layer == "base":
-            return f"the base's {self.name} {version}"
-        return f"{self.name} {version} from the {self.layer}"
+            return f"the base's {what}"
+        return f"{what} from the {self.layer}"
 
     def lines(self, *, all_base: bool = False) -> list[str]:
         if not self.in_overlay:
             return self._base_lines(all_base=all_base)
-        shadow = f" (it shadows {self._copy(self.shadows)})" if self.shadows else ""
+        shadow = f" (it shadows {self._copy(self.shadows, named=False)})" if self.shadows else ""
         direct = " from a direct reference" if self.direct else ""
         out = [f"{self.name} {self.version} is in the overlay{direct}{shadow} because:"]
         out += [f"  {chain}" for chain in self.chains]

@@ -9,13 +9,15 @@ active; nothing the user overlay does writes to the base or to the group overlay
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from harness.bases import Base, MakeBase, tree_checksum
+from harness.bases import Base, MakeBase, clean_env, tree_checksum
 from harness.index import PackageIndex
 from harness.project import Run
 from harness.wheels import MakeWheel, WheelSpec
@@ -173,6 +175,23 @@ def test_a_user_overlay_reuses_the_group_and_shadows_only_what_it_must(
     check = overlock("check", "-m", m)
     assert check.code == 0, check.out + check.err
     assert overlock("lock", "-m", m, "--check").code == 0
+
+    # `overlock activate` in a real bash: both overlays' commands, the whole stack importable.
+    script = overlock("activate", "-m", m, "--shell", "bash")
+    assert script.code == 0, script.err
+    probe = (
+        'echo "$PATH"\n'
+        f"{stack.base.python} -c 'import netlib, grouptool; print(netlib.__version__)'\n"
+        'deactivate_overlay; echo "$PATH"'
+    )
+    shell = subprocess.run(
+        ["bash", "-c", script.out + "\n" + probe], capture_output=True, text=True, env=clean_env()
+    )
+    active, version, restored = shell.stdout.splitlines()
+    bins = active.split(os.pathsep)
+    assert bins[:2] == [str(user_prefix / "bin"), str(stack.group_prefix / "bin")], active
+    assert version == "2.0", shell.stderr
+    assert str(stack.group_prefix / "bin") not in restored.split(os.pathsep)
     assert stack.lower_checksums() == before
 
 

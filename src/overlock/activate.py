@@ -116,7 +116,8 @@ def activate_script(shell: str, base: BaseEnv, prefix: Path) -> str:
     first deactivates what that shell activated, so nothing stacks.
     """
     prefix = _abs(prefix)
-    bin_dir = str(prefix / base.scheme["scripts"])
+    # Lower overlays' commands follow this overlay's (layers.py), joined as PATH is.
+    bin_dir = os.pathsep.join([str(prefix / base.scheme["scripts"]), *lower_script_dirs(base)])
     boot = str(boot_dir(prefix))
     if shell in ("bash", "zsh", "sh"):
         return _posix(bin_dir, boot, str(prefix))
@@ -186,7 +187,7 @@ for _overlock_var in PATH PYTHONPATH OVERLOCK_ACTIVE
     end
 end
 set -e _overlock_var
-set -gx PATH {q(bin_dir)} $PATH
+set -gx PATH {" ".join(q(d) for d in bin_dir.split(os.pathsep))} $PATH
 if set -q PYTHONPATH; and test -n "$PYTHONPATH"
     set -gx PYTHONPATH {q(boot)} $PYTHONPATH
 else

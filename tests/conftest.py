@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from harness import netguard
-from harness.bases import Base, MakeBase, make_conda_base, make_venv_base
+from harness.bases import Base, MakeBase, make_conda_base, make_system_base, make_venv_base
 from harness.index import PackageIndex
 from harness.project import Run
 from harness.wheels import MakeWheel, WheelSpec, build_wheel
@@ -141,8 +141,10 @@ def make_base(tmp_path: Path) -> Iterator[MakeBase]:
             base = make_venv_base(path, wheels, python=python, **kwargs)
         elif kind == "conda":
             base = make_conda_base(path, wheels, python=python, **kwargs)
+        elif kind == "system":
+            base = make_system_base(path, wheels, python=python, **kwargs)
         else:
-            raise ValueError(f"unknown base kind {kind!r}; expected 'venv' or 'conda'")
+            raise ValueError(f"unknown base kind {kind!r}; expected 'venv', 'conda' or 'system'")
         made.append(base)
         return base
 

@@ -95,9 +95,10 @@ def test_audit_reports_each_overlay_against_a_changed_snapshot(
     fix = verdicts["fix"]
     assert [r["name"] for r in fix["redundant"]] == ["hdfio"]
     assert fix["redundant"][0]["base"] == "3.0.0"
-    assert {(c["name"], c["kind"]) for c in fix["changes"]} == {
-        ("hdfio", "remove"),
-        ("scanlib", "remove"),
+    # Both leave the overlay for the new base's copies: moves to the base.
+    assert {(c["name"], c["new"], c["to_base"]) for c in fix["changes"]} == {
+        ("hdfio", "3.0.0", True),
+        ("scanlib", "1.5.0", True),
     }
     assert [r["name"] for r in verdicts["plain"]["redundant"]] == ["calib"]
     assert "scanlib 1.5.0 (base)" in verdicts["legacy"]["problem"]

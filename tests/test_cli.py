@@ -7,6 +7,8 @@ import io
 import os
 import pty
 import re
+import select
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
@@ -57,8 +59,19 @@ def _tty() -> tuple[TextIO, int]:
     return open(follower, "w", encoding="utf-8"), leader
 
 
-def _drawn(fd: int) -> str:
-    return os.read(fd, 65536).decode()
+def _drawn(fd: int, complete: Callable[[str], bool]) -> str:
+    """What was drawn on the terminal, read until ``complete`` says it is all there.
+
+    A pty hands over what was written in pieces of its own choosing, fewer and later on a
+    loaded machine: one read is not "everything". The deadline only bounds a broken test.
+    """
+    drawn = b""
+    deadline = time.monotonic() + 60
+    while not complete(drawn.decode(errors="replace")) and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 1.0)
+        if ready:
+            drawn += os.read(fd, 65536)
+    return drawn.decode()
 
 
 def test_colour_only_on_a_terminal_and_never_with_no_color(
@@ -91,7 +104,7 @@ def test_progress_draws_on_a_terminal_and_is_silent_otherwise() -> None:
             bar.advance("alpha")
             bar.advance("beta")
         stream.flush()
-        drawn = _drawn(fd)
+        drawn = _drawn(fd, lambda text: "2/2 beta" in text and text.endswith("\r"))
         assert "installing 1/2 alpha" in drawn and "installing 2/2 beta" in drawn
         assert drawn.endswith("\r")  # the line is cleared when done
 

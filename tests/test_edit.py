@@ -230,7 +230,9 @@ def test_init_uses_conda_prefix(
     assert "overlock add PACKAGE" in run.err
     manifest = load_manifest(tmp_path / "overlay.toml")
     assert manifest.base == str(base.prefix)
-    assert manifest.prefix(str(base.prefix)) == tmp_path / "ov" / base.prefix.name
+    # Named after overlay.toml's directory, not the base's: see test_shared_prefix.py.
+    assert manifest.name == tmp_path.name
+    assert manifest.prefix(str(base.prefix)) == tmp_path / "ov" / tmp_path.name
     assert manifest.requires == ()
     assert "# PEP 508 requirements" in (tmp_path / "overlay.toml").read_text()
 

@@ -83,6 +83,7 @@ def test_binary_incompatibility_aborts_the_switch(
     assert "numlike.core._multiarray failed to import" in message
     assert "most likely cause: numlike 2.0 shadowing base 1.0" in message
     assert "--no-verify-imports" in (caught.value.hint or "")
+    assert "(add `numlike==1.0` to requires)" in (caught.value.hint or "")  # no placeholder
     [failure] = caught.value.failures
     assert failure.blamed == "numlike"
     # Nothing was switched and no half-built generation remains.

@@ -373,7 +373,9 @@ def test_key_in_the_wrong_table_names_its_home(tmp_path: Path) -> None:
 def test_unrecognisable_key_lists_the_valid_ones(tmp_path: Path) -> None:
     issue = only_issue(tmp_path, MINIMAL + "[resolve]\nzzz = 1\n")
     assert (issue.line, issue.key) == (5, "[resolve] zzz")
-    assert issue.message == "unknown key; valid keys: shadow, allow-build, keep"
+    assert issue.message == (
+        "unknown key; valid keys: shadow, allow-build, prereleases, only-binary, no-binary, keep"
+    )
 
 
 def test_top_level_key_names_its_table(tmp_path: Path) -> None:
@@ -647,14 +649,46 @@ def test_other_invalid_requirements(tmp_path: Path, bad: str) -> None:
         ("numpy; sys_platform == 'linux'", "numpy>1; sys_platform == 'linux'"),
     ],
 )
-def test_same_project_twice(tmp_path: Path, first: str, second: str) -> None:
-    issue = only_issue(
-        tmp_path,
-        MINIMAL + f'requires = [\n    "{first}",\n    "scipy",\n    "{second}",\n]\n',
+def test_same_project_twice_is_kept_for_the_resolver_to_intersect(
+    tmp_path: Path, first: str, second: str
+) -> None:
+    m = load_manifest(
+        write(
+            tmp_path,
+            MINIMAL + f'requires = [\n    "{first}",\n    "scipy",\n    "{second}",\n]\n',
+        )
     )
-    assert (issue.line, issue.key) == (7, "[overlay] requires[2]")
-    assert "already required by requires[0]" in issue.message
-    assert issue.message.startswith(f'"{second}": ')
+    assert m.requires_text == (first, "scipy", second)
+    assert [str(r) for r in m.requires] == [str(Requirement(t)) for t in m.requires_text]
+
+
+def test_resolve_policy_keys(tmp_path: Path) -> None:
+    m = load_manifest(
+        write(
+            tmp_path,
+            MINIMAL + 'requires = []\n[resolve]\nprereleases = "allow"\n'
+            'only-binary = [":all:"]\nno-binary = ["Foo_Bar"]\n',
+        )
+    )
+    assert (m.prereleases, m.only_binary, m.no_binary) == ("allow", (":all:",), ("foo-bar",))
+    plain = load_manifest(write(tmp_path / "plain", MINIMAL + "requires = []\n"))
+    # Set keys change what the manifest means; unset ones leave older locks current.
+    assert plain.content_hash() != m.content_hash()
+    assert plain.prereleases == "pep440"
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "fragment"),
+    [
+        ('prereleases = "sometimes"', "[resolve] prereleases", '"if-necessary-or-explicit"'),
+        ('only-binary = ["no good"]', "[resolve] only-binary[0]", "not a project name"),
+        ('only-binary = ["a"]\nno-binary = ["A"]', "[resolve] no-binary", "a also in only-binary"),
+    ],
+)
+def test_resolve_policy_errors(tmp_path: Path, text: str, key: str, fragment: str) -> None:
+    issue = only_issue(tmp_path, MINIMAL + "requires = []\n[resolve]\n" + text + "\n")
+    assert issue.key == key
+    assert fragment in issue.message
 
 
 # --- several issues, line numbers in awkward places -------------------------------------
@@ -691,12 +725,11 @@ def test_every_issue_reported_together_in_line_order(tmp_path: Path) -> None:
         (6, "[overlay] prefix"),
         (9, "[overlay] requires[1]"),
         (10, "[overlay] requires[2]"),
-        (11, "[overlay] requires[3]"),
         (13, "[overlay] shadow"),
         (15, "[indx]"),
     ]
     text = str(info.value)
-    assert text.startswith(f"{path} has 9 problems:\n")
+    assert text.startswith(f"{path} has 8 problems:\n")
     assert "  line 5: [overlay] bse: unknown key; did you mean `base`?\n" in text
     assert "  line 15: [indx]: unknown table; did you mean [index]?\n" in text
 

@@ -78,7 +78,8 @@ class Verdict:
             "status": self.status,
             "locks": self.locks,
             "changes": [
-                {"name": c.name, "kind": c.kind, "old": c.old, "new": c.new} for c in self.changes
+                {"name": c.name, "kind": c.kind, "old": c.old, "new": c.new, "to_base": c.to_base}
+                for c in self.changes
             ],
             "redundant": [
                 {"name": r.name, "requested": list(r.requested), "locked": r.locked, "base": r.base}
@@ -139,6 +140,7 @@ def _resolution_key(
             "shadow": m.shadow,
             "keep": list(m.keep),
             "allow-build": m.allow_build,
+            "policy": [m.prereleases, list(m.only_binary), list(m.no_binary)],
             "index": overlay.index_config.__repr__(),
             "prefer": sorted((str(k), str(v)) for k, v in prefer.items()),
             "layers": [str(layer.get("fingerprint")) for layer in layers_of(base)],

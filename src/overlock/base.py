@@ -27,6 +27,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from overlock import _probe, target
+from overlock.baseproc import base_argv, base_environ
 from overlock.errors import BaseProbeError
 
 SNAPSHOT_FORMAT = 1
@@ -474,13 +475,13 @@ def probe(
             # After ``-c SOURCE`` every argument is the script's: a directory named like an
             # option cannot become one.
             proc = runner(
-                [str(python), "-I", "-B", "-c", source, *layer],
+                base_argv(python, "-c", source, *layer),
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 text=True,
                 encoding="utf-8",
                 errors="replace",
-                env=_clean_env(),
+                env=base_environ(_clean_env()),
                 cwd=tmp,
                 timeout=timeout,
                 check=False,

@@ -36,6 +36,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from overlock.base import BaseEnv
+from overlock.baseproc import base_argv, base_environ
 from overlock.cache import Cache
 from overlock.errors import BuildError, BuildRequiredError, OverlockError
 from overlock.sources import DistFile, PackageSource
@@ -163,7 +164,11 @@ def metadata_hash(metadata: bytes) -> str:
 
 
 def _clean_environ(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for build subprocesses: nothing that points Python elsewhere."""
+    """The environment for build subprocesses: nothing that points Python elsewhere.
+
+    Byte-code writing is off (baseproc.base_environ): a build environment is a venv of the
+    base interpreter, so every stdlib module a backend imports lives below the base.
+    """
     env = {
         k: v
         for k, v in os.environ.items()
@@ -172,9 +177,7 @@ def _clean_environ(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     }
     env["PYTHONNOUSERSITE"] = "1"
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-    if extra:
-        env.update(extra)
-    return env
+    return base_environ(env, keep_python_vars=True, extra=extra)
 
 
 _PURELIB_PROBE = "import json, sysconfig; print(json.dumps(sysconfig.get_paths()))"
@@ -189,7 +192,7 @@ class BuildEnvironment:
         self.output = output
         self.installed: dict[str, str] = {}  # canonical name -> version
         proc = subprocess.run(
-            [base.python, "-m", "venv", "--without-pip", str(path)],
+            base_argv(base.python, "-m", "venv", "--without-pip", str(path), flags=()),
             env=_clean_environ(),
             capture_output=True,
             text=True,
@@ -207,7 +210,7 @@ class BuildEnvironment:
     def paths(self) -> dict[str, str]:
         if self._paths is None:
             proc = subprocess.run(
-                [self.python, "-c", _PURELIB_PROBE],
+                base_argv(self.python, "-c", _PURELIB_PROBE, flags=()),
                 env=_clean_environ(),
                 capture_output=True,
                 text=True,

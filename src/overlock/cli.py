@@ -20,8 +20,10 @@ from overlock.atomic import write_text_atomic
 from overlock.cli_common import (
     add_json_option,
     add_no_build_option,
+    add_policy_options,
     add_upgrade_options,
     make_lock,
+    policy_given,
 )
 from overlock.context import Overlay
 from overlock.errors import OverlockError
@@ -56,7 +58,11 @@ def cmd_lock(args: argparse.Namespace, out: Output) -> int:
         out.note("  hint: run `overlock lock` to update it")
         return 1
 
-    if old is not None and not (args.upgrade or args.upgrade_package) and not args.dry_run:
+    if (
+        old is not None
+        and not (args.upgrade or args.upgrade_package or policy_given(args))
+        and not args.dry_run
+    ):
         # Nothing changed since the lock was made (overlay.toml, the base, locked sources):
         # keep it, as uv and pip-compile keep their pins; --upgrade re-resolves.
         from overlock.devsources import source_checker
@@ -68,7 +74,9 @@ def cmd_lock(args: argparse.Namespace, out: Output) -> int:
                     {
                         "lock": str(overlay.lock_path),
                         "written": False,
+                        "dry_run": False,
                         "current": True,
+                        "base": {"python": base.python, "fingerprint": base.fingerprint()},
                         "packages": _packages_json(old),
                         "changes": [],
                     }
@@ -97,7 +105,14 @@ def cmd_lock(args: argparse.Namespace, out: Output) -> int:
                 "current": False,
                 "packages": _packages_json(lock),
                 "changes": [
-                    {"name": c.name, "kind": c.kind, "old": c.old, "new": c.new} for c in changes
+                    {
+                        "name": c.name,
+                        "kind": c.kind,
+                        "old": c.old,
+                        "new": c.new,
+                        "to_base": c.to_base,
+                    }
+                    for c in changes
                 ],
                 "reused_from_base": list(outcome.reused),
                 "preexisting_breakage": list(outcome.preexisting),
@@ -230,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_upgrade_options(p)
     add_json_option(p)
     add_no_build_option(p)
+    add_policy_options(p)
 
     base_parser = sub.add_parser("base", help="inspect the base environment")
     base_sub = base_parser.add_subparsers(dest="base_command", metavar="SUBCOMMAND")

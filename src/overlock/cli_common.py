@@ -13,6 +13,7 @@ from overlock.output import Output
 
 if TYPE_CHECKING:  # the resolver loads only for commands that lock
     from overlock.lockfile import Lock
+    from overlock.policy import ResolvePolicy
     from overlock.resolve import Outcome
 
 
@@ -23,6 +24,53 @@ def add_json_option(parser: argparse.ArgumentParser, what: str = "result") -> No
 def add_no_build_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-build", action="store_true", help="refuse to build anything from source"
+    )
+
+
+def add_policy_options(parser: argparse.ArgumentParser) -> None:
+    """``--prerelease``/``--only-binary``/``--no-binary``: [resolve] settings for this run."""
+    from overlock.policy import PRERELEASE_MODES
+
+    parser.add_argument(
+        "--prerelease",
+        choices=PRERELEASE_MODES,
+        metavar="MODE",
+        help="when pre-releases are candidates, instead of [resolve] prereleases: "
+        + ", ".join(PRERELEASE_MODES),
+    )
+    for flag, what in (("--only-binary", "never build"), ("--no-binary", "build from the sdist")):
+        parser.add_argument(
+            flag,
+            action="append",
+            default=[],
+            metavar="NAMES",
+            help=f"projects to {what} (comma-separated, or :all:), added to [resolve]",
+        )
+
+
+def policy_given(args: argparse.Namespace) -> bool:
+    """Whether the command line sets a [resolve] policy for this run (then a lock that is
+    otherwise current is resolved again under it)."""
+    return bool(
+        getattr(args, "prerelease", None)
+        or getattr(args, "only_binary", None)
+        or getattr(args, "no_binary", None)
+    )
+
+
+def _policy(overlay: Overlay, options: argparse.Namespace | None) -> ResolvePolicy | None:
+    if options is None:
+        return None
+    from overlock.locking import resolve_policy
+
+    def names(values: list[str] | None) -> list[str]:
+        return [n.strip() for v in values or () for n in v.split(",") if n.strip()]
+
+    return resolve_policy(
+        overlay.manifest,
+        prereleases=getattr(options, "prerelease", None),
+        only_binary=names(getattr(options, "only_binary", None)),
+        no_binary=names(getattr(options, "no_binary", None)),
     )
 
 
@@ -69,7 +117,13 @@ def make_lock(
     )
     with overlay.index() as index:
         lock, outcome = lock_manifest(
-            overlay, overlay.base, index, no_build=no_build, reporter=out.note, prefer=prefer
+            overlay,
+            overlay.base,
+            index,
+            no_build=no_build,
+            reporter=out.note,
+            prefer=prefer,
+            policy=_policy(overlay, args),
         )
         index_stats = index.stats
     for broken in outcome.preexisting:
@@ -82,4 +136,11 @@ def make_lock(
     return lock, outcome, index_stats
 
 
-__all__ = ["add_json_option", "add_no_build_option", "add_upgrade_options", "make_lock"]
+__all__ = [
+    "add_json_option",
+    "add_no_build_option",
+    "add_policy_options",
+    "add_upgrade_options",
+    "make_lock",
+    "policy_given",
+]

@@ -10,21 +10,33 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 import shutil
 import stat
 import tempfile
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from overlock.atomic import atomic_writer
 from overlock.base import BaseEnv, find_base_python
 from overlock.cache import Cache
-from overlock.cli_common import add_no_build_option, add_upgrade_options, make_lock
+from overlock.cli_common import (
+    add_no_build_option,
+    add_policy_options,
+    add_upgrade_options,
+    make_lock,
+)
 from overlock.context import Overlay, default_manifest_path
 from overlock.errors import BadInputError, BaseProbeError, ManifestError, OverlockError
 from overlock.lockfile import write_lock
-from overlock.manifest import MANIFEST_FILENAME, Manifest, load_manifest, render_template
+from overlock.manifest import (
+    MANIFEST_FILENAME,
+    NAME_PLACEHOLDER,
+    Manifest,
+    load_manifest,
+    render_template,
+)
 from overlock.manifest_edit import Edit, add_requirements, remove_requirements
 from overlock.output import Output
 from overlock.probe_cache import probe_cached
@@ -104,6 +116,46 @@ def _prefix_text(given: str | None, manifest_dir: Path) -> str:
     return os.path.relpath(os.path.abspath(given), manifest_dir)  # noqa: PTH100
 
 
+def _name_of_directory(path: Path, base_prefix: str) -> str:
+    """The overlay's name when --name is not given: the name of the manifest's directory.
+
+    Not the base's directory name alone: two overlays of ``/usr`` made in two directories
+    would both be ``~/overlays/usr``. Characters that do not belong in a path become ``-``.
+    """
+    for candidate in (path.parent.name, PurePath(base_prefix).name):
+        name = re.sub(r"[^A-Za-z0-9._+-]+", "-", candidate).strip("-.")
+        if name:
+            return name
+    return "overlay"
+
+
+def _unclaimed_name(manifest: Manifest, base_prefix: str) -> Manifest:
+    """``manifest`` with ``name-2``, ``name-3``... when its prefix is already taken.
+
+    Taken: something exists there that is not an overlay this very manifest synced (a prefix
+    belongs to one overlay, see sync.claim_prefix).
+    """
+    from overlock.sync import read_state
+
+    if "{" + NAME_PLACEHOLDER + "}" not in manifest.prefix_template:
+        return manifest
+    stem = manifest.name or manifest.overlay_name(base_prefix)
+    for n in range(1, 1000):
+        candidate = dataclasses.replace(manifest, name=stem if n == 1 else f"{stem}-{n}")
+        prefix = candidate.prefix(base_prefix)
+        if not os.path.lexists(prefix):
+            return candidate
+        try:
+            state = read_state(prefix)
+        except OverlockError:
+            continue
+        owner = state.owner if state is not None else None
+        mine = os.path.realpath(manifest.path)
+        if owner is not None and os.path.realpath(owner.manifest) == mine:
+            return candidate
+    return manifest
+
+
 def _check_prefix(prefix: Path, base: BaseEnv) -> None:
     real = Path(os.path.realpath(prefix))
     base_real = Path(os.path.realpath(base.prefix))
@@ -133,9 +185,9 @@ def cmd_init(args: argparse.Namespace, out: Output) -> int:
         )
     pick = _pick_base(args.base, out)
     out.note(f"using {pick.how}")
-    text = render_template(
-        pick.base, _prefix_text(args.prefix, path.parent), args.name, args.index_url or ()
-    )
+    prefix_text = _prefix_text(args.prefix, path.parent)
+    name = args.name if args.name is not None else _name_of_directory(path, pick.env.prefix)
+    text = render_template(pick.base, prefix_text, name, args.index_url or ())
     try:
         # Every path in the text is absolute or kept relative to ``path`` by Manifest.prefix,
         # so it can be checked before the directory for it exists.
@@ -147,6 +199,9 @@ def cmd_init(args: argparse.Namespace, out: Output) -> int:
             f"these options do not make a valid {MANIFEST_FILENAME}:\n{issues}",
             hint="check --prefix and --name",
         ) from None
+    if args.name is None:
+        manifest = _unclaimed_name(manifest, pick.env.prefix)
+        text = render_template(pick.base, prefix_text, manifest.name, args.index_url or ())
     prefix = manifest.prefix(pick.env.prefix)
     _check_prefix(prefix, pick.env)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -330,7 +385,11 @@ def register(add: Callable[..., Any], manifest_opt: argparse.ArgumentParser) -> 
         metavar="DIR",
         help=f"where the overlay is installed; {{name}} is replaced (default: {DEFAULT_PREFIX})",
     )
-    p.add_argument("--name", help="the overlay's name (default: the base's directory name)")
+    p.add_argument(
+        "--name",
+        help="the overlay's name (default: the name of overlay.toml's directory, with -2, -3..."
+        " added when that prefix is taken)",
+    )
     p.add_argument(
         "--index-url",
         action="append",
@@ -342,6 +401,7 @@ def register(add: Callable[..., Any], manifest_opt: argparse.ArgumentParser) -> 
     edit_opts.add_argument("--dry-run", action="store_true", help="show the changes, write nothing")
     edit_opts.add_argument("--sync", action="store_true", help="also sync the prefix")
     add_no_build_option(edit_opts)
+    add_policy_options(edit_opts)
     add_upgrade_options(edit_opts)
     edit_opts.add_argument(
         "--no-compile", action="store_true", help="with --sync: do not byte-compile"

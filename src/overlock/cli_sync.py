@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from overlock.base import BaseEnv
+from overlock.baseproc import base_environ
 from overlock.context import Overlay
 from overlock.errors import BadInputError, OverlockError, StaleLockError, SyncError
 from overlock.layers import lower_site_dirs
@@ -129,6 +130,7 @@ def cmd_sync(args: argparse.Namespace, out: Any) -> int:
         verify_imports=not args.no_verify_imports,
         as_json=args.json,
         no_build=args.no_build,
+        take_over=args.take_over,
     )
 
 
@@ -144,6 +146,7 @@ def sync_overlay(
     verify_imports: bool = True,
     as_json: bool = False,
     no_build: bool = False,
+    take_over: bool = False,
 ) -> int:
     """Sync ``overlay``'s prefix to ``lock`` (default: its lock file) and report it."""
     from overlock.sync import sync
@@ -167,6 +170,8 @@ def sync_overlay(
         dry_run=dry_run,
         force=force,
         reporter=out.debug,
+        owner=overlay.owner,
+        take_over=take_over,
     )
     if from_file and not (dry_run or force or builds or lower_site_dirs(base)):
         # (Not over lower overlays: their re-sync would not show in the stamp's files.)
@@ -223,7 +228,9 @@ def cmd_run(args: argparse.Namespace, out: Any) -> int:
     command = list(args.command)
     if command and command[0] == "--":
         command = command[1:]
-    env = overlay_environ(base, prefix, os.environ)
+    # The command runs the base's interpreter, which caches byte-code below the base when it
+    # may (a root user, a base whose stdlib ships no .pyc): off, as for overlock's own runs.
+    env = base_environ(overlay_environ(base, prefix, os.environ), keep_python_vars=True)
     argv = _resolve_command(command, base, env)
     try:
         return subprocess.run(argv, env=env).returncode
@@ -240,6 +247,16 @@ def _warn_if_behind(overlay: Overlay, prefix: Path, out: Any) -> None:
         lock = overlay.read_lock()
     except OverlockError:
         return  # `overlock check` reports an unreadable lock or state; `run` still runs
+    if (
+        state is not None
+        and state.owner is not None
+        and not state.owner.same_manifest(overlay.owner)
+    ):
+        out.note(
+            f"warning: {prefix} belongs to another overlay: it was synced from"
+            f" {state.owner}, not from {overlay.manifest.path}"
+        )
+        return
     if state is None or lock is None or state.lock_hash == lock_hash(lock):
         return
     out.note(
@@ -262,7 +279,7 @@ def cmd_rollback(args: argparse.Namespace, out: Any) -> int:
     from overlock.sync import rollback
 
     overlay = Overlay.load(args.manifest)
-    generation = rollback(overlay.prefix)
+    generation = rollback(overlay.prefix, owner=overlay.owner)
     out.info(f"{overlay.prefix} is back at generation {generation}")
     return 0
 
@@ -294,6 +311,11 @@ def register(add: Callable[..., Any], manifest_opt: argparse.ArgumentParser) -> 
         "--no-verify-imports",
         action="store_true",
         help="switch without first importing shadowing packages and their base dependents",
+    )
+    p.add_argument(
+        "--take-over",
+        action="store_true",
+        help="sync even when the prefix belongs to another overlay (another overlay.toml)",
     )
     p.add_argument("--json", action="store_true", help="machine-readable result on stdout")
 

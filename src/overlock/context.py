@@ -18,6 +18,7 @@ from overlock.probe_cache import probe_cached
 
 if TYPE_CHECKING:
     from overlock.index import Index
+    from overlock.sync import Owner
 
 
 def default_manifest_path() -> Path:
@@ -62,6 +63,13 @@ class Overlay:
     @property
     def prefix(self) -> Path:
         return self.manifest.prefix(self.base.prefix)
+
+    @property
+    def owner(self) -> Owner:
+        """This overlay, as the state of a prefix it syncs records it."""
+        from overlock.sync import Owner
+
+        return Owner(str(self.manifest.path), self.manifest.overlay_name(self.base.prefix))
 
     @cached_property
     def index_config(self) -> IndexConfig:

@@ -47,7 +47,8 @@ from overlock.index import parse_metadata
 from overlock.lockfile import Lock, LockedFile, LockedPackage
 from overlock.manifest import Manifest
 from overlock.pipconfig import redact
-from overlock.sources import DistFile, DistMetadata, Release, SourceRef
+from overlock.policy import ResolvePolicy
+from overlock.sources import DistFile, DistMetadata, Release, SetAside, SourceRef
 
 if TYPE_CHECKING:
     from overlock.context import Overlay
@@ -89,6 +90,14 @@ class BuildingSource:
 
     def releases(self, name: NormalizedName) -> Sequence[Release]:
         return self.index.releases(name)
+
+    def set_aside(self, name: NormalizedName) -> Sequence[SetAside]:
+        found = getattr(self.index, "set_aside", None)
+        return found(name) if callable(found) else ()
+
+    def missing(self, name: NormalizedName) -> bool:
+        found = getattr(self.index, "missing", None)
+        return bool(found(name)) if callable(found) else False
 
     def metadata(self, release: Release) -> DistMetadata:
         if release.source is not None:
@@ -567,6 +576,7 @@ def lock_manifest(
     *,
     no_build: bool = False,
     reporter: Reporter | None = None,
+    policy: ResolvePolicy | None = None,
     prefer: Mapping[NormalizedName, Version] | None = None,
 ) -> tuple[Lock, Outcome]:
     """``locking.lock_overlay`` with sources built as the manifest allows: what every
@@ -583,6 +593,7 @@ def lock_manifest(
         source,
         complete=complete,
         allow_build=source.policy.sdists,
+        policy=policy,
         prefer=prefer,
     )
 

@@ -162,3 +162,22 @@ class StaleLockError(OverlockError):
 
 class SyncError(OverlockError):
     """Materializing the lock into the prefix failed; the previous overlay is intact."""
+
+
+class OwnedPrefixError(OverlockError):
+    """The prefix belongs to another overlay: another manifest synced it."""
+
+    def __init__(
+        self, prefix: str, owner_manifest: str, owner_name: str, manifest: str, name: str
+    ) -> None:
+        super().__init__(
+            f"{prefix} belongs to another overlay: it was synced from {owner_manifest}"
+            f" (overlay {owner_name!r}), not from {manifest} (overlay {name!r});"
+            " refusing to replace its packages",
+            hint=f"give this overlay its own prefix (`prefix` or `name` in {manifest}),"
+            " or `overlock sync --take-over` to replace the other overlay's packages with this"
+            " one's"
+            " (the other manifest's next sync is then refused)",
+        )
+        self.prefix = prefix
+        self.owner_manifest = owner_manifest

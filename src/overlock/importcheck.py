@@ -31,6 +31,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from overlock._bootstrap import ACTIVATE_FUNCTION, stack_site_dirs
 from overlock.base import BaseEnv
+from overlock.baseproc import base_argv, base_environ
 from overlock.errors import SyncError
 from overlock.lockfile import Lock
 
@@ -82,10 +83,15 @@ class ImportCheckError(SyncError):
         blamed = sorted({f.blamed for f in failures if f.blamed is not None})
         hint = "the previous overlay is untouched."
         if blamed:
+            # A concrete requirement to add: the base's own version keeps its copy.
+            pins = [
+                f"`{n}=={base.by_name[n].version}`" if n in base.by_name else f"`{n}`"
+                for n in blamed
+            ]
             hint += (
                 " Keep the base's copy of "
                 + ", ".join(blamed)
-                + " (pin it in requires, or add a cap such as `name<NEXT_MAJOR`), then lock again;"
+                + f" (add {' and '.join(pins)} to requires), then lock again;"
             )
         hint += " `overlock sync --no-verify-imports` switches anyway"
         super().__init__(
@@ -216,14 +222,13 @@ def verify_imports(
         module_path=list(base.module_path),
     )
     order = list(dict.fromkeys(c.module for c in checks))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env = base_environ()
     # Some packages draw on import (matplotlib picks a GUI backend); nothing must pop up.
     env.setdefault("MPLBACKEND", "Agg")
     with tempfile.TemporaryDirectory(prefix="overlock-imports-") as cwd:
         try:
             proc = subprocess.run(
-                [base.python, "-I", "-B", "-c", script],
+                base_argv(base.python, "-c", script),
                 input=json.dumps(order),
                 capture_output=True,
                 text=True,

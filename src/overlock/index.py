@@ -42,15 +42,31 @@ from unearth.fetchers import Fetcher, PyPIClient
 from unearth.link import Link
 from unearth.utils import url_to_path
 
-from overlock import _lazywheel
+from overlock import _lazywheel, compat
 from overlock.base import BaseEnv
 from overlock.build import WHAT_IS_BUILT
 from overlock.cache import Cache
 from overlock.errors import BadInputError, BuildRequiredError, HashMismatchError, IndexError_
 from overlock.pipconfig import IndexConfig, iter_credentials, redact
-from overlock.sources import DistFile, DistMetadata, Release
+from overlock.sources import DistFile, DistMetadata, Release, SetAside
 
 logger = logging.getLogger("overlock.index")
+
+
+class _Quiet(logging.Filter):
+    """unearth warns about pages it could not read (a 404 for a name the index does not
+    have among them) in its own words; overlock says what matters itself, so those records
+    are kept for ``-vv`` only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        logger.debug("%s: %s", record.name, record.getMessage())
+        return False
+
+
+for _name in ("unearth", "unearth.collector", "unearth.finder", "unearth.evaluator"):
+    logging.getLogger(_name).addFilter(_Quiet())
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
 _VCS_PREFIXES = ("git+", "hg+", "svn+", "bzr+")
@@ -135,6 +151,8 @@ class _PageFetcher:
             raise index._network_error(url, exc) from None
         if resp.status_code >= 400 and resp.status_code not in (404, 410):
             raise index._status_error(url, resp.status_code)
+        if resp.status_code in (404, 410):
+            index._pages_missing += 1
         if resp.status_code < 300:
             index._note_page(resp)
         return resp
@@ -227,6 +245,9 @@ class Index:
         self._links: dict[str, Link] = {}  # DistFile.url -> the link it came from
         self._sizes: dict[str, int] = {}  # PEP 700 sizes from JSON pages, by credential-free URL
         self._tag_rank = {tag: i for i, tag in enumerate(base.parsed_tags)}
+        self._set_aside: dict[NormalizedName, tuple[SetAside, ...]] = {}
+        self._missing: set[NormalizedName] = set()
+        self._pages_missing = 0  # pages that answered 404/410
         fetcher = cast(Fetcher, _PageFetcher(self))
         target = _BaseTarget(base)
         self._sources: list[_Source] = []
@@ -242,6 +263,7 @@ class Index:
                 find_links=[] if is_index else [url],
                 target_python=target,
                 trusted_hosts=config.trusted_hosts,
+                ignore_compatibility=True,
             )
             self._sources.append(_Source(redact(url), finder))
 
@@ -276,6 +298,8 @@ class Index:
         # version -> [(rank, link)]; rank orders yanked last, then tag priority, then source.
         wheels: dict[Version, list[tuple[tuple[int, int, Any, int], Link, str]]] = {}
         sdists: dict[Version, list[tuple[tuple[int, int], Link, str]]] = {}
+        unusable: dict[Version, str] = {}
+        pages_missing = self._pages_missing
         for order, source in enumerate(self._sources):
             for package in self._find(source, name):
                 version = _version(package)
@@ -283,13 +307,26 @@ class Index:
                     continue
                 link = package.link
                 yanked = int(link.yank_reason is not None)
-                if link.is_wheel and link.is_file and not link.requires_python:
-                    # find-links directories have no page to carry Requires-Python; the wheel
-                    # itself is at hand, so judge it now rather than offer a wheel the base
-                    # cannot use.
-                    requires_python = self._local_requires_python(name, link)
-                    if not self.base.accepts_python(requires_python):
-                        continue
+                # unearth offers every file (ignore_compatibility): judged here, so what is
+                # left out can be explained. Tags first: they cost nothing.
+                reason = None
+                if link.is_wheel and parse_wheel_filename(link.filename)[3].isdisjoint(
+                    self._tag_rank
+                ):
+                    reason = compat.tags_reason(self.base)
+                else:
+                    requires_python = link.requires_python
+                    if link.is_wheel and link.is_file and not requires_python:
+                        # find-links directories have no page to carry Requires-Python; the
+                        # wheel itself is at hand, so judge it now rather than offer a wheel
+                        # the base cannot use.
+                        requires_python = self._local_requires_python(name, link)
+                    reason = compat.python_reason(self.base, requires_python)
+                if reason is not None:
+                    # Requires-Python says more than one platform's wheel among many.
+                    if version not in unusable or not reason.startswith(compat.TAGS_PREFIX):
+                        unusable[version] = reason
+                    continue
                 if link.is_wheel:
                     _, _, build, file_tags = parse_wheel_filename(link.filename)
                     rank = min(self._tag_rank.get(t, len(self._tag_rank)) for t in file_tags)
@@ -310,8 +347,27 @@ class Index:
                 sdist = self._dist_file(link, label)
             out.append(Release(name=name, version=version, wheel=wheel, sdist=sdist))
         self._releases[name] = tuple(out)
+        self._set_aside[name] = tuple(
+            SetAside(v, why)
+            for v, why in sorted(unusable.items(), reverse=True)
+            if v not in wheels and v not in sdists
+        )
+        if not out and not unusable and self._pages_missing > pages_missing:
+            self._missing.add(name)
         logger.debug("%s: %d releases usable on the base", name, len(out))
         return self._releases[name]
+
+    def set_aside(self, name: NormalizedName) -> Sequence[SetAside]:
+        """Releases of ``name`` with no file usable on the base, each with the reason."""
+        name = canonicalize_name(name)
+        self.releases(name)
+        return self._set_aside.get(name, ())
+
+    def missing(self, name: NormalizedName) -> bool:
+        """Whether every index answered "no such project" (404) for ``name``."""
+        name = canonicalize_name(name)
+        self.releases(name)
+        return name in self._missing
 
     def sdist_only(self, name: NormalizedName) -> bool:
         """True when ``name`` has releases but none with a wheel for the base."""

@@ -46,6 +46,7 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from overlock._bootstrap import render_launcher
 from overlock.base import SCHEME_KEYS, BaseEnv
+from overlock.baseproc import base_argv, base_environ
 from overlock.errors import HashMismatchError, SyncError
 
 if TYPE_CHECKING:
@@ -58,9 +59,10 @@ _SIGNATURES = ("RECORD.jws", "RECORD.p7s")  # in the dist-info directory, never 
 
 
 class _EscapingPathError(Exception):
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, through_link: bool = False) -> None:
         super().__init__(path)
         self.path = path
+        self.through_link = through_link
 
 
 class _BadWheelError(Exception):
@@ -138,6 +140,30 @@ class _OverlayDestination(SchemeDictionaryDestination):
     files: list[str] = field(default_factory=list)
     _roots: dict[str, str] = field(default_factory=dict)
     _made: set[str] = field(default_factory=set)
+    _checked: set[str] = field(default_factory=set)
+
+    def _really_inside(self, directory: str) -> bool:
+        """No symbolic link between ``target`` and ``directory`` (which is below it).
+
+        One ``lstat`` per directory not seen before, up to the first one already checked
+        (realpath() would cost ten times as much, for every directory of every wheel).
+        """
+        path = directory
+        todo: list[str] = []
+        while path != self.target and path not in self._checked:
+            parent = os.path.dirname(path)  # noqa: PTH120
+            if parent == path:  # reached / without meeting the target: not below it
+                return False
+            todo.append(path)
+            path = parent
+        for path in todo:
+            try:
+                if stat.S_ISLNK(os.lstat(path).st_mode):
+                    return False
+            except FileNotFoundError:
+                continue  # makedirs creates it: a directory, not a link
+        self._checked.update(todo)
+        return True
 
     def write_file(
         self,
@@ -170,6 +196,11 @@ class _OverlayDestination(SchemeDictionaryDestination):
             raise _EscapingPathError(path)
         parent = os.path.dirname(dest)  # noqa: PTH120
         if parent not in self._made:
+            # Checked before anything is created: a symbolic link on the way (one carried
+            # over from an earlier generation, say) must not take the write, or the
+            # directories made for it, out of the overlay; into the base, for one.
+            if not self._really_inside(parent):
+                raise _EscapingPathError(path, through_link=True)
             os.makedirs(parent, exist_ok=True)  # noqa: PTH103
             self._made.add(parent)
         expected: RecordEntry | None = getattr(stream, "expected", None)
@@ -295,6 +326,14 @@ def install_wheel(
                 metadata["direct_url.json"] = direct_url_json(direct_url, actual)
             install(source, destination, metadata)
     except _EscapingPathError as exc:
+        if exc.through_link:
+            raise SyncError(
+                f"{wheel.name} would write {exc.path!r} through a symbolic link that leads out"
+                f" of the overlay ({target}); refusing to install it",
+                hint="overlock never writes outside the prefix, and never below the base;"
+                " remove the link from the prefix (`overlock sync --force` drops every file"
+                " overlock did not install)",
+            ) from None
         raise SyncError(
             f"{wheel.name} contains {exc.path!r}, which would be written outside the overlay;"
             " refusing to install it",
@@ -349,14 +388,28 @@ def _project_name(wheel: Path) -> str:
         raise SyncError(f"{wheel.name} is not a wheel file name: {exc}") from exc
 
 
-# Runs in the base interpreter, whatever its version (3.6+). Reads NUL-terminated paths
-# (relative to BUILT) from stdin while the caller is still installing, and compiles each in a
-# pool of processes, with SEEN embedded instead of BUILT so that tracebacks and co_filename
-# name PREFIX/..., not a generation. Only stdlib functions go to the pool: they pickle under
-# every start method (``-c`` code cannot be imported by a spawned worker).
+# Runs in the base interpreter, whatever its version (3.6+), with ``-B`` (baseproc.py): the
+# stdlib it imports is never cached below the base, while ``compile_file`` still writes the
+# overlay's byte-code (py_compile ignores -B). Reads NUL-terminated paths (relative to BUILT)
+# from stdin while the caller is still installing, and compiles each in a pool of processes,
+# with SEEN embedded instead of BUILT so that tracebacks and co_filename name PREFIX/..., not
+# a generation. A file whose ``__pycache__`` would not really lie inside BUILT (a symbolic
+# link on the way) is refused, not compiled: its byte-code would be written elsewhere. Only
+# stdlib functions go to the pool: they pickle under every start method (``-c`` code cannot
+# be imported by a spawned worker).
 _COMPILE_SCRIPT = """\
 import compileall, functools, itertools, os, sys
 built, seen = sys.argv[1], sys.argv[2]
+real_built = os.path.realpath(built).rstrip(os.sep) + os.sep
+refused = []
+inside = {}  # directory -> whether its __pycache__ really lies inside BUILT
+
+def really_inside(directory):
+    ok = inside.get(directory)
+    if ok is None:
+        cache = os.path.join(directory, "__pycache__")
+        ok = inside[directory] = os.path.realpath(cache).startswith(real_built)
+    return ok
 
 def paths():
     rest = b""
@@ -365,7 +418,11 @@ def paths():
         rest = parts.pop()
         for rel in parts:
             rel = os.fsdecode(rel)
-            yield os.path.join(built, rel), os.path.dirname(os.path.join(seen, rel))
+            full = os.path.join(built, rel)
+            if not really_inside(os.path.dirname(full)):
+                refused.append(rel)
+                continue
+            yield full, os.path.dirname(os.path.join(seen, rel))
 
 compile_one = functools.partial(compileall.compile_file, quiet=1)
 first, second = itertools.tee(paths())
@@ -383,8 +440,10 @@ if (os.cpu_count() or 1) > 1:
             results = list(pool.map(compile_one, names, ddirs, chunksize=4))
 if results is None:
     results = [compile_one(name, ddir) for name, ddir in zip(names, ddirs)]
+for rel in refused:
+    print("not compiled: %s leads out of the overlay through a symbolic link" % rel)
 sys.stdout.flush()
-sys.exit(0 if all(results) else 1)
+sys.exit(0 if all(results) and not refused else 1)
 """
 
 
@@ -399,19 +458,21 @@ class ByteCompiler:
     """
 
     def __init__(self, base: BaseEnv, built: Path, seen: Path) -> None:
-        # -E -s -S: nothing from the user's environment or the base's .pth files runs; the
-        # compile touches only the files given, never the base.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+        # -E -s -S: nothing from the user's environment or the base's .pth files runs; -B
+        # (base_argv): importing the stdlib caches nothing below the base. The compile writes
+        # only the byte-code of the files given.
         # Output goes to a file, not a pipe: a compiler blocked on a full pipe would stop
         # reading its input while we are still writing to it.
         self._output = tempfile.TemporaryFile()  # noqa: SIM115  (closed by close())
         self._sent: set[str] = set()
         self._proc = subprocess.Popen(
-            [base.python, "-E", "-s", "-S", "-c", _COMPILE_SCRIPT, str(built), str(seen)],
+            base_argv(
+                base.python, "-c", _COMPILE_SCRIPT, str(built), str(seen), flags=("-E", "-s", "-S")
+            ),
             stdin=subprocess.PIPE,
             stdout=self._output,
             stderr=subprocess.STDOUT,
-            env=env,
+            env=base_environ(),
         )
 
     def __enter__(self) -> ByteCompiler:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import tomlkit
+from packaging.markers import Marker
 from packaging.pylock import (
     Package,
     PackageArchive,
@@ -24,7 +25,7 @@ from packaging.pylock import (
     Pylock,
     PylockValidationError,
 )
-from packaging.specifiers import SpecifierSet
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
@@ -179,6 +180,8 @@ class Lock:
     base_tags: tuple[str, ...] = ()
     # PYTHONPATH directories of a module system that were part of the base at lock time.
     base_module_path: tuple[str, ...] = ()
+    # PEP 751 ``environments``: a marker only the base interpreter satisfies ("" if unknown).
+    environment: str = ""
     shadow: str = "auto"
     preexisting: tuple[str, ...] = ()  # base breakage found before the overlay, reported once
     # Sorted "name==version" of every visible base distribution at lock time, so `overlock
@@ -225,6 +228,7 @@ class Lock:
             created_by="overlock",
             # The lock is made for one base interpreter; say so in the standard field.
             requires_python=SpecifierSet(f"=={major_minor}.*") if major_minor else None,
+            environments=[Marker(self.environment)] if self.environment else None,
             packages=packages,
             tool=tool,
         )
@@ -269,6 +273,7 @@ class Lock:
             base_python=str(base.get("python", "")),
             base_prefix=str(base.get("prefix", "")),
             base_tags=tuple(base.get("tags") or ()),
+            environment=str(pylock.environments[0]) if pylock.environments else "",
             base_module_path=tuple(str(p) for p in base.get("module-path") or ()),
             shadow=str(tool.get("shadow", "auto")),
             preexisting=tuple(tool.get("preexisting-breakage") or ()),
@@ -336,7 +341,7 @@ def _package_to_pylock(p: LockedPackage) -> Package:
         return Package(
             name=p.name,
             version=Version(p.version),
-            requires_python=None,
+            requires_python=_specifier(p.requires_python),
             dependencies=deps,
             archive=PackageArchive(
                 url=p.archive.url, size=p.archive.size, hashes={"sha256": p.archive.sha256}
@@ -349,6 +354,7 @@ def _package_to_pylock(p: LockedPackage) -> Package:
     return Package(
         name=p.name,
         version=Version(p.version),
+        requires_python=_specifier(p.requires_python),
         index=p.index,
         dependencies=deps,
         wheels=[
@@ -390,6 +396,7 @@ def _source_to_pylock(
     return Package(
         name=p.name,
         version=Version(p.version),
+        requires_python=_specifier(p.requires_python),
         index=p.index if sdist is not None else None,
         dependencies=deps,
         directory=directory,
@@ -440,9 +447,19 @@ def _package_tool(p: LockedPackage) -> dict[str, Any]:
         data["kept-for"] = list(p.kept_for)
     if p.shadows is not None:
         data["shadows"] = p.shadows
-    if p.requires_python:
+    if p.requires_python and _specifier(p.requires_python) is None:
+        # Not a valid specifier set: kept verbatim here, where PEP 751 puts no rules on it.
         data["requires-python"] = p.requires_python
     return data
+
+
+def _specifier(text: str | None) -> SpecifierSet | None:
+    if not text:
+        return None
+    try:
+        return SpecifierSet(text)
+    except InvalidSpecifier:
+        return None
 
 
 def _package_from_pylock(p: Package, source: str) -> LockedPackage:
@@ -484,7 +501,9 @@ def _package_from_pylock(p: Package, source: str) -> LockedPackage:
         wheel=wheel,
         archive=archive,
         index=p.index,
-        requires_python=tool.get("requires-python"),
+        requires_python=(
+            str(p.requires_python) if p.requires_python is not None else tool.get("requires-python")
+        ),
         dependencies=tuple(
             canonicalize_name(d["name"]) for d in p.dependencies or () if "name" in d
         ),

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from packaging.markers import Marker
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
@@ -14,6 +15,7 @@ from overlock.errors import OverlockError
 from overlock.layers import layer_drift, layers_of
 from overlock.lockfile import Lock, LockedFile, LockedPackage
 from overlock.manifest import Manifest
+from overlock.policy import ResolvePolicy, binary_names
 from overlock.resolve import Outcome, Pick, resolve
 from overlock.sources import DistFile, PackageSource
 
@@ -28,6 +30,7 @@ def lock_overlay(
     *,
     complete: Completer | None = None,
     allow_build: bool = False,
+    policy: ResolvePolicy | None = None,
     prefer: Mapping[NormalizedName, Version] | None = None,
 ) -> tuple[Lock, Outcome]:
     """Resolve ``manifest`` on ``base`` and return the lock to write.
@@ -42,6 +45,7 @@ def lock_overlay(
         shadow=manifest.shadow,
         requested_text=manifest.requires_text,
         allow_build=allow_build,
+        policy=policy or resolve_policy(manifest),
         prefer=prefer,
         keep=manifest.keep,
     )
@@ -55,12 +59,41 @@ def lock_overlay(
         base_prefix=base.prefix,
         base_tags=base.tags[:3],
         base_module_path=base.module_path,
+        environment=base_environment_marker(base),
         base_distributions=tuple(sorted(f"{d.name}=={d.version}" for d in base.distributions)),
         shadow=manifest.shadow,
         preexisting=outcome.preexisting,
         layers=tuple(layers_of(base)),
     )
     return lock, outcome
+
+
+def resolve_policy(
+    manifest: Manifest,
+    *,
+    prereleases: str | None = None,
+    only_binary: Sequence[str] = (),
+    no_binary: Sequence[str] = (),
+) -> ResolvePolicy:
+    """The manifest's [resolve] policy with command-line options on top: ``--prerelease``
+    replaces the mode; names given to ``--only-binary``/``--no-binary`` join that list and
+    leave the other."""
+    only = binary_names(only_binary)
+    no = binary_names(no_binary)
+    return ResolvePolicy(
+        prereleases=prereleases or manifest.prereleases,
+        only_binary=(binary_names(manifest.only_binary) - no) | only,
+        no_binary=(binary_names(manifest.no_binary) - only) | no,
+        allow_build=manifest.allow_build,
+    )
+
+
+def base_environment_marker(base: BaseEnv) -> str:
+    """A PEP 751 ``environments`` entry that only the base interpreter's platform satisfies."""
+    keys = ("implementation_name", "python_full_version", "sys_platform", "platform_machine")
+    parts = [f"{k} == {base.markers[k]!r}" for k in keys if base.markers.get(k)]
+    # packaging's own spelling, so the text survives a round trip through the lock.
+    return str(Marker(" and ".join(parts))) if parts else ""
 
 
 def _locked(pick: Pick, complete: Completer | None) -> LockedPackage:
@@ -212,7 +245,8 @@ def lock_status(
 class Change:
     name: str
     old: str | None  # version in the old lock
-    new: str | None  # version in the new lock
+    new: str | None  # version in the new lock, or the base's when ``to_base``
+    to_base: bool = False  # no longer in the overlay: the base's copy serves instead
 
     @property
     def kind(self) -> str:
@@ -220,23 +254,31 @@ class Change:
             return "add"
         if self.new is None:
             return "remove"
-        return "change"
+        return "change"  # to_base included: a version still moves
 
     def __str__(self) -> str:
         if self.old is None:
             return f"+ {self.name} {self.new}"
         if self.new is None:
             return f"- {self.name} {self.old}"
-        return f"~ {self.name} {self.old} -> {self.new}"
+        return f"~ {self.name} {self.old} -> {self.new}" + (" (base)" if self.to_base else "")
 
 
 def diff_locks(old: Lock | None, new: Lock) -> list[Change]:
     before = {p.name: p for p in old.packages} if old else {}
     after = {p.name: p for p in new.packages}
+    # A package that leaves the overlay because the base now has a copy that serves moves
+    # to that copy: a change, not a removal.
+    base_versions = dict(
+        entry.split("==", 1) for entry in new.base_distributions or () if "==" in entry
+    )
     changes = []
     for name in sorted(set(before) | set(after)):
         b, a = before.get(name), after.get(name)
         if b is not None and a is not None and (b.version, b.identity) == (a.version, a.identity):
+            continue
+        if b is not None and a is None and name in base_versions:
+            changes.append(Change(name, b.version, base_versions[name], to_base=True))
             continue
         changes.append(Change(name, b.version if b else None, a.version if a else None))
     return changes

@@ -20,6 +20,9 @@ Format 1::
     [resolve]                              # optional
     shadow = "auto"                        # or "explicit"
     allow-build = false                    # true: build dependencies published only as sdists
+    prereleases = "pep440"                 # or one of policy.PRERELEASE_MODES
+    only-binary = []                       # names (or ":all:") never built from an sdist
+    no-binary = []                         # names (or ":all:") built from their sdist
 
 Table entries of ``requires`` name sources that are built (PEP 517, by the base's
 interpreter): ``path`` (relative to overlay.toml; ``editable = true`` for PEP 660) or ``git``
@@ -57,6 +60,7 @@ from tomlkit.exceptions import ParseError, TOMLKitError
 
 from overlock import locations
 from overlock.errors import ManifestError, ManifestIssue, ManifestMissingError
+from overlock.policy import ALL, PRERELEASE_MODES
 
 MANIFEST_FILENAME = locations.MANIFEST_FILENAME
 FORMAT_VERSION = 1
@@ -68,7 +72,7 @@ URL_SCHEMES = ("http", "https", "file")
 SCHEMA: Mapping[str, tuple[str, ...]] = {
     "overlay": ("base", "base-snapshot", "prefix", "name", "requires", "format"),
     "index": ("urls", "find-links"),
-    "resolve": ("shadow", "allow-build", "keep"),
+    "resolve": ("shadow", "allow-build", "prereleases", "only-binary", "no-binary", "keep"),
 }
 # Keys of a table entry in ``requires`` (a source to build), in the order they are written.
 SOURCE_KEYS = ("name", "path", "editable", "git", "rev", "subdirectory")
@@ -117,6 +121,9 @@ class Manifest:
     find_links_text: tuple[str, ...] | None = None
     sources: tuple[SourceEntry, ...] = ()  # the table entries of ``requires``
     allow_build: bool = False  # [resolve] allow-build
+    prereleases: str = "pep440"  # [resolve] prereleases, one of policy.PRERELEASE_MODES
+    only_binary: tuple[str, ...] = ()  # [resolve] only-binary, canonical names or ":all:"
+    no_binary: tuple[str, ...] = ()  # [resolve] no-binary
     keep: tuple[NormalizedName, ...] = ()  # [resolve] keep: lower-layer packages never shadowed
 
     @property
@@ -177,6 +184,12 @@ class Manifest:
         }
         if self.allow_build:  # only when set, so older locks stay current
             meaning["resolve"] = {"shadow": self.shadow, "allow-build": True}
+        policy = _policy_meaning(self)
+        if policy:
+            resolve_meaning: dict[str, Any] = {"shadow": self.shadow, **policy}
+            if self.allow_build:
+                resolve_meaning["allow-build"] = True
+            meaning["resolve"] = resolve_meaning
         if self.keep:  # likewise
             meaning["keep"] = sorted(self.keep)
         blob = json.dumps(meaning, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -297,6 +310,7 @@ class _Validator:
         shadow = self._shadow(resolve)
         allow_build = self._allow_build(resolve)
         keep = self._keep(resolve)
+        prereleases, only_binary, no_binary = self._policy(resolve)
         if overlay is not None and "format" in overlay:
             self._format(overlay["format"])
 
@@ -320,6 +334,9 @@ class _Validator:
             find_links_text=find_links_text,
             sources=tuple(self.sources),
             allow_build=allow_build,
+            prereleases=prereleases,
+            only_binary=only_binary,
+            no_binary=no_binary,
             keep=keep,
         )
 
@@ -475,17 +492,8 @@ class _Validator:
                 reason = str(exc).splitlines()[0] if str(exc) else "invalid requirement"
                 self.report(at, f"{json.dumps(entry)}: {reason}")
                 continue
-            # The same project twice is allowed only under different markers (e.g. per
-            # platform); otherwise the entries were meant to be one and may silently disagree.
-            identity = (canonicalize_name(req.name), str(req.marker) if req.marker else None)
-            if identity in seen:
-                self.report(
-                    at,
-                    f"{json.dumps(entry)}: `{identity[0]}` is already required by "
-                    f"requires[{seen[identity]}]; merge the two entries",
-                )
-                continue
-            seen[identity] = i
+            # The same project twice is the intersection of both, as pip and uv read it;
+            # a conflict between them is reported by the resolver, naming both.
             texts.append(entry)
             reqs.append(req)
         return tuple(texts), tuple(reqs)
@@ -554,6 +562,38 @@ class _Validator:
             rev=rev,
             subdirectory=subdirectory,
         )
+
+    def _policy(
+        self, table: Mapping[str, Any] | None
+    ) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+        """``prereleases``, ``only-binary`` and ``no-binary`` of [resolve] (see policy.py)."""
+        if table is None:
+            return "pep440", (), ()
+        where: KeyPath = ("resolve", "prereleases")
+        mode = self._string(table, where) or "pep440"
+        if mode not in PRERELEASE_MODES:
+            choices = ", ".join(json.dumps(m) for m in PRERELEASE_MODES)
+            self.report(where, f"{json.dumps(mode)} is not a mode; use one of {choices}")
+            mode = "pep440"
+        lists: dict[str, tuple[str, ...]] = {}
+        for key in ("only-binary", "no-binary"):
+            names: list[str] = []
+            for k, text in enumerate(self._string_list(table, ("resolve", key)) or ()):
+                if text != ALL and not _PROJECT_NAME.match(text):
+                    self.report(
+                        ("resolve", key, k),
+                        f'{json.dumps(text)} is not a project name or ":all:"',
+                    )
+                    continue
+                names.append(text if text == ALL else canonicalize_name(text))
+            lists[key] = tuple(dict.fromkeys(names))
+        both = sorted((set(lists["only-binary"]) & set(lists["no-binary"])) - {ALL})
+        if both:
+            self.report(
+                ("resolve", "no-binary"),
+                f"{', '.join(both)} also in only-binary; a project can be in one of the two",
+            )
+        return mode, lists["only-binary"], lists["no-binary"]
 
     def _allow_build(self, table: Mapping[str, Any] | None) -> bool:
         if table is None or "allow-build" not in table:
@@ -956,3 +996,15 @@ class _Positions:
             if c == "\n":
                 raise _ScanError
             self.i += 2 if (quote == '"' and c == "\\") else 1
+
+
+def _policy_meaning(manifest: Manifest) -> dict[str, Any]:
+    """The [resolve] policy keys for content_hash: only those set, so older locks stay current."""
+    out: dict[str, Any] = {}
+    if manifest.prereleases != "pep440":
+        out["prereleases"] = manifest.prereleases
+    if manifest.only_binary:
+        out["only-binary"] = list(manifest.only_binary)
+    if manifest.no_binary:
+        out["no-binary"] = list(manifest.no_binary)
+    return out

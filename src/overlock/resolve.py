@@ -23,6 +23,7 @@ The provider is free of I/O: the base is data (``BaseEnv``) and the index sits b
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,8 +39,9 @@ from resolvelib.structs import RequirementInformation
 
 from overlock.base import BaseEnv, InstalledDist
 from overlock.errors import BuildRequiredError, OverlockError, ResolutionError
+from overlock.policy import ResolvePolicy
 from overlock.requirements import marker_true, requirement_text
-from overlock.sources import PackageSource, Release
+from overlock.sources import PackageSource, Release, SetAside
 
 PYTHON = "<python>"
 MAX_ROUNDS = 20000
@@ -198,21 +200,31 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
         shadow: str = "auto",
         graph: BaseGraph | None = None,
         allow_build: bool = False,
+        policy: ResolvePolicy | None = None,
+        roots: Iterable[Req] = (),
         prefer: Mapping[NormalizedName, Version] | None = None,
         keep: Iterable[NormalizedName] = (),
     ) -> None:
         self.base = base
+        self.policy = policy or ResolvePolicy(allow_build=allow_build)
+        self.allow_build = self.policy.allow_build  # sdist-only releases are candidates
         self.keep = frozenset(keep)  # [resolve] keep: only the installed copy is a candidate
         # Versions an earlier lock chose: tried first among the index's releases, so a lock
         # changes only what the new request needs (uv's and pip-compile's rule).
         self.prefer = dict(prefer or {})
-        self.allow_build = allow_build  # releases published only as an sdist are candidates
         self.source = source
         self.requested = frozenset(requested)
         self.shadow = shadow
         self.graph = graph or BaseGraph.of(base)
         self.python_version = Version(base.python_version)
         self.sdist_only: dict[NormalizedName, list[str]] = {}
+        # The user's own requirements by name: only they may admit a yanked release (PEP 592)
+        # or, in the "explicit" modes, pre-releases.
+        self.roots: dict[NormalizedName, list[Req]] = {}
+        for root in roots:
+            self.roots.setdefault(root.name, []).append(root)
+        # Releases the resolver passed over, and why: for messages when nothing fits.
+        self.set_aside: dict[NormalizedName, dict[Version, str]] = {}
         self._deps_cache: dict[Candidate, list[Req]] = {}
 
     # resolvelib API ----------------------------------------------------------------
@@ -321,9 +333,10 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
         ok: Callable[[Candidate], bool],
     ) -> Iterator[Candidate]:
         releases = list(self.source.releases(name))
+        # PEP 592: a yanked release only for an exact pin of the user's own.
         pinned = {
             Version(s.version)
-            for r in reqs
+            for r in self.roots.get(name, ())
             for s in r.specifier
             if s.operator in ("==", "===") and "*" not in s.version and _is_version(s.version)
         }
@@ -334,30 +347,101 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
         kept = self.prefer.get(name)
         if kept is not None:
             ordered.sort(key=lambda r: r.version != kept)  # stable: the rest keep their order
-        # Pre-releases only when a specifier asks for one or no final release fits: the
-        # usual installer rule.
-        allow_pre = any(r.specifier.prereleases for r in reqs)
+        allow_pre, fallback = self._prerelease_rule(name, reqs, releases)
+        aside = self.set_aside.setdefault(name, {})
         yielded = False
         pres: list[Candidate] = []
         for release in ordered:
             if base_version is not None and release.version == base_version:
                 continue  # the same version as the base copy: nothing to gain
             if release.yanked and release.version not in pinned:
+                reason = release.yank_reason
+                aside[release.version] = "yanked" + (f" ({reason})" if reason else "")
                 continue
+            release, why_not = self._binary_rule(name, release)
             cand = Candidate(name, release.version, "index", extras, release=release)
-            if release.wheel is None and not (self.allow_build and release.sdist is not None):
-                if release.sdist is not None and all(self.is_satisfied_by(r, cand) for r in reqs):
+            if why_not is not None:
+                aside[release.version] = why_not
+                if (
+                    release.sdist is not None
+                    and not self.policy.wheels_only(name)
+                    and all(self.is_satisfied_by(r, cand) for r in reqs)
+                ):
                     self.sdist_only.setdefault(name, []).append(str(release.version))
                 continue
             if not ok(cand):
                 continue
             if release.version.is_prerelease and not allow_pre:
-                pres.append(cand)
+                if fallback:
+                    pres.append(cand)
+                else:
+                    aside[release.version] = self._prerelease_reason()
                 continue
             yielded = True
             yield cand
         if not yielded:
             yield from pres
+
+    def _prerelease_rule(
+        self, name: NormalizedName, reqs: Sequence[Req], releases: Sequence[Release]
+    ) -> tuple[bool, bool]:
+        """(pre-releases are ordinary candidates, pre-releases follow when no final fits)."""
+        mode = self.policy.prereleases
+        if mode == "pep440":
+            return any(r.specifier.prereleases for r in reqs), True
+        if mode == "allow":
+            return True, False
+        explicit = any(r.specifier.prereleases for r in self.roots.get(name, ()))
+        only_pre = bool(releases) and all(r.version.is_prerelease for r in releases)
+        allowed = {
+            "explicit": explicit,
+            "if-necessary": only_pre,
+            "if-necessary-or-explicit": explicit or only_pre,
+        }.get(mode, False)
+        return allowed, False
+
+    def _prerelease_reason(self) -> str:
+        mode = self.policy.prereleases
+        when = {
+            "explicit": "overlay.toml names a pre-release of it",
+            "if-necessary": "it has no final release",
+            "if-necessary-or-explicit": "overlay.toml names a pre-release of it, or it has no"
+            " final release",
+        }.get(mode)
+        if when is None:
+            return f'a pre-release, and prereleases = "{mode}"'
+        return f'a pre-release, and prereleases = "{mode}" admits one only when {when}'
+
+    def _binary_rule(self, name: NormalizedName, release: Release) -> tuple[Release, str | None]:
+        """``release`` as the binary policy lets it be used, or why it cannot be."""
+        policy = self.policy
+        if policy.sdist_only(name):
+            setting = policy.binary_setting(name)
+            if release.sdist is None:
+                return release, f"only wheels are published, and {setting} asks for the sdist"
+            release = Release(
+                release.name, release.version, None, release.sdist, release.direct, release.source
+            )
+            if not policy.allow_build:
+                return release, (
+                    f"{setting} asks for its sdist, and building needs `allow-build = true`"
+                )
+            return release, None
+        if release.wheel is not None:
+            return release, None
+        if release.sdist is None:
+            return release, "no file usable on the base"
+        if policy.wheels_only(name):
+            return release, (
+                f"no wheel for the base, only an sdist, and {policy.binary_setting(name)}"
+                " forbids building"
+            )
+        if not policy.allow_build:
+            return release, (
+                "no wheel for the base, only an sdist; `allow-build = true` in [resolve] would"
+                " admit it"
+            )
+        return release, None
 
     # dependencies ------------------------------------------------------------------
 
@@ -477,6 +561,7 @@ def resolve(
     shadow: str = "auto",
     requested_text: Sequence[str] | None = None,
     allow_build: bool = False,
+    policy: ResolvePolicy | None = None,
     prefer: Mapping[NormalizedName, Version] | None = None,
     keep: Iterable[NormalizedName] = (),
 ) -> Outcome:
@@ -492,6 +577,9 @@ def resolve(
         requested_by_name.setdefault(canonicalize_name(r.name), []).append(text)
 
     graph = BaseGraph.of(base)
+    # The caller's allow_build already accounts for --no-build.
+    policy = dataclasses.replace(policy or ResolvePolicy(), allow_build=allow_build)
+    roots = [req_from_requirement(r) for r in active]
     provider = OverlayProvider(
         base,
         source,
@@ -499,12 +587,13 @@ def resolve(
         shadow=shadow,
         graph=graph,
         allow_build=allow_build,
+        policy=policy,
+        roots=roots,
         prefer=prefer,
         keep=keep,
     )
     reporter = _CountingReporter()
     resolver: Resolver[Req, Candidate, str] = Resolver(provider, reporter)
-    roots = [req_from_requirement(r) for r in active]
     try:
         result = resolver.resolve(roots, max_rounds=MAX_ROUNDS)
     except ResolutionImpossible as exc:
@@ -604,6 +693,13 @@ def explain(
     if sdist_names and all(len(v) == 1 for v in by_ident.values()):
         name = canonicalize_name(sdist_names[0].split("[")[0])
         versions = ", ".join(provider.sdist_only[name][:5])
+        if provider.policy.sdist_only(name):
+            return BuildRequiredError(
+                f"{provider.policy.binary_setting(name)} asks for {name} to be built from its"
+                f" sdist ({versions}), and building dependencies from source is not allowed",
+                hint="set `allow-build = true` in [resolve] of overlay.toml (and drop"
+                f" --no-build), or take {name} out of no-binary",
+            )
         return BuildRequiredError(
             f"{name} is only published as a source distribution (sdist) for the versions that"
             f" fit ({versions}), and building dependencies from source is not allowed",
@@ -615,9 +711,12 @@ def explain(
     conflicts: list[dict[str, Any]] = []
     hints: list[str] = []
     for ident, infos in sorted(by_ident.items()):
+        aside = [] if ident == PYTHON else _set_aside(provider, infos)
+        hints.extend(_aside_hints(provider, ident, aside))
         conflicts.append(
             {
                 "package": ident,
+                "set_aside": [{"version": str(v), "reason": why} for v, why in aside],
                 "requirements": [
                     {
                         "requirement": str(i.requirement),
@@ -632,20 +731,27 @@ def explain(
         )
         if ident == PYTHON:
             for i in infos:
+                who = i.parent.describe() if i.parent is not None else "overlay.toml"
                 lines.append(
-                    f"{_origin_text(i)}, but the base has Python {provider.base.python_version}"
+                    f"{who}: the base's Python {provider.base.python_version} does not satisfy"
+                    f" Requires-Python {i.requirement.specifier}"
                 )
             continue
         if len(infos) == 1:
             info = infos[0]
             name = info.requirement.name
             lines.append(f"no release of {name} fits: {_origin_text(info)}{_seen(provider, name)}")
+            lines.extend(f"  {name} {v}: {why}" for v, why in aside)
             continue
-        first, *rest = sorted(infos, key=lambda i: (i.parent is not None, str(i.requirement)))
+        first, *rest = sorted(
+            _real_conflicts(provider, infos),
+            key=lambda i: (i.parent is not None, str(i.requirement)),
+        )
         lines.append(
             f"{_origin_text(first)} conflicts with "
             + "; and with ".join(_origin_text(i) for i in rest)
         )
+        lines.extend(f"  {first.requirement.name} {v}: {why}" for v, why in aside)
         for i in rest:
             if i.parent is not None and i.parent.name in provider.keep:
                 hints.append(
@@ -683,7 +789,13 @@ def _seen(provider: OverlayProvider, name: NormalizedName) -> str:
         shown = ", ".join(versions[:8]) + (", ..." if len(versions) > 8 else "")
         parts.append(f"index has {shown}")
     elif dist is None:
-        parts.append("the index has no usable release of it; was the index reachable?")
+        missing = getattr(provider.source, "missing", None)
+        if callable(missing) and missing(name):
+            parts.append(f"the index has no project named {name}; check the spelling")
+        elif not provider.set_aside.get(name) and not _source_set_aside(provider, name):
+            parts.append("the index lists no release of it")
+        else:
+            parts.append("no release of it is usable here")
     if dist is not None and provider.shadow == "explicit" and name not in provider.requested:
         parts.append('shadow = "explicit" keeps the base copy')
     if dist is not None and name in provider.keep:
@@ -702,7 +814,9 @@ def _shadow_hint(provider: OverlayProvider, parent: Candidate, wanted: Req) -> s
         target_versions = [
             r.version
             for r in provider.source.releases(wanted.name)
-            if r.wheel and wanted.specifier.contains(r.version)
+            if r.wheel
+            and wanted.specifier.contains(r.version)
+            and (not r.version.is_prerelease or _prereleases_opted_in(provider, wanted.name))
         ]
     except OverlockError:
         return None
@@ -710,6 +824,8 @@ def _shadow_hint(provider: OverlayProvider, parent: Candidate, wanted: Req) -> s
         return None
     for release in sorted(releases, key=lambda r: r.version):
         if release.version <= parent.version or release.wheel is None or release.yanked:
+            continue
+        if release.version.is_prerelease and not _prereleases_opted_in(provider, parent.name):
             continue
         try:
             meta = provider.source.metadata(release)
@@ -730,3 +846,92 @@ def _shadow_hint(provider: OverlayProvider, parent: Candidate, wanted: Req) -> s
         if accepts:
             return f'add "{parent.name}>={release.version}" to requires to shadow it'
     return None
+
+
+def _source_set_aside(provider: OverlayProvider, name: NormalizedName) -> Sequence[SetAside]:
+    found = getattr(provider.source, "set_aside", None)
+    if not callable(found):
+        return ()
+    try:
+        result: Sequence[SetAside] = found(name)
+    except OverlockError:
+        return ()
+    return result
+
+
+def _set_aside(
+    provider: OverlayProvider, infos: Sequence[RequirementInformation[Req, Candidate]]
+) -> list[tuple[Version, str]]:
+    """Releases left out that every requirement here would accept: what the user expected."""
+    reqs = [i.requirement for i in infos if i.requirement.kind == DEP and not i.requirement.url]
+    if not reqs:
+        return []
+    name = reqs[0].name
+    reasons: dict[Version, str] = {a.version: a.reason for a in _source_set_aside(provider, name)}
+    reasons.update(provider.set_aside.get(name, {}))
+    fits = [
+        (v, why)
+        for v, why in reasons.items()
+        if all(r.specifier.contains(v, prereleases=True) for r in reqs)
+    ]
+    return sorted(fits, reverse=True)[:5]
+
+
+def _prereleases_opted_in(provider: OverlayProvider, name: NormalizedName) -> bool:
+    """Whether a hint may suggest a pre-release of ``name``: only when the user asked."""
+    if provider.policy.prereleases == "allow":
+        return True
+    return any(r.specifier.prereleases for r in provider.roots.get(name, ()))
+
+
+def _real_conflicts(
+    provider: OverlayProvider, infos: Sequence[RequirementInformation[Req, Candidate]]
+) -> list[RequirementInformation[Req, Candidate]]:
+    """The requirements that take part in the conflict: one that accepts every version the
+    others together accept adds no restriction, so it is not named."""
+    if len(infos) < 3 or any(i.requirement.kind != DEP or i.requirement.url for i in infos):
+        return list(infos)
+    name = infos[0].requirement.name
+    try:
+        versions = {r.version for r in provider.source.releases(name)}
+    except OverlockError:
+        return list(infos)
+    dist = provider.base.by_name.get(name)
+    if dist is not None and dist.parsed_version is not None:
+        versions.add(dist.parsed_version)
+
+    def accepted(group: Sequence[RequirementInformation[Req, Candidate]]) -> set[Version]:
+        return {
+            v
+            for v in versions
+            if all(i.requirement.specifier.contains(v, prereleases=True) for i in group)
+        }
+
+    real = [
+        info
+        for k, info in enumerate(infos)
+        if not accepted([*infos[:k], *infos[k + 1 :]]) <= accepted([info])
+    ]
+    return real if len(real) >= 2 else list(infos)
+
+
+def _aside_hints(
+    provider: OverlayProvider, ident: str, aside: Sequence[tuple[Version, str]]
+) -> list[str]:
+    out = []
+    reasons = [why for _, why in aside]
+    pres = [v for v, why in aside if why.startswith("a pre-release")]
+    if pres:
+        name = ident.split("[")[0]
+        naming = ""
+        if "explicit" in provider.policy.prereleases:
+            naming = f'name it in overlay.toml (e.g. "{name}>={pres[0]}") or '
+        out.append(
+            f'to use {name} {pres[0]}, {naming}set prereleases = "allow" in [resolve]'
+            " (or --prerelease allow)"
+        )
+    if any(why.startswith("yanked") for why in reasons):
+        out.append(
+            "a yanked release is used only when overlay.toml pins it exactly (`name==version`)"
+        )
+    return out

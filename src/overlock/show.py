@@ -16,7 +16,7 @@ from overlock.errors import OverlockError
 from overlock.layers import layer_label, layers_of
 from overlock.lockfile import Lock, LockedPackage
 from overlock.locking import LockStatus
-from overlock.sync import lock_hash, read_state
+from overlock.sync import Owner, lock_hash, read_state
 
 # ``style(text, *styles)``: Output.style, or the identity when printing plain text.
 Style = Callable[..., str]
@@ -25,6 +25,7 @@ SYNCED = "synced"  # the prefix holds exactly this lock
 OTHER = "other-lock"  # the prefix holds a generation made from another lock
 NOT_SYNCED = "not-synced"  # no overlock generation at the prefix yet
 UNREADABLE = "unreadable"  # a generation whose state file cannot be read
+ANOTHER_OVERLAY = "another-overlay"  # the prefix belongs to another manifest
 
 
 def _plain(text: str, *styles: str) -> str:
@@ -85,9 +86,10 @@ class ShownPackage:
 @dataclass(frozen=True)
 class PrefixState:
     path: str
-    state: str  # SYNCED, OTHER, NOT_SYNCED or UNREADABLE
+    state: str  # SYNCED, OTHER, NOT_SYNCED, UNREADABLE or ANOTHER_OVERLAY
     generation: int | None = None
     detail: str = ""
+    owner: str | None = None  # the manifest that synced the prefix, when recorded
 
     def describe(self) -> str:
         if self.state == SYNCED:
@@ -99,6 +101,12 @@ class PrefixState:
             )
         if self.state == UNREADABLE:
             return f"unreadable: {self.detail}"
+        if self.state == ANOTHER_OVERLAY:
+            return (
+                f"belongs to another overlay, synced from {self.detail}"
+                f" (generation {self.generation}); `overlock sync --take-over` would replace"
+                " its packages with this one's"
+            )
         return "not synced yet; run `overlock sync`"
 
     def to_json(self) -> dict[str, Any]:
@@ -108,6 +116,7 @@ class PrefixState:
             "synced": self.state == SYNCED,
             "generation": self.generation,
             "detail": self.detail,
+            "owner": self.owner,
         }
 
 
@@ -212,16 +221,25 @@ def source_kind(pkg: LockedPackage) -> str:
     return "index"
 
 
-def prefix_state(prefix: Path, lock: Lock) -> PrefixState:
-    """Whether ``prefix`` holds a generation synced from exactly ``lock``."""
+def prefix_state(prefix: Path, lock: Lock, manifest: Path | None = None) -> PrefixState:
+    """Whether ``prefix`` holds a generation synced from exactly ``lock`` (by ``manifest``)."""
     try:
         state = read_state(prefix)
     except OverlockError as exc:
         return PrefixState(str(prefix), UNREADABLE, detail=exc.message)
     if state is None:
         return PrefixState(str(prefix), NOT_SYNCED)
+    owner = state.owner.manifest if state.owner is not None else None
+    if (
+        state.owner is not None
+        and manifest is not None
+        and not state.owner.same_manifest(Owner(str(manifest), state.owner.name))
+    ):
+        return PrefixState(
+            str(prefix), ANOTHER_OVERLAY, state.generation, detail=str(state.owner), owner=owner
+        )
     same = state.lock_hash == lock_hash(lock)
-    return PrefixState(str(prefix), SYNCED if same else OTHER, state.generation)
+    return PrefixState(str(prefix), SYNCED if same else OTHER, state.generation, owner=owner)
 
 
 def overview(
@@ -243,7 +261,7 @@ def overview(
         base_kind=base.kind,
         python_version=base.python_version,
         distributions=len(base.distributions),
-        prefix=prefix_state(prefix, lock),
+        prefix=prefix_state(prefix, lock, manifest),
         packages=tuple(
             replace(ShownPackage.of(p), shadows_layer=base.by_name[p.name].layer_label)
             if p.name in base.by_name

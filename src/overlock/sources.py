@@ -73,6 +73,24 @@ class Release:
         files = [f for f in (self.wheel, self.sdist) if f is not None]
         return bool(files) and all(f.yanked is not None for f in files)
 
+    @property
+    def yank_reason(self) -> str:
+        """The index's reason for yanking (``""`` when it gave none or nothing is yanked)."""
+        files = [f for f in (self.wheel, self.sdist) if f is not None]
+        return next((f.yanked for f in files if f.yanked), "")
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """A release a source left out before the resolver saw it, and why (for messages).
+
+    Sources may offer ``set_aside(name) -> Sequence[SetAside]`` and
+    ``missing(name) -> bool`` (the index has no project of that name); both are optional.
+    """
+
+    version: Version
+    reason: str  # e.g. "the base's Python 3.8.18 does not satisfy Requires-Python >=3.9"
+
 
 @dataclass(frozen=True)
 class DistMetadata:

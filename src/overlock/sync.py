@@ -34,6 +34,7 @@ import os
 import re
 import shutil
 import socket
+import stat
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
@@ -48,7 +49,8 @@ from packaging.version import InvalidVersion, Version
 from overlock._bootstrap import STATE_DIRNAME, boot_dir, render_sitecustomize
 from overlock.atomic import write_text_atomic
 from overlock.base import BaseEnv
-from overlock.errors import BadInputError, SyncError
+from overlock.baseproc import outside_link
+from overlock.errors import BadInputError, OwnedPrefixError, SyncError
 from overlock.importcheck import ImportCheckError, modules_to_check, verify_imports
 from overlock.install import ByteCompiler, install_pool, install_wheel
 from overlock.layers import lower_site_dirs
@@ -98,6 +100,32 @@ class InstalledPackage:
 
 
 @dataclass(frozen=True)
+class Owner:
+    """The overlay a prefix belongs to: its manifest (an absolute path) and its name."""
+
+    manifest: str
+    name: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"manifest": self.manifest, "name": self.name}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Owner:
+        return cls(manifest=str(data["manifest"]), name=str(data["name"]))
+
+    def same_manifest(self, other: Owner) -> bool:
+        if self.manifest == other.manifest:
+            return True
+        try:  # one file reached by two spellings (a symlinked home, an automount)
+            return Path(self.manifest).samefile(other.manifest)
+        except OSError:
+            return False
+
+    def __str__(self) -> str:
+        return f"{self.manifest} (overlay {self.name!r})"
+
+
+@dataclass(frozen=True)
 class GenerationState:
     """``PREFIX/.overlock/state.json``: written once, when a generation is complete."""
 
@@ -107,6 +135,9 @@ class GenerationState:
     lock_hash: str
     base_fingerprint: str
     previous: int | None = None
+    # None in states written by overlock before prefixes had owners (adopted by the next
+    # sync), and by library callers that sync without naming a manifest.
+    owner: Owner | None = None
 
     @property
     def by_name(self) -> Mapping[NormalizedName, InstalledPackage]:
@@ -121,6 +152,7 @@ class GenerationState:
             "base-fingerprint": self.base_fingerprint,
             "layout": dict(self.layout),
             "packages": [p.to_json() for p in self.packages],
+            "owner": None if self.owner is None else self.owner.to_json(),
         }
 
     @classmethod
@@ -134,6 +166,7 @@ class GenerationState:
             base_fingerprint=str(data["base-fingerprint"]),
             layout=dict(data["layout"]),
             packages=tuple(InstalledPackage.from_json(p) for p in data["packages"]),
+            owner=None if not data.get("owner") else Owner.from_json(data["owner"]),
         )
 
 
@@ -261,6 +294,49 @@ def _read_state_file(path: Path) -> GenerationState | None:
         ) from exc
 
 
+# -- ownership ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Who owns the prefix after this sync, and what to tell the user about it."""
+
+    owner: Owner | None
+    notes: tuple[str, ...] = ()
+
+
+def claim_prefix(
+    prefix: Path, state: GenerationState | None, owner: Owner | None, *, take_over: bool = False
+) -> Claim:
+    """May ``owner`` sync into ``prefix``, whose current generation has ``state``?
+
+    A prefix belongs to the overlay whose manifest last synced it. Another manifest is
+    refused (OwnedPrefixError), unless ``take_over``, or unless it is the same overlay
+    moved: the same name, and the recorded manifest no longer exists. A state without an
+    owner (written by an older overlock) is adopted. ``owner`` None claims nothing and keeps
+    the recorded owner.
+    """
+    recorded = state.owner if state is not None else None
+    if owner is None:
+        return Claim(recorded)
+    if recorded is None or recorded.same_manifest(owner):
+        return Claim(owner)
+    if take_over:
+        note = f"took {prefix} over from {recorded}; `overlock rollback` returns it"
+        return Claim(owner, (note,))
+    if recorded.name == owner.name and not os.path.lexists(recorded.manifest):
+        return Claim(
+            owner,
+            (
+                f"{prefix} was synced from {recorded.manifest}, which no longer exists;"
+                f" it now belongs to {owner.manifest} (the same overlay name, {owner.name!r})",
+            ),
+        )
+    raise OwnedPrefixError(
+        str(prefix), recorded.manifest, recorded.name, owner.manifest, owner.name
+    )
+
+
 def layout_key(base: BaseEnv, prefix: Path) -> dict[str, Any]:
     """What files in a generation depend on besides the wheels; a change means rebuild."""
     return {
@@ -332,12 +408,16 @@ def sync(
     dry_run: bool = False,
     force: bool = False,
     reporter: Reporter | None = None,
+    owner: Owner | None = None,
+    take_over: bool = False,
 ) -> SyncResult:
     """Make ``prefix`` hold exactly ``lock``'s packages, switching atomically.
 
     ``fetch`` gets the files to install and returns sha256 -> local wheel path; each file is
     hashed again here, from the very bytes then installed, so a fetcher that returns the
     wrong bytes cannot get them installed.
+    ``owner`` is the overlay syncing: a prefix another overlay owns is refused
+    (OwnedPrefixError) unless ``take_over``; None syncs without claiming the prefix.
     On any error the prefix is left as it was.
     """
     report: Reporter = reporter or (lambda _msg: None)
@@ -351,20 +431,26 @@ def sync(
             f" (into {state_root(prefix)}) and build the overlay there",
         )
     if dry_run:
+        claim = claim_prefix(prefix, read_state(prefix), owner, take_over=take_over)
         p = plan(lock, prefix, base)
         gen = current_generation(prefix)
-        return SyncResult(p, prefix, gen, _previous(prefix), changed=False, dry_run=True)
+        return SyncResult(
+            p, prefix, gen, _previous(prefix), changed=False, dry_run=True, warnings=claim.notes
+        )
 
     root = state_root(prefix)
     root.mkdir(parents=True, exist_ok=True)
     with _exclusive(root / LOCK_FILE, prefix, report):
         # Planned under the lock: a sync that held it before us may have changed everything.
         kind = _prefix_kind(prefix)
-        p = plan(lock, prefix, base)
         state = read_state(prefix)
+        claim = claim_prefix(prefix, state, owner, take_over=take_over)
+        p = plan(lock, prefix, base)
         if p.is_noop and state is not None:
-            _refresh_lock_facts(prefix, state, lock)
-            return SyncResult(p, prefix, state.generation, state.previous, changed=False)
+            _refresh_lock_facts(prefix, state, lock, claim.owner)
+            return SyncResult(
+                p, prefix, state.generation, state.previous, changed=False, warnings=claim.notes
+            )
         for line in p.lines():
             report(line)
         # Leftovers of killed syncs go; the rollback target stays until the switch succeeds.
@@ -384,6 +470,7 @@ def sync(
                 report,
                 verify_imports=verify_imports,
                 keep_foreign=not force,
+                owner=claim.owner,
             )
             final = root / f"gen-{number}"
             building.rename(final)
@@ -406,12 +493,15 @@ def sync(
             number,
             state.generation if state else None,
             changed=True,
-            warnings=tuple(warn),
+            warnings=(*claim.notes, *warn),
         )
 
 
-def rollback(prefix: Path) -> int:
-    """Switch ``prefix`` back to its previous generation; return that generation's number."""
+def rollback(prefix: Path, *, owner: Owner | None = None) -> int:
+    """Switch ``prefix`` back to its previous generation; return that generation's number.
+
+    ``owner``: the overlay asking; a prefix another overlay owns is refused.
+    """
     prefix = _abs(prefix)
     state = read_state(prefix)
     if state is None:
@@ -420,6 +510,10 @@ def rollback(prefix: Path) -> int:
     with _exclusive(root / LOCK_FILE, prefix, lambda _m: None):
         state = read_state(prefix)
         assert state is not None
+        if owner is not None and state.owner is not None and not state.owner.same_manifest(owner):
+            raise OwnedPrefixError(
+                str(prefix), state.owner.manifest, state.owner.name, owner.manifest, owner.name
+            )
         prev = state.previous
         target = root / f"gen-{prev}"
         if prev is None or _read_state_file(target / STATE_DIRNAME / STATE_FILE) is None:
@@ -452,6 +546,7 @@ def _build(
     *,
     verify_imports: bool = True,
     keep_foreign: bool = True,
+    owner: Owner | None = None,
 ) -> list[str]:
     gen.mkdir()
     current = prefix.resolve() if state is not None else None
@@ -466,7 +561,7 @@ def _build(
                 report(f"{pkg.name}: files missing from the current generation; reinstalling")
                 to_install.append(pkg)
     foreign = foreign_files(current, state) if current is not None and state else []
-    foreign_note = _carry_foreign(current, gen, prefix, foreign, keep_foreign, report)
+    foreign_notes = _carry_foreign(current, gen, prefix, foreign, keep_foreign, report)
 
     paths = _fetch(fetch, [pkg.file for pkg in to_install])
     boot = boot_dir(gen)
@@ -518,10 +613,10 @@ def _build(
         layout=layout_key(base, prefix),
         lock_hash=hashed[0],
         base_fingerprint=lock.base_fingerprint,
+        owner=owner,
     )
     _write_json_atomic(gen / STATE_DIRNAME / STATE_FILE, new_state.to_json())
-    if foreign_note:
-        warnings.append(foreign_note)
+    warnings.extend(foreign_notes)
     return warnings
 
 
@@ -559,29 +654,55 @@ def _carry_foreign(
     foreign: Sequence[str],
     keep: bool,
     report: Reporter,
-) -> str | None:
-    """Keep (link into ``gen``) files someone else put in the prefix, and say so."""
+) -> list[str]:
+    """Keep (link into ``gen``) files someone else put in the prefix, and say so.
+
+    Symbolic links that lead out of the prefix are never carried: whatever a later install
+    or compile wrote through one would land outside the overlay (into the base, for a link
+    like ``site-packages/pkg -> BASE/.../site-packages``).
+    """
     if not foreign or current is None:
-        return None
-    shown = ", ".join(foreign[:5]) + (f", ... ({len(foreign)} in all)" if len(foreign) > 5 else "")
+        return []
     if not keep:
+        shown = _shown(foreign)
         report(f"--force: dropping {len(foreign)} file(s) overlock did not install: {shown}")
-        return (
+        return [
             f"dropped {len(foreign)} file(s) that overlock did not install ({shown});"
             f" the previous generation still has them until the next sync"
             " (`overlock rollback` returns to it)"
-        )
+        ]
+    kept: list[str] = []
+    leaving: list[str] = []
     for rel in foreign:
         src, dst = current / rel, gen / rel
         if src.is_symlink():
+            target = outside_link(src, current)
+            if target is not None:
+                leaving.append(f"{rel} -> {target}")
+                continue
             dst.parent.mkdir(parents=True, exist_ok=True)
             dst.symlink_to(src.readlink())
         else:
             _link(src, dst)
-    return (
-        f"{prefix} holds {len(foreign)} file(s) that overlock did not install; they were"
-        f" kept: {shown}. `overlock sync --force` removes them"
-    )
+        kept.append(rel)
+    notes: list[str] = []
+    if leaving:
+        notes.append(
+            f"dropped {len(leaving)} symbolic link(s) leading out of {prefix}: {_shown(leaving)};"
+            " overlock never writes through a link out of the overlay (nothing is written"
+            " below the base). The previous generation still has them until the next sync"
+        )
+        report(notes[-1])
+    if kept:
+        notes.append(
+            f"{prefix} holds {len(kept)} file(s) that overlock did not install; they were"
+            f" kept: {_shown(kept)}. `overlock sync --force` removes them"
+        )
+    return notes
+
+
+def _shown(items: Sequence[str]) -> str:
+    return ", ".join(items[:5]) + (f", ... ({len(items)} in all)" if len(items) > 5 else "")
 
 
 def _dist_infos(files: Sequence[str]) -> set[str]:
@@ -608,17 +729,23 @@ def _check_imports(
 def _reuse(current: Path, gen: Path, old: InstalledPackage) -> bool:
     """Hard-link (or copy) ``old``'s files, and their byte-code, from ``current`` into ``gen``."""
     for rel in old.files:
-        src = current / rel
-        if not src.is_file():
+        # lstat: a file someone replaced by a symbolic link is reinstalled, never linked
+        # (a hard link to the link's target would tie the overlay to that file, the base's
+        # maybe).
+        try:
+            if not stat.S_ISREG(os.lstat(current / rel).st_mode):
+                return False
+        except OSError:
             return False
     for rel in old.files:
         _link(current / rel, gen / rel)
         if rel.endswith(".py"):
             src = current / rel
             cache = src.parent / "__pycache__"
-            if cache.is_dir():
+            if cache.is_dir() and not cache.is_symlink():
                 for pyc in cache.glob(f"{src.stem}.*.pyc"):
-                    _link(pyc, gen / Path(rel).parent / "__pycache__" / pyc.name)
+                    if not pyc.is_symlink():
+                        _link(pyc, gen / Path(rel).parent / "__pycache__" / pyc.name)
     return True
 
 
@@ -806,14 +933,21 @@ def _unused(stem: Path) -> Path:
     return Path(f"{stem}-{n}")
 
 
-def _refresh_lock_facts(prefix: Path, state: GenerationState, lock: Lock) -> None:
-    """Same packages, another lock text (a new manifest hash): record it, atomically."""
+def _refresh_lock_facts(
+    prefix: Path, state: GenerationState, lock: Lock, owner: Owner | None
+) -> None:
+    """Same packages, another lock text (a new manifest hash) or owner: record it, atomically."""
     new_hash = lock_hash(lock)
-    if state.lock_hash == new_hash and state.base_fingerprint == lock.base_fingerprint:
+    if (
+        state.lock_hash == new_hash
+        and state.base_fingerprint == lock.base_fingerprint
+        and state.owner == owner
+    ):
         return
     data = state.to_json()
     data["lock-hash"] = new_hash
     data["base-fingerprint"] = lock.base_fingerprint
+    data["owner"] = None if owner is None else owner.to_json()
     _write_json_atomic(prefix / STATE_DIRNAME / STATE_FILE, data)
 
 

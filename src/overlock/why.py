@@ -349,20 +349,25 @@ class _Explainer:
         found: list[Chain] = []
         more = False
 
-        def walk(name: NormalizedName, below: list[Step], seen: frozenset[str]) -> None:
-            # ``below``: the steps under ``name``, down to the package asked about.
+        def walk(
+            name: NormalizedName, below: list[Step], seen: frozenset[str], shown: str = ""
+        ) -> None:
+            # ``below``: the steps under ``name``, down to the package asked about; ``shown``:
+            # ``name`` with the extras through which it required them ("httpx[http2]").
             pkg = self.locked[name]
             # Kept for a package already on this chain: circular, not a reason.
             kept = [k for k in pkg.kept_for if _label(k)[1] not in seen]
             if pkg.requested or (kept and not pkg.required_by):
-                add(Chain((Step(pkg.name, pkg.version, None, self._note(pkg, root=True)), *below)))
+                root = Step(shown or pkg.name, pkg.version, None, self._note(pkg, root=True))
+                add(Chain((root, *below)))
             note = self._note(pkg, root=False)
             for label in pkg.required_by:
                 ident, parent, extras, version = _label(label)
-                here = [Step(pkg.name, pkg.version, self._edge(parent, extras, name), note), *below]
+                edge = self._edge(parent, extras, name)
+                here = [Step(shown or pkg.name, pkg.version, edge, note), *below]
                 if parent in self.locked:
                     if parent not in seen:
-                        walk(parent, here, seen | {parent})
+                        walk(parent, here, seen | {parent}, ident)
                 else:
                     self._base_parent(ident, parent, extras, version, here, add, walk, seen)
 

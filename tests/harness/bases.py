@@ -187,7 +187,10 @@ class Base:
 
 
 class MakeBase(Protocol):
-    """The ``make_base`` fixture: ``make_base("venv" | "conda", wheels=[...], python=None)``."""
+    """The ``make_base`` fixture: ``make_base(KIND, wheels=[...], python=None)``.
+
+    KIND is "venv", "conda" (a conda-shaped prefix) or "system" (a copy of a CPython install).
+    """
 
     def __call__(
         self,
@@ -308,6 +311,63 @@ def make_conda_base(
     if reported.returncode != 0 or reported.stdout != expected:
         raise RuntimeError(
             f"conda-like base at {path} is not self-rooted: {reported.stdout!r} "
+            f"(expected {expected!r}); stderr: {reported.stderr}"
+        )
+    if wheels:
+        base.install(*wheels)
+    return base
+
+
+# Left out of a system-like base's copy of the stdlib: big, and never imported by overlock or
+# by the packages tests install (site-packages is made empty, as on a fresh install).
+_STDLIB_SKIPPED = ("test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3")
+
+
+def make_system_base(
+    path: Path, wheels: Sequence[Path] = (), *, python: str | Path | None = None
+) -> Base:
+    """A "system" base (neither venv nor conda): a copy of a real CPython installation.
+
+    The interpreter binary and its stdlib are *copied* to ``path`` (``bin/pythonX.Y`` and
+    ``lib/pythonX.Y``), with no byte-code at all: ``__pycache__`` directories are left out,
+    so any import without ``-B`` would write into the base, which is what tests of "nothing
+    is written below the base" need to see. The binary finds libpython through its absolute
+    RUNPATH (``_check_libpython``); getpath finds ``os.py`` below ``path``, which makes it
+    ``sys.prefix``.
+    """
+    interpreter = Path(python) if python is not None else default_python()
+    info = json.loads(_run_python(interpreter, _REAL_PYTHON_PROBE))
+    real_exe = Path(info["executable"])
+    stdlib = Path(info["stdlib"])
+    version = info["version"]
+    bin_dir = path / "bin"
+    bin_dir.mkdir(parents=True)
+    exe = bin_dir / f"python{version}"
+    shutil.copy2(real_exe, exe)
+    for alias in ("python", "python3"):
+        (bin_dir / alias).symlink_to(exe.name)
+    lib_dir = path / "lib" / f"python{version}"
+
+    def skipped(directory: str, names: list[str]) -> set[str]:
+        top = Path(directory) == stdlib
+        return {
+            n
+            for n in names
+            if n == "__pycache__"
+            or n.endswith(".pyc")
+            or (top and (n in _STDLIB_SKIPPED or n in ("site-packages", "dist-packages")))
+            or (top and n.startswith("config-"))
+        }
+
+    shutil.copytree(stdlib, lib_dir, ignore=skipped, symlinks=True)
+    (lib_dir / "site-packages").mkdir()
+    _check_libpython(exe)
+    base = Base(prefix=path, python=bin_dir / "python", kind="system")
+    reported = base.run("import sys; print(sys.prefix); print(sys.base_prefix)")
+    expected = f"{path}\n{path}\n"
+    if reported.returncode != 0 or reported.stdout != expected:
+        raise RuntimeError(
+            f"system-like base at {path} is not self-rooted: {reported.stdout!r} "
             f"(expected {expected!r}); stderr: {reported.stderr}"
         )
     if wheels:

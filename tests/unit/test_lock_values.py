@@ -24,7 +24,11 @@ def _lock() -> Lock:
         dist("scanlib", "1.4.0", "hdfio<3"),
         module_path=["/sw/mod/1.0"],
     )
-    source = MemorySource().add("hdfio", "3.0.0").add("scanlib", "1.5.0", "hdfio>=2")
+    source = (
+        MemorySource()
+        .add("hdfio", "3.0.0", requires_python=">=3.9")
+        .add("scanlib", "1.5.0", "hdfio>=2")
+    )
     manifest = Manifest(
         path=Path("/project/overlay.toml"),
         base="/base",
@@ -53,6 +57,13 @@ def test_the_text_is_a_valid_pep_751_lock() -> None:
     pylock = Pylock.from_dict(data)
     assert [p.name for p in pylock.packages] == ["hdfio", "scanlib"]
     assert str(pylock.requires_python) == "==3.11.*"
+    # The standard places (PEP 751), not overlock's tool table.
+    [environment] = pylock.environments or []
+    assert environment.evaluate(dict(make_base().markers))
+    assert not environment.evaluate({**make_base().markers, "sys_platform": "win32"})
+    hdfio = data["packages"][0]
+    assert hdfio["requires-python"] == ">=3.9"
+    assert "requires-python" not in hdfio["tool"]["overlock"]
     base = data["tool"]["overlock"]["base"]
     assert base["module-path"] == ["/sw/mod/1.0"]
     [scanlib] = [p for p in _lock().packages if p.name == "scanlib"]

@@ -15,9 +15,9 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from overlock import target
+from overlock import compat, target
 from overlock.base import BaseEnv, InstalledDist
-from overlock.sources import DistFile, DistMetadata, Release
+from overlock.sources import DistFile, DistMetadata, Release, SetAside
 
 
 def linux_facts(version: tuple[int, int, int] = (3, 11, 7), **over: Any) -> dict[str, Any]:
@@ -109,6 +109,8 @@ class Published:
     requires: tuple[str, ...] = ()
     requires_python: str | None = None
     tag: str = "py3-none-any"
+    yanked: str | None = None  # the reason ("" for none given), as on an index page
+    files: str = "wheel"  # "wheel", "sdist" or "both"
 
 
 @dataclass
@@ -117,26 +119,53 @@ class MemorySource:
 
     published: list[Published] = field(default_factory=list)
     asked: dict[str, int] = field(default_factory=dict)
+    # With a base, files are judged for it as index.Index does (tags, Requires-Python from
+    # the page) and what is left out is reported by set_aside(); without, all are offered.
+    base: BaseEnv | None = None
 
     def add(self, name: str, version: str, *requires: str, **kw: Any) -> MemorySource:
         self.published.append(Published(name, version, tuple(requires), **kw))
         return self
 
-    def _file(self, p: Published) -> DistFile:
-        filename = f"{canonicalize_name(p.name).replace('-', '_')}-{p.version}-{p.tag}.whl"
+    def _file(self, p: Published, sdist: bool = False) -> DistFile:
+        stem = f"{canonicalize_name(p.name).replace('-', '_')}-{p.version}"
+        filename = f"{stem}.tar.gz" if sdist else f"{stem}-{p.tag}.whl"
         return DistFile(
             filename=filename,
             url=f"https://index.invalid/files/{filename}",
             hashes={"sha256": hashlib.sha256(filename.encode()).hexdigest()},
             size=1000,
             requires_python=p.requires_python,
+            yanked=p.yanked,
         )
+
+    def _release(self, p: Published) -> Release | SetAside:
+        name = canonicalize_name(p.name)
+        wheel = self._file(p) if p.files in ("wheel", "both") else None
+        sdist = self._file(p, sdist=True) if p.files in ("sdist", "both") else None
+        if self.base is not None:
+            reasons = []
+            for f in (wheel, sdist):
+                if f is not None:
+                    reasons.append(compat.unusable_reason(self.base, f.filename, f.requires_python))
+            if wheel is not None and reasons[0] is not None:
+                wheel = None
+            if all(reasons):
+                return SetAside(Version(p.version), str(reasons[0]))
+        return Release(name, Version(p.version), wheel, sdist)
 
     def releases(self, name: NormalizedName) -> Sequence[Release]:
         self.asked[name] = self.asked.get(name, 0) + 1
         found = [p for p in self.published if canonicalize_name(p.name) == name]
         found.sort(key=lambda p: Version(p.version), reverse=True)
-        return [Release(name, Version(p.version), self._file(p)) for p in found]
+        return [r for r in map(self._release, found) if isinstance(r, Release)]
+
+    def set_aside(self, name: NormalizedName) -> Sequence[SetAside]:
+        found = [p for p in self.published if canonicalize_name(p.name) == name]
+        return [r for r in map(self._release, found) if isinstance(r, SetAside)]
+
+    def missing(self, name: NormalizedName) -> bool:
+        return not any(canonicalize_name(p.name) == name for p in self.published)
 
     def metadata(self, release: Release) -> DistMetadata:
         for p in self.published:

@@ -51,7 +51,7 @@ from overlock.check.sources import check_sources
 from overlock.errors import SyncError
 from overlock.lockfile import Lock
 from overlock.manifest import Manifest
-from overlock.sync import current_generation, read_state
+from overlock.sync import Owner, current_generation, read_state
 
 
 def check_overlay(
@@ -76,6 +76,14 @@ def check_overlay(
         raise SyncError(
             f"the overlay at {prefix} has not been synced",
             hint="run `overlock sync` to install the lock there, then check again",
+        )
+    mine = Owner(str(manifest.path), manifest.overlay_name(base.prefix))
+    if state.owner is not None and not state.owner.same_manifest(mine):
+        raise SyncError(
+            f"{prefix} belongs to another overlay: it was synced from {state.owner},"
+            f" not from {manifest.path}; there is nothing of this overlay to check",
+            hint="give this overlay its own prefix (`prefix` or `name` in overlay.toml), or"
+            " `overlock sync --take-over` to replace the other overlay's packages with this one's",
         )
     found = scan_prefix(base, prefix)
     overlay = [d.as_dist() for d in found]

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from overlock.base import BaseEnv
+from overlock.baseproc import base_argv, base_environ
 from overlock.check.dists import PrefixDist, same_version
 from overlock.check.findings import ERROR, Finding, Section
 
@@ -110,11 +111,16 @@ def check_shadows(
     if not shadowing:
         return Section("shadow", "the overlay shadows no base package")
     wanted = [(d.name, d.top_level()) for d in shadowing]
-    env = overlay_environ(base, prefix, os.environ if environ is None else environ)
+    # The overlay is made active through PYTHONPATH, so the PYTHON* variables stay; byte-code
+    # writing is off all the same (nothing is written below the base).
+    env = base_environ(
+        overlay_environ(base, prefix, os.environ if environ is None else environ),
+        keep_python_vars=True,
+    )
     with tempfile.TemporaryDirectory(prefix="overlock-check-") as cwd:
         try:
             proc = runner(
-                [base.python, "-c", _SHADOW_SCRIPT, json.dumps(wanted)],
+                base_argv(base.python, "-c", _SHADOW_SCRIPT, json.dumps(wanted), flags=()),
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 text=True,

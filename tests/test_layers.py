@@ -263,6 +263,19 @@ def test_stack_errors_say_what_to_do(stack: Stack, overlock: Overlock, tmp_path:
     assert run.code == 2
     assert "group overlay 'lone'" in run.err and "is not synced" in run.err
     assert f"overlock -m {lone} sync" in run.err
+    # A prefix that is the group's own: refused before anything is written.
+    same = _manifest(
+        tmp_path / "same", "../group/overlay.toml", ["calib"], stack.index, name="beamline-7"
+    )
+    (tmp_path / "same" / "overlay.toml").write_text(
+        same.read_text().replace('prefix = "overlay/{name}"', 'prefix = "../group/overlay/{name}"')
+    )
+    before = stack.lower_checksums()
+    for command in ("lock", "sync"):
+        refused = overlock(command, "-m", str(same))
+        assert refused.code == 2, refused.out + refused.err
+        assert "is the group overlay 'beamline-7''s own" in refused.err
+    assert stack.lower_checksums() == before
     # A cycle, named link by link.
     a = _manifest(tmp_path / "a", "../b/overlay.toml", [], stack.index, name="a")
     _manifest(tmp_path / "b", "../a/overlay.toml", [], stack.index, name="b")

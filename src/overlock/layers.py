@@ -221,7 +221,17 @@ def stacked_base(manifest: Manifest, load_base: Callable[[Manifest], BaseEnv]) -
     if not lower:
         return load_base(manifest)
     env = load_base(lower[-1])
-    return stack(env, [read_layer(m, env) for m in lower])
+    layers = [read_layer(m, env) for m in lower]
+    # Read-only means never the target either: a prefix shared with a lower overlay would
+    # have this overlay's sync replace the lower one's packages.
+    mine = os.path.realpath(manifest.prefix(env.prefix))
+    for layer in layers:
+        if os.path.realpath(layer.prefix) == mine:
+            raise BadInputError(
+                f"{manifest.path}: the prefix {layer.prefix} is the {layer.label}'s own",
+                hint="give this overlay its own `prefix` (or `name`, when the prefix uses {name})",
+            )
+    return stack(env, layers)
 
 
 # -- what a BaseEnv says about its layers -------------------------------------------------

@@ -375,7 +375,7 @@ def test_unrecognisable_key_lists_the_valid_ones(tmp_path: Path) -> None:
     assert (issue.line, issue.key) == (5, "[resolve] zzz")
     assert issue.message == (
         "unknown key; valid keys: shadow, allow-build, prereleases, only-binary, no-binary,"
-        " upstream-metadata"
+        " upstream-metadata, keep"
     )
 
 

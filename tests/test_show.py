@@ -107,11 +107,13 @@ def test_show_json_has_a_stable_shape(story: tuple[Path, Base], overlock: Any) -
         "manifest",
         "lock",
         "base",
+        "layers",
         "prefix",
         "packages",
         "upstream_requirements",
     }
     assert data["upstream_requirements"]["requirements"] == []
+    assert data["layers"] == []  # lower overlays, for an overlay on an overlay
     assert data["lock"] == {
         "path": str(manifest.parent / "pylock.overlay.toml"),
         "current": True,
@@ -127,6 +129,7 @@ def test_show_json_has_a_stable_shape(story: tuple[Path, Base], overlock: Any) -
         "name": "pandas",
         "version": "2.2.3",
         "shadows": "2.0.3",
+        "shadows_layer": "base",
         "direct": False,
         "source": "index",
         "requested": [],

@@ -17,6 +17,7 @@ import shlex
 from pathlib import Path
 
 from overlock.base import BaseEnv
+from overlock.layers import lower_site_dirs
 
 BOOT_DIRNAME = "boot"  # under PREFIX/.overlock/
 STATE_DIRNAME = ".overlock"
@@ -156,6 +157,13 @@ def overlay_site_dirs(base: BaseEnv, prefix: Path) -> list[str]:
     return out
 
 
+def stack_site_dirs(base: BaseEnv, prefix: Path) -> list[str]:
+    """What activation adds: the overlay's site directories, then every lower overlay's
+    (layers.py), nearest first, so the whole stack is active, the upper copy winning."""
+    out = overlay_site_dirs(base, prefix)
+    return out + [d for d in lower_site_dirs(base) if d not in out]
+
+
 def boot_dir(prefix: Path) -> Path:
     return prefix / STATE_DIRNAME / BOOT_DIRNAME
 
@@ -166,7 +174,7 @@ def render_sitecustomize(base: BaseEnv, prefix: Path) -> str:
         prefix=str(prefix),
         base_prefix=base.prefix,
         version=(major, minor),
-        overlay=overlay_site_dirs(base, prefix),
+        overlay=stack_site_dirs(base, prefix),
         base_sites=list(base.interpreter_site_dirs),
         activate=ACTIVATE_FUNCTION,
     )
@@ -187,7 +195,7 @@ def shebang(interpreter: str) -> str:
 def render_launcher(base: BaseEnv, prefix: Path, module: str, attr: str) -> bytes:
     body = _LAUNCHER.format(
         prefix=str(prefix),
-        overlay=overlay_site_dirs(base, prefix),
+        overlay=stack_site_dirs(base, prefix),
         base_sites=list(base.interpreter_site_dirs),
         activate=ACTIVATE_FUNCTION,
         module=module,

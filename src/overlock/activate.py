@@ -50,6 +50,7 @@ from overlock import untrusted
 from overlock._bootstrap import boot_dir
 from overlock.base import BaseEnv
 from overlock.errors import BadInputError
+from overlock.layers import lower_script_dirs
 
 ACTIVE_VAR = "OVERLOCK_ACTIVE"
 SHELLS = ("bash", "zsh", "sh", "fish", "tcsh", "csh")
@@ -83,8 +84,11 @@ def overlay_environ(base: BaseEnv, prefix: Path, environ: Mapping[str, str]) -> 
         drop |= {str(old / base.scheme["scripts"]), str(boot_dir(old))}
     bin_dir = str(prefix / base.scheme["scripts"])
     boot = str(boot_dir(prefix))
-    path = _without(env.get("PATH", os.defpath), drop | {bin_dir})
-    env["PATH"] = os.pathsep.join([bin_dir, *path])
+    # Lower overlays' commands come next, nearest first (layers.py); python imports find
+    # their packages through the bootstrap.
+    lower = lower_script_dirs(base)
+    path = _without(env.get("PATH", os.defpath), drop | {bin_dir, *lower})
+    env["PATH"] = os.pathsep.join([bin_dir, *lower, *path])
     # No empty entries: an empty PYTHONPATH component means the current directory.
     pythonpath = _without(env.get("PYTHONPATH", ""), drop | {boot})
     env["PYTHONPATH"] = os.pathsep.join([boot, *pythonpath])
@@ -113,7 +117,8 @@ def activate_script(shell: str, base: BaseEnv, prefix: Path) -> str:
     first deactivates what that shell activated, so nothing stacks.
     """
     prefix = _abs(prefix)
-    bin_dir = str(prefix / base.scheme["scripts"])
+    # Lower overlays' commands follow this overlay's (layers.py), joined as PATH is.
+    bin_dir = os.pathsep.join([str(prefix / base.scheme["scripts"]), *lower_script_dirs(base)])
     boot = str(boot_dir(prefix))
     for value in (bin_dir, boot):
         # Quoting cannot make a newline safe everywhere: it ends the comment line below,
@@ -194,7 +199,7 @@ for _overlock_var in PATH PYTHONPATH OVERLOCK_ACTIVE
     end
 end
 set -e _overlock_var
-set -gx PATH {q(bin_dir)} $PATH
+set -gx PATH {" ".join(q(d) for d in bin_dir.split(os.pathsep))} $PATH
 if set -q PYTHONPATH; and test -n "$PYTHONPATH"
     set -gx PYTHONPATH {q(boot)} $PYTHONPATH
 else

@@ -54,6 +54,12 @@ class InstalledDist:
     location: str = ""  # the sys.path entry it was found in
     installer: str | None = None
     top_level: tuple[str, ...] = ()  # importable top-level names, when known
+    # Empty for the base itself; "group overlay 'NAME'" for a lower overlay's (layers.py).
+    layer: str = ""
+
+    @property
+    def layer_label(self) -> str:
+        return self.layer or "base"
 
     @cached_property
     def parsed_version(self) -> Version | None:
@@ -83,6 +89,7 @@ class InstalledDist:
             "location": self.location,
             "installer": self.installer,
             "top_level": list(self.top_level),
+            **({"layer": self.layer} if self.layer else {}),
         }
 
     @classmethod
@@ -95,6 +102,7 @@ class InstalledDist:
             location=str(data.get("location") or ""),
             installer=data.get("installer"),
             top_level=tuple(data.get("top_level") or ()),
+            layer=str(data.get("layer") or ""),
         )
 
 

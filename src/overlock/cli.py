@@ -129,7 +129,7 @@ def cmd_lock(args: argparse.Namespace, out: Output) -> int:
                 "index_requests": index_stats,
             }
         )
-    _print_lock(out, lock, outcome.reused)
+    _print_lock(out, lock, outcome.reused, base)
     if changes:
         out.info("changes:")
         for change in changes:
@@ -153,11 +153,13 @@ def _packages_json(lock: Any) -> list[dict[str, Any]]:
     ]
 
 
-def _print_lock(out: Output, lock: Any, reused: Sequence[str]) -> None:
+def _print_lock(out: Output, lock: Any, reused: Sequence[str], base: Any = None) -> None:
     if not lock.packages:
         out.info("the overlay holds nothing: the base satisfies every requirement")
     for p in lock.packages:
-        shadow = f" (shadows base {p.shadows})" if p.shadows else ""
+        shadowed = base.by_name.get(p.name) if base is not None else None
+        layer = shadowed.layer_label if shadowed is not None else "base"  # layers.py
+        shadow = f" (shadows {layer} {p.shadows})" if p.shadows else ""
         out.info(f"  {p.name} {p.version}{shadow}: {p.reason}")
     if reused:
         out.debug("reused from the base: " + ", ".join(reused))
@@ -194,6 +196,7 @@ COMMAND_MODULES = (
     "overlock.cli_show",
     "overlock.cli_check",
     "overlock.cli_kernel",
+    "overlock.cli_audit",
 )
 
 

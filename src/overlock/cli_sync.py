@@ -15,6 +15,7 @@ from overlock.base import BaseEnv
 from overlock.baseproc import base_environ
 from overlock.context import Overlay
 from overlock.errors import BadInputError, OverlockError, StaleLockError, SyncError
+from overlock.layers import lower_site_dirs
 from overlock.lockfile import Lock, LockedFile, read_lock
 from overlock.locking import lock_status
 from overlock.probe_cache import probe_cached
@@ -187,7 +188,8 @@ def sync_overlay(
         owner=overlay.owner,
         take_over=take_over,
     )
-    if from_file and not (dry_run or allow_stale or builds):
+    if from_file and not (dry_run or allow_stale or builds or lower_site_dirs(base)):
+        # (Not over lower overlays: their re-sync would not show in the stamp's files.)
         # The prefix now holds a current lock: the next plain sync can say so from a stamp.
         record_stamp(overlay.cache.root, overlay.manifest.path, observed, overlay.prefix, base)
     plan = result.plan

@@ -40,10 +40,19 @@ class Overlay:
 
     @cached_property
     def base(self) -> BaseEnv:
-        if self.manifest.base_snapshot is not None:
-            return load_snapshot(self.manifest.base_snapshot)
-        assert self.manifest.base is not None
-        return probe_cached(self.manifest.base, self.cache.root)
+        if self.manifest.base_overlay is not None:
+            # Imported here: only overlays on overlays need it.
+            from overlock.layers import stacked_base
+
+            return stacked_base(self.manifest, self.environment)
+        return self.environment(self.manifest)
+
+    def environment(self, manifest: Manifest) -> BaseEnv:
+        """The environment ``manifest`` names (not through any lower overlay)."""
+        if manifest.base_snapshot is not None:
+            return load_snapshot(manifest.base_snapshot)
+        assert manifest.base is not None
+        return probe_cached(manifest.base, self.cache.root)
 
     @property
     def lock_path(self) -> Path:

@@ -30,7 +30,7 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
 from overlock import children
-from overlock._bootstrap import ACTIVATE_FUNCTION, overlay_site_dirs
+from overlock._bootstrap import ACTIVATE_FUNCTION, stack_site_dirs
 from overlock.base import BaseEnv
 from overlock.baseproc import base_argv, base_environ
 from overlock.errors import SyncError
@@ -263,7 +263,7 @@ def verify_imports(
     script = _CHECKER.format(
         activate=ACTIVATE_FUNCTION,
         prefix=str(gen),
-        overlay=overlay_site_dirs(base, gen),
+        overlay=stack_site_dirs(base, gen),
         base_sites=list(base.site_dirs),
         module_path=list(base.module_path),
     )

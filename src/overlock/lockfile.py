@@ -193,6 +193,9 @@ class Lock:
     # "requests 2.28.1 (debian): urllib3<1.27,>=1.21.1". Facts from the index, not the base.
     upstream: tuple[str, ...] = ()
     upstream_policy: str = "warn"  # [resolve] upstream-metadata when the lock was made
+    # Lower overlays this one sits on, nearest first (layers.Layer.to_json): name, manifest,
+    # prefix, fingerprint, distributions. Empty for an overlay on an environment.
+    layers: tuple[Mapping[str, Any], ...] = ()
     created_by: str = field(default=f"overlock {__version__}")
 
     def __post_init__(self) -> None:
@@ -226,6 +229,8 @@ class Lock:
         if self.upstream:
             tool["overlock"]["upstream-requirements"] = list(self.upstream)
             tool["overlock"]["upstream-metadata"] = self.upstream_policy
+        if self.layers:  # only then, so locks of overlays on an environment stay as they were
+            tool["overlock"]["layers"] = [dict(layer) for layer in self.layers]
         major_minor = ".".join(self.base_python_version.split(".")[:2])
         return Pylock(
             lock_version=Version("1.0"),
@@ -318,6 +323,7 @@ class Lock:
                 if distributions is None
                 else untrusted.texts(distributions, f"{key}.base.distributions")
             ),
+            layers=tuple(layer for layer in tool.get("layers") or () if isinstance(layer, Mapping)),
         )
 
     @classmethod

@@ -12,6 +12,7 @@ from packaging.version import InvalidVersion, Version
 
 from overlock.base import BaseEnv
 from overlock.errors import OverlockError
+from overlock.layers import layer_drift, layers_of
 from overlock.lockfile import Lock, LockedFile, LockedPackage
 from overlock.manifest import Manifest
 from overlock.policy import ResolvePolicy, binary_names
@@ -47,6 +48,7 @@ def lock_overlay(
         allow_build=allow_build,
         policy=policy or resolve_policy(manifest),
         prefer=prefer,
+        keep=manifest.keep,
     )
     packages = tuple(_locked(p, complete) for p in outcome.picks)
     lock = Lock(
@@ -62,6 +64,7 @@ def lock_overlay(
         base_distributions=tuple(sorted(f"{d.name}=={d.version}" for d in base.distributions)),
         shadow=manifest.shadow,
         preexisting=outcome.preexisting,
+        layers=tuple(layers_of(base)),
     )
     return lock, outcome
 
@@ -224,8 +227,10 @@ def lock_status(
     manifest_changed = lock.manifest_hash != manifest.content_hash()
     if manifest_changed:
         problems.append("overlay.toml changed since the lock was written")
-    base_drifted = lock.base_fingerprint != base.fingerprint()
-    if base_drifted:
+    layer_changes = layer_drift(lock.layers, base)
+    base_drifted = lock.base_fingerprint != base.fingerprint() or bool(layer_changes)
+    problems += layer_changes
+    if base_drifted and not layer_changes:
         problems.append(
             "the base changed since the lock was written"
             f" (fingerprint {lock.base_fingerprint[:19]}... is now {base.fingerprint()[:19]}...)"

@@ -83,6 +83,7 @@ SCHEMA: Mapping[str, tuple[str, ...]] = {
         "only-binary",
         "no-binary",
         "upstream-metadata",
+        "keep",
     ),
 }
 # [resolve] upstream-metadata: what to do with requirements that the index's metadata of a base
@@ -139,6 +140,14 @@ class Manifest:
     only_binary: tuple[str, ...] = ()  # [resolve] only-binary, canonical names or ":all:"
     no_binary: tuple[str, ...] = ()  # [resolve] no-binary
     upstream_metadata: str = "warn"  # [resolve] upstream-metadata, one of UPSTREAM_POLICIES
+    keep: tuple[NormalizedName, ...] = ()  # [resolve] keep: lower-layer packages never shadowed
+
+    @property
+    def base_overlay(self) -> Path | None:
+        """The lower overlay's overlay.toml when ``base`` names one (layers.py), else None."""
+        if self.base is None or not self.base.endswith(MANIFEST_FILENAME):
+            return None
+        return Path(self.base)
 
     def source_for(self, url: str) -> SourceEntry | None:
         """The table entry a requirement URL came from, if it came from one."""
@@ -217,6 +226,8 @@ class Manifest:
                 upstream_meaning["allow-build"] = True
             upstream_meaning["upstream-metadata"] = self.upstream_metadata
             meaning["resolve"] = upstream_meaning
+        if self.keep:  # likewise
+            meaning["keep"] = sorted(self.keep)
         blob = json.dumps(meaning, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return "sha256:" + hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
@@ -334,6 +345,7 @@ class _Validator:
         index, find_links_text = self._index(index_table)
         shadow = self._shadow(resolve)
         allow_build = self._allow_build(resolve)
+        keep = self._keep(resolve)
         prereleases, only_binary, no_binary = self._policy(resolve)
         upstream_metadata = self._upstream_metadata(resolve)
         if overlay is not None and "format" in overlay:
@@ -363,6 +375,7 @@ class _Validator:
             prereleases=prereleases,
             only_binary=only_binary,
             no_binary=no_binary,
+            keep=keep,
         )
 
     # -- structure
@@ -648,6 +661,15 @@ class _Validator:
             )
             return False
         return value
+
+    def _keep(self, table: Mapping[str, Any] | None) -> tuple[NormalizedName, ...]:
+        if table is None:
+            return ()
+        names = self._string_list(table, ("resolve", "keep")) or []
+        for i, name in enumerate(names):
+            if not _PROJECT_NAME.match(name):
+                self.report(("resolve", "keep", i), f"{json.dumps(name)} is not a project name")
+        return tuple(dict.fromkeys(canonicalize_name(n) for n in names if _PROJECT_NAME.match(n)))
 
     def _format(self, value: object) -> None:
         if not (_is_int(value) and value == FORMAT_VERSION):

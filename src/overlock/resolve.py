@@ -98,6 +98,8 @@ class Candidate:
         where = {"base": " (base)", "index": "", "direct": " (direct reference)"}.get(
             self.origin, ""
         )
+        if self.origin == "base" and self.dist is not None:
+            where = f" ({self.dist.layer_label})"  # a lower overlay's package names its layer
         return f"{self.name} {self.version}{where}"
 
 
@@ -201,10 +203,12 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
         policy: ResolvePolicy | None = None,
         roots: Iterable[Req] = (),
         prefer: Mapping[NormalizedName, Version] | None = None,
+        keep: Iterable[NormalizedName] = (),
     ) -> None:
         self.base = base
         self.policy = policy or ResolvePolicy(allow_build=allow_build)
         self.allow_build = self.policy.allow_build  # sdist-only releases are candidates
+        self.keep = frozenset(keep)  # [resolve] keep: only the installed copy is a candidate
         # Versions an earlier lock chose: tried first among the index's releases, so a lock
         # changes only what the new request needs (uv's and pip-compile's rule).
         self.prefer = dict(prefer or {})
@@ -316,6 +320,8 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
                 yield cand
         if dist is not None and self.shadow == "explicit" and name not in self.requested:
             return  # this base package may not be shadowed
+        if dist is not None and name in self.keep:
+            return
         yield from self._index_candidates(name, extras, reqs, dist, ok)
 
     def _index_candidates(
@@ -557,6 +563,7 @@ def resolve(
     allow_build: bool = False,
     policy: ResolvePolicy | None = None,
     prefer: Mapping[NormalizedName, Version] | None = None,
+    keep: Iterable[NormalizedName] = (),
 ) -> Outcome:
     """Resolve the overlay request; raise ResolutionError with explanations on conflict.
 
@@ -583,6 +590,7 @@ def resolve(
         policy=policy,
         roots=roots,
         prefer=prefer,
+        keep=keep,
     )
     reporter = _CountingReporter()
     resolver: Resolver[Req, Candidate, str] = Resolver(provider, reporter)
@@ -667,6 +675,8 @@ def _origin_text(info: RequirementInformation[Req, Candidate]) -> str:
     if req.kind == PY:
         return f"{parent.describe()}, which requires Python {req.specifier}"
     where = "base" if parent.origin == "base" else "index"
+    if parent.dist is not None:
+        where = parent.dist.layer_label  # "base" or a lower overlay's name (layers.py)
     return f"{parent.name} {parent.version} ({where}), which requires {req}"
 
 
@@ -743,6 +753,12 @@ def explain(
         )
         lines.extend(f"  {first.requirement.name} {v}: {why}" for v, why in aside)
         for i in rest:
+            if i.parent is not None and i.parent.name in provider.keep:
+                hints.append(
+                    f"{i.parent.name} is in [resolve] keep, so its installed copy is never"
+                    " shadowed; drop it from keep to let the overlay shadow it"
+                )
+                continue
             if i.parent is not None and i.parent.origin == "base":
                 hint = _shadow_hint(provider, i.parent, first.requirement)
                 if hint:
@@ -764,7 +780,7 @@ def _seen(provider: OverlayProvider, name: NormalizedName) -> str:
     parts = []
     dist = provider.base.by_name.get(name)
     if dist is not None:
-        parts.append(f"base has {dist.version}")
+        parts.append(f"{dist.layer_label} has {dist.version}")
     try:
         versions = [str(r.version) for r in provider.source.releases(name) if r.wheel]
     except OverlockError:
@@ -782,6 +798,8 @@ def _seen(provider: OverlayProvider, name: NormalizedName) -> str:
             parts.append("no release of it is usable here")
     if dist is not None and provider.shadow == "explicit" and name not in provider.requested:
         parts.append('shadow = "explicit" keeps the base copy')
+    if dist is not None and name in provider.keep:
+        parts.append(f'[resolve] keep = ["{name}"] forbids shadowing the {dist.layer_label} copy')
     return f" ({'; '.join(parts)})" if parts else ""
 
 

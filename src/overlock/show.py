@@ -6,13 +6,14 @@ Built from the lock, the base probe, the lock's staleness and the prefix's sync 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from overlock.base import BaseEnv
 from overlock.errors import OverlockError
+from overlock.layers import layer_label, layers_of
 from overlock.lockfile import Lock, LockedPackage
 from overlock.locking import LockStatus
 from overlock.sync import Owner, lock_hash, read_state
@@ -41,6 +42,7 @@ class ShownPackage:
     requested: tuple[str, ...]
     required_by: tuple[str, ...]
     kept_for: tuple[str, ...]
+    shadows_layer: str = "base"  # or "group overlay 'NAME'" (layers.py)
 
     @classmethod
     def of(cls, pkg: LockedPackage) -> ShownPackage:
@@ -71,6 +73,7 @@ class ShownPackage:
             "name": self.name,
             "version": self.version,
             "shadows": self.shadows,
+            "shadows_layer": self.shadows_layer if self.shadows else None,
             "direct": self.direct,
             "source": self.source,
             "requested": list(self.requested),
@@ -134,6 +137,7 @@ class Overview:
     # release, not from the base (lock's upstream-requirements), and what the lock did with them.
     upstream: tuple[str, ...] = ()
     upstream_policy: str = "warn"
+    layers: tuple[Mapping[str, Any], ...] = ()  # lower overlays, nearest first (layers.py)
 
     def lines(self, style: Style = _plain) -> list[str]:
         lock_state = (
@@ -146,6 +150,11 @@ class Overview:
         out = [
             f"{style('base', 'bold')}    {self.base_prefix} ({self.base_kind},"
             f" Python {self.python_version}, {self.distributions} distributions)",
+            *(
+                f"{style('layer', 'bold')}   {layer_label(str(layer['name']))} at"
+                f" {layer['prefix']} ({len(layer.get('distributions') or ())} distributions)"
+                for layer in self.layers
+            ),
             f"{style('prefix', 'bold')}  {self.prefix.path}: {prefix_state}",
             f"{style('lock', 'bold')}    {self.lock}: {lock_state}",
             "",
@@ -157,7 +166,7 @@ class Overview:
             (
                 p.name,
                 p.version if p.source == "index" else f"{p.version} ({p.source})",
-                f"base {p.shadows}" if p.shadows else "",
+                f"{p.shadows_layer} {p.shadows}" if p.shadows else "",
                 p.reason,
             )
             for p in self.packages
@@ -208,6 +217,7 @@ class Overview:
                 "python_version": self.python_version,
                 "distributions": self.distributions,
             },
+            "layers": [dict(layer) for layer in self.layers],
             "prefix": self.prefix.to_json(),
             "packages": [p.to_json() for p in self.packages],
             "upstream_requirements": {
@@ -271,7 +281,13 @@ def overview(
         python_version=base.python_version,
         distributions=len(base.distributions),
         prefix=prefix_state(prefix, lock, manifest),
-        packages=tuple(ShownPackage.of(p) for p in lock.packages),
+        packages=tuple(
+            replace(ShownPackage.of(p), shadows_layer=base.by_name[p.name].layer_label)
+            if p.name in base.by_name
+            else ShownPackage.of(p)
+            for p in lock.packages
+        ),
+        layers=tuple(layers_of(base)),
         upstream=lock.upstream,
         upstream_policy=lock.upstream_policy,
     )

@@ -53,6 +53,7 @@ from overlock.baseproc import outside_link
 from overlock.errors import BadInputError, OwnedPrefixError, SyncError
 from overlock.importcheck import ImportCheckError, runtime_checks, verify_imports
 from overlock.install import ByteCompiler, install_pool, install_wheel
+from overlock.layers import lower_site_dirs
 from overlock.lockfile import Lock, LockedFile, LockedPackage
 
 STATE_FORMAT = 1
@@ -345,6 +346,8 @@ def layout_key(base: BaseEnv, prefix: Path) -> dict[str, Any]:
         "python-version": base.py_short,
         "scheme": dict(sorted(base.scheme.items())),
         "base-site-dirs": list(base.interpreter_site_dirs),
+        # Lower overlays are written into the bootstrap and launchers (layers.py).
+        **({"layers": lower_site_dirs(base)} if lower_site_dirs(base) else {}),
     }
 
 

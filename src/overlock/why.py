@@ -113,7 +113,10 @@ class Demand:
             # does: say where the fact came from.
             "upstream": f"the index's metadata of base {self.source}; its installed copy"
             " does not declare it",
-        }.get(self.layer, f"base {self.source}")
+        }.get(
+            self.layer,
+            f"{self.layer} {self.source}",  # "base ..." or "group overlay 'x' ..."
+        )
         bad = "" if self.satisfied else ", NOT satisfied: run `overlock lock`"
         return f"{self.requirement} (from {where}{bad})"
 
@@ -140,11 +143,19 @@ class Why:
     demands: tuple[Demand, ...] = ()  # requirements on a base copy that is used
     more_chains: bool = False  # MAX_CHAINS was reached
     missing_metadata: tuple[str, ...] = ()  # packages whose requirement texts are unknown
+    layer: str = "base"  # where the copy in use (or the shadowed one) comes from (layers.py)
+
+    def _copy(self, version: str | None, *, named: bool = True) -> str:
+        """``the base's NAME V``, or ``NAME V from the group overlay 'x'``."""
+        what = f"{self.name} {version}" if named else f"{version}"
+        if self.layer == "base":
+            return f"the base's {what}"
+        return f"{what} from the {self.layer}"
 
     def lines(self, *, all_base: bool = False) -> list[str]:
         if not self.in_overlay:
             return self._base_lines(all_base=all_base)
-        shadow = f" (it shadows the base's {self.shadows})" if self.shadows else ""
+        shadow = f" (it shadows {self._copy(self.shadows, named=False)})" if self.shadows else ""
         direct = " from a direct reference" if self.direct else ""
         out = [f"{self.name} {self.version} is in the overlay{direct}{shadow} because:"]
         out += [f"  {chain}" for chain in self.chains]
@@ -154,13 +165,13 @@ class Why:
             out.append(f"  it is kept at {self.version} for {kept.name} {kept.version}:")
             if kept.base_requires:
                 out.append(
-                    f"    the base's {self.name} {self.shadows} requires "
+                    f"    {self._copy(self.shadows)} requires "
                     + " and ".join(kept.base_requires)
                     + f", which {kept.name} {kept.version} does not satisfy"
                 )
             else:
                 out.append(
-                    f"    the base's {self.name} {self.shadows} cannot stay alongside"
+                    f"    {self._copy(self.shadows)} cannot stay alongside"
                     f" {kept.name} {kept.version}"
                 )
             if kept.accepts:
@@ -185,7 +196,7 @@ class Why:
         return out
 
     def _base_lines(self, *, all_base: bool) -> list[str]:
-        head = f"the base's {self.name} {self.version} is used"
+        head = f"{self._copy(self.version)} is used"
         if not self.demands:
             return [f"{head}; nothing in the overlay or the base requires it"]
         unmet = [d for d in self.demands if not d.satisfied]
@@ -196,7 +207,7 @@ class Why:
         shown = list(self.demands)
         hidden = 0
         if not all_base:
-            base = [d for d in shown if d.layer == "base" and d.satisfied]
+            base = [d for d in shown if d.layer not in ("manifest", "overlay") and d.satisfied]
             if len(base) > BASE_DEMANDS_SHOWN:
                 hidden = len(base) - BASE_DEMANDS_SHOWN
                 drop = set(map(id, base[BASE_DEMANDS_SHOWN:]))
@@ -455,6 +466,7 @@ class _Explainer:
                 kept=kept,
                 more_chains=more,
                 missing_metadata=tuple(sorted(self.missing)),
+                layer=_layer_of(self.base, pkg.name),
             )
         dist = self.base.by_name.get(name)
         if dist is not None:
@@ -465,6 +477,7 @@ class _Explainer:
                 in_overlay=False,
                 demands=demands,
                 missing_metadata=tuple(sorted(self.missing)),
+                layer=dist.layer_label,
             )
         texts = [t for t, r in self.requested if canonicalize_name(r.name) == name]
         if texts:
@@ -534,7 +547,8 @@ class _Explainer:
                 continue  # a shadowed base copy is not imported; its overlay copy counted above
             for r in dist.parsed_requires:
                 if canonicalize_name(r.name) == name and self._applies(r):
-                    out.append(Demand(req_text(r), f"{dist.name} {dist.version}", "base", ok(r)))
+                    source = f"{dist.name} {dist.version}"
+                    out.append(Demand(req_text(r), source, dist.layer_label, ok(r)))
         out.extend(self._upstream_demands(name, version))
         return tuple(out)
 
@@ -554,6 +568,11 @@ class _Explainer:
                     where = f"{dist.name} {dist.version}"
                     out.append(Demand(req_text(r), where, "upstream", ok))
         return tuple(out)
+
+
+def _layer_of(base: BaseEnv, name: NormalizedName) -> str:
+    dist = base.by_name.get(name)
+    return dist.layer_label if dist is not None else "base"
 
 
 def _kept_only_root(chain: Chain, pkg: LockedPackage) -> bool:

@@ -55,7 +55,10 @@ class Dist:
 
     @property
     def label(self) -> str:
-        return f"{self.name} {self.version} ({self.layer})"
+        where = self.layer
+        if self.layer == "base" and self.installed is not None:
+            where = self.installed.layer_label  # a lower overlay's copy names its layer
+        return f"{self.name} {self.version} ({where})"
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from overlock.base import BaseEnv
 from overlock.check.consistency import combined, preexisting, unmet, within_base
 from overlock.check.dists import Dist
 from overlock.check.findings import ERROR, RELOCK_HINT, WARNING, Finding, Section
+from overlock.layers import layer_drift
 from overlock.lockfile import Lock
 from overlock.manifest import Manifest
 
@@ -36,7 +37,8 @@ def check_drift(
 ) -> Section:
     """Has the base changed since the lock, and does the locked overlay still fit it?"""
     now = base.fingerprint()
-    if lock.base_fingerprint == now:
+    layered = layer_drift(lock.layers, base)
+    if lock.base_fingerprint == now and not layered:
         return Section(
             "drift", f"the base is as it was when locked ({len(base.distributions)} distributions)"
         )
@@ -96,6 +98,10 @@ def check_drift(
         head = f"the base changed since the lock was made: {shown}"
     else:
         head = "the base changed since the lock was made (its fingerprint differs)"
+    if layered:
+        # Said instead of "the base": the user should know which layer to ask about.
+        head = "; ".join(layered)
+        data["layers"] = layered
 
     broken = [
         u

@@ -18,6 +18,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import shutil
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -89,7 +90,10 @@ def run_cli(category: str, argv: Sequence[str]) -> tuple[int, str, str]:
     text = err.getvalue()
     tally = RESULTS.setdefault(category, Counter())
     tally["cases"] += 1
-    bad = "internal error" in text or "Traceback (most recent call last)" in text
+    # -v asks for the traceback of a clean error (for a bug report); without it, none.
+    verbose = any(a in ("-v", "--verbose") or re.fullmatch(r"-v+", a) for a in argv)
+    traceback_shown = "Traceback (most recent call last)" in text
+    bad = "internal error" in text or (traceback_shown and not verbose)
     if bad:
         tally["internal errors"] += 1
     elif code == 0:

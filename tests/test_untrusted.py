@@ -157,6 +157,19 @@ def test_a_hostile_lock_field_is_refused_naming_it(case: str) -> None:
     assert "overlock lock" in (err.value.hint or "")
 
 
+def test_a_hostile_lower_layer_record_is_refused_naming_it() -> None:
+    # Layer names and fingerprints are printed in drift reports.
+    layer = '\n[[tool.overlock.layers]]\nname = "\\u001b]0;owned\\u0007group"\nfingerprint = "x"\n'
+    with pytest.raises(StaleLockError) as err:
+        Lock.loads(_lock_text() + layer, source="shared/pylock.overlay.toml")
+    assert "layers[0].name" in err.value.message, err.value.message
+    listed = '\n[[tool.overlock.layers]]\nname = "group"\ndistributions = [5]\n'
+    with pytest.raises(StaleLockError, match=r"layers\[0\]\.distributions"):
+        Lock.loads(_lock_text() + listed)
+    fine = '\n[[tool.overlock.layers]]\nname = "group"\nsite-dirs = ["/o/lib"]\n'
+    assert Lock.loads(_lock_text() + fine).layers == ({"name": "group", "site-dirs": ["/o/lib"]},)
+
+
 def test_git_takes_a_repository_that_looks_like_an_option_as_a_repository(
     tmp_path: Path,
 ) -> None:

@@ -323,7 +323,7 @@ class Lock:
                 if distributions is None
                 else untrusted.texts(distributions, f"{key}.base.distributions")
             ),
-            layers=tuple(layer for layer in tool.get("layers") or () if isinstance(layer, Mapping)),
+            layers=_layers(tool.get("layers"), f"{key}.layers"),
         )
 
     @classmethod
@@ -342,6 +342,28 @@ class Lock:
                 hint="run `overlock lock` to write it again",
             ) from exc
         return cls.from_pylock(pylock, source=source)
+
+
+def _layers(value: Any, key: str) -> tuple[Mapping[str, Any], ...]:
+    """The lock's record of lower overlays: its strings are printed in drift reports."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise untrusted.UntrustedValue(f"{key} must be a list of tables")
+    out = []
+    for i, layer in enumerate(value):
+        if not isinstance(layer, Mapping):
+            raise untrusted.UntrustedValue(f"{key}[{i}] must be a table")
+        checked: dict[str, Any] = {}
+        for field_name, field_value in layer.items():
+            where = f"{key}[{i}].{field_name}"
+            name = untrusted.text(field_name, where)
+            if isinstance(field_value, list):  # distributions, site-dirs
+                checked[name] = list(untrusted.texts(field_value, where))
+            else:
+                checked[name] = untrusted.text(field_value, where)
+        out.append(checked)
+    return tuple(out)
 
 
 def lock_path_for(manifest_path: Path) -> Path:

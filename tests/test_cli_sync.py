@@ -136,7 +136,7 @@ def test_offline_sync_uses_only_the_cache(
 
 
 def test_run_and_sync_errors_are_one_sentence_and_a_hint(
-    project: tuple[Base, Path, Path], overlock: Overlock
+    project: tuple[Base, Path, Path], overlock: Overlock, tmp_path: Path
 ) -> None:
     _base, manifest, _prefix = project
     m = str(manifest)
@@ -148,7 +148,11 @@ def test_run_and_sync_errors_are_one_sentence_and_a_hint(
     assert unsynced.code == 1 and "run `overlock sync` first" in unsynced.err
     assert overlock("sync", "-m", m).code == 0
     missing = overlock("run", "-m", m, "--", "no-such-command-here")
-    assert missing.code == 2 and "command not found: no-such-command-here" in missing.err
+    assert missing.code == 127 and "command not found: no-such-command-here" in missing.err
+    not_executable = tmp_path / "not-executable"
+    not_executable.write_text("echo hi\n")
+    denied = overlock("run", "-m", m, "--", str(not_executable))
+    assert denied.code == 126 and "cannot execute" in denied.err
     nothing = overlock("run", "-m", m)
     assert nothing.code == 2 and "nothing to run" in nothing.err
 

@@ -51,7 +51,7 @@ needs_field_validation = pytest.mark.skipif(
 )
 
 # Exit codes the CLI documents (cli.py), and argparse's own (0 for --help, 2 for usage).
-EXIT_CODES = frozenset({0, 1, 2})
+EXIT_CODES = frozenset({0, 1, 2, 126, 127})  # 126/127: `run` of an unusable command
 
 
 def fuzz_settings(examples: int) -> settings:

@@ -392,6 +392,10 @@ def _main(argv: Sequence[str] | None) -> int:
         return _internal_error(exc, verbosity)
 
 
+# Not 1: a script must tell "overlock found a problem" from "overlock broke".
+INTERNAL_ERROR = 3
+
+
 def _report(exc: OverlockError, out: Output, json_mode: bool, verbosity: int) -> int:
     if json_mode:
         out.json({"ok": False, **exc.to_json()})
@@ -409,7 +413,7 @@ def _internal_error(exc: Exception, verbosity: int) -> int:
         "  hint: rerun with -v for the traceback, and please report it",
         file=sys.stderr,
     )
-    return 1
+    return INTERNAL_ERROR
 
 
 def _shown(path: object) -> str:

@@ -14,7 +14,14 @@ from typing import Any
 from overlock.base import BaseEnv
 from overlock.baseproc import base_environ
 from overlock.context import Overlay
-from overlock.errors import BadInputError, OverlockError, StaleLockError, SyncError
+from overlock.errors import (
+    BadInputError,
+    CommandNotExecutableError,
+    CommandNotFoundError,
+    OverlockError,
+    StaleLockError,
+    SyncError,
+)
 from overlock.layers import lower_site_dirs
 from overlock.lockfile import Lock, LockedFile, read_lock
 from overlock.locking import lock_status
@@ -247,10 +254,19 @@ def cmd_run(args: argparse.Namespace, out: Any) -> int:
     # may (a root user, a base whose stdlib ships no .pyc): off, as for overlock's own runs.
     env = base_environ(overlay_environ(base, prefix, os.environ), keep_python_vars=True)
     argv = _resolve_command(command, base, env)
+    # Exit codes as a shell gives them, so scripts that check for 127/126 keep working.
     try:
         return subprocess.run(argv, env=env).returncode
     except FileNotFoundError as exc:
-        raise BadInputError(f"command not found: {command[0]}") from exc
+        raise CommandNotFoundError(
+            f"command not found: {command[0]}",
+            hint=f"is it installed in the overlay ({base.scheme['scripts']}/) or on PATH?",
+        ) from exc
+    except PermissionError as exc:
+        raise CommandNotExecutableError(
+            f"cannot execute {command[0]}: {exc.strerror or exc}",
+            hint="check that it is an executable file",
+        ) from exc
 
 
 def _warn_if_behind(overlay: Overlay, prefix: Path, out: Any) -> None:

@@ -43,6 +43,18 @@ class BadInputError(OverlockError):
     exit_code = 2
 
 
+class CommandNotFoundError(BadInputError):
+    """``overlock run`` of a command that does not exist: the shell's 127."""
+
+    exit_code = 127
+
+
+class CommandNotExecutableError(BadInputError):
+    """``overlock run`` of a file that cannot be executed: the shell's 126."""
+
+    exit_code = 126
+
+
 class ManifestIssue:
     """One problem found in overlay.toml, with where it is."""
 

@@ -569,6 +569,39 @@ def test_lock_with_nothing_changed_keeps_the_lock_and_upgrade_resolves_again(
     assert changed.code == 0 and "+ extra 1.0" in changed.out
 
 
+def test_pip_constraints_are_honoured_recorded_and_make_the_lock_stale_when_they_change(
+    tmp_path: Path,
+    index: PackageIndex,
+    make_base: Any,
+    overlock: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # What a facility's /etc/pip.conf `constraint = ...` does to pip, via PIP_CONSTRAINT.
+    base = make_base()
+    publish(index, WheelSpec("urllib3", "2.4.0"), WheelSpec("urllib3", "2.8.0"))
+    constraints = tmp_path / "constraints.txt"
+    constraints.write_text("# site policy\nurllib3<2.5  # tested with our services\n")
+    monkeypatch.setenv("PIP_CONSTRAINT", str(constraints))
+    manifest = write_manifest(tmp_path / "p", base, ["urllib3>=2"], index=index)
+    m = str(manifest)
+
+    assert overlock("lock", "-m", m).code == 0
+    lock = read_lock(manifest.parent / "pylock.overlay.toml")
+    assert lock.by_name["urllib3"].version == "2.4.0"
+    assert lock.constraints == ("urllib3<2.5",)
+
+    constraints.write_text("urllib3<2.3\n")
+    stale = overlock("lock", "-m", m, "--check")
+    assert stale.code == 1 and "pip's constraints changed" in stale.out
+    refused = overlock("lock", "-m", m)
+    assert refused.code == 1
+    assert f"excluded by the constraint urllib3<2.3 ({constraints}:1)" in refused.err
+
+    constraints.write_text("-r other.txt\n")
+    bad = overlock("lock", "-m", m)
+    assert bad.code == 2 and f"{constraints}:1: pip option -r" in bad.err
+
+
 # -- bad input ----------------------------------------------------------------------------------
 
 

@@ -32,6 +32,7 @@ from overlock.cli_common import (
     output_path,
     policy_given,
 )
+from overlock.constraints import load_constraints
 from overlock.context import Overlay
 from overlock.errors import BadInputError, OverlockError
 from overlock.output import Output
@@ -55,7 +56,13 @@ def cmd_lock(args: argparse.Namespace, out: Output) -> int:
         from overlock.devsources import source_checker
 
         checker = source_checker(overlay, base, no_build=args.no_build, reporter=out.note)
-        status = lock_status(overlay.manifest, base, old, source_changes=checker)
+        status = lock_status(
+            overlay.manifest,
+            base,
+            old,
+            source_changes=checker,
+            constraints=load_constraints(overlay.index_config.constraint_files),
+        )
         if args.json:
             out.json({"lock": str(overlay.lock_path), **status.to_json()})
         if status.current:
@@ -76,7 +83,13 @@ def cmd_lock(args: argparse.Namespace, out: Output) -> int:
         from overlock.devsources import source_checker
 
         checker = source_checker(overlay, base, no_build=args.no_build, reporter=out.note)
-        if lock_status(overlay.manifest, base, old, source_changes=checker).current:
+        if lock_status(
+            overlay.manifest,
+            base,
+            old,
+            source_changes=checker,
+            constraints=load_constraints(overlay.index_config.constraint_files),
+        ).current:
             if args.json:
                 out.json(
                     {

@@ -616,8 +616,10 @@ def lock_manifest(
 ) -> tuple[Lock, Outcome]:
     """``locking.lock_overlay`` with sources built as the manifest allows: what every
     command that writes a lock should call. ``prefer``: versions to keep when possible."""
+    from overlock.constraints import load_constraints
     from overlock.locking import lock_overlay
 
+    constraints = load_constraints(overlay.index_config.constraint_files)
     source = building_source(
         overlay.manifest, base, index, overlay.cache, no_build=no_build, reporter=reporter
     )
@@ -632,6 +634,7 @@ def lock_manifest(
             allow_build=source.policy.sdists,
             policy=policy,
             prefer=prefer,
+            constraints=constraints,
         )
 
     return lock_with_upstream(overlay.manifest, base, source, lock_on, reporter=reporter)

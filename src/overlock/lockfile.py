@@ -183,6 +183,8 @@ class Lock:
     base_module_path: tuple[str, ...] = ()
     # PEP 751 ``environments``: a marker only the base interpreter satisfies ("" if unknown).
     environment: str = ""
+    # pip's constraints in force when the lock was made (constraints.py), as requirements.
+    constraints: tuple[str, ...] = ()
     shadow: str = "auto"
     preexisting: tuple[str, ...] = ()  # base breakage found before the overlay, reported once
     # Sorted "name==version" of every visible base distribution at lock time, so `overlock
@@ -229,6 +231,8 @@ class Lock:
         if self.upstream:
             tool["overlock"]["upstream-requirements"] = list(self.upstream)
             tool["overlock"]["upstream-metadata"] = self.upstream_policy
+        if self.constraints:  # likewise
+            tool["overlock"]["constraints"] = list(self.constraints)
         if self.layers:  # only then, so locks of overlays on an environment stay as they were
             tool["overlock"]["layers"] = [dict(layer) for layer in self.layers]
         major_minor = ".".join(self.base_python_version.split(".")[:2])
@@ -324,6 +328,7 @@ class Lock:
                 else untrusted.texts(distributions, f"{key}.base.distributions")
             ),
             layers=_layers(tool.get("layers"), f"{key}.layers"),
+            constraints=untrusted.texts(tool.get("constraints"), f"{key}.constraints"),
         )
 
     @classmethod

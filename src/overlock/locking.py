@@ -11,6 +11,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from overlock.base import BaseEnv
+from overlock.constraints import Constraint
 from overlock.errors import OverlockError
 from overlock.layers import layer_drift, layers_of
 from overlock.lockfile import Lock, LockedFile, LockedPackage
@@ -33,6 +34,7 @@ def lock_overlay(
     allow_build: bool = False,
     policy: ResolvePolicy | None = None,
     prefer: Mapping[NormalizedName, Version] | None = None,
+    constraints: Sequence[Constraint] = (),
 ) -> tuple[Lock, Outcome]:
     """Resolve ``manifest`` on ``base`` and return the lock to write.
 
@@ -46,7 +48,7 @@ def lock_overlay(
         shadow=manifest.shadow,
         requested_text=manifest.requires_text,
         allow_build=allow_build,
-        policy=policy or resolve_policy(manifest),
+        policy=replace(policy or resolve_policy(manifest), constraints=tuple(constraints)),
         prefer=prefer,
         keep=manifest.keep,
     )
@@ -65,6 +67,7 @@ def lock_overlay(
         shadow=manifest.shadow,
         preexisting=outcome.preexisting,
         layers=tuple(layers_of(base)),
+        constraints=tuple(str(c.requirement) for c in constraints),
     )
     return lock, outcome
 
@@ -172,11 +175,16 @@ class LockStatus:
     base_drifted: bool = False
     problems: tuple[str, ...] = field(default_factory=tuple)
     sources_changed: bool = False  # a locked source tree declares other metadata now
+    constraints_changed: bool = False  # pip's constraint files say something else now
 
     @property
     def current(self) -> bool:
         return not (
-            self.missing or self.manifest_changed or self.base_drifted or self.sources_changed
+            self.missing
+            or self.manifest_changed
+            or self.base_drifted
+            or self.sources_changed
+            or self.constraints_changed
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -186,6 +194,7 @@ class LockStatus:
             "manifest_changed": self.manifest_changed,
             "base_drifted": self.base_drifted,
             "sources_changed": self.sources_changed,
+            "constraints_changed": self.constraints_changed,
             "problems": list(self.problems),
         }
 
@@ -218,6 +227,7 @@ def lock_status(
     lock: Lock | None,
     *,
     source_changes: Callable[[Lock], Sequence[str]] | None = None,
+    constraints: Sequence[Constraint] | None = None,
 ) -> LockStatus:
     """Whether ``lock`` is current. ``source_changes`` (devsources.source_checker) also asks
     the locked source trees whether their declared metadata changed; it may run backends."""
@@ -235,6 +245,12 @@ def lock_status(
             "the base changed since the lock was written"
             f" (fingerprint {lock.base_fingerprint[:19]}... is now {base.fingerprint()[:19]}...)"
         )
+    constraints_changed = constraints is not None and tuple(
+        str(c.requirement) for c in constraints
+    ) != tuple(lock.constraints)
+    if constraints_changed:
+        # pip's constraint files are part of what the lock was made from.
+        problems.append("pip's constraints changed since the lock was written")
     changed_sources = list(source_changes(lock)) if source_changes is not None else []
     problems += changed_sources
     return LockStatus(
@@ -242,6 +258,7 @@ def lock_status(
         base_drifted=base_drifted,
         problems=tuple(problems),
         sources_changed=bool(changed_sources),
+        constraints_changed=constraints_changed,
     )
 
 

@@ -44,6 +44,9 @@ class IndexConfig:
     # URLs that only lend their credentials to requests for their host (direct references
     # in overlay.toml); never an index, never written.
     auth_urls: tuple[str, ...] = ()
+    # pip's constraint files (``constraint``, PIP_CONSTRAINT): machine policy, kept when an
+    # [index] table replaces where packages come from.
+    constraint_files: tuple[str, ...] = ()
     origin: str = "defaults"  # where these settings came from, for messages
 
     @property
@@ -104,6 +107,9 @@ class IndexConfig:
             timeout=_to_float(timeout_text, DEFAULT_TIMEOUT),
             retries=_to_int(values.get("retries"), DEFAULT_RETRIES),
             no_index=_to_bool(values.get("no-index")),
+            constraint_files=tuple(
+                _absolute_location(f, here) for f in values.get("constraint", "").split()
+            ),
             origin="pip configuration",
         )
 
@@ -132,6 +138,7 @@ class IndexConfig:
             timeout=base.timeout,
             retries=base.retries,
             no_index=no_index,
+            constraint_files=base.constraint_files,
             origin="overlay.toml [index]",
         )
 

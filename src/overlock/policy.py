@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 from packaging.utils import NormalizedName, canonicalize_name
 
+from overlock.constraints import Constraint
+
 PRERELEASE_MODES = (
     "pep440",
     "if-necessary-or-explicit",
@@ -46,6 +48,7 @@ class ResolvePolicy:
     only_binary: frozenset[str] = frozenset()
     no_binary: frozenset[str] = frozenset()
     allow_build: bool = False  # releases published only as an sdist may be built
+    constraints: tuple[Constraint, ...] = ()  # pip's constraint files (constraints.py)
 
     def wheels_only(self, name: NormalizedName) -> bool:
         """Whether ``name`` must come as a wheel (never built)."""

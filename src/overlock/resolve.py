@@ -38,6 +38,7 @@ from resolvelib.resolvers import ResolutionTooDeep
 from resolvelib.structs import RequirementInformation
 
 from overlock.base import BaseEnv, InstalledDist
+from overlock.constraints import Constraint
 from overlock.errors import BuildRequiredError, OverlockError, ResolutionError
 from overlock.policy import ResolvePolicy
 from overlock.requirements import marker_true, requirement_text
@@ -225,6 +226,11 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
             self.roots.setdefault(root.name, []).append(root)
         # Releases the resolver passed over, and why: for messages when nothing fits.
         self.set_aside: dict[NormalizedName, dict[Version, str]] = {}
+        # pip's constraints whose marker holds on the base, by project.
+        self._constraints: dict[NormalizedName, list[Constraint]] = {}
+        for constraint in self.policy.constraints:
+            if base.evaluate(constraint.requirement.marker):
+                self._constraints.setdefault(constraint.name, []).append(constraint)
         self._deps_cache: dict[Candidate, list[Req]] = {}
 
     # resolvelib API ----------------------------------------------------------------
@@ -357,6 +363,13 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
             if release.yanked and release.version not in pinned:
                 reason = release.yank_reason
                 aside[release.version] = "yanked" + (f" ({reason})" if reason else "")
+                continue
+            refused = next(
+                (c for c in self._constraints.get(name, ()) if not c.admits(release.version)),
+                None,
+            )
+            if refused is not None:
+                aside[release.version] = f"excluded by the constraint {refused}"
                 continue
             release, why_not = self._binary_rule(name, release)
             cand = Candidate(name, release.version, "index", extras, release=release)

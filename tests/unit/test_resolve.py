@@ -149,3 +149,29 @@ def test_a_base_copy_still_comes_before_a_kept_version() -> None:
     outcome = resolve(_reqs("app"), base, source, prefer=kept)
     assert picks(outcome) == {"app": "1.0"}
     assert outcome.reused == ("urllib3 1.26.18",)
+
+
+def test_pip_constraints_restrict_index_releases_and_say_so() -> None:
+    import dataclasses
+
+    from overlock.constraints import Constraint
+    from overlock.policy import ResolvePolicy
+
+    base = make_base(dist("urllib3", "1.26.18"))
+    source = MemorySource().add("urllib3", "2.8.0").add("urllib3", "2.4.0")
+    capped = ResolvePolicy(
+        constraints=(
+            Constraint(Requirement("urllib3<2.5"), "/etc/pip-constraints.txt:3"),
+            # A marker that does not hold on the base: not in force.
+            Constraint(Requirement("urllib3<2; sys_platform == 'win32'"), "c.txt:1"),
+        )
+    )
+    assert picks(resolve(_reqs("urllib3>=2"), base, source, policy=capped)) == {"urllib3": "2.4.0"}
+    tighter = dataclasses.replace(
+        capped, constraints=(Constraint(Requirement("urllib3<2.3"), "c.txt:1"),)
+    )
+    with pytest.raises(ResolutionError) as info:
+        resolve(_reqs("urllib3>=2"), base, source, policy=tighter)
+    assert "excluded by the constraint urllib3<2.3 (c.txt:1)" in str(info.value)
+    # The base's copy is not installed by overlock: a constraint does not shadow it.
+    assert picks(resolve(_reqs("urllib3"), base, source, policy=tighter)) == {}

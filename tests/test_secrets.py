@@ -304,7 +304,7 @@ def test_an_unexpected_error_and_its_traceback_show_no_credential(
         raise error("cannot open http://someone:TracePw-5d7f9b1c3e@h.example/simple/")
 
     monkeypatch.setattr(overlock.cli, "cmd_lock", failing)
-    assert overlock.cli.main(["lock", "-v"]) == 1
+    assert overlock.cli.main(["lock", "-v"]) == overlock.cli.INTERNAL_ERROR  # 3, not 1
     err = capsys.readouterr().err
     assert "Traceback" in err and "internal error" in err
     assert "TracePw" not in err and "http://someone:****@h.example/simple/" in err

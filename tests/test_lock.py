@@ -602,6 +602,41 @@ def test_pip_constraints_are_honoured_recorded_and_make_the_lock_stale_when_they
     assert bad.code == 2 and f"{constraints}:1: pip option -r" in bad.err
 
 
+def test_pip_index_options_on_the_command_line_apply_to_this_run(
+    tmp_path: Path, index: PackageIndex, make_base: Any, make_wheel: Any, overlock: Any
+) -> None:
+    import shutil
+
+    base = make_base()
+    publish(index, WheelSpec("tool", "1.0"))
+    manifest = write_manifest(tmp_path / "p", base, ["tool"], index=index)
+    m = str(manifest)
+    lock_file = manifest.parent / "pylock.overlay.toml"
+    with PackageIndex(tmp_path / "mirror") as mirror:
+        mirror.add_spec(WheelSpec("tool", "2.0"))
+        # --index-url replaces overlay.toml's primary index for this run only.
+        run = overlock("lock", "-m", m, "--index-url", mirror.url)
+        assert run.code == 0, run.err
+        assert read_lock(lock_file).by_name["tool"].version == "2.0"
+        assert mirror.url.rstrip("/") in lock_file.read_text()
+        assert index.count("/simple/tool/*") == 0
+        # --extra-index-url adds it: the newest of both.
+        run = overlock("lock", "-m", m, "-U", "--extra-index-url", mirror.url)
+        assert run.code == 0, run.err
+        assert read_lock(lock_file).by_name["tool"].version == "2.0"
+    # --no-index with --find-links: a directory of wheels, nothing else.
+    links = tmp_path / "links"
+    links.mkdir()
+    shutil.copy(make_wheel(name="tool", version="3.0"), links)
+    run = overlock("lock", "-m", m, "--no-index", "--find-links", str(links))
+    assert run.code == 0, run.err
+    assert read_lock(lock_file).by_name["tool"].version == "3.0"
+    # overlay.toml is unchanged, and so is what a plain lock asks.
+    assert "links" not in manifest.read_text()
+    assert overlock("lock", "-m", m, "-U").code == 0
+    assert read_lock(lock_file).by_name["tool"].version == "1.0"
+
+
 # -- bad input ----------------------------------------------------------------------------------
 
 

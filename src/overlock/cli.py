@@ -23,11 +23,13 @@ from typing import Any
 from overlock import __version__, children
 from overlock.atomic import write_text_atomic
 from overlock.cli_common import (
+    add_index_options,
     add_json_option,
     add_no_build_option,
     add_overwrite_option,
     add_policy_options,
     add_upgrade_options,
+    index_options,
     make_lock,
     output_path,
     policy_given,
@@ -76,6 +78,7 @@ def cmd_lock(args: argparse.Namespace, out: Output) -> int:
     if (
         old is not None
         and not (args.upgrade or args.upgrade_package or policy_given(args))
+        and not index_options(args)
         and not args.dry_run
     ):
         # Nothing changed since the lock was made (overlay.toml, the base, locked sources):
@@ -281,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_json_option(p)
     add_no_build_option(p)
     add_policy_options(p)
+    add_index_options(p)
 
     base_parser = sub.add_parser("base", help="inspect the base environment")
     base_sub = base_parser.add_subparsers(dest="base_command", metavar="SUBCOMMAND")

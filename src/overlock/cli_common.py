@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from overlock._bootstrap import STATE_DIRNAME
-from overlock.context import Overlay, default_manifest_path
+from overlock.context import IndexOptions, Overlay, default_manifest_path
 from overlock.errors import BadInputError
 from overlock.lockfile import LOCK_FILENAME, lock_path_for
 from overlock.manifest import MANIFEST_FILENAME
@@ -151,6 +151,42 @@ def add_upgrade_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_index_options(parser: argparse.ArgumentParser) -> None:
+    """pip's index options, for this run, on top of overlay.toml's [index] (or pip's
+    configuration): the lock records where each file came from, so sync needs none."""
+    parser.add_argument("--index-url", "-i", metavar="URL", help="the primary package index")
+    parser.add_argument(
+        "--extra-index-url",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="another index to search (repeat for more)",
+    )
+    parser.add_argument(
+        "--find-links",
+        "-f",
+        action="append",
+        default=[],
+        metavar="PATH_OR_URL",
+        help="a directory or page of distribution files to search (repeat for more)",
+    )
+    parser.add_argument("--no-index", action="store_true", help="use only --find-links")
+
+
+def index_options(args: argparse.Namespace | None) -> IndexOptions:
+    from overlock.pipconfig import absolute_location
+
+    if args is None:
+        return IndexOptions()
+    here = Path.cwd()
+    return IndexOptions(
+        index_url=getattr(args, "index_url", None),
+        extra_index_urls=tuple(getattr(args, "extra_index_url", None) or ()),
+        find_links=tuple(absolute_location(f, here) for f in getattr(args, "find_links", ()) or ()),
+        no_index=bool(getattr(args, "no_index", False)),
+    )
+
+
 def make_lock(
     overlay: Overlay,
     out: Output,
@@ -168,6 +204,11 @@ def make_lock(
     """
     from overlock.devsources import lock_manifest
     from overlock.locking import preferred_versions
+
+    options = index_options(args)
+    if options:
+        overlay.index_options = options
+        overlay.__dict__.pop("index_config", None)  # computed again with them
 
     prefer = preferred_versions(
         keep,

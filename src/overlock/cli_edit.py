@@ -22,6 +22,7 @@ from overlock.atomic import atomic_writer
 from overlock.base import BaseEnv, find_base_python
 from overlock.cache import Cache
 from overlock.cli_common import (
+    add_index_options,
     add_no_build_option,
     add_policy_options,
     add_upgrade_options,
@@ -403,6 +404,7 @@ def register(add: Callable[..., Any], manifest_opt: argparse.ArgumentParser) -> 
     add_no_build_option(edit_opts)
     add_policy_options(edit_opts)
     add_upgrade_options(edit_opts)
+    add_index_options(edit_opts)
     edit_opts.add_argument(
         "--no-compile", action="store_true", help="with --sync: do not byte-compile"
     )

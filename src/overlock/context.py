@@ -22,6 +22,29 @@ if TYPE_CHECKING:
     from overlock.sync import Owner
 
 
+@dataclass(frozen=True)
+class IndexOptions:
+    """pip's index options given on the command line, for one run."""
+
+    index_url: str | None = None  # replaces the primary index
+    extra_index_urls: tuple[str, ...] = ()  # added after the configured ones
+    find_links: tuple[str, ...] = ()  # added after the configured ones
+    no_index: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.index_url or self.extra_index_urls or self.find_links or self.no_index)
+
+    def applied_to(self, config: IndexConfig) -> IndexConfig:
+        primary = self.index_url or config.index_urls[0]
+        return replace(
+            config,
+            index_urls=(primary, *config.index_urls[1:], *self.extra_index_urls),
+            find_links=(*config.find_links, *self.find_links),
+            no_index=self.no_index or config.no_index,
+            origin=f"{config.origin}, with command-line options",
+        )
+
+
 def default_manifest_path() -> Path:
     return Path(manifest_path(os.environ))
 
@@ -31,6 +54,9 @@ class Overlay:
     """One overlay: its manifest and, on demand, its base, index and lock."""
 
     manifest: Manifest
+    # --index-url/--extra-index-url/--find-links/--no-index of this run (cli_common), on top
+    # of overlay.toml's [index] or pip's configuration, as pip's own options are.
+    index_options: IndexOptions | None = None
 
     @classmethod
     def load(cls, path: Path | None = None) -> Overlay:
@@ -80,6 +106,8 @@ class Overlay:
         settings = self.manifest.index
         if settings is not None:
             config = IndexConfig.from_manifest(settings.urls, settings.find_links, config)
+        if self.index_options is not None:
+            config = self.index_options.applied_to(config)
         redact.remember(config.sources)
         # A direct reference's credentials reach its host the way an index's do.
         return replace(config, auth_urls=self.manifest.credential_urls)

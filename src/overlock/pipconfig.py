@@ -94,9 +94,7 @@ class IndexConfig:
 
         index_url = values.get("index-url", "").strip() or PYPI_SIMPLE
         extra = tuple(values.get("extra-index-url", "").split())
-        find_links = tuple(
-            _absolute_location(f, here) for f in values.get("find-links", "").split()
-        )
+        find_links = tuple(absolute_location(f, here) for f in values.get("find-links", "").split())
         timeout_text = values.get("timeout") or values.get("default-timeout")
         return cls(
             index_urls=(index_url, *extra),
@@ -108,7 +106,7 @@ class IndexConfig:
             retries=_to_int(values.get("retries"), DEFAULT_RETRIES),
             no_index=_to_bool(values.get("no-index")),
             constraint_files=tuple(
-                _absolute_location(f, here) for f in values.get("constraint", "").split()
+                absolute_location(f, here) for f in values.get("constraint", "").split()
             ),
             origin="pip configuration",
         )
@@ -177,7 +175,8 @@ def _read_config_file(path: Path) -> dict[tuple[str, str], str]:
     return out
 
 
-def _absolute_location(location: str, cwd: Path) -> str:
+def absolute_location(location: str, cwd: Path) -> str:
+    """A find-links location or file as pip takes it: URLs as they are, paths made absolute."""
     if "://" in location:
         return location
     path = Path(location).expanduser()

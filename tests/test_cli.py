@@ -95,7 +95,11 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(
     assert out.style("ok", "green") == "ok"
 
 
-def test_progress_draws_on_a_terminal_and_is_silent_otherwise() -> None:
+def test_progress_draws_on_a_terminal_and_is_silent_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
     stream, fd = _tty()
     with stream:
         out = Output()

@@ -13,7 +13,7 @@ from harness.bases import Base, MakeBase, clean_env
 from harness.index import PackageIndex
 from harness.project import Run, write_manifest
 from harness.wheels import MakeWheel, WheelSpec
-from overlock.sync import current_generation
+from overlock.sync import current_generation, state_root
 
 Overlock = Callable[..., Run]
 
@@ -221,3 +221,52 @@ def test_a_prefix_holding_the_project_is_never_moved_aside(
     run = overlock("sync", "-m", m, "--move-aside")
     assert run.code == 2 and "holds the project" in run.err
     assert manifest.is_file()
+
+
+def _on_a_terminal(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run ``argv`` with stderr on a real pty; return its exit code and what it drew there."""
+    import os
+    import pty
+    import select
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=follower, env=env)
+    os.close(follower)
+    drawn = b""
+    # Read until the process has exited and the pty is drained (EIO once nothing holds it).
+    while True:
+        ready, _, _ = select.select([leader], [], [], 1.0)
+        if ready:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            drawn += chunk
+        elif proc.poll() is not None:
+            break
+    os.close(leader)
+    return proc.wait(timeout=600), drawn.decode(errors="replace")
+
+
+def test_sync_shows_its_progress_on_a_terminal_only(
+    project: tuple[Base, Path, Path], overlock: Overlock
+) -> None:
+    import shutil
+    import sys
+
+    _base, manifest, prefix = project
+    assert overlock("lock", "-m", str(manifest)).code == 0
+    command = [str(Path(sys.executable).with_name("overlock")), "sync", "-m", str(manifest)]
+    env = clean_env({"TERM": "xterm"})
+    env.pop("NO_COLOR", None)
+    # NO_COLOR (or TERM=dumb, -q, --json, a pipe): the same sync draws nothing.
+    code, drawn = _on_a_terminal(command, {**env, "NO_COLOR": "1"})
+    assert code == 0, drawn
+    assert "installing" not in drawn, drawn
+    prefix.unlink()  # the stable link; the generations live beside it
+    shutil.rmtree(state_root(prefix))
+    code, drawn = _on_a_terminal(command, env)
+    assert code == 0, drawn
+    assert "installing 1/2" in drawn and "installing 2/2" in drawn, drawn

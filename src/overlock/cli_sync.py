@@ -194,6 +194,7 @@ def sync_overlay(
         reporter=out.debug,
         owner=overlay.owner,
         take_over=take_over,
+        progress=out.progress,
     )
     if from_file and not (dry_run or allow_stale or builds or lower_site_dirs(base)):
         # (Not over lower overlays: their re-sync would not show in the stamp's files.)

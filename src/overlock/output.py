@@ -74,8 +74,9 @@ class Output:
             print(self.style("  hint:", "cyan", stream=self.err) + f" {scrub(hint)}", file=self.err)
 
     def progress(self, label: str, total: int) -> Progress:
-        """A one-line counter on stderr, redrawn in place; silent off a terminal or with -q."""
-        live = self.verbosity >= 0 and not self.json_mode and self._tty(self.err)
+        """A one-line counter on stderr, redrawn in place; silent off a terminal, with -q,
+        ``--json``, ``NO_COLOR`` or ``TERM=dumb`` (where redrawing a line is not wanted)."""
+        live = self.verbosity >= 0 and not self.json_mode and self.color_on(self.err)
         return Progress(self.err if live else None, label, total)
 
 

@@ -41,7 +41,7 @@ from collections.abc import Set as AbstractSet
 from concurrent.futures import BrokenExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Protocol
 
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -64,6 +64,19 @@ _GEN_RE = re.compile(r"^gen-(\d+)$")
 
 Fetch = Callable[[Sequence[LockedFile]], Mapping[str, Path]]
 Reporter = Callable[[str], None]
+
+
+class Counter(Protocol):
+    """A progress counter (output.Progress): advanced once per unit of work."""
+
+    def advance(self, what: str = "", n: int = 1) -> None: ...
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(self, *exc: object) -> Any: ...
+
+
+ProgressFactory = Callable[[str, int], Counter]
 
 
 # -- values ------------------------------------------------------------------------------
@@ -412,6 +425,7 @@ def sync(
     reporter: Reporter | None = None,
     owner: Owner | None = None,
     take_over: bool = False,
+    progress: ProgressFactory | None = None,
 ) -> SyncResult:
     """Make ``prefix`` hold exactly ``lock``'s packages, switching atomically.
 
@@ -425,6 +439,8 @@ def sync(
     new generation instead of carried over.
     ``owner`` is the overlay syncing: a prefix another overlay owns is refused
     (OwnedPrefixError) unless ``take_over``; None syncs without claiming the prefix.
+    ``progress(label, total)`` gives a counter advanced as each wheel is installed (a
+    terminal's one-line progress, output.Output.progress).
     On any error the prefix is left as it was.
     """
     report: Reporter = reporter or (lambda _msg: None)
@@ -480,6 +496,7 @@ def sync(
                 verify_imports=verify_imports,
                 keep_foreign=not drop_foreign,
                 owner=claim.owner,
+                progress=progress,
             )
             final = root / f"gen-{number}"
             building.rename(final)
@@ -556,6 +573,7 @@ def _build(
     verify_imports: bool = True,
     keep_foreign: bool = True,
     owner: Owner | None = None,
+    progress: ProgressFactory | None = None,
 ) -> list[str]:
     gen.mkdir()
     current = prefix.resolve() if state is not None else None
@@ -601,7 +619,9 @@ def _build(
             (boot / "sitecustomize.py").write_text(sitecustomize, encoding="utf-8")
             hashed.append(lock_hash(lock))
 
-        _install_all(gen, base, prefix, to_install, paths, report, done, meanwhile)
+        _install_all(
+            gen, base, prefix, to_install, paths, report, done, meanwhile, progress=progress
+        )
         if compiler is not None:
             # Everything else compileall would find: reused packages (their byte-code is
             # linked, so they cost a stat), carried files, the bootstrap.
@@ -797,6 +817,8 @@ def _install_all(
     report: Reporter,
     done: Callable[[LockedPackage, list[str]], None],
     meanwhile: Callable[[], None],
+    *,
+    progress: ProgressFactory | None = None,
 ) -> None:
     """Install ``packages`` into ``gen`` a few at a time, the biggest wheels first.
 
@@ -826,10 +848,15 @@ def _install_all(
                 requested=bool(pkg.requested),
             )
             futures[future] = pkg
+        counter = progress("installing", len(order)) if progress is not None else None
         try:
             meanwhile()
-            for future in as_completed(futures):
-                done(futures[future], future.result())
+            with counter if counter is not None else contextlib.nullcontext():
+                for future in as_completed(futures):
+                    pkg = futures[future]
+                    done(pkg, future.result())
+                    if counter is not None:
+                        counter.advance(f"{pkg.name} {pkg.version}")
         except BrokenExecutor as exc:
             pool.shutdown(wait=True, cancel_futures=True)
             raise SyncError(f"a process installing wheels died: {exc}") from exc

@@ -343,11 +343,18 @@ class _Validator:
         name = self._name(overlay)
         requires_text, requires = self._requires(overlay)
         index, find_links_text = self._index(index_table)
-        shadow = self._shadow(resolve)
+        shadow = self._choice(resolve, "shadow", SHADOW_POLICIES, "auto")
         allow_build = self._allow_build(resolve)
         keep = self._keep(resolve)
         prereleases, only_binary, no_binary = self._policy(resolve)
-        upstream_metadata = self._upstream_metadata(resolve)
+        upstream_metadata = self._choice(
+            resolve,
+            "upstream-metadata",
+            UPSTREAM_POLICIES,
+            "warn",
+            explain=" (what to do with caps the index's metadata of a Debian or conda base"
+            " package declares and its installed copy does not)",
+        )
         if overlay is not None and "format" in overlay:
             self._format(overlay["format"])
 
@@ -625,12 +632,7 @@ class _Validator:
         """``prereleases``, ``only-binary`` and ``no-binary`` of [resolve] (see policy.py)."""
         if table is None:
             return "pep440", (), ()
-        where: KeyPath = ("resolve", "prereleases")
-        mode = self._string(table, where) or "pep440"
-        if mode not in PRERELEASE_MODES:
-            choices = ", ".join(json.dumps(m) for m in PRERELEASE_MODES)
-            self.report(where, f"{json.dumps(mode)} is not a mode; use one of {choices}")
-            mode = "pep440"
+        mode = self._choice(table, "prereleases", PRERELEASE_MODES, "pep440", noun="mode")
         lists: dict[str, tuple[str, ...]] = {}
         for key in ("only-binary", "no-binary"):
             names: list[str] = []
@@ -712,31 +714,26 @@ class _Validator:
         settings = IndexSettings(urls=tuple(urls or ()), find_links=tuple(resolved_links))
         return settings, tuple(links or ())
 
-    def _upstream_metadata(self, table: Mapping[str, Any] | None) -> str:
-        where: KeyPath = ("resolve", "upstream-metadata")
+    def _choice(
+        self,
+        table: Mapping[str, Any] | None,
+        key: str,
+        choices: Sequence[str],
+        default: str,
+        *,
+        noun: str = "policy",
+        explain: str = "",
+    ) -> str:
+        """``[resolve] key``, one of ``choices``; else reported, and ``default``."""
+        where: KeyPath = ("resolve", key)
         text = self._string(table, where) if table is not None else None
         if text is None:
-            return "warn"
-        if text not in UPSTREAM_POLICIES:
-            choices = ", ".join(json.dumps(p) for p in UPSTREAM_POLICIES)
-            self.report(
-                where,
-                f"{json.dumps(text)} is not a policy; use one of {choices}"
-                " (what to do with caps the index's metadata of a Debian or conda base"
-                " package declares and its installed copy does not)",
-            )
-            return "warn"
-        return text
-
-    def _shadow(self, table: Mapping[str, Any] | None) -> str:
-        where: KeyPath = ("resolve", "shadow")
-        text = self._string(table, where) if table is not None else None
-        if text is None:
-            return "auto"
-        if text not in SHADOW_POLICIES:
-            choices = " or ".join(json.dumps(p) for p in SHADOW_POLICIES)
-            self.report(where, f"{json.dumps(text)} is not a policy; use {choices}")
-            return "auto"
+            return default
+        if text not in choices:
+            quoted = [json.dumps(c) for c in choices]
+            listed = " or ".join(quoted) if len(quoted) == 2 else "one of " + ", ".join(quoted)
+            self.report(where, f"{json.dumps(text)} is not a {noun}; use {listed}{explain}")
+            return default
         return text
 
     # -- value helpers

@@ -305,17 +305,7 @@ def make_conda_base(
     meta = path / "conda-meta"
     meta.mkdir()
     (meta / "history").write_text(f"==> 2024-01-01 00:00:00 <==\n# cmd: harness create {path}\n")
-    base = Base(prefix=path, python=bin_dir / "python", kind="conda")
-    reported = base.run("import sys; print(sys.prefix); print(sys.base_prefix)")
-    expected = f"{path}\n{path}\n"
-    if reported.returncode != 0 or reported.stdout != expected:
-        raise RuntimeError(
-            f"conda-like base at {path} is not self-rooted: {reported.stdout!r} "
-            f"(expected {expected!r}); stderr: {reported.stderr}"
-        )
-    if wheels:
-        base.install(*wheels)
-    return base
+    return _self_rooted(Base(prefix=path, python=bin_dir / "python", kind="conda"), wheels)
 
 
 # Left out of a system-like base's copy of the stdlib: big, and never imported by overlock or
@@ -362,12 +352,17 @@ def make_system_base(
     shutil.copytree(stdlib, lib_dir, ignore=skipped, symlinks=True)
     (lib_dir / "site-packages").mkdir()
     _check_libpython(exe)
-    base = Base(prefix=path, python=bin_dir / "python", kind="system")
+    return _self_rooted(Base(prefix=path, python=bin_dir / "python", kind="system"), wheels)
+
+
+def _self_rooted(base: Base, wheels: Sequence[Path]) -> Base:
+    """``base`` after checking its interpreter takes ``base.prefix`` as both prefixes (a
+    copied or hand-made installation, not a venv), with ``wheels`` installed."""
     reported = base.run("import sys; print(sys.prefix); print(sys.base_prefix)")
-    expected = f"{path}\n{path}\n"
+    expected = f"{base.prefix}\n{base.prefix}\n"
     if reported.returncode != 0 or reported.stdout != expected:
         raise RuntimeError(
-            f"system-like base at {path} is not self-rooted: {reported.stdout!r} "
+            f"{base.kind}-like base at {base.prefix} is not self-rooted: {reported.stdout!r} "
             f"(expected {expected!r}); stderr: {reported.stderr}"
         )
     if wheels:

@@ -68,6 +68,12 @@ def _without(value: str, drop: set[str]) -> list[str]:
     return [p for p in value.split(os.pathsep) if p and p not in drop]
 
 
+def script_dirs(base: BaseEnv, prefix: Path) -> list[str]:
+    """What goes first on ``PATH``: ``PREFIX/bin``, then each lower overlay's (layers.py),
+    nearest first; python imports find the lower overlays' packages through the bootstrap."""
+    return [str(prefix / base.scheme["scripts"]), *lower_script_dirs(base)]
+
+
 def overlay_environ(base: BaseEnv, prefix: Path, environ: Mapping[str, str]) -> dict[str, str]:
     """``environ`` with the overlay at ``prefix`` active (for ``overlock run``).
 
@@ -82,13 +88,10 @@ def overlay_environ(base: BaseEnv, prefix: Path, environ: Mapping[str, str]) -> 
     if previous:
         old = Path(previous)
         drop |= {str(old / base.scheme["scripts"]), str(boot_dir(old))}
-    bin_dir = str(prefix / base.scheme["scripts"])
+    bins = script_dirs(base, prefix)
     boot = str(boot_dir(prefix))
-    # Lower overlays' commands come next, nearest first (layers.py); python imports find
-    # their packages through the bootstrap.
-    lower = lower_script_dirs(base)
-    path = _without(env.get("PATH", os.defpath), drop | {bin_dir, *lower})
-    env["PATH"] = os.pathsep.join([bin_dir, *lower, *path])
+    path = _without(env.get("PATH", os.defpath), drop | set(bins))
+    env["PATH"] = os.pathsep.join([*bins, *path])
     # No empty entries: an empty PYTHONPATH component means the current directory.
     pythonpath = _without(env.get("PYTHONPATH", ""), drop | {boot})
     env["PYTHONPATH"] = os.pathsep.join([boot, *pythonpath])
@@ -117,8 +120,7 @@ def activate_script(shell: str, base: BaseEnv, prefix: Path) -> str:
     first deactivates what that shell activated, so nothing stacks.
     """
     prefix = _abs(prefix)
-    # Lower overlays' commands follow this overlay's (layers.py), joined as PATH is.
-    bin_dir = os.pathsep.join([str(prefix / base.scheme["scripts"]), *lower_script_dirs(base)])
+    bin_dir = os.pathsep.join(script_dirs(base, prefix))  # joined as PATH is
     boot = str(boot_dir(prefix))
     for value in (bin_dir, boot):
         # Quoting cannot make a newline safe everywhere: it ends the comment line below,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from overlock._bootstrap import boot_dir
-from overlock.activate import ACTIVE_VAR
+from overlock.activate import ACTIVE_VAR, script_dirs
 from overlock.base import BaseEnv
 
 FORMATS = ("lmod", "envmodules")
@@ -24,7 +24,7 @@ FORMATS = ("lmod", "envmodules")
 class ModuleSpec:
     name: str  # the overlay's name, for whatis/help
     prefix: str  # the stable prefix, absolute
-    bin_dir: str
+    bin_dirs: tuple[str, ...]  # first on PATH, in this order (activate.script_dirs)
     boot: str
     python: str  # the base interpreter the overlay is for
     manifest: str
@@ -35,7 +35,7 @@ def module_spec(base: BaseEnv, prefix: str, name: str, manifest: str) -> ModuleS
     return ModuleSpec(
         name=name,
         prefix=prefix,
-        bin_dir=str(root / base.scheme["scripts"]),
+        bin_dirs=tuple(script_dirs(base, root)),
         boot=str(boot_dir(root)),
         python=base.python,
         manifest=manifest,
@@ -84,7 +84,8 @@ def lmod(spec: ModuleSpec) -> str:
             + _lua(f"Activates the overlock overlay at {spec.prefix} for {spec.python}")
             + ")",
             'family("overlock")',
-            f'prepend_path("PATH", {_lua(spec.bin_dir)})',
+            # prepend_path puts each in front: the last one given ends up first.
+            *(f'prepend_path("PATH", {_lua(d)})' for d in reversed(spec.bin_dirs)),
             f'prepend_path("PYTHONPATH", {_lua(spec.boot)})',
             f'setenv("{ACTIVE_VAR}", {_lua(spec.prefix)})',
             "",
@@ -102,7 +103,7 @@ def envmodules(spec: ModuleSpec) -> str:
             " Regenerate with `overlock export --format envmodules`.",
             f"module-whatis {_tcl('overlock overlay ' + spec.name + ' for ' + spec.python)}",
             "family overlock",
-            f"prepend-path PATH {_tcl(spec.bin_dir)}",
+            *(f"prepend-path PATH {_tcl(d)}" for d in reversed(spec.bin_dirs)),
             f"prepend-path PYTHONPATH {_tcl(spec.boot)}",
             f"setenv {ACTIVE_VAR} {_tcl(spec.prefix)}",
             "",

@@ -61,8 +61,8 @@ def probe_cached(
     try:
         saved = json.loads(entry.read_text(encoding="utf-8"))
         cached = BaseEnv.from_json(saved["base"])
-        same_layer = list(cached.extra.get("module_path") or ()) == list(layer)
-        if same_layer and saved.get("key") == validity_key(python, cached):
+        # The slot is the layer's as well as the interpreter's; the key covers the rest.
+        if saved.get("key") == validity_key(python, cached):
             return cached
     except (OSError, ValueError, KeyError, TypeError, BaseProbeError):
         pass  # no usable saved probe: probe again

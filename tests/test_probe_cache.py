@@ -60,3 +60,28 @@ def test_a_damaged_cache_entry_is_ignored(tmp_path: Path, make_base: Any) -> Non
     [entry] = (cache / "probes").iterdir()
     entry.write_text("{not json")
     assert probe_cache.probe_cached(base.prefix, cache) == probe(base.prefix)
+
+
+def test_each_module_layer_has_its_own_entry_and_a_changed_module_is_probed_again(
+    tmp_path: Path, make_base: Any, make_wheel: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import zipfile
+
+    base = make_base()
+    cache = tmp_path / "cache"
+    module = tmp_path / "sw" / "six"
+    with zipfile.ZipFile(make_wheel(name="six", version="1.16.0")) as zf:
+        zf.extractall(module)
+    plain = probe_cache.probe_cached(base.prefix, cache, module_path=())
+    loaded = probe_cache.probe_cached(base.prefix, cache, module_path=(str(module),))
+    assert "six" not in plain.by_name and loaded.by_name["six"].version == "1.16.0"
+    with monkeypatch.context() as m:
+        _forbid_probing(m)  # both layers are answered from their own entries
+        assert probe_cache.probe_cached(base.prefix, cache, module_path=()) == plain
+        assert probe_cache.probe_cached(base.prefix, cache, module_path=(str(module),)) == loaded
+    # The module is upgraded in place: its directory listing changes.
+    (module / "six-1.16.0.dist-info").rename(module / "six-1.17.0.dist-info")
+    metadata = module / "six-1.17.0.dist-info" / "METADATA"
+    metadata.write_text(metadata.read_text().replace("Version: 1.16.0", "Version: 1.17.0"))
+    again = probe_cache.probe_cached(base.prefix, cache, module_path=(str(module),))
+    assert again.by_name["six"].version == "1.17.0"

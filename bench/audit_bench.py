@@ -80,7 +80,7 @@ def _profile(env: dict[str, str], nxt: Path, manifests: list[str]) -> None:
     import cProfile
     import pstats
 
-    from overlock.cli import main as overlock_main
+    from overlock.cli.main import main as overlock_main
 
     os.environ.update(env)
     argv = ["audit", "--json", "--base", str(nxt), *manifests]

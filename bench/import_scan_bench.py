@@ -24,8 +24,8 @@ from pathlib import Path
 
 from _common import BASE_PINS, build_base, ensure_wheels, log, pick, require_cp311
 
-from overlock.base import BaseEnv, probe
-from overlock.importscan import ImportScan, importers_of
+from overlock.base.env import BaseEnv, probe
+from overlock.base.importscan import ImportScan, importers_of
 
 SYNTHETIC = 1000
 

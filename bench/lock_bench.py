@@ -255,12 +255,12 @@ def measure_snapshot(work: Path, base: Base, runs: int) -> float:
 
 
 PROFILE_IMPORTS = (
-    "overlock.cli",
-    "overlock.locking",
-    "overlock.lockfile",
-    "overlock.index",
-    "overlock.resolve",
-    "overlock.base",
+    "overlock.cli.main",
+    "overlock.lock.make",
+    "overlock.lock.pylock",
+    "overlock.index.client",
+    "overlock.resolve.resolver",
+    "overlock.base.env",
 )
 
 

@@ -38,8 +38,8 @@ from _common import (
 
 from harness.bases import Base
 from harness.index import PackageIndex
-from overlock.lockfile import read_lock
-from overlock.sync import state_root
+from overlock.lock.pylock import read_lock
+from overlock.sync.engine import state_root
 
 # The targets: (what, the ratio or time shown, its value from the medians, met?).
 TARGETS: tuple[tuple[str, str, Callable[[dict[str, float]], float], float, str], ...] = (

@@ -161,7 +161,7 @@ def make_base(tmp_path: Path) -> Iterator[MakeBase]:
 @pytest.fixture
 def overlock(capsys: pytest.CaptureFixture[str]) -> Callable[..., Run]:
     """overlock("lock", "-m", path) -> Run(code, out, err): the real CLI, in this process."""
-    from overlock.cli import main
+    from overlock.cli.main import main
 
     def run(*args: str) -> Run:
         capsys.readouterr()

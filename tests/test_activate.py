@@ -19,10 +19,10 @@ import pytest
 from harness.bases import Base, MakeBase, clean_env, other_pythons
 from harness.project import Run, write_manifest
 from harness.wheels import MakeWheel
-from overlock.activate import ACTIVE_VAR, activate_script, default_shell, overlay_environ
-from overlock.base import BaseEnv, probe
+from overlock.base.env import BaseEnv, probe
 from overlock.errors import BadInputError
-from overlock.sync import sync
+from overlock.prefix.activate import ACTIVE_VAR, activate_script, default_shell, overlay_environ
+from overlock.sync.engine import sync
 from test_sync import FileFetcher, make_lock
 
 

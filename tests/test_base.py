@@ -16,7 +16,7 @@ from packaging.version import Version
 
 from harness.bases import Base, MakeBase, other_pythons
 from harness.wheels import MakeWheel
-from overlock.base import BaseEnv, find_base_python, load_snapshot, probe
+from overlock.base.env import BaseEnv, find_base_python, load_snapshot, probe
 from overlock.errors import BaseProbeError
 
 RUNNER_XY = f"{sys.version_info[0]}.{sys.version_info[1]}"
@@ -624,7 +624,7 @@ def test_interpreter_that_prints_garbage(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(os.name == "nt", reason="POSIX shell scripts stand in for interpreters")
 def test_interpreter_that_prints_a_broken_report(tmp_path: Path) -> None:
-    from overlock import _probe
+    from overlock.inbase import probe as _probe
 
     python = _script(
         tmp_path / "python", f"echo '{_probe.BEGIN}'\necho '{{\"pro'\necho '{_probe.END}'\n"

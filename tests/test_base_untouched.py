@@ -27,9 +27,9 @@ from harness.index import PackageIndex
 from harness.project import Run, write_manifest
 from harness.sources import backend_wheel_files, write_project
 from harness.wheels import MakeWheel, WheelSpec
-from overlock.base import probe
+from overlock.base.env import probe
 from overlock.errors import SyncError
-from overlock.install import ByteCompiler, install_wheel
+from overlock.sync.install import ByteCompiler, install_wheel
 
 KINDS = ("venv", "conda", "system")
 

@@ -15,7 +15,7 @@ import pytest
 from harness.bases import MakeBase
 from harness.index import PackageIndex
 from harness.project import Run, write_manifest
-from overlock.cli import os_error
+from overlock.cli.main import os_error
 from overlock.errors import BadInputError
 from overlock.limits import MAX_INPUT_BYTES
 
@@ -138,7 +138,7 @@ def test_hashing_a_source_tree_is_bounded(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("overlock.build.MAX_TREE_FILES", 5)
+    monkeypatch.setattr("overlock.build.backend.MAX_TREE_FILES", 5)
     tree = tmp_path / "big-project"
     tree.mkdir()
     (tree / "pyproject.toml").write_text('[project]\nname = "src"\nversion = "1"\n')

@@ -17,13 +17,13 @@ from packaging.utils import canonicalize_name
 
 from harness.index import PackageIndex
 from harness.wheels import WheelSpec, build_wheel
-from overlock.base import BaseEnv
+from overlock.base.env import BaseEnv
 from overlock.cache import Cache
+from overlock.dists.types import DistFile
 from overlock.errors import HashMismatchError, IndexError_
-from overlock.index import Index, make_client
+from overlock.index.client import Index, make_client
+from overlock.index.pipconfig import IndexConfig
 from overlock.limits import MAX_DOWNLOAD_ENV, Deadline, max_download
-from overlock.pipconfig import IndexConfig
-from overlock.sources import DistFile
 
 ALPHA = "alpha-1.0-py3-none-any.whl"
 
@@ -173,7 +173,7 @@ def test_the_cap_is_configurable_and_has_a_sane_default() -> None:
 def test_an_endless_index_page_is_cut_off(
     alpha: PackageIndex, cache: Cache, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("overlock.index.MAX_PAGE_BYTES", 2 * 1024 * 1024)
+    monkeypatch.setattr("overlock.index.client.MAX_PAGE_BYTES", 2 * 1024 * 1024)
     alpha.fault("/simple/alpha/", "endless")
     with open_index(alpha.url, cache, retries=0) as ix, pytest.raises(IndexError_) as err:
         ix.releases(canonicalize_name("alpha"))

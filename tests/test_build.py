@@ -28,13 +28,13 @@ from harness.sources import (
     write_project,
 )
 from harness.wheels import WheelSpec
-from overlock.base import BaseEnv, probe
-from overlock.build import Builder, build_key, tree_hash, unpack_sdist
+from overlock.base.env import BaseEnv, probe
+from overlock.build.backend import Builder, build_key, tree_hash, unpack_sdist
+from overlock.build.git import checkout, ls_remote, parse_git_url, resolve_commit
 from overlock.cache import Cache
 from overlock.errors import BuildError
-from overlock.index import Index
-from overlock.pipconfig import IndexConfig
-from overlock.vcs import checkout, ls_remote, parse_git_url, resolve_commit
+from overlock.index.client import Index
+from overlock.index.pipconfig import IndexConfig
 
 
 @pytest.fixture(autouse=True)
@@ -333,7 +333,7 @@ def test_lock_editable_tree_and_its_dependencies(
     assert run.code == 0, run.err
     lock_text = (manifest.parent / "pylock.overlay.toml").read_text()
     assert 'path = "../src/devpkg"' in lock_text and "editable = true" in lock_text
-    from overlock.lockfile import read_lock
+    from overlock.lock.pylock import read_lock
 
     lock = read_lock(manifest.parent / "pylock.overlay.toml")
     pkgs = lock.by_name
@@ -367,7 +367,7 @@ def test_lock_git_reference_is_pinned_to_a_commit(
     )
 
     assert overlock("lock", "-m", str(manifest)).code == 0
-    from overlock.lockfile import read_lock
+    from overlock.lock.pylock import read_lock
 
     [pkg] = read_lock(manifest.parent / "pylock.overlay.toml").packages
     assert pkg.vcs is not None
@@ -393,7 +393,7 @@ def test_pep508_direct_references_to_a_directory_and_an_sdist(
     )
     run = overlock("lock", "-m", str(manifest))
     assert run.code == 0, run.err
-    from overlock.lockfile import read_lock
+    from overlock.lock.pylock import read_lock
 
     lock = read_lock(manifest.parent / "pylock.overlay.toml")
     tree_pkg, arch = lock.by_name["treepkg"], lock.by_name["archpkg"]
@@ -441,7 +441,7 @@ def test_sdist_only_dependency_is_built_when_allowed(
     run = overlock("lock", "-m", str(manifest))
 
     assert run.code == 0, run.err
-    from overlock.lockfile import read_lock
+    from overlock.lock.pylock import read_lock
 
     lock = read_lock(manifest.parent / "pylock.overlay.toml")
     assert set(lock.by_name) == {"app", "srconly", "leaf"}
@@ -472,7 +472,7 @@ def test_build_failure_during_lock_is_reported_with_the_backend_output(
 
 
 def run_in_overlay(base: Base, prefix: Path, code: str) -> subprocess.CompletedProcess[str]:
-    from overlock.activate import overlay_environ
+    from overlock.prefix.activate import overlay_environ
 
     env = overlay_environ(probe(str(base.prefix)), prefix, clean_env())
     return subprocess.run(
@@ -523,8 +523,8 @@ def test_editable_install_sees_source_edits_without_resync(
 def test_git_reference_synced_at_the_locked_commit(
     repo: Path, tmp_path: Path, index: PackageIndex, make_base: Any, overlock: Any
 ) -> None:
-    from overlock.lockfile import read_lock
-    from overlock.vcs import vcs_updates
+    from overlock.build.git import vcs_updates
+    from overlock.lock.pylock import read_lock
 
     base = make_base()
     fixed = commit_on_branch(repo, "fix-123", "WHICH = 'fix'\n")

@@ -19,7 +19,8 @@ from harness.bases import Base, MakeBase
 from harness.index import PackageIndex
 from harness.project import Run, write_manifest
 from harness.wheels import MakeWheel, WheelSpec
-from overlock.base import probe
+from overlock.app.overlay import Overlay
+from overlock.base.env import probe
 from overlock.check import (
     ERROR,
     INFO,
@@ -30,10 +31,9 @@ from overlock.check import (
     scan_prefix,
     unmet,
 )
-from overlock.context import Overlay
-from overlock.install import install_wheel
-from overlock.lockfile import Lock, read_lock, write_lock
-from overlock.sync import read_state, sync
+from overlock.lock.pylock import Lock, read_lock, write_lock
+from overlock.sync.engine import read_state, sync
+from overlock.sync.install import install_wheel
 from test_sync import FileFetcher, make_lock
 
 CLI = Callable[..., Run]
@@ -192,7 +192,7 @@ def test_quiet_prints_nothing_and_keeps_the_exit_status(hotfix: Project) -> None
 
 
 def test_help_has_an_example(overlock: CLI, capsys: pytest.CaptureFixture[str]) -> None:
-    from overlock.cli import main
+    from overlock.cli.main import main
 
     with pytest.raises(SystemExit) as exc:
         main(["check", "--help"])

@@ -23,8 +23,8 @@ from harness.index import PackageIndex
 from harness.project import Run, write_manifest
 from harness.wheels import WheelSpec
 from overlock import children
-from overlock.base import probe
-from overlock.install import ByteCompiler
+from overlock.base.env import probe
+from overlock.sync.install import ByteCompiler
 
 PATIENCE = 120.0  # seconds; only ever spent when something is wrong
 
@@ -148,7 +148,7 @@ def test_closing_a_child_kills_what_it_started(tmp_path: Path) -> None:
 # fails the way a full disk fails an install.
 _DRIVER = """
 import errno, os, sys, time
-from overlock import install
+from overlock.sync import install
 real_add = install.ByteCompiler.add
 
 def children_of(pid):
@@ -181,7 +181,7 @@ def add(self, rel_paths):
 
 install.ByteCompiler.add = add
 MODE = sys.argv[1]
-from overlock.cli import main
+from overlock.cli.main import main
 sys.exit(main(sys.argv[2:]))
 """
 

@@ -16,8 +16,8 @@ from typing import Any, TextIO
 import pytest
 
 from harness.project import Run
-from overlock.cli import build_parser
-from overlock.output import Output
+from overlock.cli.main import build_parser
+from overlock.cli.output import Output
 
 
 def _subcommands(parser: argparse.ArgumentParser, path: str = "") -> Iterator[tuple[str, Any]]:
@@ -44,7 +44,7 @@ def test_every_command_has_help_with_an_example_and_verbosity_flags() -> None:
 
 
 def test_help_exits_0_for_every_command(capsys: pytest.CaptureFixture[str]) -> None:
-    from overlock.cli import main
+    from overlock.cli.main import main
 
     for name in dict(_subcommands(build_parser())):
         with pytest.raises(SystemExit) as caught:

@@ -23,7 +23,7 @@ import pytest
 
 from harness.index import PackageIndex
 from harness.project import Run
-from overlock.lockfile import read_lock
+from overlock.lock.pylock import read_lock
 
 CLI = Callable[..., Run]
 PYTHON = Path("/usr/bin/python3")

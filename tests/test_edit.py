@@ -1,6 +1,6 @@
 """`overlock init`, `add` and `remove`: editing overlay.toml without losing what people wrote.
 
-The unit tests edit text (overlock.manifest_edit); the CLI tests run on real bases against the
+The unit tests edit text (overlock.manifest.edit); the CLI tests run on real bases against the
 harness's real HTTP index.
 """
 
@@ -19,9 +19,9 @@ from harness.index import PackageIndex
 from harness.project import Run, picks, write_manifest
 from harness.wheels import WheelSpec
 from overlock.errors import BadInputError
-from overlock.lockfile import read_lock
-from overlock.manifest import load_manifest
-from overlock.manifest_edit import Change, add_requirements, remove_requirements
+from overlock.lock.pylock import read_lock
+from overlock.manifest.edit import Change, add_requirements, remove_requirements
+from overlock.manifest.model import load_manifest
 
 Overlock = Callable[..., Run]
 
@@ -575,7 +575,7 @@ def test_failure_to_write_the_lock_restores_the_manifest(
     def full_disk(*args: object) -> bool:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("overlock.cli_edit.write_lock", full_disk)
+    monkeypatch.setattr("overlock.cli.edit.write_lock", full_disk)
     run = overlock("add", "-m", str(manifest), "plotter")
 
     assert run.code == 1
@@ -623,7 +623,7 @@ def test_add_sync_gives_an_importable_overlay(
 
 
 def test_help_text_shows_examples(capsys: pytest.CaptureFixture[str]) -> None:
-    from overlock.cli import main
+    from overlock.cli.main import main
 
     for command in ("init", "add", "remove"):
         with pytest.raises(SystemExit):

@@ -34,7 +34,7 @@ from harness.bases import Base, make_venv_base
 from harness.index import PackageIndex
 from harness.project import write_manifest
 from harness.wheels import WheelSpec, build_wheel
-from overlock.cli import main
+from overlock.cli.main import main
 
 pytestmark = pytest.mark.fuzz
 

@@ -16,9 +16,9 @@ from harness.bases import Base, MakeBase
 from harness.index import PackageIndex
 from harness.project import Run, write_manifest
 from harness.wheels import MakeWheel, WheelSpec
-from overlock.base import probe
-from overlock.importcheck import ImportCheckError, modules_to_check, top_level_modules
-from overlock.sync import current_generation, sync
+from overlock.base.env import probe
+from overlock.sync.engine import current_generation, sync
+from overlock.sync.importcheck import ImportCheckError, modules_to_check, top_level_modules
 from test_sync import FileFetcher, make_lock, run_overlay
 
 NUMLIKE = "numlike/__init__.py"

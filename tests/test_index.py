@@ -19,12 +19,12 @@ from packaging.version import Version
 
 from harness.index import PackageIndex
 from harness.wheels import WheelSpec, build_sdist, build_wheel
-from overlock import _lazywheel
-from overlock.base import BaseEnv
+from overlock.base.env import BaseEnv
 from overlock.cache import Cache
 from overlock.errors import BuildRequiredError, HashMismatchError, IndexError_
-from overlock.index import Index, make_client, parse_metadata
-from overlock.pipconfig import PYPI_SIMPLE, IndexConfig
+from overlock.index import lazywheel as _lazywheel
+from overlock.index.client import Index, make_client, parse_metadata
+from overlock.index.pipconfig import PYPI_SIMPLE, IndexConfig
 from overlock.redact import strip_credentials
 
 PLATFORMS = ["manylinux_2_17_x86_64", "manylinux2014_x86_64", "linux_x86_64"]

@@ -10,9 +10,9 @@ import pytest
 
 from harness.bases import MakeBase
 from harness.wheels import MakeWheel, resigned
-from overlock.base import probe
+from overlock.base.env import probe
 from overlock.errors import HashMismatchError, SyncError
-from overlock.install import install_wheel
+from overlock.sync.install import install_wheel
 
 
 def _rewritten(wheel: Path, out: Path, change: dict[str, bytes | None]) -> Path:

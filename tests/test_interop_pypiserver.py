@@ -25,7 +25,7 @@ import pytest
 from harness.bases import MakeBase
 from harness.project import Run, picks, write_manifest
 from harness.wheels import MakeWheel, WheelSpec
-from overlock.lockfile import read_lock
+from overlock.lock.pylock import read_lock
 
 Overlock = Callable[..., Run]
 

@@ -24,7 +24,7 @@ from harness.bases import Base, MakeBase, clean_env, make_venv_base
 from harness.index import PackageIndex
 from harness.project import Run, write_manifest
 from harness.wheels import MakeWheel, WheelSpec
-from overlock.kernel import default_name, user_data_dir
+from overlock.app.kernel import default_name, user_data_dir
 
 pytestmark = pytest.mark.slow
 

@@ -21,7 +21,7 @@ from harness.bases import Base, MakeBase, clean_env, tree_checksum
 from harness.index import PackageIndex
 from harness.project import Run
 from harness.wheels import MakeWheel, WheelSpec
-from overlock.lockfile import read_lock
+from overlock.lock.pylock import read_lock
 
 Overlock = Callable[..., Run]
 

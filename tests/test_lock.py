@@ -15,7 +15,7 @@ from harness.bases import Base, other_pythons
 from harness.index import PackageIndex
 from harness.project import picks, write_manifest
 from harness.wheels import WheelSpec, build_sdist
-from overlock.lockfile import read_lock
+from overlock.lock.pylock import read_lock
 
 
 def publish(index: PackageIndex, *specs: WheelSpec, **kw: Any) -> None:

@@ -10,7 +10,7 @@ import pytest
 from packaging.requirements import InvalidRequirement, Requirement
 
 from overlock.errors import BadInputError, ManifestError, ManifestIssue
-from overlock.manifest import (
+from overlock.manifest.model import (
     FORMAT_VERSION,
     MANIFEST_FILENAME,
     IndexSettings,

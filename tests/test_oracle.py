@@ -19,8 +19,8 @@ import pytest
 from harness.index import PackageIndex
 from harness.project import picks, write_manifest
 from harness.wheels import WheelSpec
-from overlock.cli import main
-from overlock.lockfile import read_lock
+from overlock.cli.main import main
+from overlock.lock.pylock import read_lock
 
 GRAPH = [
     WheelSpec("webapp", "1.0", requires=("httpish>=2", "templating<3")),

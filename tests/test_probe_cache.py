@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from overlock import probe_cache
-from overlock.base import BaseEnv, probe
+from overlock.base import probe_cache
+from overlock.base.env import BaseEnv, probe
 
 
 def _forbid_probing(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,7 +15,7 @@ import pytest
 from harness.index import PackageIndex
 from harness.project import picks, write_manifest
 from harness.wheels import WheelSpec, build_sdist
-from overlock.lockfile import read_lock
+from overlock.lock.pylock import read_lock
 
 
 def _with_resolve(manifest: Path, *lines: str) -> Path:

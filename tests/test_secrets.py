@@ -27,8 +27,9 @@ from harness.index import PackageIndex
 from harness.project import write_manifest
 from harness.sources import GIT_ENV, commit_all, git_init, write_project
 from harness.wheels import WheelSpec
+from overlock.build.git import checkout
 from overlock.cache import Cache
-from overlock.manifest import load_manifest
+from overlock.manifest.model import load_manifest
 from overlock.redact import (
     redact_text,
     redact_url,
@@ -37,7 +38,6 @@ from overlock.redact import (
     strip_text,
     with_credentials,
 )
-from overlock.vcs import checkout
 
 # Unique enough that a hit cannot be a coincidence; each names where it was planted.
 INDEX_USER, INDEX_SECRET = "ixuser", "IdxPw-7f3a9c1e5d"
@@ -298,13 +298,13 @@ def test_an_unexpected_error_and_its_traceback_show_no_credential(
 ) -> None:
     # A library's exception may quote the URL it was given; the last line of defence is the
     # CLI, which prints every message (and the -v traceback) through redact.scrub.
-    import overlock.cli
+    import overlock.cli.main
 
     def failing(args: Any, out: Any) -> int:
         raise error("cannot open http://someone:TracePw-5d7f9b1c3e@h.example/simple/")
 
-    monkeypatch.setattr(overlock.cli, "cmd_lock", failing)
-    assert overlock.cli.main(["lock", "-v"]) == overlock.cli.INTERNAL_ERROR  # 3, not 1
+    monkeypatch.setattr(overlock.cli.main, "cmd_lock", failing)
+    assert overlock.cli.main.main(["lock", "-v"]) == overlock.cli.main.INTERNAL_ERROR  # 3, not 1
     err = capsys.readouterr().err
     assert "Traceback" in err and "internal error" in err
     assert "TracePw" not in err and "http://someone:****@h.example/simple/" in err

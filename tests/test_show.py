@@ -17,7 +17,7 @@ from harness.bases import Base, clean_env
 from harness.index import PackageIndex
 from harness.project import picks, write_manifest
 from harness.wheels import WheelSpec
-from overlock.lockfile import read_lock
+from overlock.lock.pylock import read_lock
 
 # The story of the issue, in miniature: the base has pandas 2.0.3, numpy 1.25.2, and
 # requests 2.28.2 capping urllib3 below 1.27; the overlay asks for seaborn (which needs a
@@ -478,7 +478,7 @@ def test_export_accepts_only_the_requirements_format(overlock: Any, capsys: Any)
 def test_show_in_colour_only_on_a_terminal(
     story: tuple[Path, Base], overlock: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from overlock.output import Output
+    from overlock.cli.output import Output
 
     manifest, _ = story
     monkeypatch.setattr(Output, "_tty", lambda self, stream: True)
@@ -508,9 +508,9 @@ def _py(base: Base) -> str:
 def test_export_sorts_sources_into_index_and_find_links_and_lists_unhashable_sources(
     tmp_path: Path,
 ) -> None:
-    from overlock.export import requirements
-    from overlock.lockfile import Lock, LockedFile, LockedPackage, LockedVcs
-    from overlock.pipconfig import IndexConfig
+    from overlock.index.pipconfig import IndexConfig
+    from overlock.lock.pylock import Lock, LockedFile, LockedPackage, LockedVcs
+    from overlock.report.export import requirements
 
     def pkg(name: str, version: str, index: str | None, **kw: Any) -> LockedPackage:
         f = LockedFile(f"{name}-{version}-py3-none-any.whl", f"{index}/{name}.whl", 1, "ab" * 32)

@@ -19,12 +19,11 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from harness.bases import Base, MakeBase, clean_env
 from harness.wheels import MakeWheel
-from overlock.activate import overlay_environ
-from overlock.base import BaseEnv, probe
+from overlock.base.env import BaseEnv, probe
 from overlock.errors import BadInputError, HashMismatchError, SyncError
-from overlock.install import install_wheel
-from overlock.lockfile import Lock, LockedFile, LockedPackage
-from overlock.sync import (
+from overlock.lock.pylock import Lock, LockedFile, LockedPackage
+from overlock.prefix.activate import overlay_environ
+from overlock.sync.engine import (
     current_generation,
     foreign_files,
     plan,
@@ -33,6 +32,7 @@ from overlock.sync import (
     state_root,
     sync,
 )
+from overlock.sync.install import install_wheel
 
 # -- helpers ------------------------------------------------------------------------------
 
@@ -356,8 +356,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 sys.path.insert(0, {tests!r})
 from test_sync import FileFetcher, make_lock
-from overlock.base import probe
-from overlock.sync import sync
+from overlock.base.env import probe
+from overlock.sync.engine import sync
 
 point = sys.argv[1]
 

@@ -15,8 +15,8 @@ from harness.index import PackageIndex
 from harness.project import Run, write_manifest
 from harness.wheels import MakeWheel, WheelSpec
 from overlock.locations import MANIFEST_FILENAME
-from overlock.manifest import MANIFEST_FILENAME as MANIFEST_MODULE_FILENAME
-from overlock.syncstamp import quick_sync
+from overlock.manifest.model import MANIFEST_FILENAME as MANIFEST_MODULE_FILENAME
+from overlock.sync.stamp import quick_sync
 
 
 def _quick(*argv: str) -> tuple[int | None, str]:
@@ -49,7 +49,7 @@ def test_stamp_answers_a_noop_sync_until_anything_changes(
         [sys.executable, "-X", "importtime", "-c", code, m], capture_output=True, text=True
     )
     assert proc.returncode == 0 and proc.stdout == f"{prefix} already holds exactly the lock\n"
-    assert "overlock.cli" not in proc.stderr and "overlock.lockfile" not in proc.stderr
+    assert "overlock.cli" not in proc.stderr and "overlock.lock" not in proc.stderr
 
     # Anything but a plain sync goes to the CLI.
     for extra in ("--force", "--dry-run", "--json", "-v", "--no-build"):

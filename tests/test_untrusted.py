@@ -18,12 +18,12 @@ from harness.index import PackageIndex
 from harness.project import write_manifest
 from harness.sources import GIT_ENV, commit_all, git_init, write_project
 from harness.wheels import WheelSpec, build_wheel, resigned
-from overlock.base import load_snapshot
+from overlock.base.env import load_snapshot
+from overlock.build.git import checkout, ls_remote
 from overlock.cache import Cache
 from overlock.errors import BaseProbeError, BuildError, StaleLockError
-from overlock.export import requirements
-from overlock.lockfile import Lock, LockedFile, LockedPackage, LockedVcs
-from overlock.vcs import checkout, ls_remote
+from overlock.lock.pylock import Lock, LockedFile, LockedPackage, LockedVcs
+from overlock.report.export import requirements
 
 COMMIT = "a" * 40
 SHA = "b" * 64

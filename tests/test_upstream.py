@@ -16,7 +16,7 @@ from harness.bases import Base, MakeBase
 from harness.index import PackageIndex
 from harness.project import Run, write_manifest
 from harness.wheels import MakeWheel, WheelSpec
-from overlock.lockfile import read_lock
+from overlock.lock.pylock import read_lock
 
 CLI = Callable[..., Run]
 

@@ -8,12 +8,12 @@ import sys
 def main() -> int:
     try:
         # A sync with nothing to do is answered from a stamp before the CLI and its imports
-        # load (syncstamp.py); everything else goes to the CLI.
-        from overlock.syncstamp import quick_sync
+        # load (sync/stamp.py); everything else goes to the CLI.
+        from overlock.sync.stamp import quick_sync
 
         code = quick_sync(sys.argv[1:])
         if code is None:
-            from overlock.cli import main as cli_main
+            from overlock.cli.main import main as cli_main
 
             code = cli_main()
     except KeyboardInterrupt:  # before the CLI's own handler was in place

@@ -5,9 +5,9 @@ Layout under the root::
     metadata/<sha256>                              METADATA of the wheel with that sha256
     wheels/<sha256[:2]>/<sha256>/<filename>        the wheel itself, verified before it lands
     local-hashes/<key>                             sha256 of a local file, keyed by path+stat
-    built/<key>.json                               which wheel a build of <key> gave (see build.py)
+    built/<key>.json                               the wheel built from <key> (build/backend.py)
     built-metadata/<key>                           METADATA a backend prepared for <key>
-    git/<sha256 of the URL>                        bare mirrors of git repositories (see vcs.py)
+    git/<sha256 of the URL>                        bare mirrors of git repositories (build/git.py)
 
 Entries are keyed by the *file's* hash, so they never go stale: the same hash is the same
 bytes on any index. Every write goes to a temporary file in the destination directory and

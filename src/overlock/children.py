@@ -8,7 +8,7 @@ group is killed when the command is done with it: on return, on an error, on a t
 on Ctrl-C or SIGTERM. A group of its own also keeps the terminal's Ctrl-C away from
 children, so they are stopped by overlock, in order, rather than each printing a traceback.
 
-Groups still running are remembered, so that a second signal (``cli.py``) can kill them all
+Groups still running are remembered, so that a second signal (``cli/main.py``) can kill them all
 and exit at once when the orderly unwinding after the first one takes too long.
 """
 
@@ -36,7 +36,7 @@ def kill_group(pgid: int) -> None:
 
 
 def kill_all() -> None:
-    """Kill every group still running; for a last-moment exit (see ``cli.py``)."""
+    """Kill every group still running; for a last-moment exit (see ``cli/main.py``)."""
     with _live_lock:
         groups = list(_live)
     for pgid in groups:

@@ -1,6 +1,6 @@
 """One base exception, messages written for users.
 
-Library code raises these; only the CLI turns them into exit codes (see ``cli.py``).
+Library code raises these; only the CLI turns them into exit codes (see ``cli/main.py``).
 Each error carries a one-sentence ``message`` and, where there is one, a ``hint``: what
 the user can do next.
 """

@@ -1,6 +1,6 @@
 """Where overlock looks by default, decided from the environment alone.
 
-Standard library only: the sync stamp (``syncstamp.py``) needs these before the CLI loads.
+Standard library only: the sync stamp (``sync/stamp.py``) needs these before the CLI loads.
 """
 
 from __future__ import annotations

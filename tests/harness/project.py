@@ -9,7 +9,7 @@ from typing import Any
 
 from harness.bases import Base
 from harness.index import PackageIndex
-from overlock.lockfile import Lock
+from overlock.lock.pylock import Lock
 
 
 def write_manifest(

@@ -9,8 +9,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from overlock.errors import ResolutionError
-from overlock.layers import Layer, layer_drift, layers_of, lower_site_dirs, stack
-from overlock.resolve import resolve
+from overlock.prefix.layers import Layer, layer_drift, layers_of, lower_site_dirs, stack
+from overlock.resolve.resolver import resolve
 
 from .values import MemorySource, dist, make_base, picks
 

@@ -9,9 +9,9 @@ import tomlkit
 from packaging.pylock import Pylock
 from packaging.requirements import Requirement
 
-from overlock.lockfile import Lock
-from overlock.locking import lock_overlay
-from overlock.manifest import Manifest
+from overlock.lock.make import lock_overlay
+from overlock.lock.pylock import Lock
+from overlock.manifest.model import Manifest
 
 from .values import MemorySource, dist, make_base
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from overlock.activate import overlay_environ
-from overlock.layers import LAYERS_KEY
-from overlock.modulefile import lmod, module_spec
+from overlock.prefix.activate import overlay_environ
+from overlock.prefix.layers import LAYERS_KEY
+from overlock.report.modulefile import lmod, module_spec
 
 from .values import make_base
 

@@ -7,7 +7,7 @@ from packaging.requirements import Requirement
 from packaging.version import Version
 
 from overlock.errors import ResolutionError
-from overlock.resolve import resolve
+from overlock.resolve.resolver import resolve
 
 from .values import MemorySource, dist, make_base, picks
 
@@ -154,8 +154,8 @@ def test_a_base_copy_still_comes_before_a_kept_version() -> None:
 def test_pip_constraints_restrict_index_releases_and_say_so() -> None:
     import dataclasses
 
-    from overlock.constraints import Constraint
-    from overlock.policy import ResolvePolicy
+    from overlock.manifest.constraints import Constraint
+    from overlock.manifest.policy import ResolvePolicy
 
     base = make_base(dist("urllib3", "1.26.18"))
     source = MemorySource().add("urllib3", "2.8.0").add("urllib3", "2.4.0")

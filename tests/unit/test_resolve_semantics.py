@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from packaging.requirements import Requirement
 
-from overlock.base import BaseEnv
+from overlock.base.env import BaseEnv
 from overlock.errors import BuildRequiredError, OverlockError, ResolutionError
-from overlock.policy import PRERELEASE_MODES, ResolvePolicy, binary_names
-from overlock.resolve import resolve
+from overlock.manifest.policy import PRERELEASE_MODES, ResolvePolicy, binary_names
+from overlock.resolve.resolver import resolve
 
 from .values import MemorySource, dist, make_base, picks
 

@@ -1,11 +1,11 @@
-"""Wheel tags and markers computed from a probe's facts (``overlock.target``)."""
+"""Wheel tags and markers computed from a probe's facts (``overlock.base.target``)."""
 
 from __future__ import annotations
 
 import pytest
 from packaging.tags import Tag, compatible_tags, cpython_tags
 
-from overlock import target
+from overlock.base import target
 
 from .values import linux_facts
 

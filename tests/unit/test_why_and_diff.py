@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from overlock.base import BaseEnv
-from overlock.lockfile import Lock, LockedPackage
-from overlock.locking import diff_locks, lock_overlay
-from overlock.manifest import Manifest
-from overlock.why import why
+from overlock.base.env import BaseEnv
+from overlock.lock.make import diff_locks, lock_overlay
+from overlock.lock.pylock import Lock, LockedPackage
+from overlock.manifest.model import Manifest
+from overlock.report.why import why
 
 from .values import MemorySource, dist, make_base
 

@@ -15,9 +15,10 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from overlock import compat, target
-from overlock.base import BaseEnv, InstalledDist
-from overlock.sources import DistFile, DistMetadata, Release, SetAside
+from overlock.base import target
+from overlock.base.env import BaseEnv, InstalledDist
+from overlock.dists.types import DistFile, DistMetadata, Release, SetAside
+from overlock.index import compat
 
 
 def linux_facts(version: tuple[int, int, int] = (3, 11, 7), **over: Any) -> dict[str, Any]:

@@ -46,7 +46,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from overlock import children
-from overlock.base import BaseEnv
+from overlock.base.env import BaseEnv
 from overlock.cache import Cache
 from overlock.check.consistency import Unmet, check_consistency, combined, unmet
 from overlock.check.dists import Dist, PrefixDist, locked_overlay, scan_prefix
@@ -59,9 +59,9 @@ from overlock.check.shadows import Runner, check_shadows
 from overlock.check.sources import check_sources
 from overlock.check.upstream import check_upstream
 from overlock.errors import SyncError
-from overlock.lockfile import Lock
-from overlock.manifest import Manifest
-from overlock.sync import Owner, current_generation, read_state
+from overlock.lock.pylock import Lock
+from overlock.manifest.model import Manifest
+from overlock.sync.engine import Owner, current_generation, read_state
 
 
 def check_overlay(

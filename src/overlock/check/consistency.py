@@ -14,11 +14,11 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from overlock.base import BaseEnv
+from overlock.base.env import BaseEnv
 from overlock.check.dists import Dist
 from overlock.check.findings import ERROR, INFO, RELOCK_HINT, WARNING, Finding, Section
-from overlock.lockfile import Lock
-from overlock.requirements import marker_true, requirement_text
+from overlock.dists.requirements import marker_true, requirement_text
+from overlock.lock.pylock import Lock
 
 
 @dataclass(frozen=True)

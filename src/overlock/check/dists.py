@@ -19,11 +19,11 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from overlock._bootstrap import overlay_site_dirs
-from overlock._probe import top_level_from_record
-from overlock.base import BaseEnv, InstalledDist
+from overlock.base.env import BaseEnv, InstalledDist
 from overlock.cache import Cache
-from overlock.lockfile import Lock, LockedPackage
+from overlock.inbase.probe import top_level_from_record
+from overlock.lock.pylock import Lock, LockedPackage
+from overlock.prefix.bootstrap import overlay_site_dirs
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,13 @@ from typing import Any
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
-from overlock.base import BaseEnv
+from overlock.base.env import BaseEnv
 from overlock.check.consistency import combined, preexisting, unmet, within_base
 from overlock.check.dists import Dist
 from overlock.check.findings import ERROR, RELOCK_HINT, WARNING, Finding, Section
-from overlock.layers import layer_drift
-from overlock.lockfile import Lock
-from overlock.manifest import Manifest
+from overlock.lock.pylock import Lock
+from overlock.manifest.model import Manifest
+from overlock.prefix.layers import layer_drift
 
 
 def _pins(lines: Iterable[str]) -> dict[NormalizedName, str]:

@@ -1,6 +1,6 @@
 """Do the shadowing packages, and the base packages that use them, still import?
 
-The same runtime verification sync runs before switching (``importcheck.py``), run again on
+The same runtime verification sync runs before switching (``sync/importcheck.py``), run again on
 the overlay as it is now: the base may have changed under it, or it was switched with
 ``--no-verify-imports``. Metadata checks cannot see a compiled package broken by a shadowed
 dependency; only importing it can.
@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from overlock.base import BaseEnv
+from overlock.base.env import BaseEnv
 from overlock.check.findings import ERROR, Finding, Section
 from overlock.errors import OverlockError
-from overlock.importcheck import runtime_checks, verify_imports
-from overlock.lockfile import Lock
-from overlock.sync import GenerationState
+from overlock.lock.pylock import Lock
+from overlock.sync.engine import GenerationState
+from overlock.sync.importcheck import runtime_checks, verify_imports
 
 
 def check_imports(lock: Lock, base: BaseEnv, prefix: Path, state: GenerationState) -> Section:

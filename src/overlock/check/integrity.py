@@ -12,12 +12,12 @@ from typing import Any
 
 from packaging.utils import NormalizedName
 
-from overlock._bootstrap import boot_dir, render_sitecustomize
-from overlock.base import BaseEnv
+from overlock.base.env import BaseEnv
 from overlock.check.dists import PrefixDist, locked_sha256, same_version, site_dirs
 from overlock.check.findings import ERROR, WARNING, Finding, Section
-from overlock.lockfile import Lock, LockedPackage
-from overlock.sync import GenerationState, layout_key
+from overlock.lock.pylock import Lock, LockedPackage
+from overlock.prefix.bootstrap import boot_dir, render_sitecustomize
+from overlock.sync.engine import GenerationState, layout_key
 
 # A sync whose plan is empty changes nothing, so repairs need a fresh generation.
 REPAIR_HINT = (

@@ -6,13 +6,13 @@ from collections.abc import Sequence
 
 from packaging.utils import canonicalize_name
 
-from overlock.base import BaseEnv
+from overlock.base.env import BaseEnv
 from overlock.check.consistency import combined, preexisting, unmet
 from overlock.check.dists import Dist
 from overlock.check.findings import WARNING, Finding, Section
-from overlock.lockfile import Lock
-from overlock.manifest import Manifest
-from overlock.requirements import marker_true
+from overlock.dists.requirements import marker_true
+from overlock.lock.pylock import Lock
+from overlock.manifest.model import Manifest
 
 
 def check_redundant(

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from overlock import children
-from overlock.base import BaseEnv
+from overlock.base.env import BaseEnv
 from overlock.baseproc import base_argv, base_environ
 from overlock.check.dists import PrefixDist, same_version
 from overlock.check.findings import ERROR, Finding, Section
@@ -105,7 +105,7 @@ def check_shadows(
     timeout: float = 120.0,
 ) -> Section:
     """Is each overlay copy of a base package the one that gets imported?"""
-    from overlock.activate import overlay_environ
+    from overlock.prefix.activate import overlay_environ
 
     hidden = {d.name for d in base.hidden}
     shadowing = [d for d in found if d.name in base.by_name or d.name in hidden]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from overlock.build.git import VcsUpdate, vcs_updates
 from overlock.check.findings import INFO, WARNING, Finding, Section
-from overlock.lockfile import Lock
-from overlock.vcs import VcsUpdate, vcs_updates
+from overlock.lock.pylock import Lock
 
 
 def check_sources(

@@ -1,6 +1,6 @@
 """Requirements known only from the index's metadata of Debian/conda base packages.
 
-``overlock lock`` records them (``upstream.py``); with ``upstream-metadata = "warn"`` the lock
+``overlock lock`` records them (``lock/upstream.py``); with ``upstream-metadata = "warn"`` the lock
 may hold a version they do not accept. Day two must not call that well: each one still unmet
 by the overlay is a warning here. Nothing is fetched: the facts come from the lock.
 """
@@ -11,10 +11,10 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from overlock.base import BaseEnv
+from overlock.base.env import BaseEnv
 from overlock.check.findings import WARNING, Finding, Section
-from overlock.lockfile import Lock
-from overlock.upstream import parse_text
+from overlock.lock.pylock import Lock
+from overlock.lock.upstream import parse_text
 
 
 def check_upstream(lock: Lock, base: BaseEnv) -> Section:

@@ -1,0 +1,1 @@
+"""Use cases below the CLI: an overlay and its base, locking and syncing them, kernels, audits."""

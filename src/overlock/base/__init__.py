@@ -1,0 +1,3 @@
+"""The base environment as data: the probe's facts, its cache, wheel tags and markers, installed
+files.
+"""

@@ -1,0 +1,1 @@
+"""Building local, git and sdist sources into wheels."""

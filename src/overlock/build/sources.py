@@ -1,0 +1,710 @@
+"""Sources that must be built: local trees, git references, sdists — for lock, sync, check.
+
+* ``BuildingSource`` wraps the index as the resolver's ``PackageSource``: a direct reference
+  to a directory, a git repository or an sdist becomes a ``Release`` whose metadata comes
+  from the backend (``prepare_metadata_for_build_wheel``, cached), and, when the manifest
+  allows it, an index release published only as an sdist gets its metadata the same way.
+* ``build_sources`` gives every such package of a lock the wheel built for it, for sync.
+* ``source_changes`` tells ``lock --check`` which locked source trees changed their declared
+  metadata.
+
+Who may be built is decided here (``BuildPolicy``): sources named in overlay.toml, and
+dependencies (sdist-only, or direct references in a dependency's metadata) only with
+``allow-build = true``; ``--no-build`` refuses every build, though earlier results in the
+cache still serve, since using them runs nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
+
+from packaging.requirements import Requirement
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
+from unearth.utils import url_to_path
+
+from overlock.base.env import BaseEnv
+from overlock.build import git as vcs
+from overlock.build.backend import (
+    Builder,
+    BuildPolicy,
+    WheelSource,
+    build_key,
+    metadata_hash,
+    tree_hash,
+    unpack_sdist,
+    wheel_metadata,
+)
+from overlock.cache import Cache, sha256_file
+from overlock.dists.types import DistFile, DistMetadata, PackageSource, Release, SetAside, SourceRef
+from overlock.errors import BadInputError, BuildError, StaleLockError
+from overlock.index.client import parse_metadata
+from overlock.lock.pylock import Lock, LockedFile, LockedPackage
+from overlock.manifest.model import Manifest
+from overlock.manifest.policy import ResolvePolicy
+from overlock.redact import redact_url, strip_credentials
+
+if TYPE_CHECKING:
+    from overlock.app.overlay import Overlay
+    from overlock.resolve.resolver import Outcome
+
+logger = logging.getLogger("overlock.build.sources")
+
+Reporter = Callable[[str], None]
+# Each round of enforcing upstream requirements may shadow a package whose own base importers
+# have upstream requirements in turn; a few rounds reach every realistic fixed point.
+MAX_UPSTREAM_ROUNDS = 4
+_SDIST_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip")
+
+
+def is_sdist_name(filename: str) -> bool:
+    return filename.endswith(_SDIST_SUFFIXES)
+
+
+# -- locking: the resolver's view ----------------------------------------------------------
+
+
+class BuildingSource:
+    """The index, plus everything that has to be built to be resolved (see module doc)."""
+
+    def __init__(
+        self,
+        index: WheelSource,
+        builder: Builder,
+        manifest: Manifest,
+        policy: BuildPolicy,
+    ) -> None:
+        self.index = index
+        self.builder = builder
+        self.manifest = manifest
+        self.policy = policy
+        self.cache = builder.cache
+        self.named_urls = frozenset(r.url for r in manifest.requires if r.url)
+        self._direct: dict[str, Release] = {}
+        self._metadata: dict[str, DistMetadata] = {}  # by source URL / sdist URL
+
+    # PackageSource ------------------------------------------------------------------------
+
+    def releases(self, name: NormalizedName) -> Sequence[Release]:
+        return self.index.releases(name)
+
+    def set_aside(self, name: NormalizedName) -> Sequence[SetAside]:
+        found = getattr(self.index, "set_aside", None)
+        return found(name) if callable(found) else ()
+
+    def missing(self, name: NormalizedName) -> bool:
+        found = getattr(self.index, "missing", None)
+        return bool(found(name)) if callable(found) else False
+
+    def metadata(self, release: Release) -> DistMetadata:
+        if release.source is not None:
+            return self._metadata[release.source.url]
+        if release.wheel is None and release.sdist is not None and self.policy.sdists:
+            return self._sdist_metadata(release)
+        return self.index.metadata(release)
+
+    def direct(self, requirement: Requirement) -> Release:
+        url = requirement.url or ""
+        if url in self._direct:
+            return self._direct[url]
+        name = canonicalize_name(requirement.name)
+        kind = _kind(url)
+        if kind is None:
+            return self.index.direct(requirement)
+        refuse = self._refusal(name, url)
+        if kind == "vcs":
+            release = self._vcs(name, url, refuse)
+        elif kind == "directory":
+            release = self._directory(name, url, refuse)
+        else:
+            release = self._archive(name, url, refuse)
+        self._direct[url] = release
+        return release
+
+    # the kinds ----------------------------------------------------------------------------
+
+    def _refusal(self, name: str, url: str) -> str | None:
+        shown = f"{name} @ {redact_url(url)}"
+        if self.policy.no_build:
+            return f"{shown} has to be built from source, and --no-build forbids building"
+        if url not in self.named_urls and not self.policy.allow_build:
+            return (
+                f"{shown} is a direct reference in a dependency's metadata and has to be built;"
+                " overlock builds only sources named in overlay.toml unless allow-build is set"
+            )
+        return None
+
+    def _directory(self, name: NormalizedName, url: str, refuse: str | None) -> Release:
+        tree = url_to_path(url)
+        if not tree.is_dir():
+            raise BadInputError(
+                f"the source directory of {name} does not exist: {tree}",
+                hint="fix `path` in overlay.toml (it is relative to overlay.toml)",
+            )
+        entry = self.manifest.source_for(url)
+        editable = bool(entry and entry.editable)
+        shown = entry.path if entry and entry.path else str(tree)
+        key = build_key(self.builder.base, directory_key(tree), editable=editable)
+        data = self.builder.metadata(
+            tree, key=key, label=f"{name} (from {shown})", editable=editable, refuse=refuse
+        )
+        meta = self._checked(name, data, f"the source tree {shown}")
+        ref = SourceRef(
+            kind="directory",
+            url=url,
+            path=lock_path(entry.path if entry else None, tree),
+            editable=editable,
+            metadata_hash=metadata_hash(data),
+        )
+        return self._release(meta, url, ref)
+
+    def _vcs(self, name: NormalizedName, url: str, refuse: str | None) -> Release:
+        ref = vcs.parse_git_url(url)
+        commit = vcs.resolve_commit(ref.repo, ref.rev, self.cache)
+        key = build_key(self.builder.base, git_key(commit, ref.subdirectory))
+        label = f"{name} (git {redact_url(ref.repo)} at {commit[:12]})"
+        data = self.cache.built_metadata(key)
+        if data is None:
+            with self.cache.scratch() as tmp:
+                tree = vcs.checkout(ref.repo, commit, self.cache, tmp / "checkout")
+                data = self.builder.metadata(
+                    _subdirectory(tree, ref.subdirectory, label),
+                    key=key,
+                    label=label,
+                    refuse=refuse,
+                )
+        meta = self._checked(name, data, label)
+        source = SourceRef(
+            kind="vcs",
+            url=url,
+            repo=ref.repo,
+            requested_revision=ref.rev,
+            commit_id=commit,
+            subdirectory=ref.subdirectory,
+            metadata_hash=metadata_hash(data),
+        )
+        return self._release(meta, url, source)
+
+    def _archive(self, name: NormalizedName, url: str, refuse: str | None) -> Release:
+        parts = urlsplit(url)
+        filename = unquote(parts.path.rstrip("/").rsplit("/", 1)[-1])
+        fragment = dict(p.partition("=")[::2] for p in parts.fragment.split("&") if p)
+        hashes = {k: v.lower() for k, v in fragment.items() if k == "sha256"}
+        clean = strip_credentials(url.split("#", 1)[0])
+        file = DistFile(filename=filename, url=clean, hashes=hashes)
+        path = self.index.download(file)
+        sha = sha256_file(path)
+        file = replace(file, hashes={"sha256": sha}, size=path.stat().st_size)
+        label = f"{name} (from {filename})"
+        data = self._sdist_data(path, sha, label, refuse)
+        meta = self._checked(name, data, label)
+        source = SourceRef(kind="archive", url=url, file=file, metadata_hash=metadata_hash(data))
+        return self._release(meta, url, source)
+
+    def _sdist_metadata(self, release: Release) -> DistMetadata:
+        assert release.sdist is not None
+        memo = self._metadata.get(release.sdist.url)
+        if memo is not None:
+            return memo
+        path = self.index.download(release.sdist)
+        label = f"{release.name} {release.version} (sdist {release.sdist.filename})"
+        refuse = None
+        if self.policy.no_build:
+            refuse = f"{label} has to be built from source, and --no-build forbids building"
+        data = self._sdist_data(path, sha256_file(path), label, refuse)
+        meta = self._checked(release.name, data, label)
+        if _version(meta.version) != release.version:
+            raise BuildError(
+                f"{label} declares version {meta.version} in its metadata, not {release.version}"
+            )
+        self._metadata[release.sdist.url] = meta
+        return meta
+
+    def _sdist_data(self, path: Path, sha: str, label: str, refuse: str | None) -> bytes:
+        key = build_key(self.builder.base, sdist_key(sha))
+        data = self.cache.built_metadata(key)
+        if data is not None:
+            return data
+        with self.cache.scratch() as tmp:
+            tree = unpack_sdist(path, tmp / "src")
+            return self.builder.metadata(tree, key=key, label=label, refuse=refuse)
+
+    # helpers ------------------------------------------------------------------------------
+
+    def _checked(self, name: NormalizedName, data: bytes, what: str) -> DistMetadata:
+        meta = parse_metadata(data)
+        if meta.name != name:
+            raise BadInputError(
+                f"{what} is the project {meta.name!r}, not {name!r}",
+                hint="fix the name in overlay.toml",
+            )
+        if _version(meta.version) is None:
+            raise BuildError(f"{what} declares an invalid version {meta.version!r}")
+        return meta
+
+    def _release(self, meta: DistMetadata, url: str, source: SourceRef) -> Release:
+        self._metadata[url] = meta
+        version = _version(meta.version)
+        assert version is not None
+        return Release(name=meta.name, version=version, wheel=None, direct=True, source=source)
+
+
+def building_source(
+    manifest: Manifest,
+    base: BaseEnv,
+    index: WheelSource,
+    cache: Cache,
+    *,
+    no_build: bool = False,
+    reporter: Reporter | None = None,
+) -> BuildingSource:
+    """The resolver's source for ``manifest``: ``index`` plus what may be built."""
+    policy = BuildPolicy(allow_build=manifest.allow_build, no_build=no_build)
+    builder = Builder(base, cache, index=lambda: index, reporter=reporter)
+    return BuildingSource(index, builder, manifest, policy)
+
+
+def _kind(url: str) -> str | None:
+    """``vcs``, ``directory`` or ``archive`` for what must be built; None for a wheel."""
+    if vcs.is_vcs_url(url):
+        return "vcs"
+    path = urlsplit(url).path
+    if url.startswith("file:") and url_to_path(url.split("#", 1)[0]).is_dir():
+        return "directory"
+    if is_sdist_name(unquote(path)):
+        return "archive"
+    return None
+
+
+def _version(text: str) -> Version | None:
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return None
+
+
+def _subdirectory(tree: Path, subdirectory: str | None, label: str) -> Path:
+    if not subdirectory:
+        return tree
+    target = (tree / subdirectory).resolve()
+    if not target.is_relative_to(tree.resolve()) or not target.is_dir():
+        raise BadInputError(f"{label} has no subdirectory {subdirectory!r}")
+    return target
+
+
+def directory_key(tree: Path) -> str:
+    """What identifies a build of a local tree: its content and its place (editables).
+
+    A tree that cannot be a Python project is refused before its files are hashed: the path
+    comes from overlay.toml or from a shared lock, and ``path = "/"`` must not cost a walk
+    of the whole file system before anything says no.
+    """
+    if not any((tree / name).is_file() for name in _PROJECT_FILES):
+        raise BadInputError(
+            f"{tree} is not a Python source tree: it has no pyproject.toml or setup.py",
+            hint="point `path` at the directory holding the project's pyproject.toml",
+        )
+    return f"tree:{tree_hash(tree)}:{tree.resolve()}"
+
+
+_PROJECT_FILES = ("pyproject.toml", "setup.py")
+
+
+def git_key(commit: str, subdirectory: str | None) -> str:
+    return f"git:{commit}:{subdirectory or ''}"
+
+
+def sdist_key(sha256: str) -> str:
+    return f"sdist:{sha256}"
+
+
+def lock_path(written: str | None, tree: Path) -> str:
+    """How the lock records a directory: as written if relative (the lock sits next to
+    overlay.toml, and a relative path survives moving the checkout), else absolute."""
+    if written is not None and not Path(written).expanduser().is_absolute():
+        return PurePosixPath(Path(written)).as_posix()
+    return str(tree)
+
+
+# -- locking: Pick -> LockedPackage fields -------------------------------------------------
+
+
+def locked_source_fields(release: Release) -> dict[str, Any]:
+    """The LockedPackage fields that say where a built package comes from."""
+    from overlock.lock.pylock import LockedDirectory, LockedVcs
+
+    source = release.source
+    if source is None:
+        # An index release published only as an sdist.
+        sdist = release.sdist
+        assert sdist is not None and sdist.sha256 is not None
+        return {
+            "sdist": LockedFile(sdist.filename, sdist.url, sdist.size, sdist.sha256),
+            "index": sdist.index,
+        }
+    fields: dict[str, Any] = {"metadata_hash": source.metadata_hash}
+    if source.kind == "directory":
+        assert source.path is not None
+        fields["directory"] = LockedDirectory(path=source.path, editable=source.editable)
+    elif source.kind == "vcs":
+        assert source.repo is not None and source.commit_id is not None
+        fields["vcs"] = LockedVcs(
+            url=strip_credentials(source.repo),
+            commit_id=source.commit_id,
+            requested_revision=source.requested_revision,
+            subdirectory=source.subdirectory,
+        )
+    else:
+        f = source.file
+        assert f is not None and f.sha256 is not None
+        fields["archive"] = LockedFile(f.filename, f.url, f.size, f.sha256)
+    return fields
+
+
+# -- sync: a wheel for every source --------------------------------------------------------
+
+
+@dataclass
+class _Context:
+    lock_dir: Path
+    base: BaseEnv
+    cache: Cache
+    builder: Builder
+    manifest: Manifest | None
+    policy: BuildPolicy
+    index: Callable[[], WheelSource]
+    force: bool
+
+
+def build_sources(
+    lock: Lock,
+    *,
+    lock_dir: Path,
+    base: BaseEnv,
+    cache: Cache,
+    index: Callable[[], WheelSource],
+    manifest: Manifest | None = None,
+    no_build: bool = False,
+    force: bool = False,
+    reporter: Reporter | None = None,
+) -> Lock:
+    """``lock`` with ``built`` (and PEP 610 ``direct_url_info``) set on every source package.
+
+    Builds (or takes from the cache) the wheel each directory, git commit and sdist of the
+    lock gives on ``base``. A tree whose metadata no longer matches the lock is refused
+    (``StaleLockError``) unless ``force``: sync installs what the lock says or nothing.
+    """
+    if not any(p.needs_build for p in lock.packages):
+        return lock
+    policy = BuildPolicy(
+        allow_build=manifest.allow_build if manifest is not None else False, no_build=no_build
+    )
+    ctx = _Context(
+        lock_dir=lock_dir,
+        base=base,
+        cache=cache,
+        builder=Builder(base, cache, index=index, reporter=reporter),
+        manifest=manifest,
+        policy=policy,
+        index=index,
+        force=force,
+    )
+    packages = [_built(pkg, ctx) if pkg.needs_build else pkg for pkg in lock.packages]
+    return replace(lock, packages=tuple(packages))
+
+
+def _built(pkg: LockedPackage, ctx: _Context) -> LockedPackage:
+    refuse = _sync_refusal(pkg, ctx)
+    info: dict[str, Any] | None
+    if pkg.directory is not None:
+        tree = resolve_directory(pkg.directory.path, ctx.lock_dir)
+        if not tree.is_dir():
+            raise BadInputError(
+                f"the source directory of {pkg.name} does not exist: {tree}",
+                hint="check out the sources where the lock expects them, or run `overlock lock`",
+            )
+        editable = pkg.directory.editable
+        label = f"{pkg.name} (from {pkg.directory.path})"
+        key = build_key(ctx.base, directory_key(tree), editable=editable)
+        wheel = ctx.builder.wheel(tree, key=key, label=label, editable=editable, refuse=refuse)
+        info = {"url": tree.resolve().as_uri(), "dir_info": {"editable": True} if editable else {}}
+    elif pkg.vcs is not None:
+        v = pkg.vcs
+        label = f"{pkg.name} (git {redact_url(v.url)} at {v.commit_id[:12]})"
+        key = build_key(ctx.base, git_key(v.commit_id, v.subdirectory))
+        wheel_or_none = ctx.cache.built_wheel(key)
+        if wheel_or_none is None:
+            with ctx.cache.scratch() as tmp:
+                credentials = ctx.manifest.credential_urls if ctx.manifest else ()
+                tree = vcs.checkout(
+                    v.url, v.commit_id, ctx.cache, tmp / "checkout", credentials=credentials
+                )
+                tree = _subdirectory(tree, v.subdirectory, label)
+                wheel_or_none = ctx.builder.wheel(tree, key=key, label=label, refuse=refuse)
+        wheel = wheel_or_none
+        vcs_info: dict[str, Any] = {"vcs": v.type, "commit_id": v.commit_id}
+        if v.requested_revision:
+            vcs_info["requested_revision"] = v.requested_revision
+        info = {"url": v.url, "vcs_info": vcs_info}
+        if v.subdirectory:
+            info["subdirectory"] = v.subdirectory
+    else:
+        f = pkg.archive or pkg.sdist
+        assert f is not None
+        label = f"{pkg.name} {pkg.version} (sdist {f.filename})"
+        key = build_key(ctx.base, sdist_key(f.sha256))
+        wheel_or_none = ctx.cache.built_wheel(key)
+        if wheel_or_none is None:
+            path = ctx.index().download(DistFile(f.filename, f.url, {"sha256": f.sha256}, f.size))
+            with ctx.cache.scratch() as tmp:
+                tree = unpack_sdist(path, tmp / "src")
+                wheel_or_none = ctx.builder.wheel(tree, key=key, label=label, refuse=refuse)
+        wheel = wheel_or_none
+        info = None
+        if pkg.archive is not None:
+            info = {
+                "url": f.url,
+                "archive_info": {"hash": f"sha256={f.sha256}", "hashes": {"sha256": f.sha256}},
+            }
+    _check_built(pkg, wheel, label, ctx.force)
+    built = LockedFile(wheel.name, wheel.as_uri(), wheel.stat().st_size, sha256_file(wheel))
+    return replace(pkg, built=built, direct_url_info=info)
+
+
+def _sync_refusal(pkg: LockedPackage, ctx: _Context) -> str | None:
+    if ctx.policy.no_build:
+        return f"{pkg.name} {pkg.version} has to be built from source, and --no-build forbids it"
+    if pkg.sdist is not None and not ctx.policy.allow_build:
+        return (
+            f"{pkg.name} {pkg.version} is locked as an sdist, and overlay.toml does not set"
+            " allow-build = true"
+        )
+    # Whether overlay.toml names the source is asked of overlay.toml: a shared lock's own
+    # `requested` could claim it for any directory, and building runs the tree's code.
+    if ctx.manifest is not None:
+        named = pkg.name in {canonicalize_name(r.name) for r in ctx.manifest.requires if r.url}
+    else:
+        named = bool(pkg.requested)
+    if not named and not ctx.policy.allow_build:
+        return (
+            f"{pkg.name} {pkg.version} is a source that overlay.toml does not name; overlock"
+            " builds it only with allow-build = true"
+        )
+    return None
+
+
+def _check_built(pkg: LockedPackage, wheel: Path, label: str, force: bool) -> None:
+    data = wheel_metadata(wheel, label)
+    meta = parse_metadata(data)
+    if meta.name != pkg.name or _version(meta.version) != _version(pkg.version):
+        raise StaleLockError(
+            f"{label} now builds {meta.name} {meta.version}; the lock has {pkg.name} {pkg.version}",
+            hint="run `overlock lock` to lock what the source declares now",
+        )
+    if pkg.metadata_hash and metadata_hash(data) != pkg.metadata_hash and not force:
+        raise StaleLockError(
+            f"{label} declares other dependencies than when it was locked",
+            hint="run `overlock lock` (or `overlock sync --allow-stale` to install it anyway)",
+        )
+
+
+def resolve_directory(path: str, lock_dir: Path) -> Path:
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else lock_dir / p
+
+
+# -- check: locked trees whose declared metadata changed -----------------------------------
+
+
+def source_changes(
+    lock: Lock,
+    *,
+    lock_dir: Path,
+    base: BaseEnv,
+    cache: Cache,
+    index: Callable[[], WheelSource] | None = None,
+    no_build: bool = False,
+    reporter: Reporter | None = None,
+    named: Collection[NormalizedName] | None = None,
+) -> list[str]:
+    """One line per locked source tree whose declared metadata differs from the lock.
+
+    Only directories can change under a lock (a git commit and an sdist hash are fixed). The
+    metadata is asked of the backend (``prepare_metadata_*``), cached by the tree's content,
+    so an unchanged tree costs one hash of its files. ``named``: the projects overlay.toml
+    names as sources; a tree the lock adds beyond them is reported, never run.
+    """
+    problems: list[str] = []
+    builder: Builder | None = None
+    for pkg in lock.packages:
+        d = pkg.directory
+        if d is None or pkg.metadata_hash is None:
+            continue
+        if named is not None and pkg.name not in named:
+            # Asking a tree for its metadata runs its build backend: only trees the user
+            # named, never one a shared lock slipped in.
+            problems.append(
+                f"the lock builds {pkg.name} from {d.path}, which overlay.toml does not name"
+            )
+            continue
+        tree = resolve_directory(d.path, lock_dir)
+        if not tree.is_dir():
+            problems.append(f"the source tree {d.path} of {pkg.name} does not exist")
+            continue
+        builder = builder or Builder(base, cache, index=index, reporter=reporter)
+        key = build_key(base, directory_key(tree), editable=d.editable)
+        refuse = None
+        if no_build:
+            refuse = f"cannot tell whether {d.path} changed without building (--no-build)"
+        data = builder.metadata(
+            tree,
+            key=key,
+            label=f"{pkg.name} (from {d.path})",
+            editable=d.editable,
+            refuse=refuse,
+        )
+        if metadata_hash(data) == pkg.metadata_hash:
+            continue
+        meta = parse_metadata(data)
+        detail = (
+            f"version {pkg.version} -> {meta.version}"
+            if _version(meta.version) != _version(pkg.version)
+            else "its dependencies or Requires-Python"
+        )
+        problems.append(
+            f"the source tree {d.path} of {pkg.name} changed its declared metadata ({detail})"
+        )
+    return problems
+
+
+def source_checker(
+    overlay: Overlay, base: BaseEnv, *, no_build: bool = False, reporter: Reporter | None = None
+) -> Callable[[Lock], list[str]]:
+    """``source_changes`` for ``overlay``, as ``locking.lock_status`` takes it."""
+
+    def check(lock: Lock) -> list[str]:
+        with lazy_index(overlay.index) as index:
+            return source_changes(
+                lock,
+                lock_dir=overlay.lock_path.parent,
+                base=base,
+                cache=overlay.cache,
+                index=index,
+                no_build=no_build,
+                reporter=reporter,
+                named={canonicalize_name(r.name) for r in overlay.manifest.requires if r.url},
+            )
+
+    return check
+
+
+def lock_manifest(
+    overlay: Overlay,
+    base: BaseEnv,
+    index: WheelSource,
+    *,
+    no_build: bool = False,
+    reporter: Reporter | None = None,
+    policy: ResolvePolicy | None = None,
+    prefer: Mapping[NormalizedName, Version] | None = None,
+) -> tuple[Lock, Outcome]:
+    """``locking.lock_overlay`` with sources built as the manifest allows: what every
+    command that writes a lock should call. ``prefer``: versions to keep when possible."""
+    from overlock.lock.make import lock_overlay
+    from overlock.manifest.constraints import load_constraints
+
+    constraints = load_constraints(overlay.index_config.constraint_files)
+    source = building_source(
+        overlay.manifest, base, index, overlay.cache, no_build=no_build, reporter=reporter
+    )
+    complete = getattr(index, "complete", None)
+
+    def lock_on(on: BaseEnv) -> tuple[Lock, Outcome]:
+        return lock_overlay(
+            overlay.manifest,
+            on,
+            source,
+            complete=complete,
+            allow_build=source.policy.sdists,
+            policy=policy,
+            prefer=prefer,
+            constraints=constraints,
+        )
+
+    return lock_with_upstream(overlay.manifest, base, source, lock_on, reporter=reporter)
+
+
+def lock_with_upstream(
+    manifest: Manifest,
+    base: BaseEnv,
+    source: PackageSource,
+    lock_on: Callable[[BaseEnv], tuple[Lock, Outcome]],
+    *,
+    reporter: Reporter | None = None,
+) -> tuple[Lock, Outcome]:
+    """Lock on ``base``, then weigh the upstream metadata of its Debian/conda packages.
+
+    ``"warn"``: unmet upstream requirements are reported; ``"enforce"``: the lock is made
+    again as if the base's copies had declared them (until nothing new turns up).
+    """
+    from overlock.base.importscan import ImportScan
+    from overlock.lock import upstream
+
+    lock, outcome = lock_on(base)
+    policy = manifest.upstream_metadata
+    if policy == "off":
+        return lock, outcome
+    scan = ImportScan.for_base(base)
+    found = upstream.review(lock, base, source, scan, report=reporter)
+    if policy == "enforce":
+        enforced: dict[str, upstream.UpstreamRequirement] = {}
+        for _ in range(MAX_UPSTREAM_ROUNDS):
+            new = [f for f in found if not f.satisfied and f.to_text() not in enforced]
+            if not new:
+                break
+            enforced.update((f.to_text(), f) for f in new)
+            lock, outcome = lock_on(upstream.with_upstream(base, enforced.values()))
+            found = upstream.review(lock, base, source, scan, report=reporter)
+        found = list({f.to_text(): f for f in (*enforced.values(), *found)}.values())
+    elif reporter is not None:
+        for line in upstream.warnings_for(found):
+            reporter(line)
+        if any(not f.satisfied for f in found):
+            reporter("  hint: " + upstream.enforce_hint(found))
+    texts = tuple(sorted({f.to_text() for f in found}))
+    return replace(lock, upstream=texts, upstream_policy=policy), outcome
+
+
+@contextlib.contextmanager
+def lazy_index(factory: Callable[[], Any]) -> Iterator[Callable[[], WheelSource]]:
+    """A factory that opens an index on first use, closed when the block ends."""
+    opened: list[Any] = []
+
+    def get() -> WheelSource:
+        if not opened:
+            opened.append(factory())
+        index: WheelSource = opened[0]
+        return index
+
+    try:
+        yield get
+    finally:
+        for index in opened:
+            index.close()
+
+
+__all__ = [
+    "BuildingSource",
+    "build_sources",
+    "building_source",
+    "lock_manifest",
+    "locked_source_fields",
+    "source_changes",
+    "source_checker",
+]

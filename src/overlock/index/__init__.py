@@ -1,0 +1,1 @@
+"""Package indexes over HTTP: configuration, pages, metadata, lazy wheels."""

@@ -1,0 +1,1023 @@
+"""Candidates, hashes and metadata from package indexes: ``sources.PackageSource`` for real.
+
+Pages are found and parsed by unearth (PEP 503 HTML, PEP 691 JSON, PEP 658 links, find-links,
+file:// indexes), judged for the *base* (its tags and Python version, never the running
+interpreter's). Metadata comes from the cache (keyed by the wheel's sha256), else a PEP 658
+``.metadata`` file, else range requests on the wheel's zip directory, else a full download.
+Nothing is fetched before the resolver asks for a name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.parser
+import errno
+import hashlib
+import json
+import logging
+import os
+import re
+import ssl
+import stat
+import time
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, TypeVar, cast
+from urllib.parse import unquote, urljoin, urlsplit
+
+import httpx2
+from packaging.requirements import Requirement
+from packaging.tags import Tag
+from packaging.utils import (
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
+from unearth import PackageFinder, TargetPython
+from unearth.auth import MultiDomainBasicAuth
+from unearth.evaluator import Package
+from unearth.fetchers import Fetcher, PyPIClient
+from unearth.link import Link
+from unearth.utils import url_to_path
+
+from overlock import untrusted
+from overlock.base.env import BaseEnv
+from overlock.build.backend import WHAT_IS_BUILT
+from overlock.cache import Cache
+from overlock.dists.types import DistFile, DistMetadata, Release, SetAside
+from overlock.errors import (
+    BadInputError,
+    BuildRequiredError,
+    HashMismatchError,
+    IndexError_,
+    OverlockError,
+)
+from overlock.index import compat
+from overlock.index import lazywheel as _lazywheel
+from overlock.index.pipconfig import IndexConfig
+from overlock.limits import (
+    DEADLINE_FACTOR,
+    MAX_DOWNLOAD_ENV,
+    MAX_PAGE_BYTES,
+    MIN_RATE,
+    Deadline,
+    human_size,
+    max_download,
+)
+from overlock.redact import redact_url, scrub, secrets_in, strip_credentials
+
+logger = logging.getLogger("overlock.index.client")
+
+
+class _Quiet(logging.Filter):
+    """unearth warns about pages it could not read (a 404 for a name the index does not
+    have among them) in its own words; overlock says what matters itself, so those records
+    are kept for ``-vv`` only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        logger.debug("%s: %s", record.name, record.getMessage())
+        return False
+
+
+for _name in ("unearth", "unearth.collector", "unearth.finder", "unearth.evaluator"):
+    logging.getLogger(_name).addFilter(_Quiet())
+
+# Describe the body as it arrived; a Response rebuilt from the decoded bytes must not.
+_BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+_VCS_PREFIXES = ("git+", "hg+", "svn+", "bzr+")
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    """What an ``Index`` asked of the network (and of its cache) so far."""
+
+    pages: int = 0  # index / find-links pages fetched (file:// ones included)
+    metadata_requests: int = 0  # PEP 658 ``.metadata`` files fetched
+    range_requests: int = 0  # HTTP range requests on wheels
+    downloads: int = 0  # whole files downloaded (or copied from a local index)
+    cache_hits: int = 0  # metadata or files served from the cache
+    local_reads: int = 0  # METADATA read straight from a local wheel
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+class _BaseTarget(TargetPython):
+    """unearth's target Python, answering with the base's tags and version."""
+
+    def __init__(self, base: BaseEnv) -> None:
+        super().__init__(py_ver=base.python_version_info or None)
+        self._base_tags = list(base.parsed_tags)
+
+    def supported_tags(self) -> list[Tag]:
+        return self._base_tags
+
+
+class _Client(PyPIClient):
+    """unearth's client; retries live in ``Index._retrying`` alone (one layer, as in pip)."""
+
+    def __init__(self, *, backoff: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.backoff = backoff
+
+
+class _ServerError(Exception):
+    """An answer of HTTP 5xx: retried like a dropped connection."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+
+
+class _DeadlinePassed(Exception):
+    """A request ran past its total deadline (``limits.Deadline``): retried."""
+
+
+class _TooLarge(Exception):
+    """A body went past the size it may have; never retried (the server means it)."""
+
+    def __init__(self, limit: int, got: int, declared: bool) -> None:
+        super().__init__(f"more than {limit} bytes")
+        self.limit = limit
+        self.got = got
+        self.declared = declared  # said so in Content-Length, nothing was read
+
+
+_RETRIED = (httpx2.TransportError, _ServerError, _DeadlinePassed)
+
+
+class _PageFetcher:
+    """What unearth fetches pages through: counts them, turns failures into IndexError_.
+
+    unearth logs and skips a page that answers 5xx, which would make a broken index look
+    like one without the package; a lock must fail loudly instead. 404 stays "not here".
+    Pages are read within ``Index._retrying`` (one retry layer, a deadline, a size cap).
+    """
+
+    def __init__(self, index: Index) -> None:
+        self._index = index
+
+    def get(self, url: str, *, headers: Mapping[str, str] | None = None) -> httpx2.Response:
+        index = self._index
+        index._count("pages")
+        resp = index._bounded_get(url, headers=headers, limit=MAX_PAGE_BYTES)
+        if resp.status_code >= 400 and resp.status_code not in (404, 410):
+            raise index._status_error(url, resp.status_code)
+        if resp.status_code in (404, 410):
+            index._pages_missing += 1
+        if resp.status_code < 300:
+            index._note_page(resp)
+        return resp
+
+    def head(self, url: str, *, headers: Mapping[str, str] | None = None) -> httpx2.Response:
+        return self._index._head(url, headers=headers)
+
+    def get_stream(
+        self, url: str, *, headers: Mapping[str, str] | None = None
+    ) -> AbstractContextManager[httpx2.Response]:
+        return self._index.client.stream("GET", url, headers=headers)
+
+    def iter_secure_origins(self) -> Iterable[tuple[str, str, str]]:
+        return self._index.client.iter_secure_origins()
+
+
+def ssl_context(config: IndexConfig) -> ssl.SSLContext:
+    """TLS as the machine trusts it: the system store plus pip's ``cert`` bundle.
+
+    Machines behind TLS-inspecting proxies have the proxy's CA in the system store (found by
+    truststore) or only in the bundle pip is pointed at (``cert``); both must work.
+    """
+    ctx: ssl.SSLContext
+    try:
+        import truststore
+
+        ctx = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    except (ImportError, OSError, ssl.SSLError) as exc:  # pragma: no cover - platform specific
+        logger.debug("truststore unavailable (%s); using OpenSSL's defaults", exc)
+        ctx = ssl.create_default_context()
+    try:
+        if config.cert:
+            ctx.load_verify_locations(cafile=config.cert)
+        if config.client_cert:
+            ctx.load_cert_chain(config.client_cert)
+    except (OSError, ssl.SSLError) as exc:
+        raise BadInputError(
+            f"cannot load the certificate file {getattr(exc, 'filename', None) or config.cert}"
+            f" named in the {config.origin}: {exc}",
+            hint="fix or remove pip's `cert` / `client-cert` setting (see `pip config list`)",
+        ) from exc
+    return ctx
+
+
+def make_client(config: IndexConfig, *, backoff: float = 0.25) -> PyPIClient:
+    """The HTTP client an ``Index`` uses, configured from ``config``."""
+    client = _Client(
+        backoff=backoff,
+        trusted_hosts=config.trusted_hosts,
+        verify=ssl_context(config),
+        timeout=httpx2.Timeout(config.timeout),
+        follow_redirects=True,
+    )
+    # Credentials are taken per host from the index URLs (and netrc), never prompted for:
+    # a lock may run unattended.
+    client.auth = MultiDomainBasicAuth(
+        prompting=False, index_urls=[*config.index_urls, *config.auth_urls]
+    )
+    return client
+
+
+@dataclass
+class _Source:
+    label: str  # credential-free, goes into DistFile.index
+    finder: PackageFinder
+
+
+class Index:
+    """A ``PackageSource`` over the indexes and find-links of ``config``, judged for ``base``."""
+
+    def __init__(
+        self,
+        config: IndexConfig,
+        base: BaseEnv,
+        cache: Cache | None = None,
+        *,
+        client: PyPIClient | None = None,
+    ) -> None:
+        self.config = config
+        self.base = base
+        self.cache = cache if cache is not None else Cache.default()
+        self._owns_client = client is None
+        self.client: PyPIClient = client if client is not None else make_client(config)
+        self._secrets = secrets_in([*config.sources, *config.auth_urls])
+        self._counts = dict.fromkeys(IndexStats().as_dict(), 0)
+        self._releases: dict[NormalizedName, tuple[Release, ...]] = {}
+        self._metadata: dict[str, DistMetadata] = {}
+        self._links: dict[str, Link] = {}  # DistFile.url -> the link it came from
+        self._sizes: dict[str, int] = {}  # PEP 700 sizes from JSON pages, by credential-free URL
+        self._tag_rank = {tag: i for i, tag in enumerate(base.parsed_tags)}
+        self._set_aside: dict[NormalizedName, tuple[SetAside, ...]] = {}
+        self._missing: set[NormalizedName] = set()
+        self._pages_missing = 0  # pages that answered 404/410
+        fetcher = cast(Fetcher, _PageFetcher(self))
+        target = _BaseTarget(base)
+        self._sources: list[_Source] = []
+        for url in config.sources:
+            is_index = not config.no_index and url in config.index_urls
+            if not is_index and "://" not in url and not Path(url).exists():
+                # pip skips a missing find-links location with a warning too.
+                logger.warning("find-links location %s does not exist; ignored", url)
+                continue
+            finder = PackageFinder(
+                session=fetcher,
+                index_urls=[url] if is_index else [],
+                find_links=[] if is_index else [url],
+                target_python=target,
+                trusted_hosts=config.trusted_hosts,
+                ignore_compatibility=True,
+            )
+            self._sources.append(_Source(strip_credentials(url), finder))
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self._owns_client:
+            self.client.close()
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counts so far (keys: the fields of ``IndexStats``); a plain dict so it goes to JSON."""
+        return dict(self._counts)
+
+    @property
+    def stats_snapshot(self) -> IndexStats:
+        return IndexStats(**self._counts)
+
+    # -- PackageSource ------------------------------------------------------------------------
+
+    def releases(self, name: NormalizedName) -> Sequence[Release]:
+        """Every release of ``name`` installable on the base, newest first (see dists/types.py)."""
+        name = canonicalize_name(name)
+        if name in self._releases:
+            return self._releases[name]
+        # version -> [(rank, link)]; rank orders yanked last, then tag priority, then source.
+        wheels: dict[Version, list[tuple[tuple[int, int, Any, int], Link, str]]] = {}
+        sdists: dict[Version, list[tuple[tuple[int, int], Link, str]]] = {}
+        unusable: dict[Version, str] = {}
+        pages_missing = self._pages_missing
+        for order, source in enumerate(self._sources):
+            for package in self._find(source, name):
+                version = _version(package)
+                if version is None:
+                    continue
+                link = package.link
+                self._check_page_hash(link, source.label)
+                yanked = int(link.yank_reason is not None)
+                # unearth offers every file (ignore_compatibility): judged here, so what is
+                # left out can be explained. Tags first: they cost nothing.
+                reason = None
+                if link.is_wheel and parse_wheel_filename(link.filename)[3].isdisjoint(
+                    self._tag_rank
+                ):
+                    reason = compat.tags_reason(self.base)
+                else:
+                    requires_python = link.requires_python
+                    if link.is_wheel and link.is_file and not requires_python:
+                        # find-links directories have no page to carry Requires-Python; the
+                        # wheel itself is at hand, so judge it now rather than offer a wheel
+                        # the base cannot use.
+                        requires_python = self._local_requires_python(name, link)
+                    reason = compat.python_reason(self.base, requires_python)
+                if reason is not None:
+                    # Requires-Python says more than one platform's wheel among many.
+                    if version not in unusable or not reason.startswith(compat.TAGS_PREFIX):
+                        unusable[version] = reason
+                    continue
+                if link.is_wheel:
+                    _, _, build, file_tags = parse_wheel_filename(link.filename)
+                    rank = min(self._tag_rank.get(t, len(self._tag_rank)) for t in file_tags)
+                    # A higher build number wins among equal tags, as in pip.
+                    neg_build = tuple(-b if isinstance(b, int) else 0 for b in build)
+                    key = (yanked, rank, neg_build, order)
+                    wheels.setdefault(version, []).append((key, link, source.label))
+                else:
+                    sdists.setdefault(version, []).append(((yanked, order), link, source.label))
+        out: list[Release] = []
+        for version in sorted(set(wheels) | set(sdists), reverse=True):
+            wheel = sdist = None
+            if version in wheels:
+                _, link, label = min(wheels[version], key=lambda item: item[0])
+                wheel = self._dist_file(link, label)
+            if version in sdists:
+                _, link, label = min(sdists[version], key=lambda item: item[0])
+                sdist = self._dist_file(link, label)
+            out.append(Release(name=name, version=version, wheel=wheel, sdist=sdist))
+        self._releases[name] = tuple(out)
+        self._set_aside[name] = tuple(
+            SetAside(v, why)
+            for v, why in sorted(unusable.items(), reverse=True)
+            if v not in wheels and v not in sdists
+        )
+        if not out and not unusable and self._pages_missing > pages_missing:
+            self._missing.add(name)
+        logger.debug("%s: %d releases usable on the base", name, len(out))
+        return self._releases[name]
+
+    def set_aside(self, name: NormalizedName) -> Sequence[SetAside]:
+        """Releases of ``name`` with no file usable on the base, each with the reason."""
+        name = canonicalize_name(name)
+        self.releases(name)
+        return self._set_aside.get(name, ())
+
+    def missing(self, name: NormalizedName) -> bool:
+        """Whether every index answered "no such project" (404) for ``name``."""
+        name = canonicalize_name(name)
+        self.releases(name)
+        return name in self._missing
+
+    def sdist_only(self, name: NormalizedName) -> bool:
+        """True when ``name`` has releases but none with a wheel for the base."""
+        found = self.releases(name)
+        return bool(found) and all(r.wheel is None for r in found)
+
+    def metadata(self, release: Release) -> DistMetadata:
+        """Core metadata of ``release``'s wheel: cache, PEP 658, range requests, download."""
+        wheel = release.wheel
+        if wheel is None:
+            raise self._build_required(release)
+        memo = self._metadata.get(wheel.url)
+        if memo is not None:
+            return memo
+        data = self._metadata_bytes(release.name, wheel)
+        meta = parse_metadata(data, release.name, str(release.version))
+        if meta.name != release.name or not _same_version(meta.version, release.version):
+            # The install would refuse this wheel (sync/install.py); so must the lock.
+            raise IndexError_(
+                f"{wheel.filename} from {self._scrub(wheel.url)} is not a valid wheel: its"
+                f" metadata names {meta.name} {meta.version}, not {release.name}"
+                f" {release.version} as its file name says",
+                hint="the index serves a broken or tampered wheel; require another version",
+            )
+        self._metadata[wheel.url] = meta
+        return meta
+
+    def direct(self, requirement: Requirement) -> Release:
+        """The release a direct reference (``name @ URL``) to a wheel points at.
+
+        The index serves wheels only: a source reaches it where overlock may not build it
+        (build/sources.py decides), or where only a wheel will do (a build's own requirements).
+        """
+        if not requirement.url:
+            raise BadInputError(f"{requirement} is not a direct reference (`name @ URL`)")
+        url = requirement.url
+        shown = self._scrub(redact_url(url))
+        name = canonicalize_name(requirement.name)
+        if url.startswith(_VCS_PREFIXES):
+            raise BuildRequiredError(
+                f"{requirement.name} @ {shown} is a version-control reference; overlock cannot"
+                " build it here",
+                hint=f"{WHAT_IS_BUILT}; otherwise point at a built wheel (`name @ https://.../x.whl`)",
+            )
+        parts = urlsplit(url)
+        path_part = unquote(parts.path)
+        filename = path_part.rstrip("/").rsplit("/", 1)[-1]
+        if parts.scheme == "file" and url_to_path(url.split("#", 1)[0]).is_dir():
+            raise BuildRequiredError(
+                f"{requirement.name} @ {shown} is a source directory; overlock cannot build"
+                " it here",
+                hint=f"{WHAT_IS_BUILT}; otherwise build a wheel and point at it",
+            )
+        if not filename.endswith(".whl"):
+            raise BuildRequiredError(
+                f"{requirement.name} @ {shown} is not a wheel; overlock cannot build it here",
+                hint=f"{WHAT_IS_BUILT}; otherwise point at a built wheel (`name @ URL/x.whl`)",
+            )
+        try:
+            wheel_name, version, _, file_tags = parse_wheel_filename(filename)
+        except (InvalidWheelFilename, InvalidVersion) as exc:
+            raise BadInputError(f"{requirement.name} @ {shown}: {exc}") from None
+        if wheel_name != name:
+            raise BadInputError(
+                f"{requirement.name} @ {shown} points at a wheel of {wheel_name}, not {name}"
+            )
+        if file_tags.isdisjoint(self._tag_rank):
+            raise BadInputError(
+                f"{filename} (from `{requirement.name} @ {shown}`) cannot be installed on the base"
+                f" (Python {self.base.python_version}, tags {', '.join(self.base.tags[:2])}...)",
+                hint="point at a wheel built for the base's Python and platform",
+            )
+        fragment = dict(p.partition("=")[::2] for p in parts.fragment.split("&") if p)
+        hashes = {k: v.lower() for k, v in fragment.items() if k in hashlib.algorithms_guaranteed}
+        clean = strip_credentials(url.split("#", 1)[0])
+        dist = DistFile(filename=filename, url=clean, hashes=hashes)
+        if "sha256" not in hashes:
+            # Locks need a sha256 for every file: fetch it once (the cache keeps it for sync).
+            path = self.download(dist)
+            hashes["sha256"] = path.parent.name
+            dist = DistFile(filename=filename, url=clean, hashes=hashes, size=path.stat().st_size)
+        return Release(name=name, version=version, wheel=dist, direct=True)
+
+    def download(self, file: DistFile) -> Path:
+        """The file in the cache, fetched and verified (size and sha256) if not there yet."""
+        expected = file.sha256
+        if expected:
+            cached = self.cache.wheel(expected, file.filename)
+            if cached is not None:
+                self._count("cache_hits")
+                return cached
+        local = _local_path(file.url)
+        # A download stops at the size the lock records, else at a cap (limits.py).
+        limit = file.size if file.size is not None else max_download()
+        with self.cache.scratch() as tmp:
+            dest = tmp / file.filename
+            try:
+                if local is not None:
+                    self._count("downloads")
+                    try:
+                        digest, size = _copy_hashing(local, dest, limit)
+                    except OSError as exc:
+                        raise IndexError_(f"cannot read {local}: {exc.strerror or exc}") from None
+                else:
+                    digest, size = self._fetch_to(file.url, dest, limit)
+            except _TooLarge as exc:
+                raise self._download_too_large(file, exc, limit) from None
+            self._verify(file, digest, size)
+            return self.cache.adopt_wheel(digest, file.filename, dest)
+
+    def complete(self, file: DistFile) -> DistFile:
+        """``file`` with the size and sha256 a lock entry needs, asking as little as possible.
+
+        A page that gives the hash but no size (PEP 503 HTML) costs one HEAD request; a file
+        with no hash on its page has to be downloaded (into the cache, for sync to reuse).
+        """
+        if file.sha256 and file.size is not None:
+            return file
+        sha256, size = file.sha256, file.size
+        local = _local_path(file.url)
+        if sha256:
+            cached = self.cache.wheel(sha256, file.filename)
+            if cached is not None:
+                size = cached.stat().st_size
+            elif local is not None:
+                size = local.stat().st_size
+            else:
+                size = self._head_size(file.url)
+        if not sha256 or size is None:
+            path = self.download(file)
+            sha256, size = path.parent.name, path.stat().st_size
+        return replace(file, hashes={**file.hashes, "sha256": sha256}, size=size)
+
+    def _head_size(self, url: str) -> int | None:
+        try:
+            response = self._head(url)
+        except IndexError_:
+            return None
+        length = response.headers.get("Content-Length")
+        if response.status_code != 200 or not (length and length.isdigit()):
+            return None
+        return int(length)
+
+    # -- finding ------------------------------------------------------------------------------
+
+    def _find(self, source: _Source, name: str) -> Iterator[Package]:
+        try:
+            yield from source.finder.find_all_packages(name, allow_yanked=True)
+        except ValueError as exc:  # unearth: an unusable find-links location, or a bad URL
+            raise IndexError_(self._scrub(f"{source.label}: {exc}")) from None
+        except (TypeError, KeyError, AttributeError) as exc:
+            # unearth trusts a JSON page's types (a number where a URL goes, a list for a
+            # table); an index is untrusted input, so such a page is an error of the index.
+            raise IndexError_(
+                self._scrub(
+                    f"the index page for {name} at {source.label} is malformed"
+                    f" ({type(exc).__name__}: {exc})"
+                ),
+                hint="the index serves a page that breaks PEP 691; tell its maintainers",
+            ) from None
+
+    def _dist_file(self, link: Link, label: str) -> DistFile:
+        url = strip_credentials(link.url_without_fragment)
+        hashes: dict[str, str] = {}
+        if link.hashes:
+            hashes.update({k.lower(): v.lower() for k, v in link.hashes.items()})
+        elif link.hash_name and link.hash:
+            hashes[link.hash_name] = link.hash.lower()
+        for algo, value in hashes.items():
+            # A page is untrusted: a "hash" that is no hex digest would otherwise reach the
+            # cache's keys (and the lock) as if it were one.
+            if algo in _HEX_LENGTHS and not _is_hex(value, _HEX_LENGTHS[algo]):
+                raise IndexError_(
+                    self._scrub(
+                        f"the index page at {label} gives {link.filename} a {algo} that is not"
+                        f" {_HEX_LENGTHS[algo]} hex digits: {value[:80]!r}"
+                    ),
+                    hint="the index is broken or serves a hostile page; tell its maintainers",
+                )
+        size = self._sizes.get(url)
+        if link.is_file:
+            path = link.file_path
+            with contextlib.suppress(OSError):
+                size = path.stat().st_size
+                if "sha256" not in hashes:
+                    # Local files often come with no hash (find-links directories); hashing
+                    # them here is cheap and remembered, and every locked file needs one.
+                    hashes["sha256"] = self.cache.local_hash(path)
+        # JSON pages may say ``"yanked": true``; unearth passes that bool through as the reason.
+        yank: object = link.yank_reason
+        yanked = None if yank is None or yank is False else ("" if yank is True else str(yank))
+        self._links[url] = link
+        return DistFile(
+            filename=link.filename,
+            url=url,
+            hashes=hashes,
+            size=size,
+            requires_python=link.requires_python,
+            yanked=yanked,
+            has_metadata=bool(link.dist_info_metadata),
+            index=label,
+        )
+
+    def _check_page_hash(self, link: Link, label: str) -> None:
+        """A page's sha256 names a cache entry and goes into the lock: it must be one."""
+        given = (link.hashes or {}).get("sha256")
+        if given is None and link.hash_name == "sha256":
+            given = link.hash
+        if given is None:
+            return
+        try:
+            untrusted.sha256(given, f"the sha256 of {link.filename}")
+        except untrusted.UntrustedValue as exc:
+            raise IndexError_(
+                self._scrub(f"{label}: {exc}"),
+                hint="the index serves a damaged page; retry later, or tell its maintainers",
+            ) from None
+
+    def _local_requires_python(self, name: str, link: Link) -> str | None:
+        path = link.file_path
+        try:
+            sha = link.hash if link.hash_name == "sha256" and link.hash else None
+            sha = sha or self.cache.local_hash(path)
+        except OSError:
+            return None
+        data = self.cache.get_metadata(sha)
+        if data is None:
+            try:
+                data = _read_local_metadata(path, name, link.filename)
+            except IndexError_:
+                return None  # unusable wheels are reported if the resolver picks them
+            self._count("local_reads")
+            self.cache.put_metadata(sha, data)
+        return parse_metadata(data).requires_python
+
+    def _note_page(self, resp: httpx2.Response) -> None:
+        # unearth drops PEP 700 ``size`` from JSON pages; keep it for DistFile.size.
+        if not resp.headers.get("Content-Type", "").startswith(
+            "application/vnd.pypi.simple.v1+json"
+        ):
+            return
+        try:
+            files = json.loads(resp.content).get("files", [])
+        except (ValueError, AttributeError):
+            return
+        base_url = str(resp.url)
+        for entry in files if isinstance(files, list) else ():
+            if isinstance(entry, dict) and isinstance(entry.get("size"), int) and entry.get("url"):
+                try:
+                    url = urljoin(base_url, str(entry["url"])).split("#", 1)[0]
+                except ValueError:
+                    continue  # unearth reports the page
+                self._sizes[strip_credentials(url)] = entry["size"]
+
+    # -- metadata -----------------------------------------------------------------------------
+
+    def _metadata_bytes(self, name: str, wheel: DistFile) -> bytes:
+        sha = wheel.sha256
+        if sha:
+            cached = self.cache.get_metadata(sha)
+            if cached is not None:
+                self._count("cache_hits")
+                return cached
+            cached_wheel = self.cache.wheel(sha, wheel.filename)
+            if cached_wheel is not None:
+                self._count("cache_hits")
+                data = _read_local_metadata(cached_wheel, name, wheel.filename)
+                self.cache.put_metadata(sha, data)
+                return data
+        local = _local_path(wheel.url)
+        if local is not None:
+            self._count("local_reads")
+            data = _read_local_metadata(local, name, wheel.filename)
+        else:
+            data = self._remote_metadata(name, wheel)
+        if sha:
+            self.cache.put_metadata(sha, data)
+        return data
+
+    def _remote_metadata(self, name: str, wheel: DistFile) -> bytes:
+        if wheel.has_metadata:
+            data = self._pep658(wheel)
+            if data is not None:
+                return data
+        try:
+            data, _ = _lazywheel.read_metadata(self._range_fetcher(wheel.url), name)
+            return data
+        except _lazywheel.RangeNotSupported as exc:
+            logger.info("%s: no range requests (%s); downloading it whole", wheel.url, exc)
+        except _lazywheel.BadWheel as exc:
+            raise IndexError_(
+                f"{wheel.filename} from {wheel.url} is not a usable wheel: {exc}"
+            ) from None
+        return _read_local_metadata(self.download(wheel), name, wheel.filename)
+
+    def _pep658(self, wheel: DistFile) -> bytes | None:
+        url = wheel.url + ".metadata"
+        self._count("metadata_requests")
+        resp = self._bounded_get(url)
+        if resp.status_code in (404, 410):
+            logger.info("%s: advertised .metadata is missing; reading the wheel instead", wheel.url)
+            return None
+        if resp.status_code >= 400:
+            raise self._status_error(url, resp.status_code)
+        data = resp.content
+        link = self._links.get(wheel.url)
+        promised = link.dist_info_metadata if link is not None else None
+        if isinstance(promised, dict):
+            for algo, value in promised.items():
+                if algo in hashlib.algorithms_guaranteed:
+                    got = hashlib.new(algo, data).hexdigest()
+                    if got != str(value).lower():
+                        raise HashMismatchError(
+                            f"{wheel.filename}.metadata from {wheel.url} has {algo} {got}, but the"
+                            f" index promised {value}",
+                            hint="the index or a proxy is serving a damaged file; retry later",
+                        )
+                    break
+        return data
+
+    def _range_fetcher(self, url: str) -> _lazywheel.RangeFetch:
+        def fetch(range_value: str) -> _lazywheel.RangeResponse:
+            self._count("range_requests")
+            headers = {"Range": range_value, "Accept-Encoding": "identity"}
+
+            def once(deadline: Deadline) -> _lazywheel.RangeResponse:
+                with self.client.stream("GET", url, headers=headers) as resp:
+                    if resp.status_code == 206:
+                        chunks: list[bytes] = []
+                        self._read_body(resp, deadline, MAX_PAGE_BYTES, chunks.append, raw=True)
+                        return _lazywheel.RangeResponse(
+                            206, resp.headers.get("Content-Range"), b"".join(chunks)
+                        )
+                    if resp.status_code >= 500:
+                        raise _ServerError(resp.status_code)
+                    if resp.status_code >= 400 and resp.status_code != 416:
+                        raise self._status_error(url, resp.status_code)
+                    # A 200 is the whole file: leave it unread, the caller downloads it
+                    # properly (hashed, into the cache) instead.
+                    return _lazywheel.RangeResponse(resp.status_code, None, b"")
+
+            try:
+                return self._retrying(url, once)
+            except _TooLarge as exc:
+                raise self._too_large(url, exc) from None
+
+        return fetch
+
+    # -- HTTP helpers -------------------------------------------------------------------------
+
+    def _retrying(self, url: str, op: Callable[[Deadline], _T]) -> _T:
+        """``op`` tried ``retries + 1`` times in all, as pip counts: the only retry layer.
+
+        Dropped connections, timeouts, HTTP 5xx and a passed deadline are retried, each try
+        with a deadline of its own (``limits.Deadline``); anything else is raised at once.
+        """
+        attempts = max(0, self.config.retries) + 1
+        backoff = float(getattr(self.client, "backoff", 0.25))
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return op(Deadline(DEADLINE_FACTOR * self.config.timeout))
+            except _RETRIED as exc:
+                if attempt >= attempts:
+                    raise self._failure(url, exc) from None
+                logger.info("retrying %s after %s", self._scrub(redact_url(url)), exc)
+            except httpx2.HTTPError as exc:  # not the network's fault: retrying cannot help
+                raise self._network_error(url, exc) from None
+            time.sleep(backoff * 2 ** (attempt - 1))
+
+    def _read_body(
+        self,
+        resp: httpx2.Response,
+        deadline: Deadline,
+        limit: int,
+        write: Callable[[bytes], object],
+        *,
+        raw: bool,
+    ) -> int:
+        """Pass ``resp``'s body to ``write`` as it arrives, within ``limit`` and ``deadline``."""
+        declared = resp.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise _TooLarge(limit, int(declared), declared=True)
+        size = 0
+        # No chunk size: each piece as the network delivers it, so the deadline is checked
+        # even when a server sends a byte at a time.
+        for chunk in resp.iter_raw() if raw else resp.iter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise _TooLarge(limit, size, declared=False)
+            write(chunk)
+            deadline.credit(len(chunk))
+            if deadline.expired:
+                raise _DeadlinePassed(
+                    f"still sending after {deadline.grace:g} s plus 1 s per"
+                    f" {human_size(int(MIN_RATE))} received"
+                )
+        return size
+
+    def _bounded_get(
+        self, url: str, *, headers: Mapping[str, str] | None = None, limit: int = MAX_PAGE_BYTES
+    ) -> httpx2.Response:
+        """GET ``url`` whole into memory, retried, within ``limit`` bytes and a deadline."""
+
+        def once(deadline: Deadline) -> httpx2.Response:
+            with self.client.stream("GET", url, headers=headers) as resp:
+                if resp.status_code >= 500:
+                    raise _ServerError(resp.status_code)
+                chunks: list[bytes] = []
+                self._read_body(resp, deadline, limit, chunks.append, raw=False)
+                kept = [
+                    (k, v) for k, v in resp.headers.multi_items() if k.lower() not in _BODY_HEADERS
+                ]
+                return httpx2.Response(
+                    resp.status_code, headers=kept, content=b"".join(chunks), request=resp.request
+                )
+
+        try:
+            return self._retrying(url, once)
+        except _TooLarge as exc:
+            raise self._too_large(url, exc) from None
+
+    def _head(self, url: str, *, headers: Mapping[str, str] | None = None) -> httpx2.Response:
+        def once(_deadline: Deadline) -> httpx2.Response:
+            resp = self.client.head(url, headers=headers)
+            if resp.status_code >= 500:
+                raise _ServerError(resp.status_code)
+            return resp
+
+        return self._retrying(url, once)
+
+    def _fetch_to(self, url: str, dest: Path, limit: int) -> tuple[str, int]:
+        def once(deadline: Deadline) -> tuple[str, int]:
+            self._count("downloads")
+            h = hashlib.sha256()
+            with (
+                self.client.stream("GET", url, headers={"Accept-Encoding": "identity"}) as resp,
+                open(dest, "wb") as fh,
+            ):
+                if resp.status_code >= 500:
+                    raise _ServerError(resp.status_code)
+                if resp.status_code >= 400:
+                    raise self._status_error(url, resp.status_code)
+
+                def write(chunk: bytes) -> None:
+                    h.update(chunk)
+                    fh.write(chunk)
+
+                size = self._read_body(resp, deadline, limit, write, raw=True)
+            return h.hexdigest(), size
+
+        return self._retrying(url, once)
+
+    def _failure(self, url: str, exc: Exception) -> IndexError_:
+        if isinstance(exc, _ServerError):
+            return self._status_error(url, exc.status)
+        if isinstance(exc, _DeadlinePassed):
+            return IndexError_(
+                self._scrub(f"{redact_url(url)} was too slow: {exc}"),
+                hint="the index or a proxy is stalling; retry later, or raise pip's `timeout`"
+                f" (now {self.config.timeout:g} s; each request may take {DEADLINE_FACTOR:g}"
+                " times that)",
+            )
+        return self._network_error(url, exc)
+
+    def _too_large(self, url: str, exc: _TooLarge) -> IndexError_:
+        return IndexError_(
+            self._scrub(
+                f"{redact_url(url)} sent more than {human_size(exc.limit)}, the most overlock reads"
+                " from an index page or metadata file; stopped there"
+            ),
+            hint="the index or a proxy is misbehaving; check the index URL",
+        )
+
+    def _download_too_large(self, file: DistFile, exc: _TooLarge, limit: int) -> OverlockError:
+        shown = self._scrub(file.url)
+        got = (
+            f"the server announced {exc.got} bytes"
+            if exc.declared
+            else f"the download was stopped after {exc.got} bytes"
+        )
+        if file.size is not None:
+            return HashMismatchError(
+                f"{file.filename} from {shown} is larger than the {file.size} bytes"
+                f" {file.index or 'the lock'} promised: {got}",
+                hint="the file changed on the index or was damaged on the way (a proxy?);"
+                " nothing was kept",
+            )
+        return IndexError_(
+            f"{file.filename} from {shown} is larger than {human_size(limit)}, the most"
+            f" overlock downloads for a file of unknown size: {got}",
+            hint=f"set {MAX_DOWNLOAD_ENV} (for example 16G) to allow larger files",
+        )
+
+    def _verify(self, file: DistFile, digest: str, size: int) -> None:
+        expected = file.sha256
+        if expected and digest != expected.lower():
+            raise HashMismatchError(
+                f"{file.filename} from {self._scrub(file.url)} has sha256 {digest}, but"
+                f" {file.index or 'the lock'} promised {expected}",
+                hint="the file changed on the index or was damaged on the way (a proxy?);"
+                " nothing was kept: retry, and tell the index's maintainers if it persists",
+            )
+        if file.size is not None and size != file.size:
+            raise HashMismatchError(
+                f"{file.filename} from {self._scrub(file.url)} is {size} bytes, but"
+                f" {file.index or 'the lock'} promised {file.size}",
+                hint="the download was damaged or cut short; nothing was kept — retry",
+            )
+
+    def _count(self, key: str) -> None:
+        self._counts[key] += 1
+
+    def _scrub(self, text: str) -> str:
+        return scrub(text, self._secrets)
+
+    def _network_error(self, url: str, exc: Exception) -> IndexError_:
+        return IndexError_(
+            self._scrub(f"cannot reach {redact_url(url)}: {type(exc).__name__}: {exc}"),
+            hint="check the network, proxy and index settings"
+            f" ({self._scrub(self.config.describe())})",
+        )
+
+    def _status_error(self, url: str, status: int) -> IndexError_:
+        hint = "the index failed; retry later"
+        if status in (401, 403):
+            hint = "check the credentials for this index (in its URL, ~/.netrc or keyring)"
+        return IndexError_(self._scrub(f"{redact_url(url)} answered HTTP {status}"), hint=hint)
+
+    def _build_required(self, release: Release) -> BuildRequiredError:
+        what = f"{release.name} {release.version}"
+        if release.sdist is not None:
+            return BuildRequiredError(
+                f"{what} has only a source distribution ({release.sdist.filename}) for this base;"
+                " overlock cannot build it here",
+                hint=f"{WHAT_IS_BUILT}; otherwise require a version of {release.name} that has a"
+                f" wheel for Python {self.base.py_short} on this platform",
+            )
+        return BuildRequiredError(f"{what} has no wheel usable on this base", hint=WHAT_IS_BUILT)
+
+
+# -- module helpers ---------------------------------------------------------------------------
+
+
+_HEX_LENGTHS = {"md5": 32, "sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128}
+
+
+def _is_hex(value: str, length: int) -> bool:
+    return len(value) == length and all(c in "0123456789abcdef" for c in value)
+
+
+def _version(package: Package) -> Version | None:
+    try:
+        return Version(package.version) if package.version else None
+    except InvalidVersion:
+        return None
+
+
+def _same_version(text: str, version: Version) -> bool:
+    try:
+        return Version(text) == version
+    except InvalidVersion:
+        return False
+
+
+def _local_path(url: str) -> Path | None:
+    if not url.startswith("file:"):
+        return None
+    return url_to_path(url.split("#", 1)[0])
+
+
+def _copy_hashing(src: Path, dest: Path, limit: int) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    # O_NONBLOCK: a FIFO named like a wheel is refused at once, not waited on.
+    fd = os.open(src, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with open(fd, "rb") as fin, open(dest, "wb") as fout:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(src))
+        os.set_blocking(fd, True)
+        for chunk in iter(lambda: fin.read(1024 * 1024), b""):
+            size += len(chunk)
+            if size > limit:
+                raise _TooLarge(limit, size, declared=False)
+            h.update(chunk)
+            fout.write(chunk)
+    return h.hexdigest(), size
+
+
+def _read_local_metadata(path: Path, name: str, filename: str) -> bytes:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return zf.read(_lazywheel.metadata_member(zf.namelist(), name))
+    except (OSError, zipfile.BadZipFile, _lazywheel.BadWheel, KeyError) as exc:
+        raise IndexError_(f"{filename} is not a usable wheel: {exc}") from None
+
+
+_FOLD = re.compile(r"\r?\n[ \t]+")
+
+
+def parse_metadata(data: bytes, name: str = "", version: str = "") -> DistMetadata:
+    """The resolver's view of a METADATA file, read leniently.
+
+    Real METADATA can be messy (legacy encodings, folded lines, stray blank fields); a field
+    that cannot be read is dropped, not fatal. ``name``/``version`` fill in missing fields.
+    """
+    text = data.decode("utf-8", errors="replace")
+    msg = email.parser.Parser().parsestr(text, headersonly=True)
+
+    def one(key: str) -> str | None:
+        value = msg.get(key)
+        return _FOLD.sub(" ", str(value)).strip() or None if value is not None else None
+
+    def many(key: str) -> tuple[str, ...]:
+        values = (_FOLD.sub(" ", str(v)).strip() for v in msg.get_all(key) or ())
+        return tuple(v for v in values if v)
+
+    return DistMetadata(
+        name=canonicalize_name(one("Name") or name),
+        version=one("Version") or version,
+        requires=many("Requires-Dist"),
+        requires_python=one("Requires-Python"),
+        provides_extra=many("Provides-Extra"),
+    )
+
+
+__all__ = [
+    "Index",
+    "IndexStats",
+    "make_client",
+    "parse_metadata",
+    "ssl_context",
+]

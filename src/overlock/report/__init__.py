@@ -1,0 +1,1 @@
+"""Read-only answers about an overlay: show, why, export, modulefiles."""

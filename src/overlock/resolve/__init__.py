@@ -1,0 +1,1 @@
+"""The resolver: resolvelib over the base's installed metadata plus a package source."""

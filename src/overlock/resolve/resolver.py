@@ -1,0 +1,950 @@
+"""Resolve an overlay request against the base's installed metadata plus the index.
+
+The provider is free of I/O: the base is data (``BaseEnv``) and the index sits behind
+``PackageSource``. The rules, in resolvelib's terms:
+
+* For a name the base has, the installed copy is the first candidate and costs nothing;
+  index releases are offered only after it (and, with ``shadow = "explicit"``, only for
+  names the manifest requests). Candidate lists are lazy, so a base name whose installed
+  copy is accepted never causes an index request.
+* Choosing a non-base copy of ``n`` (shadowing or adding it) makes every base
+  distribution that depends on ``n`` part of the problem: the new candidate depends on a
+  bare requirement for each of them, whose first candidate is the base copy with its own
+  Requires-Dist. So a base package's cap on ``n`` is enforced, and when it cannot be met the
+  resolver may shadow that package too (least change first), exactly as it would for any
+  other conflict.
+* Base requirement edges that were already broken before the overlay are recorded once and
+  not enforced: a pre-broken base is tolerated, never made worse.
+* Extras are separate nodes: ``X[e]==v`` depends on ``X==v`` (resolvelib's extras example).
+* Requires-Python of an index release is a requirement on a pseudo-package whose only
+  candidate is the base's Python, so it takes part in conflict explanations.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from packaging.requirements import Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
+from resolvelib import AbstractProvider, BaseReporter, ResolutionImpossible, Resolver
+from resolvelib.resolvers import ResolutionTooDeep
+from resolvelib.structs import RequirementInformation
+
+from overlock.base.env import BaseEnv, InstalledDist
+from overlock.dists.requirements import marker_true, requirement_text
+from overlock.dists.types import PackageSource, Release, SetAside
+from overlock.errors import BuildRequiredError, OverlockError, ResolutionError
+from overlock.manifest.constraints import Constraint
+from overlock.manifest.policy import ResolvePolicy
+
+PYTHON = "<python>"
+MAX_ROUNDS = 20000
+
+# What a requirement is for; only "dep" requirements constrain versions.
+DEP = "dep"  # an ordinary Requires-Dist or overlay.toml requirement
+KEEP = "keep"  # a base distribution that must stay consistent with a changed package
+PY = "python"  # Requires-Python of a candidate
+
+
+@dataclass(frozen=True)
+class Req:
+    name: NormalizedName
+    specifier: SpecifierSet = field(default_factory=SpecifierSet)
+    extras: frozenset[str] = frozenset()
+    url: str | None = None
+    kind: str = DEP
+    text: str = ""  # as written, for messages
+
+    @property
+    def identifier(self) -> str:
+        if self.kind == PY:
+            return PYTHON
+        if self.extras:
+            return f"{self.name}[{','.join(sorted(self.extras))}]"
+        return self.name
+
+    def __str__(self) -> str:
+        if self.kind == PY:
+            return f"Python {self.specifier}"
+        if self.kind == KEEP:
+            return f"{self.name} (kept consistent)"
+        return self.text or f"{self.identifier}{self.specifier}"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: NormalizedName
+    version: Version
+    origin: str  # "base", "index", "direct" or "python"
+    extras: frozenset[str] = frozenset()
+    release: Release | None = field(default=None, compare=False, hash=False)
+    dist: InstalledDist | None = field(default=None, compare=False, hash=False)
+
+    @property
+    def identifier(self) -> str:
+        if self.origin == "python":
+            return PYTHON
+        if self.extras:
+            return f"{self.name}[{','.join(sorted(self.extras))}]"
+        return self.name
+
+    def describe(self) -> str:
+        where = {"base": " (base)", "index": "", "direct": " (direct reference)"}.get(
+            self.origin, ""
+        )
+        if self.origin == "base" and self.dist is not None:
+            where = f" ({self.dist.layer_label})"  # a lower overlay's package names its layer
+        return f"{self.name} {self.version}{where}"
+
+
+def req_from_requirement(r: Requirement) -> Req:
+    return Req(
+        name=canonicalize_name(r.name),
+        specifier=r.specifier,
+        extras=frozenset(canonicalize_name(e) for e in r.extras),
+        url=r.url,
+        text=requirement_text(r),
+    )
+
+
+# -- the result ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pick:
+    """One package the overlay must hold, and why."""
+
+    name: NormalizedName
+    version: Version
+    release: Release
+    requested: tuple[str, ...]  # overlay.toml entries that name it
+    required_by: tuple[str, ...]  # "name version" of the candidates that required it
+    kept_for: tuple[str, ...]  # changed packages it was shadowed to stay compatible with
+    dependencies: tuple[NormalizedName, ...]  # other overlay packages it requires
+    shadows: str | None  # the base version it shadows
+
+
+@dataclass(frozen=True)
+class Outcome:
+    picks: tuple[Pick, ...]
+    reused: tuple[str, ...]  # base distributions the request relies on ("name version")
+    preexisting: tuple[str, ...]  # base breakage found before the overlay
+    rounds: int = 0
+
+
+# -- base analysis ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BaseGraph:
+    """The base's dependency edges, judged once: which hold, which were broken before."""
+
+    deps: Mapping[NormalizedName, tuple[Requirement, ...]]  # enforced edges per dist
+    dependents: Mapping[NormalizedName, tuple[NormalizedName, ...]]  # reverse of deps
+    broken: tuple[str, ...]
+
+    @classmethod
+    def of(cls, base: BaseEnv) -> BaseGraph:
+        deps: dict[NormalizedName, tuple[Requirement, ...]] = {}
+        dependents: dict[NormalizedName, set[NormalizedName]] = {}
+        broken: list[str] = []
+        env = base.marker_env("")
+        for dist in base.distributions:
+            kept: list[Requirement] = []
+            for r in dist.parsed_requires:
+                if r.marker is not None and not marker_true(r.marker, env):
+                    continue
+                target_name = canonicalize_name(r.name)
+                if target_name == dist.name:
+                    continue
+                target = base.by_name.get(target_name)
+                if target is None:
+                    broken.append(
+                        f"{dist.name} {dist.version} requires {requirement_text(r)},"
+                        " which the base does not have"
+                    )
+                    continue
+                tv = target.parsed_version
+                if tv is None or (r.specifier and not r.specifier.contains(tv, prereleases=True)):
+                    broken.append(
+                        f"{dist.name} {dist.version} requires {requirement_text(r)},"
+                        f" but the base has {target.name} {target.version}"
+                    )
+                    continue
+                kept.append(r)
+                dependents.setdefault(target_name, set()).add(dist.name)
+            deps[dist.name] = tuple(kept)
+        return cls(
+            deps=deps,
+            dependents={k: tuple(sorted(v)) for k, v in dependents.items()},
+            broken=tuple(sorted(broken)),
+        )
+
+
+# -- the provider ----------------------------------------------------------------------
+
+
+class OverlayProvider(AbstractProvider[Req, Candidate, str]):
+    def __init__(
+        self,
+        base: BaseEnv,
+        source: PackageSource,
+        *,
+        requested: Iterable[NormalizedName],
+        shadow: str = "auto",
+        graph: BaseGraph | None = None,
+        allow_build: bool = False,
+        policy: ResolvePolicy | None = None,
+        roots: Iterable[Req] = (),
+        prefer: Mapping[NormalizedName, Version] | None = None,
+        keep: Iterable[NormalizedName] = (),
+    ) -> None:
+        self.base = base
+        self.policy = policy or ResolvePolicy(allow_build=allow_build)
+        self.allow_build = self.policy.allow_build  # sdist-only releases are candidates
+        self.keep = frozenset(keep)  # [resolve] keep: only the installed copy is a candidate
+        # Versions an earlier lock chose: tried first among the index's releases, so a lock
+        # changes only what the new request needs (uv's and pip-compile's rule).
+        self.prefer = dict(prefer or {})
+        self.source = source
+        self.requested = frozenset(requested)
+        self.shadow = shadow
+        self.graph = graph or BaseGraph.of(base)
+        self.python_version = Version(base.python_version)
+        self.sdist_only: dict[NormalizedName, list[str]] = {}
+        # The user's own requirements by name: only they may admit a yanked release (PEP 592)
+        # or, in the "explicit" modes, pre-releases.
+        self.roots: dict[NormalizedName, list[Req]] = {}
+        for root in roots:
+            self.roots.setdefault(root.name, []).append(root)
+        # Releases the resolver passed over, and why: for messages when nothing fits.
+        self.set_aside: dict[NormalizedName, dict[Version, str]] = {}
+        # pip's constraints whose marker holds on the base, by project.
+        self._constraints: dict[NormalizedName, list[Constraint]] = {}
+        for constraint in self.policy.constraints:
+            if base.evaluate(constraint.requirement.marker):
+                self._constraints.setdefault(constraint.name, []).append(constraint)
+        self._deps_cache: dict[Candidate, list[Req]] = {}
+
+    # resolvelib API ----------------------------------------------------------------
+
+    def identify(self, requirement_or_candidate: Req | Candidate) -> str:
+        return requirement_or_candidate.identifier
+
+    def get_preference(
+        self,
+        identifier: str,
+        resolutions: Mapping[str, Candidate],
+        candidates: Mapping[str, Iterator[Candidate]],
+        information: Mapping[str, Iterator[RequirementInformation[Req, Candidate]]],
+        backtrack_causes: Sequence[RequirementInformation[Req, Candidate]],
+    ) -> Any:
+        infos = list(information[identifier])
+        has_url = any(i.requirement.url for i in infos)
+        pinned = any(
+            s.operator in ("==", "===") and "*" not in s.version
+            for i in infos
+            for s in i.requirement.specifier
+        )
+        from_root = any(i.parent is None for i in infos)
+        cause = any(c.requirement.identifier == identifier for c in backtrack_causes)
+        return (
+            identifier != PYTHON,
+            not has_url,
+            not pinned,
+            not cause,
+            not from_root,
+            identifier,
+        )
+
+    def find_matches(
+        self,
+        identifier: str,
+        requirements: Mapping[str, Iterator[Req]],
+        incompatibilities: Mapping[str, Iterator[Candidate]],
+    ) -> Callable[[], Iterator[Candidate]]:
+        reqs = list(requirements[identifier])
+        bad = set(incompatibilities[identifier])
+        return functools.partial(self._iter_matches, identifier, reqs, bad)
+
+    def is_satisfied_by(self, requirement: Req, candidate: Candidate) -> bool:
+        if requirement.kind == KEEP:
+            return True
+        if requirement.url:
+            return candidate.origin == "direct"
+        # Pre-releases are filtered when candidates are listed (find_matches); here a pin
+        # that was chosen must keep satisfying, pre-release or not.
+        return requirement.specifier.contains(candidate.version, prereleases=True)
+
+    def get_dependencies(self, candidate: Candidate) -> Iterable[Req]:
+        cached = self._deps_cache.get(candidate)
+        if cached is None:
+            cached = self._dependencies(candidate)
+            self._deps_cache[candidate] = cached
+        return cached
+
+    # candidates --------------------------------------------------------------------
+
+    def _iter_matches(
+        self, identifier: str, reqs: list[Req], bad: set[Candidate]
+    ) -> Iterator[Candidate]:
+        if identifier == PYTHON:
+            cand = Candidate(canonicalize_name("python"), self.python_version, "python")
+            if cand not in bad and all(
+                r.specifier.contains(self.python_version, prereleases=True) for r in reqs
+            ):
+                yield cand
+            return
+        name = reqs[0].name
+        extras = frozenset().union(*(r.extras for r in reqs))
+
+        def ok(c: Candidate) -> bool:
+            return c not in bad and all(self.is_satisfied_by(r, c) for r in reqs)
+
+        urls = {r.url for r in reqs if r.url}
+        if urls:
+            if len(urls) > 1:
+                return  # two different direct references for one name cannot both hold
+            direct_req = next(r for r in reqs if r.url)
+            release = self.source.direct(Requirement(f"{direct_req.name} @ {direct_req.url}"))
+            cand = Candidate(name, release.version, "direct", extras, release=release)
+            if ok(cand):
+                yield cand
+            return
+
+        dist = self.base.by_name.get(name)
+        if dist is not None and dist.parsed_version is not None:
+            cand = Candidate(name, dist.parsed_version, "base", extras, dist=dist)
+            if ok(cand):
+                yield cand
+        if dist is not None and self.shadow == "explicit" and name not in self.requested:
+            return  # this base package may not be shadowed
+        if dist is not None and name in self.keep:
+            return
+        yield from self._index_candidates(name, extras, reqs, dist, ok)
+
+    def _index_candidates(
+        self,
+        name: NormalizedName,
+        extras: frozenset[str],
+        reqs: list[Req],
+        dist: InstalledDist | None,
+        ok: Callable[[Candidate], bool],
+    ) -> Iterator[Candidate]:
+        releases = list(self.source.releases(name))
+        # PEP 592: a yanked release only for an exact pin of the user's own.
+        pinned = {
+            Version(s.version)
+            for r in self.roots.get(name, ())
+            for s in r.specifier
+            if s.operator in ("==", "===") and "*" not in s.version and _is_version(s.version)
+        }
+        base_version = dist.parsed_version if dist is not None else None
+        ordered = _order(
+            releases, base_version, newest_first=dist is None or name in self.requested
+        )
+        kept = self.prefer.get(name)
+        if kept is not None:
+            ordered.sort(key=lambda r: r.version != kept)  # stable: the rest keep their order
+        allow_pre, fallback = self._prerelease_rule(name, reqs, releases)
+        aside = self.set_aside.setdefault(name, {})
+        yielded = False
+        pres: list[Candidate] = []
+        for release in ordered:
+            if base_version is not None and release.version == base_version:
+                continue  # the same version as the base copy: nothing to gain
+            if release.yanked and release.version not in pinned:
+                reason = release.yank_reason
+                aside[release.version] = "yanked" + (f" ({reason})" if reason else "")
+                continue
+            refused = next(
+                (c for c in self._constraints.get(name, ()) if not c.admits(release.version)),
+                None,
+            )
+            if refused is not None:
+                aside[release.version] = f"excluded by the constraint {refused}"
+                continue
+            release, why_not = self._binary_rule(name, release)
+            cand = Candidate(name, release.version, "index", extras, release=release)
+            if why_not is not None:
+                aside[release.version] = why_not
+                if (
+                    release.sdist is not None
+                    and not self.policy.wheels_only(name)
+                    and all(self.is_satisfied_by(r, cand) for r in reqs)
+                ):
+                    self.sdist_only.setdefault(name, []).append(str(release.version))
+                continue
+            if not ok(cand):
+                continue
+            if release.version.is_prerelease and not allow_pre:
+                if fallback:
+                    pres.append(cand)
+                else:
+                    aside[release.version] = self._prerelease_reason()
+                continue
+            yielded = True
+            yield cand
+        if not yielded:
+            yield from pres
+
+    def _prerelease_rule(
+        self, name: NormalizedName, reqs: Sequence[Req], releases: Sequence[Release]
+    ) -> tuple[bool, bool]:
+        """(pre-releases are ordinary candidates, pre-releases follow when no final fits)."""
+        mode = self.policy.prereleases
+        if mode == "pep440":
+            return any(r.specifier.prereleases for r in reqs), True
+        if mode == "allow":
+            return True, False
+        explicit = any(r.specifier.prereleases for r in self.roots.get(name, ()))
+        only_pre = bool(releases) and all(r.version.is_prerelease for r in releases)
+        allowed = {
+            "explicit": explicit,
+            "if-necessary": only_pre,
+            "if-necessary-or-explicit": explicit or only_pre,
+        }.get(mode, False)
+        return allowed, False
+
+    def _prerelease_reason(self) -> str:
+        mode = self.policy.prereleases
+        when = {
+            "explicit": "overlay.toml names a pre-release of it",
+            "if-necessary": "it has no final release",
+            "if-necessary-or-explicit": "overlay.toml names a pre-release of it, or it has no"
+            " final release",
+        }.get(mode)
+        if when is None:
+            return f'a pre-release, and prereleases = "{mode}"'
+        return f'a pre-release, and prereleases = "{mode}" admits one only when {when}'
+
+    def _binary_rule(self, name: NormalizedName, release: Release) -> tuple[Release, str | None]:
+        """``release`` as the binary policy lets it be used, or why it cannot be."""
+        policy = self.policy
+        if policy.sdist_only(name):
+            setting = policy.binary_setting(name)
+            if release.sdist is None:
+                return release, f"only wheels are published, and {setting} asks for the sdist"
+            release = Release(
+                release.name, release.version, None, release.sdist, release.direct, release.source
+            )
+            if not policy.allow_build:
+                return release, (
+                    f"{setting} asks for its sdist, and building needs `allow-build = true`"
+                )
+            return release, None
+        if release.wheel is not None:
+            return release, None
+        if release.sdist is None:
+            return release, "no file usable on the base"
+        if policy.wheels_only(name):
+            return release, (
+                f"no wheel for the base, only an sdist, and {policy.binary_setting(name)}"
+                " forbids building"
+            )
+        if not policy.allow_build:
+            return release, (
+                "no wheel for the base, only an sdist; `allow-build = true` in [resolve] would"
+                " admit it"
+            )
+        return release, None
+
+    # dependencies ------------------------------------------------------------------
+
+    def _dependencies(self, candidate: Candidate) -> list[Req]:
+        if candidate.origin == "python":
+            return []
+        out: list[Req] = []
+        if candidate.extras:
+            # The extras node pins the plain node to the same version and origin.
+            out.append(
+                Req(
+                    candidate.name,
+                    SpecifierSet(f"=={candidate.version}"),
+                    text=f"{candidate.name}=={candidate.version}",
+                    url=_direct_url(candidate),
+                )
+            )
+        if candidate.origin == "base":
+            assert candidate.dist is not None
+            if candidate.extras:
+                out.extend(self._extra_reqs(candidate.dist.parsed_requires, candidate))
+            else:
+                out.extend(req_from_requirement(r) for r in self.graph.deps.get(candidate.name, ()))
+            return out
+
+        assert candidate.release is not None
+        meta = self.source.metadata(candidate.release)
+        parsed = []
+        for text in meta.requires:
+            try:
+                parsed.append(Requirement(text))
+            except Exception:  # a bad line in third-party metadata
+                continue
+        if candidate.extras:
+            out.extend(self._extra_reqs(parsed, candidate))
+            return out
+        for r in parsed:
+            if r.marker is not None and not marker_true(r.marker, self.base.marker_env("")):
+                continue
+            if canonicalize_name(r.name) == candidate.name:
+                continue
+            out.append(req_from_requirement(r))
+        if meta.requires_python:
+            # Invalid Requires-Python in third-party metadata is ignored, as pip does.
+            with contextlib.suppress(InvalidSpecifier):
+                spec = SpecifierSet(meta.requires_python)
+                out.append(Req(canonicalize_name("python"), spec, kind=PY))
+        # Every base distribution that depends on this name must stay consistent with it.
+        if candidate.name in self.base.by_name:
+            for dependent in self.graph.dependents.get(candidate.name, ()):
+                if dependent != candidate.name:
+                    out.append(Req(dependent, kind=KEEP, text=dependent))
+        return out
+
+    def _extra_reqs(self, parsed: Iterable[Requirement], candidate: Candidate) -> list[Req]:
+        out = []
+        for r in parsed:
+            if r.marker is None:
+                continue  # unconditional ones belong to the plain node
+            if not any(
+                marker_true(r.marker, self.base.marker_env(e)) for e in candidate.extras
+            ) or marker_true(r.marker, self.base.marker_env("")):
+                continue
+            if canonicalize_name(r.name) == candidate.name and not r.extras:
+                continue
+            out.append(req_from_requirement(r))
+        return out
+
+
+def _direct_url(candidate: Candidate) -> str | None:
+    """The URL the plain node of a direct candidate with extras must be required by."""
+    release = candidate.release
+    if candidate.origin != "direct" or release is None:
+        return None
+    if release.source is not None:
+        return release.source.url
+    return release.wheel.url if release.wheel else None
+
+
+def _is_version(text: str) -> bool:
+    try:
+        Version(text)
+    except InvalidVersion:
+        return False
+    return True
+
+
+def _order(
+    releases: Sequence[Release], base_version: Version | None, *, newest_first: bool
+) -> list[Release]:
+    newest = sorted(releases, key=lambda r: r.version, reverse=True)
+    if newest_first or base_version is None:
+        return newest
+    # Least change: releases closest to the base copy first, upgrades before downgrades,
+    # because compiled packages in the base were built against the base's version.
+    up = sorted((r for r in newest if r.version > base_version), key=lambda r: r.version)
+    down = [r for r in newest if r.version < base_version]
+    return up + down
+
+
+# -- running it ------------------------------------------------------------------------
+
+
+class _CountingReporter(BaseReporter[Req, Candidate, str]):
+    def __init__(self) -> None:
+        self.rounds = 0
+
+    def starting_round(self, index: int) -> None:
+        self.rounds = index
+
+
+def resolve(
+    requirements: Sequence[Requirement],
+    base: BaseEnv,
+    source: PackageSource,
+    *,
+    shadow: str = "auto",
+    requested_text: Sequence[str] | None = None,
+    allow_build: bool = False,
+    policy: ResolvePolicy | None = None,
+    prefer: Mapping[NormalizedName, Version] | None = None,
+    keep: Iterable[NormalizedName] = (),
+) -> Outcome:
+    """Resolve the overlay request; raise ResolutionError with explanations on conflict.
+
+    ``prefer``: versions to try first for index releases (those of the previous lock).
+    """
+    env = base.marker_env("")
+    active = [r for r in requirements if r.marker is None or marker_true(r.marker, env)]
+    texts = list(requested_text) if requested_text is not None else [str(r) for r in requirements]
+    requested_by_name: dict[NormalizedName, list[str]] = {}
+    for r, text in zip(requirements, texts, strict=False):
+        requested_by_name.setdefault(canonicalize_name(r.name), []).append(text)
+
+    graph = BaseGraph.of(base)
+    # The caller's allow_build already accounts for --no-build.
+    policy = dataclasses.replace(policy or ResolvePolicy(), allow_build=allow_build)
+    roots = [req_from_requirement(r) for r in active]
+    provider = OverlayProvider(
+        base,
+        source,
+        requested={canonicalize_name(r.name) for r in active},
+        shadow=shadow,
+        graph=graph,
+        allow_build=allow_build,
+        policy=policy,
+        roots=roots,
+        prefer=prefer,
+        keep=keep,
+    )
+    reporter = _CountingReporter()
+    resolver: Resolver[Req, Candidate, str] = Resolver(provider, reporter)
+    try:
+        result = resolver.resolve(roots, max_rounds=MAX_ROUNDS)
+    except ResolutionImpossible as exc:
+        raise explain(list(exc.causes), provider) from None
+    except ResolutionTooDeep as exc:
+        raise ResolutionError(
+            f"gave up after {MAX_ROUNDS} rounds of backtracking",
+            hint="pin some of the requested packages more tightly in overlay.toml",
+        ) from exc
+    except OverlockError:
+        raise
+
+    mapping: Mapping[str, Candidate] = result.mapping
+    picks: list[Pick] = []
+    reused: list[str] = []
+    plain = {k: c for k, c in mapping.items() if c.origin != "python" and not c.extras}
+    for identifier, cand in sorted(plain.items()):
+        if cand.origin == "base":
+            reused.append(f"{cand.name} {cand.version}")
+            continue
+        assert cand.release is not None
+        required_by: set[str] = set()
+        kept_for: set[str] = set()
+        for ident in (identifier, *[k for k in mapping if k.startswith(identifier + "[")]):
+            criterion = result.criteria.get(ident)
+            if criterion is None:
+                continue
+            for info in criterion.information:
+                parent = info.parent
+                if parent is None or parent.name == cand.name:
+                    continue
+                label = f"{parent.identifier} {parent.version}"
+                if info.requirement.kind == KEEP:
+                    kept_for.add(label)
+                elif parent.origin != "base" or parent.extras:
+                    # A plain base copy's requirement only constrains the version (the base
+                    # already had what it needs); an extra of a base package was asked for by
+                    # the overlay, so what it needs is in the overlay because of it.
+                    required_by.add(label)
+        overlay_names = {c.name for c in plain.values() if c.origin != "base"}
+        deps = sorted(
+            {
+                r.name
+                for c in mapping.values()
+                if c.name == cand.name and c.origin != "python"
+                for r in provider.get_dependencies(c)
+                if r.kind == DEP and r.name != cand.name and r.name in overlay_names
+            }
+        )
+        base_dist = base.by_name.get(cand.name)
+        picks.append(
+            Pick(
+                name=cand.name,
+                version=cand.version,
+                release=cand.release,
+                requested=tuple(requested_by_name.get(cand.name, ())),
+                required_by=tuple(sorted(required_by)),
+                kept_for=tuple(sorted(kept_for)),
+                dependencies=tuple(deps),
+                shadows=base_dist.version if base_dist is not None else None,
+            )
+        )
+    return Outcome(
+        picks=tuple(picks),
+        reused=tuple(sorted(reused)),
+        preexisting=graph.broken,
+        rounds=reporter.rounds,
+    )
+
+
+# -- explanations ----------------------------------------------------------------------
+
+
+def _origin_text(info: RequirementInformation[Req, Candidate]) -> str:
+    parent = info.parent
+    req = info.requirement
+    if parent is None:
+        return f"{req} (requested in overlay.toml)"
+    if req.kind == PY:
+        return f"{parent.describe()}, which requires Python {req.specifier}"
+    where = "base" if parent.origin == "base" else "index"
+    if parent.dist is not None:
+        where = parent.dist.layer_label  # "base" or a lower overlay's name (prefix/layers.py)
+    return f"{parent.name} {parent.version} ({where}), which requires {req}"
+
+
+def explain(
+    causes: Sequence[RequirementInformation[Req, Candidate]],
+    provider: OverlayProvider,
+) -> OverlockError:
+    """Turn resolvelib's causes into one message naming the layer of each requirement."""
+    by_ident: dict[str, list[RequirementInformation[Req, Candidate]]] = {}
+    for info in causes:
+        by_ident.setdefault(info.requirement.identifier, []).append(info)
+
+    sdist_names = [n for n in by_ident if canonicalize_name(n.split("[")[0]) in provider.sdist_only]
+    if sdist_names and all(len(v) == 1 for v in by_ident.values()):
+        name = canonicalize_name(sdist_names[0].split("[")[0])
+        versions = ", ".join(provider.sdist_only[name][:5])
+        if provider.policy.sdist_only(name):
+            return BuildRequiredError(
+                f"{provider.policy.binary_setting(name)} asks for {name} to be built from its"
+                f" sdist ({versions}), and building dependencies from source is not allowed",
+                hint="set `allow-build = true` in [resolve] of overlay.toml (and drop"
+                f" --no-build), or take {name} out of no-binary",
+            )
+        return BuildRequiredError(
+            f"{name} is only published as a source distribution (sdist) for the versions that"
+            f" fit ({versions}), and building dependencies from source is not allowed",
+            hint="set `allow-build = true` in [resolve] of overlay.toml to build it with the"
+            " base's Python (without --no-build), or pin a version that has a wheel for the base",
+        )
+
+    lines: list[str] = []
+    conflicts: list[dict[str, Any]] = []
+    hints: list[str] = []
+    for ident, infos in sorted(by_ident.items()):
+        aside = [] if ident == PYTHON else _set_aside(provider, infos)
+        hints.extend(_aside_hints(provider, ident, aside))
+        conflicts.append(
+            {
+                "package": ident,
+                "set_aside": [{"version": str(v), "reason": why} for v, why in aside],
+                "requirements": [
+                    {
+                        "requirement": str(i.requirement),
+                        "from": "overlay.toml" if i.parent is None else i.parent.origin,
+                        "parent": None
+                        if i.parent is None
+                        else f"{i.parent.name} {i.parent.version}",
+                    }
+                    for i in infos
+                ],
+            }
+        )
+        if ident == PYTHON:
+            for i in infos:
+                who = i.parent.describe() if i.parent is not None else "overlay.toml"
+                lines.append(
+                    f"{who}: the base's Python {provider.base.python_version} does not satisfy"
+                    f" Requires-Python {i.requirement.specifier}"
+                )
+            continue
+        if len(infos) == 1:
+            info = infos[0]
+            name = info.requirement.name
+            lines.append(f"no release of {name} fits: {_origin_text(info)}{_seen(provider, name)}")
+            lines.extend(f"  {name} {v}: {why}" for v, why in aside)
+            continue
+        first, *rest = sorted(
+            _real_conflicts(provider, infos),
+            key=lambda i: (i.parent is not None, str(i.requirement)),
+        )
+        lines.append(
+            f"{_origin_text(first)} conflicts with "
+            + "; and with ".join(_origin_text(i) for i in rest)
+        )
+        lines.extend(f"  {first.requirement.name} {v}: {why}" for v, why in aside)
+        for i in rest:
+            if i.parent is not None and i.parent.name in provider.keep:
+                hints.append(
+                    f"{i.parent.name} is in [resolve] keep, so its installed copy is never"
+                    " shadowed; drop it from keep to let the overlay shadow it"
+                )
+                continue
+            if i.parent is not None and i.parent.origin == "base":
+                hint = _shadow_hint(provider, i.parent, first.requirement)
+                if hint:
+                    hints.append(hint)
+    message = "the overlay cannot be resolved on this base:\n  " + "\n  ".join(lines)
+    if provider.graph.broken:
+        message += (
+            f"\n  (the base was already inconsistent in {len(provider.graph.broken)} place(s)"
+            " before the overlay; see `overlock lock -v`)"
+        )
+    hint_text = "; ".join(dict.fromkeys(hints)) or (
+        "relax the requirements in overlay.toml, or check that the index has the releases"
+        " you expect"
+    )
+    return ResolutionError(message, hint=hint_text, conflicts=conflicts)
+
+
+def _seen(provider: OverlayProvider, name: NormalizedName) -> str:
+    parts = []
+    dist = provider.base.by_name.get(name)
+    if dist is not None:
+        parts.append(f"{dist.layer_label} has {dist.version}")
+    try:
+        versions = [str(r.version) for r in provider.source.releases(name) if r.wheel]
+    except OverlockError:
+        versions = []
+    if versions:
+        shown = ", ".join(versions[:8]) + (", ..." if len(versions) > 8 else "")
+        parts.append(f"index has {shown}")
+    elif dist is None:
+        missing = getattr(provider.source, "missing", None)
+        if callable(missing) and missing(name):
+            parts.append(f"the index has no project named {name}; check the spelling")
+        elif not provider.set_aside.get(name) and not _source_set_aside(provider, name):
+            parts.append("the index lists no release of it")
+        else:
+            parts.append("no release of it is usable here")
+    if dist is not None and provider.shadow == "explicit" and name not in provider.requested:
+        parts.append('shadow = "explicit" keeps the base copy')
+    if dist is not None and name in provider.keep:
+        parts.append(f'[resolve] keep = ["{name}"] forbids shadowing the {dist.layer_label} copy')
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
+def _shadow_hint(provider: OverlayProvider, parent: Candidate, wanted: Req) -> str | None:
+    """Find the oldest newer release of a base package that accepts what was requested."""
+    try:
+        releases = provider.source.releases(parent.name)
+    except OverlockError:
+        return None
+    target_versions = []
+    try:
+        target_versions = [
+            r.version
+            for r in provider.source.releases(wanted.name)
+            if r.wheel
+            and wanted.specifier.contains(r.version)
+            and (not r.version.is_prerelease or _prereleases_opted_in(provider, wanted.name))
+        ]
+    except OverlockError:
+        return None
+    if not target_versions:
+        return None
+    for release in sorted(releases, key=lambda r: r.version):
+        if release.version <= parent.version or release.wheel is None or release.yanked:
+            continue
+        if release.version.is_prerelease and not _prereleases_opted_in(provider, parent.name):
+            continue
+        try:
+            meta = provider.source.metadata(release)
+        except OverlockError:
+            continue
+        accepts = True
+        for text in meta.requires:
+            try:
+                r = Requirement(text)
+            except Exception:  # a bad line in third-party metadata
+                continue
+            if canonicalize_name(r.name) != wanted.name:
+                continue
+            if r.marker is not None and not marker_true(r.marker, provider.base.marker_env("")):
+                continue
+            if not any(r.specifier.contains(v) for v in target_versions):
+                accepts = False
+        if accepts:
+            return f'add "{parent.name}>={release.version}" to requires to shadow it'
+    return None
+
+
+def _source_set_aside(provider: OverlayProvider, name: NormalizedName) -> Sequence[SetAside]:
+    found = getattr(provider.source, "set_aside", None)
+    if not callable(found):
+        return ()
+    try:
+        result: Sequence[SetAside] = found(name)
+    except OverlockError:
+        return ()
+    return result
+
+
+def _set_aside(
+    provider: OverlayProvider, infos: Sequence[RequirementInformation[Req, Candidate]]
+) -> list[tuple[Version, str]]:
+    """Releases left out that every requirement here would accept: what the user expected."""
+    reqs = [i.requirement for i in infos if i.requirement.kind == DEP and not i.requirement.url]
+    if not reqs:
+        return []
+    name = reqs[0].name
+    reasons: dict[Version, str] = {a.version: a.reason for a in _source_set_aside(provider, name)}
+    reasons.update(provider.set_aside.get(name, {}))
+    fits = [
+        (v, why)
+        for v, why in reasons.items()
+        if all(r.specifier.contains(v, prereleases=True) for r in reqs)
+    ]
+    return sorted(fits, reverse=True)[:5]
+
+
+def _prereleases_opted_in(provider: OverlayProvider, name: NormalizedName) -> bool:
+    """Whether a hint may suggest a pre-release of ``name``: only when the user asked."""
+    if provider.policy.prereleases == "allow":
+        return True
+    return any(r.specifier.prereleases for r in provider.roots.get(name, ()))
+
+
+def _real_conflicts(
+    provider: OverlayProvider, infos: Sequence[RequirementInformation[Req, Candidate]]
+) -> list[RequirementInformation[Req, Candidate]]:
+    """The requirements that take part in the conflict: one that accepts every version the
+    others together accept adds no restriction, so it is not named."""
+    if len(infos) < 3 or any(i.requirement.kind != DEP or i.requirement.url for i in infos):
+        return list(infos)
+    name = infos[0].requirement.name
+    try:
+        versions = {r.version for r in provider.source.releases(name)}
+    except OverlockError:
+        return list(infos)
+    dist = provider.base.by_name.get(name)
+    if dist is not None and dist.parsed_version is not None:
+        versions.add(dist.parsed_version)
+
+    def accepted(group: Sequence[RequirementInformation[Req, Candidate]]) -> set[Version]:
+        return {
+            v
+            for v in versions
+            if all(i.requirement.specifier.contains(v, prereleases=True) for i in group)
+        }
+
+    real = [
+        info
+        for k, info in enumerate(infos)
+        if not accepted([*infos[:k], *infos[k + 1 :]]) <= accepted([info])
+    ]
+    return real if len(real) >= 2 else list(infos)
+
+
+def _aside_hints(
+    provider: OverlayProvider, ident: str, aside: Sequence[tuple[Version, str]]
+) -> list[str]:
+    out = []
+    reasons = [why for _, why in aside]
+    pres = [v for v, why in aside if why.startswith("a pre-release")]
+    if pres:
+        name = ident.split("[")[0]
+        naming = ""
+        if "explicit" in provider.policy.prereleases:
+            naming = f'name it in overlay.toml (e.g. "{name}>={pres[0]}") or '
+        out.append(
+            f'to use {name} {pres[0]}, {naming}set prereleases = "allow" in [resolve]'
+            " (or --prerelease allow)"
+        )
+    if any(why.startswith("yanked") for why in reasons):
+        out.append(
+            "a yanked release is used only when overlay.toml pins it exactly (`name==version`)"
+        )
+    return out

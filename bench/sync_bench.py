@@ -39,7 +39,7 @@ from _common import (
 from harness.bases import Base
 from harness.index import PackageIndex
 from overlock.lock.pylock import read_lock
-from overlock.sync.engine import state_root
+from overlock.prefix.state import state_root
 
 # The targets: (what, the ratio or time shown, its value from the medians, met?).
 TARGETS: tuple[tuple[str, str, Callable[[dict[str, float]], float], float, str], ...] = (

@@ -32,7 +32,8 @@ from overlock.check import (
     unmet,
 )
 from overlock.lock.pylock import Lock, read_lock, write_lock
-from overlock.sync.engine import read_state, sync
+from overlock.prefix.state import read_state
+from overlock.sync.engine import sync
 from overlock.sync.install import install_wheel
 from test_sync import FileFetcher, make_lock
 

@@ -13,7 +13,7 @@ from harness.bases import Base, MakeBase, clean_env
 from harness.index import PackageIndex
 from harness.project import Run, write_manifest
 from harness.wheels import MakeWheel, WheelSpec
-from overlock.sync.engine import current_generation, state_root
+from overlock.prefix.state import current_generation, state_root
 
 Overlock = Callable[..., Run]
 

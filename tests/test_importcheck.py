@@ -17,7 +17,8 @@ from harness.index import PackageIndex
 from harness.project import Run, write_manifest
 from harness.wheels import MakeWheel, WheelSpec
 from overlock.base.env import probe
-from overlock.sync.engine import current_generation, sync
+from overlock.prefix.state import current_generation
+from overlock.sync.engine import sync
 from overlock.sync.importcheck import ImportCheckError, modules_to_check, top_level_modules
 from test_sync import FileFetcher, make_lock, run_overlay
 

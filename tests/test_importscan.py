@@ -20,7 +20,8 @@ from harness.project import Run, write_manifest
 from harness.wheels import MakeWheel, WheelSpec
 from overlock.base.env import probe
 from overlock.base.importscan import ImportScan, importers_of, py_imports
-from overlock.sync.engine import current_generation, sync
+from overlock.prefix.state import current_generation
+from overlock.sync.engine import sync
 from overlock.sync.importcheck import ImportCheckError, runtime_checks
 from test_importcheck import PANDALIKE, PANDALIKE_SRC, numlike
 from test_sync import FileFetcher, make_lock

@@ -21,9 +21,10 @@ from harness.index import PackageIndex
 from harness.wheels import WheelSpec, build_sdist, build_wheel
 from overlock.base.env import BaseEnv
 from overlock.cache import Cache
+from overlock.dists.metadata import parse_metadata
 from overlock.errors import BuildRequiredError, HashMismatchError, IndexError_
 from overlock.index import lazywheel as _lazywheel
-from overlock.index.client import Index, make_client, parse_metadata
+from overlock.index.client import Index, make_client
 from overlock.index.pipconfig import PYPI_SIMPLE, IndexConfig
 from overlock.redact import strip_credentials
 

@@ -23,15 +23,8 @@ from overlock.base.env import BaseEnv, probe
 from overlock.errors import BadInputError, HashMismatchError, SyncError
 from overlock.lock.pylock import Lock, LockedFile, LockedPackage
 from overlock.prefix.activate import overlay_environ
-from overlock.sync.engine import (
-    current_generation,
-    foreign_files,
-    plan,
-    read_state,
-    rollback,
-    state_root,
-    sync,
-)
+from overlock.prefix.state import current_generation, read_state, state_root
+from overlock.sync.engine import foreign_files, plan, rollback, sync
 from overlock.sync.install import install_wheel
 
 # -- helpers ------------------------------------------------------------------------------

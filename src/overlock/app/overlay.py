@@ -19,7 +19,7 @@ from overlock.manifest.model import Manifest, load_manifest
 
 if TYPE_CHECKING:
     from overlock.index.client import Index
-    from overlock.sync.engine import Owner
+    from overlock.prefix.state import Owner
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ class Overlay:
     @property
     def owner(self) -> Owner:
         """This overlay, as the state of a prefix it syncs records it."""
-        from overlock.sync.engine import Owner
+        from overlock.prefix.state import Owner
 
         return Owner(str(self.manifest.path), self.manifest.overlay_name(self.base.prefix))
 

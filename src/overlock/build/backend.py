@@ -41,6 +41,7 @@ from overlock.baseproc import base_argv, base_environ
 from overlock.cache import Cache
 from overlock.dists.types import DistFile, PackageSource
 from overlock.errors import BadInputError, BuildError, BuildRequiredError, OverlockError
+from overlock.manifest.policy import WHAT_IS_BUILT
 
 if TYPE_CHECKING:
     from pyproject_hooks import SubprocessRunner
@@ -81,13 +82,6 @@ class WheelSource(PackageSource, Protocol):
     """A package source that can also fetch files: what build requirements come from."""
 
     def download(self, file: DistFile) -> Path: ...
-
-
-# The policy in the words of overlay.toml and the CLI, for every hint about something not built.
-WHAT_IS_BUILT = (
-    "overlock builds only sources named in overlay.toml, sdist-only dependencies with"
-    " `allow-build = true` in [resolve], and nothing with --no-build"
-)
 
 
 @dataclass(frozen=True)
@@ -155,22 +149,6 @@ def build_key(base: BaseEnv, what: str, *, editable: bool = False) -> str:
         [what, "editable" if editable else "wheel", base.implementation, base.py_short, top_tag]
     )
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
-
-
-def metadata_hash(metadata: bytes) -> str:
-    """``sha256:<hex>`` of what a resolver reads in METADATA: name, version, requirements."""
-    from overlock.index.client import parse_metadata
-
-    meta = parse_metadata(metadata)
-    meaning = {
-        "name": meta.name,
-        "version": meta.version,
-        "requires-dist": sorted(meta.requires),
-        "requires-python": meta.requires_python,
-        "provides-extra": sorted(canonicalize_name(e) for e in meta.provides_extra),
-    }
-    blob = json.dumps(meaning, sort_keys=True, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
 # -- the isolated environment --------------------------------------------------------------
@@ -534,13 +512,11 @@ def _check_member(name: str, archive: Path) -> None:
 
 
 __all__ = [
-    "WHAT_IS_BUILT",
     "BuildEnvironment",
     "BuildPolicy",
     "Builder",
     "WheelSource",
     "build_key",
-    "metadata_hash",
     "tree_hash",
     "unpack_sdist",
     "wheel_metadata",

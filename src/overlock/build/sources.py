@@ -16,12 +16,11 @@ cache still serve, since using them runs nothing.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from packaging.requirements import Requirement
@@ -36,30 +35,21 @@ from overlock.build.backend import (
     BuildPolicy,
     WheelSource,
     build_key,
-    metadata_hash,
     tree_hash,
     unpack_sdist,
     wheel_metadata,
 )
 from overlock.cache import Cache, sha256_file
-from overlock.dists.types import DistFile, DistMetadata, PackageSource, Release, SetAside, SourceRef
+from overlock.dists.metadata import metadata_hash, parse_metadata
+from overlock.dists.types import DistFile, DistMetadata, Release, SetAside, SourceRef
 from overlock.errors import BadInputError, BuildError, StaleLockError
-from overlock.index.client import parse_metadata
 from overlock.lock.pylock import Lock, LockedFile, LockedPackage
 from overlock.manifest.model import Manifest
-from overlock.manifest.policy import ResolvePolicy
 from overlock.redact import redact_url, strip_credentials
-
-if TYPE_CHECKING:
-    from overlock.app.overlay import Overlay
-    from overlock.resolve.resolver import Outcome
 
 logger = logging.getLogger("overlock.build.sources")
 
 Reporter = Callable[[str], None]
-# Each round of enforcing upstream requirements may shadow a package whose own base importers
-# have upstream requirements in turn; a few rounds reach every realistic fixed point.
-MAX_UPSTREAM_ROUNDS = 4
 _SDIST_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip")
 
 
@@ -332,41 +322,6 @@ def lock_path(written: str | None, tree: Path) -> str:
     return str(tree)
 
 
-# -- locking: Pick -> LockedPackage fields -------------------------------------------------
-
-
-def locked_source_fields(release: Release) -> dict[str, Any]:
-    """The LockedPackage fields that say where a built package comes from."""
-    from overlock.lock.pylock import LockedDirectory, LockedVcs
-
-    source = release.source
-    if source is None:
-        # An index release published only as an sdist.
-        sdist = release.sdist
-        assert sdist is not None and sdist.sha256 is not None
-        return {
-            "sdist": LockedFile(sdist.filename, sdist.url, sdist.size, sdist.sha256),
-            "index": sdist.index,
-        }
-    fields: dict[str, Any] = {"metadata_hash": source.metadata_hash}
-    if source.kind == "directory":
-        assert source.path is not None
-        fields["directory"] = LockedDirectory(path=source.path, editable=source.editable)
-    elif source.kind == "vcs":
-        assert source.repo is not None and source.commit_id is not None
-        fields["vcs"] = LockedVcs(
-            url=strip_credentials(source.repo),
-            commit_id=source.commit_id,
-            requested_revision=source.requested_revision,
-            subdirectory=source.subdirectory,
-        )
-    else:
-        f = source.file
-        assert f is not None and f.sha256 is not None
-        fields["archive"] = LockedFile(f.filename, f.url, f.size, f.sha256)
-    return fields
-
-
 # -- sync: a wheel for every source --------------------------------------------------------
 
 
@@ -583,128 +538,9 @@ def source_changes(
     return problems
 
 
-def source_checker(
-    overlay: Overlay, base: BaseEnv, *, no_build: bool = False, reporter: Reporter | None = None
-) -> Callable[[Lock], list[str]]:
-    """``source_changes`` for ``overlay``, as ``locking.lock_status`` takes it."""
-
-    def check(lock: Lock) -> list[str]:
-        with lazy_index(overlay.index) as index:
-            return source_changes(
-                lock,
-                lock_dir=overlay.lock_path.parent,
-                base=base,
-                cache=overlay.cache,
-                index=index,
-                no_build=no_build,
-                reporter=reporter,
-                named={canonicalize_name(r.name) for r in overlay.manifest.requires if r.url},
-            )
-
-    return check
-
-
-def lock_manifest(
-    overlay: Overlay,
-    base: BaseEnv,
-    index: WheelSource,
-    *,
-    no_build: bool = False,
-    reporter: Reporter | None = None,
-    policy: ResolvePolicy | None = None,
-    prefer: Mapping[NormalizedName, Version] | None = None,
-) -> tuple[Lock, Outcome]:
-    """``locking.lock_overlay`` with sources built as the manifest allows: what every
-    command that writes a lock should call. ``prefer``: versions to keep when possible."""
-    from overlock.lock.make import lock_overlay
-    from overlock.manifest.constraints import load_constraints
-
-    constraints = load_constraints(overlay.index_config.constraint_files)
-    source = building_source(
-        overlay.manifest, base, index, overlay.cache, no_build=no_build, reporter=reporter
-    )
-    complete = getattr(index, "complete", None)
-
-    def lock_on(on: BaseEnv) -> tuple[Lock, Outcome]:
-        return lock_overlay(
-            overlay.manifest,
-            on,
-            source,
-            complete=complete,
-            allow_build=source.policy.sdists,
-            policy=policy,
-            prefer=prefer,
-            constraints=constraints,
-        )
-
-    return lock_with_upstream(overlay.manifest, base, source, lock_on, reporter=reporter)
-
-
-def lock_with_upstream(
-    manifest: Manifest,
-    base: BaseEnv,
-    source: PackageSource,
-    lock_on: Callable[[BaseEnv], tuple[Lock, Outcome]],
-    *,
-    reporter: Reporter | None = None,
-) -> tuple[Lock, Outcome]:
-    """Lock on ``base``, then weigh the upstream metadata of its Debian/conda packages.
-
-    ``"warn"``: unmet upstream requirements are reported; ``"enforce"``: the lock is made
-    again as if the base's copies had declared them (until nothing new turns up).
-    """
-    from overlock.base.importscan import ImportScan
-    from overlock.lock import upstream
-
-    lock, outcome = lock_on(base)
-    policy = manifest.upstream_metadata
-    if policy == "off":
-        return lock, outcome
-    scan = ImportScan.for_base(base)
-    found = upstream.review(lock, base, source, scan, report=reporter)
-    if policy == "enforce":
-        enforced: dict[str, upstream.UpstreamRequirement] = {}
-        for _ in range(MAX_UPSTREAM_ROUNDS):
-            new = [f for f in found if not f.satisfied and f.to_text() not in enforced]
-            if not new:
-                break
-            enforced.update((f.to_text(), f) for f in new)
-            lock, outcome = lock_on(upstream.with_upstream(base, enforced.values()))
-            found = upstream.review(lock, base, source, scan, report=reporter)
-        found = list({f.to_text(): f for f in (*enforced.values(), *found)}.values())
-    elif reporter is not None:
-        for line in upstream.warnings_for(found):
-            reporter(line)
-        if any(not f.satisfied for f in found):
-            reporter("  hint: " + upstream.enforce_hint(found))
-    texts = tuple(sorted({f.to_text() for f in found}))
-    return replace(lock, upstream=texts, upstream_policy=policy), outcome
-
-
-@contextlib.contextmanager
-def lazy_index(factory: Callable[[], Any]) -> Iterator[Callable[[], WheelSource]]:
-    """A factory that opens an index on first use, closed when the block ends."""
-    opened: list[Any] = []
-
-    def get() -> WheelSource:
-        if not opened:
-            opened.append(factory())
-        index: WheelSource = opened[0]
-        return index
-
-    try:
-        yield get
-    finally:
-        for index in opened:
-            index.close()
-
-
 __all__ = [
     "BuildingSource",
     "build_sources",
     "building_source",
-    "lock_manifest",
-    "locked_source_fields",
     "source_changes",
-    "source_checker",
 ]

@@ -61,7 +61,7 @@ from overlock.check.upstream import check_upstream
 from overlock.errors import SyncError
 from overlock.lock.pylock import Lock
 from overlock.manifest.model import Manifest
-from overlock.sync.engine import Owner, current_generation, read_state
+from overlock.prefix.state import Owner, current_generation, read_state
 
 
 def check_overlay(

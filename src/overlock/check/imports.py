@@ -14,7 +14,7 @@ from overlock.base.env import BaseEnv
 from overlock.check.findings import ERROR, Finding, Section
 from overlock.errors import OverlockError
 from overlock.lock.pylock import Lock
-from overlock.sync.engine import GenerationState
+from overlock.prefix.state import GenerationState
 from overlock.sync.importcheck import runtime_checks, verify_imports
 
 

@@ -17,7 +17,8 @@ from overlock.check.dists import PrefixDist, locked_sha256, same_version, site_d
 from overlock.check.findings import ERROR, WARNING, Finding, Section
 from overlock.lock.pylock import Lock, LockedPackage
 from overlock.prefix.bootstrap import boot_dir, render_sitecustomize
-from overlock.sync.engine import GenerationState, layout_key
+from overlock.prefix.state import GenerationState
+from overlock.sync.engine import layout_key
 
 # A sync whose plan is empty changes nothing, so repairs need a fresh generation.
 REPAIR_HINT = (

@@ -202,7 +202,7 @@ def make_lock(
     resolver's outcome and the index's request counts. Breakage the base already had is
     listed with -v and counted in one note otherwise.
     """
-    from overlock.build.sources import lock_manifest
+    from overlock.app.lock import lock_manifest
     from overlock.lock.make import preferred_versions
 
     options = index_options(args)

@@ -137,7 +137,7 @@ def _unclaimed_name(manifest: Manifest, base_prefix: str) -> Manifest:
     Taken: something exists there that is not an overlay this very manifest synced (a prefix
     belongs to one overlay, see sync.claim_prefix).
     """
-    from overlock.sync.engine import read_state
+    from overlock.prefix.state import read_state
 
     if "{" + NAME_PLACEHOLDER + "}" not in manifest.prefix_template:
         return manifest

@@ -55,7 +55,7 @@ def cmd_lock(args: argparse.Namespace, out: Output) -> int:
     old = overlay.read_lock()
 
     if args.check:
-        from overlock.build.sources import source_checker
+        from overlock.app.lock import source_checker
 
         checker = source_checker(overlay, base, no_build=args.no_build, reporter=out.note)
         status = lock_status(
@@ -83,7 +83,7 @@ def cmd_lock(args: argparse.Namespace, out: Output) -> int:
     ):
         # Nothing changed since the lock was made (overlay.toml, the base, locked sources):
         # keep it, as uv and pip-compile keep their pins; --upgrade re-resolves.
-        from overlock.build.sources import source_checker
+        from overlock.app.lock import source_checker
 
         checker = source_checker(overlay, base, no_build=args.no_build, reporter=out.note)
         if lock_status(

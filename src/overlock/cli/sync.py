@@ -111,7 +111,8 @@ def _with_built_sources(
     """Build (or take from the cache) the wheel of every source in the lock."""
     if not any(p.needs_build for p in lock.packages):
         return lock
-    from overlock.build.sources import build_sources, lazy_index  # its imports cost 0.1 s
+    from overlock.app.lock import lazy_index
+    from overlock.build.sources import build_sources
 
     with lazy_index(lambda: overlay.index(base)) as index:
         return build_sources(
@@ -272,7 +273,8 @@ def cmd_run(args: argparse.Namespace, out: Any) -> int:
 
 def _warn_if_behind(overlay: Overlay, prefix: Path, out: Any) -> None:
     """Running an overlay that lags its lock is allowed, but never silently."""
-    from overlock.sync.engine import lock_hash, read_state
+    from overlock.prefix.state import read_state
+    from overlock.sync.engine import lock_hash
 
     try:
         state = read_state(prefix)

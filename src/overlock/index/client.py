@@ -10,13 +10,11 @@ Nothing is fetched before the resolver asks for a name.
 from __future__ import annotations
 
 import contextlib
-import email.parser
 import errno
 import hashlib
 import json
 import logging
 import os
-import re
 import ssl
 import stat
 import time
@@ -47,8 +45,8 @@ from unearth.utils import url_to_path
 
 from overlock import untrusted
 from overlock.base.env import BaseEnv
-from overlock.build.backend import WHAT_IS_BUILT
 from overlock.cache import Cache
+from overlock.dists.metadata import parse_metadata
 from overlock.dists.types import DistFile, DistMetadata, Release, SetAside
 from overlock.errors import (
     BadInputError,
@@ -69,6 +67,7 @@ from overlock.limits import (
     human_size,
     max_download,
 )
+from overlock.manifest.policy import WHAT_IS_BUILT
 from overlock.redact import redact_url, scrub, secrets_in, strip_credentials
 
 logger = logging.getLogger("overlock.index.client")
@@ -985,39 +984,9 @@ def _read_local_metadata(path: Path, name: str, filename: str) -> bytes:
         raise IndexError_(f"{filename} is not a usable wheel: {exc}") from None
 
 
-_FOLD = re.compile(r"\r?\n[ \t]+")
-
-
-def parse_metadata(data: bytes, name: str = "", version: str = "") -> DistMetadata:
-    """The resolver's view of a METADATA file, read leniently.
-
-    Real METADATA can be messy (legacy encodings, folded lines, stray blank fields); a field
-    that cannot be read is dropped, not fatal. ``name``/``version`` fill in missing fields.
-    """
-    text = data.decode("utf-8", errors="replace")
-    msg = email.parser.Parser().parsestr(text, headersonly=True)
-
-    def one(key: str) -> str | None:
-        value = msg.get(key)
-        return _FOLD.sub(" ", str(value)).strip() or None if value is not None else None
-
-    def many(key: str) -> tuple[str, ...]:
-        values = (_FOLD.sub(" ", str(v)).strip() for v in msg.get_all(key) or ())
-        return tuple(v for v in values if v)
-
-    return DistMetadata(
-        name=canonicalize_name(one("Name") or name),
-        version=one("Version") or version,
-        requires=many("Requires-Dist"),
-        requires_python=one("Requires-Python"),
-        provides_extra=many("Provides-Extra"),
-    )
-
-
 __all__ = [
     "Index",
     "IndexStats",
     "make_client",
-    "parse_metadata",
     "ssl_context",
 ]

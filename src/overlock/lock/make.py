@@ -11,14 +11,14 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from overlock.base.env import BaseEnv
-from overlock.dists.types import DistFile, PackageSource
+from overlock.dists.types import DistFile, PackageSource, Release
 from overlock.errors import OverlockError
-from overlock.lock.pylock import Lock, LockedFile, LockedPackage
+from overlock.lock.pylock import Lock, LockedDirectory, LockedFile, LockedPackage, LockedVcs
 from overlock.manifest.constraints import Constraint
 from overlock.manifest.model import Manifest
 from overlock.manifest.policy import ResolvePolicy, binary_names
 from overlock.prefix.layers import layer_drift, layers_of
-from overlock.redact import strip_text
+from overlock.redact import strip_credentials, strip_text
 from overlock.resolve.resolver import Outcome, Pick, resolve
 
 # Fills in what an index page may leave out (size, sha256) for a file about to be locked.
@@ -139,10 +139,38 @@ def _requested(pick: Pick) -> tuple[str, ...]:
     return tuple(strip_text(text) for text in pick.requested)
 
 
+def locked_source_fields(release: Release) -> dict[str, Any]:
+    """The LockedPackage fields that say where a built package comes from."""
+    source = release.source
+    if source is None:
+        # An index release published only as an sdist.
+        sdist = release.sdist
+        assert sdist is not None and sdist.sha256 is not None
+        return {
+            "sdist": LockedFile(sdist.filename, sdist.url, sdist.size, sdist.sha256),
+            "index": sdist.index,
+        }
+    fields: dict[str, Any] = {"metadata_hash": source.metadata_hash}
+    if source.kind == "directory":
+        assert source.path is not None
+        fields["directory"] = LockedDirectory(path=source.path, editable=source.editable)
+    elif source.kind == "vcs":
+        assert source.repo is not None and source.commit_id is not None
+        fields["vcs"] = LockedVcs(
+            url=strip_credentials(source.repo),
+            commit_id=source.commit_id,
+            requested_revision=source.requested_revision,
+            subdirectory=source.subdirectory,
+        )
+    else:
+        f = source.file
+        assert f is not None and f.sha256 is not None
+        fields["archive"] = LockedFile(f.filename, f.url, f.size, f.sha256)
+    return fields
+
+
 def _locked_source(pick: Pick, complete: Completer | None) -> LockedPackage:
     """A package that sync builds: a directory, a git commit, an sdist."""
-    from overlock.build.sources import locked_source_fields
-
     release = pick.release
     if release.source is None:
         if release.sdist is None:  # pragma: no cover - the resolver never picks these

@@ -37,6 +37,13 @@ PRERELEASE_MODES = (
 ALL = ":all:"
 
 
+# The policy in the words of overlay.toml and the CLI, for every hint about something not built.
+WHAT_IS_BUILT = (
+    "overlock builds only sources named in overlay.toml, sdist-only dependencies with"
+    " `allow-build = true` in [resolve], and nothing with --no-build"
+)
+
+
 def binary_names(names: Iterable[str]) -> frozenset[str]:
     """Canonical project names, ``:all:`` kept as it is."""
     return frozenset(n if n == ALL else canonicalize_name(n) for n in names)

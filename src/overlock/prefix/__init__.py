@@ -1,1 +1,2 @@
-"""What lives in an overlay prefix and how Python is pointed at it: bootstrap, activation, layers."""
+"""What lives in an overlay prefix and how Python is pointed at it: the bootstrap, activation,
+lower layers."""

@@ -51,17 +51,12 @@ from overlock.base.env import BaseEnv
 from overlock.errors import BadInputError
 from overlock.prefix.bootstrap import boot_dir
 from overlock.prefix.layers import lower_script_dirs
+from overlock.prefix.state import abs_prefix
 
 ACTIVE_VAR = "OVERLOCK_ACTIVE"
 SHELLS = ("bash", "zsh", "sh", "fish", "tcsh", "csh")
 # Login shells as $SHELL names them, for shells whose code is the same as a known one's.
 _SHELL_ALIASES = {"dash": "sh"}
-
-
-def _abs(prefix: Path) -> Path:
-    # The stable prefix is a symlink to the current generation; keep it unresolved so an
-    # activated shell follows later syncs and rollbacks.
-    return Path(os.path.abspath(prefix))  # noqa: PTH100
 
 
 def _without(value: str, drop: set[str]) -> list[str]:
@@ -81,7 +76,7 @@ def overlay_environ(base: BaseEnv, prefix: Path, environ: Mapping[str, str]) -> 
     ``OVERLOCK_ACTIVE=PREFIX``. Entries an already active overlay added are taken out
     first, so running inside an activated shell does not stack two overlays.
     """
-    prefix = _abs(prefix)
+    prefix = abs_prefix(prefix)
     env = dict(environ)
     drop: set[str] = set()
     previous = env.get(ACTIVE_VAR)
@@ -119,7 +114,7 @@ def activate_script(shell: str, base: BaseEnv, prefix: Path) -> str:
     ``OVERLOCK_ACTIVE`` exactly, including "was unset". Activating again in the same shell
     first deactivates what that shell activated, so nothing stacks.
     """
-    prefix = _abs(prefix)
+    prefix = abs_prefix(prefix)
     bin_dir = os.pathsep.join(script_dirs(base, prefix))  # joined as PATH is
     boot = str(boot_dir(prefix))
     for value in (bin_dir, boot):

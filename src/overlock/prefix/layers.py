@@ -24,6 +24,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from overlock.base.env import BaseEnv, InstalledDist
 from overlock.errors import BadInputError
 from overlock.manifest.model import Manifest, load_manifest
+from overlock.prefix.state import read_state
 
 LAYERS_KEY = "layers"  # in BaseEnv.extra
 LOWER_KIND = "group overlay"
@@ -161,9 +162,6 @@ def read_dists(site_dirs: Sequence[str], label: str) -> tuple[InstalledDist, ...
 
 def read_layer(manifest: Manifest, base: BaseEnv) -> Layer:
     """``manifest``'s overlay as it is synced now; an error with a hint when it is not."""
-    # Imported here: sync pulls in the installer stack, which only this step needs.
-    from overlock.sync.engine import read_state
-
     name = manifest.overlay_name(base.prefix)
     prefix = Path(os.path.abspath(manifest.prefix(base.prefix)))  # noqa: PTH100
     state = read_state(prefix)

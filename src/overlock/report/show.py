@@ -16,7 +16,8 @@ from overlock.errors import OverlockError
 from overlock.lock.make import LockStatus
 from overlock.lock.pylock import Lock, LockedPackage
 from overlock.prefix.layers import layer_label, layers_of
-from overlock.sync.engine import Owner, lock_hash, read_state
+from overlock.prefix.state import Owner, read_state
+from overlock.sync.engine import lock_hash
 
 # ``style(text, *styles)``: Output.style, or the identity when printing plain text.
 Style = Callable[..., str]

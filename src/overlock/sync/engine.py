@@ -31,7 +31,6 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 import shutil
 import socket
 import stat
@@ -53,15 +52,24 @@ from overlock.errors import BadInputError, OwnedPrefixError, SyncError
 from overlock.lock.pylock import Lock, LockedFile, LockedPackage
 from overlock.prefix.bootstrap import STATE_DIRNAME, boot_dir, render_sitecustomize
 from overlock.prefix.layers import lower_site_dirs
+from overlock.prefix.state import (
+    LOCK_FILE,
+    STATE_FILE,
+    GenerationState,
+    InstalledPackage,
+    Owner,
+    abs_prefix,
+    current_generation,
+    gen_number,
+    prefix_kind,
+    read_state,
+    read_state_file,
+    state_root,
+)
 from overlock.sync.importcheck import ImportCheckError, runtime_checks, verify_imports
 from overlock.sync.install import ByteCompiler, install_pool, install_wheel
 
-STATE_FORMAT = 1
-STATE_FILE = "state.json"
-LOCK_FILE = "sync.lock"
 INSTALL_WORKERS = 4  # at most; see install_workers()
-_GEN_RE = re.compile(r"^gen-(\d+)$")
-
 Fetch = Callable[[Sequence[LockedFile]], Mapping[str, Path]]
 Reporter = Callable[[str], None]
 
@@ -77,110 +85,6 @@ class Counter(Protocol):
 
 
 ProgressFactory = Callable[[str, int], Counter]
-
-
-# -- values ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class InstalledPackage:
-    """A package as a generation's state file records it."""
-
-    name: NormalizedName
-    version: str
-    sha256: str  # of the wheel it was installed from
-    url: str | None = None  # set for direct references only (PEP 610)
-    files: tuple[str, ...] = ()  # relative to the prefix, as installer wrote them
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "sha256": self.sha256,
-            "url": self.url,
-            "files": list(self.files),
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> InstalledPackage:
-        return cls(
-            name=canonicalize_name(str(data["name"])),
-            version=str(data["version"]),
-            sha256=str(data["sha256"]),
-            url=data.get("url"),
-            files=tuple(str(f) for f in data.get("files") or ()),
-        )
-
-
-@dataclass(frozen=True)
-class Owner:
-    """The overlay a prefix belongs to: its manifest (an absolute path) and its name."""
-
-    manifest: str
-    name: str
-
-    def to_json(self) -> dict[str, str]:
-        return {"manifest": self.manifest, "name": self.name}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Owner:
-        return cls(manifest=str(data["manifest"]), name=str(data["name"]))
-
-    def same_manifest(self, other: Owner) -> bool:
-        if self.manifest == other.manifest:
-            return True
-        try:  # one file reached by two spellings (a symlinked home, an automount)
-            return Path(self.manifest).samefile(other.manifest)
-        except OSError:
-            return False
-
-    def __str__(self) -> str:
-        return f"{self.manifest} (overlay {self.name!r})"
-
-
-@dataclass(frozen=True)
-class GenerationState:
-    """``PREFIX/.overlock/state.json``: written once, when a generation is complete."""
-
-    generation: int
-    packages: tuple[InstalledPackage, ...]
-    layout: Mapping[str, Any]  # what launchers and the bootstrap were written for
-    lock_hash: str
-    base_fingerprint: str
-    previous: int | None = None
-    # None in states written by overlock before prefixes had owners (adopted by the next
-    # sync), and by library callers that sync without naming a manifest.
-    owner: Owner | None = None
-
-    @property
-    def by_name(self) -> Mapping[NormalizedName, InstalledPackage]:
-        return {p.name: p for p in self.packages}
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "overlock-state": STATE_FORMAT,
-            "generation": self.generation,
-            "previous": self.previous,
-            "lock-hash": self.lock_hash,
-            "base-fingerprint": self.base_fingerprint,
-            "layout": dict(self.layout),
-            "packages": [p.to_json() for p in self.packages],
-            "owner": None if self.owner is None else self.owner.to_json(),
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> GenerationState:
-        if data.get("overlock-state") != STATE_FORMAT:
-            raise ValueError(f"unknown state format {data.get('overlock-state')!r}")
-        return cls(
-            generation=int(data["generation"]),
-            previous=None if data.get("previous") is None else int(data["previous"]),
-            lock_hash=str(data["lock-hash"]),
-            base_fingerprint=str(data["base-fingerprint"]),
-            layout=dict(data["layout"]),
-            packages=tuple(InstalledPackage.from_json(p) for p in data["packages"]),
-            owner=None if not data.get("owner") else Owner.from_json(data["owner"]),
-        )
 
 
 @dataclass(frozen=True)
@@ -244,69 +148,6 @@ class SyncResult:
     warnings: tuple[str, ...] = field(default=())
 
 
-# -- layout ------------------------------------------------------------------------------
-
-
-def state_root(prefix: Path) -> Path:
-    """The sibling directory holding generations and the lock of ``prefix``."""
-    return prefix.parent / f".{prefix.name}.overlock"
-
-
-def _abs(prefix: Path) -> Path:
-    # abspath, not resolve(): the prefix itself is a symlink we own, and the user's spelling
-    # of its parent is what launchers and activation should keep naming.
-    return Path(os.path.abspath(prefix))  # noqa: PTH100
-
-
-def _gen_number(name: str) -> int | None:
-    m = _GEN_RE.match(name)
-    return int(m.group(1)) if m else None
-
-
-def current_generation(prefix: Path) -> int | None:
-    """The generation ``prefix`` points at, or None when it is not an overlock prefix."""
-    prefix = _abs(prefix)
-    try:
-        target = str(prefix.readlink())
-    except OSError:
-        return None
-    head, _, tail = target.rpartition("/")
-    if Path(head) != Path(state_root(prefix).name):
-        return None
-    return _gen_number(tail)
-
-
-def _prefix_kind(prefix: Path) -> str:
-    """``overlay``, ``missing``, ``empty`` (an empty directory) or ``foreign``."""
-    if current_generation(prefix) is not None:
-        return "overlay"
-    if not os.path.lexists(prefix):
-        return "missing"
-    if prefix.is_dir() and not prefix.is_symlink() and not any(prefix.iterdir()):
-        return "empty"
-    return "foreign"
-
-
-def read_state(prefix: Path) -> GenerationState | None:
-    """The current generation's state, or None when there is no overlock generation."""
-    if current_generation(prefix) is None:
-        return None
-    return _read_state_file(_abs(prefix) / STATE_DIRNAME / STATE_FILE)
-
-
-def _read_state_file(path: Path) -> GenerationState | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return GenerationState.from_json(data)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise SyncError(
-            f"{path} is unreadable: {exc}",
-            hint="`overlock rollback` returns to the previous generation",
-        ) from exc
-
-
 # -- ownership ---------------------------------------------------------------------------
 
 
@@ -353,7 +194,7 @@ def claim_prefix(
 def layout_key(base: BaseEnv, prefix: Path) -> dict[str, Any]:
     """What files in a generation depend on besides the wheels; a change means rebuild."""
     return {
-        "prefix": str(_abs(prefix)),
+        "prefix": str(abs_prefix(prefix)),
         "python": base.python,
         "base-prefix": base.prefix,
         "python-version": base.py_short,
@@ -373,7 +214,7 @@ def lock_hash(lock: Lock) -> str:
 
 def plan(lock: Lock, prefix: Path, base: BaseEnv) -> SyncPlan:
     """Compare ``lock`` with what the prefix's current generation holds."""
-    prefix = _abs(prefix)
+    prefix = abs_prefix(prefix)
     state = read_state(prefix)
     installed = state.by_name if state is not None else {}
     add: list[LockedPackage] = []
@@ -444,9 +285,9 @@ def sync(
     On any error the prefix is left as it was.
     """
     report: Reporter = reporter or (lambda _msg: None)
-    prefix = _abs(prefix)
+    prefix = abs_prefix(prefix)
     _refuse_base_paths(prefix, base)
-    kind = _prefix_kind(prefix)
+    kind = prefix_kind(prefix)
     if kind == "foreign" and not move_aside:
         raise BadInputError(
             f"{prefix} exists and was not made by overlock",
@@ -467,7 +308,7 @@ def sync(
     root.mkdir(parents=True, exist_ok=True)
     with _exclusive(root / LOCK_FILE, prefix, report):
         # Planned under the lock: a sync that held it before us may have changed everything.
-        kind = _prefix_kind(prefix)
+        kind = prefix_kind(prefix)
         state = read_state(prefix)
         claim = claim_prefix(prefix, state, owner, take_over=take_over)
         p = plan(lock, prefix, base)
@@ -528,7 +369,7 @@ def rollback(prefix: Path, *, owner: Owner | None = None) -> int:
 
     ``owner``: the overlay asking; a prefix another overlay owns is refused.
     """
-    prefix = _abs(prefix)
+    prefix = abs_prefix(prefix)
     state = read_state(prefix)
     if state is None:
         raise SyncError(f"{prefix} is not an overlay made by `overlock sync`")
@@ -542,7 +383,7 @@ def rollback(prefix: Path, *, owner: Owner | None = None) -> int:
             )
         prev = state.previous
         target = root / f"gen-{prev}"
-        if prev is None or _read_state_file(target / STATE_DIRNAME / STATE_FILE) is None:
+        if prev is None or read_state_file(target / STATE_DIRNAME / STATE_FILE) is None:
             raise SyncError(
                 f"{prefix} has no previous generation to go back to",
                 hint="only the generation before the last sync is kept",
@@ -941,7 +782,7 @@ def _fsync_dir(path: Path) -> None:
 def _next_generation(root: Path) -> int:
     numbers = [0]
     for entry in root.iterdir():
-        n = _gen_number(entry.name.removesuffix(".partial"))
+        n = gen_number(entry.name.removesuffix(".partial"))
         if n is not None:
             numbers.append(n)
     return max(numbers) + 1
@@ -950,7 +791,7 @@ def _next_generation(root: Path) -> int:
 def _prune(root: Path, keep: set[int]) -> None:
     """Remove generations not in ``keep`` and leftovers of interrupted syncs."""
     for entry in sorted(root.iterdir()):
-        n = _gen_number(entry.name)
+        n = gen_number(entry.name)
         partial = entry.name.endswith(".partial") or entry.name.startswith("trash-")
         if (n is not None and n not in keep) or partial:
             # Renamed first, so a prune killed half-way never leaves a half-deleted gen-N

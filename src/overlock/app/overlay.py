@@ -16,10 +16,11 @@ from overlock.index.pipconfig import IndexConfig
 from overlock.locations import manifest_path
 from overlock.lock.pylock import Lock, lock_path_for, read_lock
 from overlock.manifest.model import Manifest, load_manifest
+from overlock.prefix.layers import stacked_base
+from overlock.prefix.state import Owner
 
 if TYPE_CHECKING:
     from overlock.index.client import Index
-    from overlock.prefix.state import Owner
 
 
 @dataclass(frozen=True)
@@ -67,9 +68,6 @@ class Overlay:
     @cached_property
     def base(self) -> BaseEnv:
         if self.manifest.base_overlay is not None:
-            # Imported here: only overlays on overlays need it.
-            from overlock.prefix.layers import stacked_base
-
             return stacked_base(self.manifest, self.environment)
         return self.environment(self.manifest)
 
@@ -96,8 +94,6 @@ class Overlay:
     @property
     def owner(self) -> Owner:
         """This overlay, as the state of a prefix it syncs records it."""
-        from overlock.prefix.state import Owner
-
         return Owner(str(self.manifest.path), self.manifest.overlay_name(self.base.prefix))
 
     @cached_property

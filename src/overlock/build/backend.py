@@ -42,6 +42,7 @@ from overlock.cache import Cache
 from overlock.dists.types import DistFile, PackageSource
 from overlock.errors import BadInputError, BuildError, BuildRequiredError, OverlockError
 from overlock.manifest.policy import WHAT_IS_BUILT
+from overlock.resolve.resolver import resolve
 
 if TYPE_CHECKING:
     from pyproject_hooks import SubprocessRunner
@@ -234,8 +235,6 @@ class BuildEnvironment:
             for r in parsed
         ):
             return
-        from overlock.resolve.resolver import resolve
-
         index = source()
         empty = replace(self.base, distributions=(), hidden=())
         try:

@@ -14,6 +14,7 @@ from overlock.base.env import BaseEnv
 from overlock.baseproc import base_argv, base_environ
 from overlock.check.dists import PrefixDist, same_version
 from overlock.check.findings import ERROR, Finding, Section
+from overlock.prefix.activate import overlay_environ
 
 _BEGIN = "--overlock-check-begin--"
 _END = "--overlock-check-end--"
@@ -105,8 +106,6 @@ def check_shadows(
     timeout: float = 120.0,
 ) -> Section:
     """Is each overlay copy of a base package the one that gets imported?"""
-    from overlock.prefix.activate import overlay_environ
-
     hidden = {d.name for d in base.hidden}
     shadowing = [d for d in found if d.name in base.by_name or d.name in hidden]
     if not shadowing:

@@ -15,7 +15,7 @@ from overlock.cli.output import Output
 from overlock.errors import BadInputError
 from overlock.lock.pylock import LOCK_FILENAME, lock_path_for
 from overlock.manifest.model import MANIFEST_FILENAME
-from overlock.prefix.bootstrap import STATE_DIRNAME
+from overlock.prefix.state import STATE_DIRNAME
 
 if TYPE_CHECKING:  # the resolver loads only for commands that lock
     from overlock.lock.pylock import Lock

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from overlock.base.env import BaseEnv
 from overlock.prefix.layers import lower_site_dirs
+from overlock.prefix.state import STATE_DIRNAME
 
 BOOT_DIRNAME = "boot"  # under PREFIX/.overlock/
-STATE_DIRNAME = ".overlock"
 
 # Shared by the bootstrap, every launcher and the import check (sync/importcheck.py). ``overlay``
 # and ``base_sites`` are lists of absolute paths. Idempotent: a launcher started from an

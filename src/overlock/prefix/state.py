@@ -17,9 +17,9 @@ from typing import Any
 from packaging.utils import NormalizedName, canonicalize_name
 
 from overlock.errors import SyncError
-from overlock.prefix.bootstrap import STATE_DIRNAME
 
 STATE_FORMAT = 1
+STATE_DIRNAME = ".overlock"  # PREFIX/.overlock/: what overlock keeps in a generation
 STATE_FILE = "state.json"
 LOCK_FILE = "sync.lock"
 _GEN_RE = re.compile(r"^gen-(\d+)$")

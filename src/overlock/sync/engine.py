@@ -50,10 +50,11 @@ from overlock.base.env import BaseEnv
 from overlock.baseproc import outside_link
 from overlock.errors import BadInputError, OwnedPrefixError, SyncError
 from overlock.lock.pylock import Lock, LockedFile, LockedPackage
-from overlock.prefix.bootstrap import STATE_DIRNAME, boot_dir, render_sitecustomize
+from overlock.prefix.bootstrap import boot_dir, render_sitecustomize
 from overlock.prefix.layers import lower_site_dirs
 from overlock.prefix.state import (
     LOCK_FILE,
+    STATE_DIRNAME,
     STATE_FILE,
     GenerationState,
     InstalledPackage,

@@ -50,7 +50,8 @@ from overlock.base.env import SCHEME_KEYS, BaseEnv
 from overlock.baseproc import base_argv, base_environ
 from overlock.children import Child
 from overlock.errors import HashMismatchError, SyncError
-from overlock.prefix.bootstrap import STATE_DIRNAME, render_launcher
+from overlock.prefix.bootstrap import render_launcher
+from overlock.prefix.state import STATE_DIRNAME
 
 if TYPE_CHECKING:
     from installer.scripts import ScriptSection

@@ -64,8 +64,7 @@ def record(
 
     from overlock.atomic import write_text_atomic
     from overlock.base.probe_cache import key_dirs
-    from overlock.prefix.bootstrap import STATE_DIRNAME
-    from overlock.prefix.state import STATE_FILE
+    from overlock.prefix.state import STATE_DIRNAME, STATE_FILE
 
     state = prefix / STATE_DIRNAME / STATE_FILE
     dirs = key_dirs(base)

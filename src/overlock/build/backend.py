@@ -39,6 +39,7 @@ from overlock import children
 from overlock.base.env import BaseEnv
 from overlock.baseproc import base_argv, base_environ
 from overlock.cache import Cache
+from overlock.dists.metadata import BadWheel, read_wheel_metadata
 from overlock.dists.types import DistFile, PackageSource
 from overlock.errors import BadInputError, BuildError, BuildRequiredError, OverlockError
 from overlock.manifest.policy import WHAT_IS_BUILT
@@ -457,13 +458,9 @@ def _read_metadata_file(dist_info: Path, label: str) -> bytes:
 def wheel_metadata(wheel: Path, label: str) -> bytes:
     """The METADATA of the wheel built for ``label``; BuildError when it has none."""
     try:
-        with zipfile.ZipFile(wheel) as zf:
-            names = [
-                n for n in zf.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
-            ]
-            if len(names) != 1:
-                raise BuildError(f"the wheel built for {label} ({wheel.name}) has no METADATA")
-            return zf.read(names[0])
+        return read_wheel_metadata(wheel)
+    except BadWheel:
+        raise BuildError(f"the wheel built for {label} ({wheel.name}) has no METADATA") from None
     except (OSError, zipfile.BadZipFile) as exc:
         raise BuildError(
             f"the wheel built for {label} ({wheel.name}) is unreadable: {exc}"

@@ -10,17 +10,17 @@ from __future__ import annotations
 import csv
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from email.parser import HeaderParser
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
-from packaging.version import InvalidVersion, Version
 
 from overlock.base.env import BaseEnv, InstalledDist
 from overlock.cache import Cache
+from overlock.dists.metadata import parse_metadata
+from overlock.dists.requirements import same_version
+from overlock.dists.types import DistMetadata
 from overlock.inbase.probe import top_level_from_record
 from overlock.lock.pylock import Lock, LockedPackage
 from overlock.prefix.bootstrap import overlay_site_dirs
@@ -103,26 +103,6 @@ class PrefixDist:
         return top_level_from_record(record)
 
 
-def _parse_headers(text: str) -> Any:
-    """The header fields of a METADATA text (not the long description after them)."""
-    end = text.find("\n\n")
-    return HeaderParser().parsestr(text if end < 0 else text[: end + 1])
-
-
-def _headers(path: Path) -> Any:
-    try:
-        return _parse_headers(path.read_text(encoding="utf-8", errors="replace"))
-    except OSError:
-        return None
-
-
-def _requirements(msg: Any) -> tuple[tuple[str, ...], str | None]:
-    """Requires-Dist and Requires-Python of parsed METADATA headers."""
-    requires = tuple(str(v).strip() for v in msg.get_all("Requires-Dist") or ())
-    rp = msg.get("Requires-Python")
-    return requires, str(rp).strip() if rp else None
-
-
 def site_dirs(base: BaseEnv, prefix: Path) -> list[Path]:
     """The prefix's site directories, as the activation bootstrap puts them on sys.path."""
     return [Path(d) for d in overlay_site_dirs(base, prefix)]
@@ -136,27 +116,14 @@ def scan_prefix(base: BaseEnv, prefix: Path) -> tuple[PrefixDist, ...]:
             continue
         for entry in sorted(site.glob("*.dist-info")):
             stem_name, _, stem_version = entry.name[: -len(".dist-info")].partition("-")
-            msg = _headers(entry / "METADATA")
-            name = stem_name
-            version = stem_version
-            requires: tuple[str, ...] = ()
-            requires_python = None
-            if msg is not None:
-                name = str(msg.get("Name") or stem_name)
-                version = str(msg.get("Version") or stem_version)
-                requires, requires_python = _requirements(msg)
+            try:
+                meta = parse_metadata((entry / "METADATA").read_bytes(), stem_name, stem_version)
+            except OSError:
+                meta = DistMetadata(canonicalize_name(stem_name), stem_version)
             found.append(
-                PrefixDist(canonicalize_name(name), version, entry, requires, requires_python)
+                PrefixDist(meta.name, meta.version, entry, meta.requires, meta.requires_python)
             )
     return tuple(sorted(found, key=lambda d: (d.name, d.version)))
-
-
-def same_version(a: str, b: str) -> bool:
-    """Equal as PEP 440 versions (1.0 == 1.0.0), else as text."""
-    try:
-        return Version(a) == Version(b)
-    except InvalidVersion:
-        return a == b
 
 
 def locked_overlay(
@@ -187,10 +154,8 @@ def locked_overlay(
             unknown.append(pkg.name)
             out.append(Dist(pkg.name, pkg.version, (), pkg.requires_python, "overlay"))
             continue
-        requires, requires_python = _requirements(
-            _parse_headers(data.decode("utf-8", errors="replace"))
-        )
-        out.append(Dist(pkg.name, pkg.version, requires, requires_python, "overlay"))
+        meta = parse_metadata(data)
+        out.append(Dist(pkg.name, pkg.version, meta.requires, meta.requires_python, "overlay"))
     return out, unknown
 
 

@@ -13,8 +13,9 @@ from typing import Any
 from packaging.utils import NormalizedName
 
 from overlock.base.env import BaseEnv
-from overlock.check.dists import PrefixDist, locked_sha256, same_version, site_dirs
+from overlock.check.dists import PrefixDist, locked_sha256, site_dirs
 from overlock.check.findings import ERROR, WARNING, Finding, Section
+from overlock.dists.requirements import same_version
 from overlock.lock.pylock import Lock, LockedPackage
 from overlock.prefix.bootstrap import boot_dir, render_sitecustomize
 from overlock.prefix.state import GenerationState

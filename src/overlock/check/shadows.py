@@ -12,8 +12,9 @@ from pathlib import Path
 from overlock import children
 from overlock.base.env import BaseEnv
 from overlock.baseproc import base_argv, base_environ
-from overlock.check.dists import PrefixDist, same_version
+from overlock.check.dists import PrefixDist
 from overlock.check.findings import ERROR, Finding, Section
+from overlock.dists.requirements import same_version
 from overlock.prefix.activate import overlay_environ
 
 _BEGIN = "--overlock-check-begin--"

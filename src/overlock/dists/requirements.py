@@ -1,4 +1,5 @@
-"""PEP 508 requirements as overlock reads them from metadata: their text, and their markers.
+"""PEP 508 requirements as overlock reads them from metadata: their text, their markers, and
+when two versions are the same.
 
 Shared by the resolver and ``overlock check``, so both judge a Requires-Dist line the same way.
 """
@@ -9,6 +10,7 @@ from collections.abc import Mapping
 
 from packaging.markers import Marker
 from packaging.requirements import Requirement
+from packaging.version import InvalidVersion, Version
 
 
 def requirement_text(r: Requirement) -> str:
@@ -21,6 +23,14 @@ def requirement_text(r: Requirement) -> str:
     return text + str(r.specifier)
 
 
+def same_version(a: str, b: str) -> bool:
+    """Equal as PEP 440 versions (1.0 == 1.0.0), else as text."""
+    try:
+        return Version(a) == Version(b)
+    except InvalidVersion:
+        return a == b
+
+
 def marker_true(marker: Marker, env: Mapping[str, str]) -> bool:
     """``marker`` evaluated in ``env`` (a target's marker environment, never the running one)."""
     try:
@@ -29,4 +39,4 @@ def marker_true(marker: Marker, env: Mapping[str, str]) -> bool:
         return False
 
 
-__all__ = ["marker_true", "requirement_text"]
+__all__ = ["marker_true", "requirement_text", "same_version"]

@@ -46,7 +46,8 @@ from unearth.utils import url_to_path
 from overlock import untrusted
 from overlock.base.env import BaseEnv
 from overlock.cache import Cache
-from overlock.dists.metadata import parse_metadata
+from overlock.dists.metadata import BadWheel, metadata_member, parse_metadata
+from overlock.dists.requirements import same_version
 from overlock.dists.types import DistFile, DistMetadata, Release, SetAside
 from overlock.errors import (
     BadInputError,
@@ -402,7 +403,7 @@ class Index:
             return memo
         data = self._metadata_bytes(release.name, wheel)
         meta = parse_metadata(data, release.name, str(release.version))
-        if meta.name != release.name or not _same_version(meta.version, release.version):
+        if meta.name != release.name or not same_version(meta.version, str(release.version)):
             # The install would refuse this wheel (sync/install.py); so must the lock.
             raise IndexError_(
                 f"{wheel.filename} from {self._scrub(wheel.url)} is not a valid wheel: its"
@@ -675,7 +676,7 @@ class Index:
             return data
         except _lazywheel.RangeNotSupported as exc:
             logger.info("%s: no range requests (%s); downloading it whole", wheel.url, exc)
-        except _lazywheel.BadWheel as exc:
+        except BadWheel as exc:
             raise IndexError_(
                 f"{wheel.filename} from {wheel.url} is not a usable wheel: {exc}"
             ) from None
@@ -945,13 +946,6 @@ def _version(package: Package) -> Version | None:
         return None
 
 
-def _same_version(text: str, version: Version) -> bool:
-    try:
-        return Version(text) == version
-    except InvalidVersion:
-        return False
-
-
 def _local_path(url: str) -> Path | None:
     if not url.startswith("file:"):
         return None
@@ -979,8 +973,8 @@ def _copy_hashing(src: Path, dest: Path, limit: int) -> tuple[str, int]:
 def _read_local_metadata(path: Path, name: str, filename: str) -> bytes:
     try:
         with zipfile.ZipFile(path) as zf:
-            return zf.read(_lazywheel.metadata_member(zf.namelist(), name))
-    except (OSError, zipfile.BadZipFile, _lazywheel.BadWheel, KeyError) as exc:
+            return zf.read(metadata_member(zf.namelist(), name))
+    except (OSError, zipfile.BadZipFile, BadWheel, KeyError) as exc:
         raise IndexError_(f"{filename} is not a usable wheel: {exc}") from None
 
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from packaging.utils import canonicalize_name
+from overlock.dists.metadata import BadWheel, metadata_member
 
 TAIL = 64 * 1024  # one request holds the zip directory of nearly every wheel
 MIN_FETCH = 16 * 1024  # avoid a request per zipfile header read on a cache miss
@@ -38,25 +38,6 @@ RangeFetch = Callable[[str], RangeResponse]
 
 class RangeNotSupported(Exception):
     """The server does not honour range requests; the caller downloads the whole file."""
-
-
-class BadWheel(Exception):
-    """The file is not a wheel with exactly one recognisable METADATA."""
-
-
-def metadata_member(names: Iterable[str], project: str) -> str:
-    """The ``<name>-<version>.dist-info/METADATA`` member of a wheel for ``project``."""
-    candidates = [n for n in names if re.fullmatch(r"[^/]+\.dist-info/METADATA", n)]
-    if len(candidates) > 1:
-        want = canonicalize_name(project)
-        candidates = [
-            n
-            for n in candidates
-            if canonicalize_name(n.split("-", 1)[0].removesuffix(".dist-info")) == want
-        ]
-    if len(candidates) != 1:
-        raise BadWheel(f"expected one .dist-info/METADATA, found {len(candidates)}")
-    return candidates[0]
 
 
 class HTTPRangeFile(io.RawIOBase):

@@ -15,13 +15,13 @@ import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from email.parser import HeaderParser
 from pathlib import Path
 from typing import Any
 
-from packaging.utils import NormalizedName, canonicalize_name
+from packaging.utils import NormalizedName
 
 from overlock.base.env import BaseEnv, InstalledDist
+from overlock.dists.metadata import parse_metadata
 from overlock.errors import BadInputError
 from overlock.manifest.model import Manifest, load_manifest
 from overlock.prefix.state import read_state
@@ -139,19 +139,19 @@ def read_dists(site_dirs: Sequence[str], label: str) -> tuple[InstalledDist, ...
             continue
         for info in entries:
             try:
-                meta = HeaderParser().parsestr((info / "METADATA").read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError):
+                meta = parse_metadata((info / "METADATA").read_bytes())
+            except OSError:
                 continue
-            if not meta.get("Name") or not meta.get("Version"):
+            if not meta.name or not meta.version:
                 continue
-            name = canonicalize_name(str(meta["Name"]))
+            name = meta.name
             if name in found:
                 continue
             found[name] = InstalledDist(
                 name=name,
-                version=str(meta["Version"]),
-                requires=tuple(str(r) for r in meta.get_all("Requires-Dist") or ()),
-                requires_python=meta.get("Requires-Python"),
+                version=meta.version,
+                requires=meta.requires,
+                requires_python=meta.requires_python,
                 location=site,
                 installer="overlock",
                 top_level=_top_level(info),

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import email.parser
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -24,6 +23,8 @@ from packaging.version import InvalidVersion, Version
 
 from overlock.base.env import BaseEnv
 from overlock.cache import Cache
+from overlock.dists.metadata import BadWheel, parse_metadata, read_wheel_metadata
+from overlock.dists.requirements import requirement_text, same_version
 from overlock.errors import OverlockError
 from overlock.lock.pylock import Lock, LockedPackage
 from overlock.lock.upstream import parse_text as parse_upstream
@@ -277,14 +278,6 @@ def _parse(texts: Iterable[str]) -> list[Requirement]:
     return out
 
 
-def req_text(r: Requirement) -> str:
-    """A requirement without its marker, as the chains show it."""
-    text = r.name + ("[" + ",".join(sorted(r.extras)) + "]" if r.extras else "")
-    if r.url:
-        return f"{text} @ {r.url}"
-    return text + str(r.specifier)
-
-
 class _Explainer:
     def __init__(
         self, lock: Lock, base: BaseEnv, requires_of: RequiresOf, requested: Sequence[str]
@@ -350,7 +343,7 @@ class _Explainer:
         if reqs is None:
             return None
         texts = [
-            req_text(r)
+            requirement_text(r)
             for r in reqs
             if canonicalize_name(r.name) == child and self._applies(r, extras)
         ]
@@ -436,7 +429,7 @@ class _Explainer:
                     continue
                 if not self._applies(r, self.extras.get(pkg.name, ())):
                     continue
-                step = Step(ident, version, req_text(r), "base")
+                step = Step(ident, version, requirement_text(r), "base")
                 walk(pkg.name, [step, *below], seen | {pkg.name})
                 asked = True
                 break
@@ -507,11 +500,11 @@ class _Explainer:
                 if canonicalize_name(r.name) != changed or not self._applies(r):
                     continue
                 if r.url or not r.specifier.contains(version, prereleases=True):
-                    breaks.append(req_text(r) + note)
+                    breaks.append(requirement_text(r) + note)
         accepts: list[str] = []
         for r in self._requirements(pkg.name) or ():
             if canonicalize_name(r.name) == changed and self._applies(r):
-                accepts.append(req_text(r))
+                accepts.append(requirement_text(r))
         chains: list[Chain] = []
         if changed_pkg is not None:
             chains, _ = self.chains(changed)
@@ -541,14 +534,16 @@ class _Explainer:
                     continue
                 if not self._applies(r, self.extras.get(pkg.name, ())):
                     continue
-                out.append(Demand(req_text(r), f"{pkg.name} {pkg.version}", "overlay", ok(r)))
+                out.append(
+                    Demand(requirement_text(r), f"{pkg.name} {pkg.version}", "overlay", ok(r))
+                )
         for dist in self.base.distributions:
             if dist.name in self.locked or dist.name == name:
                 continue  # a shadowed base copy is not imported; its overlay copy counted above
             for r in dist.parsed_requires:
                 if canonicalize_name(r.name) == name and self._applies(r):
                     source = f"{dist.name} {dist.version}"
-                    out.append(Demand(req_text(r), source, dist.layer_label, ok(r)))
+                    out.append(Demand(requirement_text(r), source, dist.layer_label, ok(r)))
         out.extend(self._upstream_demands(name, version))
         return tuple(out)
 
@@ -566,7 +561,7 @@ class _Explainer:
                 if canonicalize_name(r.name) == name and self._applies(r):
                     ok = version is not None and r.specifier.contains(version, prereleases=True)
                     where = f"{dist.name} {dist.version}"
-                    out.append(Demand(req_text(r), where, "upstream", ok))
+                    out.append(Demand(requirement_text(r), where, "upstream", ok))
         return tuple(out)
 
 
@@ -599,7 +594,7 @@ def local_requires(
         if key not in memo:
             data = _local_metadata(cache, prefix, base, pkg)
             if data is not None:
-                memo[key] = _requires_dist(data)
+                memo[key] = parse_metadata(data).requires
             elif fallback is not None:
                 memo[key] = fallback(pkg)
             else:
@@ -618,35 +613,13 @@ def _local_metadata(cache: Cache, prefix: Path, base: BaseEnv, pkg: LockedPackag
                 return data
             wheel = cache.wheel(locked.sha256, locked.filename) if locked.is_wheel else None
             if wheel is not None:
-                with contextlib.suppress(OSError, zipfile.BadZipFile):
-                    return _wheel_metadata(wheel)
+                with contextlib.suppress(OSError, zipfile.BadZipFile, BadWheel):
+                    return read_wheel_metadata(wheel, pkg.name)
     for key in ("purelib", "platlib"):
         site = prefix / base.scheme.get(key, "")
         with contextlib.suppress(OSError):
             for info in site.glob("*.dist-info"):
                 dist, _, version = info.name[: -len(".dist-info")].partition("-")
-                if canonicalize_name(dist) == pkg.name and _same_version(version, pkg.version):
+                if canonicalize_name(dist) == pkg.name and same_version(version, pkg.version):
                     return (info / "METADATA").read_bytes()
     return None
-
-
-def _wheel_metadata(path: Path) -> bytes | None:
-    with zipfile.ZipFile(path) as zf:
-        for member in zf.namelist():
-            top, _, rest = member.partition("/")
-            if top.endswith(".dist-info") and rest == "METADATA":
-                return zf.read(member)
-    return None
-
-
-def _same_version(a: str, b: str) -> bool:
-    try:
-        return Version(a) == Version(b)
-    except InvalidVersion:
-        return a == b
-
-
-def _requires_dist(data: bytes) -> tuple[str, ...]:
-    msg = email.parser.Parser().parsestr(data.decode("utf-8", "replace"), headersonly=True)
-    values = (" ".join(str(v).split()) for v in msg.get_all("Requires-Dist") or ())
-    return tuple(v for v in values if v)

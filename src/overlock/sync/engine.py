@@ -43,11 +43,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 from packaging.utils import NormalizedName, canonicalize_name
-from packaging.version import InvalidVersion, Version
 
 from overlock.atomic import write_text_atomic
 from overlock.base.env import BaseEnv
 from overlock.baseproc import outside_link
+from overlock.dists.requirements import same_version
 from overlock.errors import BadInputError, OwnedPrefixError, SyncError
 from overlock.lock.pylock import Lock, LockedFile, LockedPackage
 from overlock.prefix.bootstrap import boot_dir, render_sitecustomize
@@ -733,7 +733,7 @@ def _verify(
         have = found.pop(pkg.name, None)
         if have is None:
             problems.append(f"{pkg.name} is missing")
-        elif not _same_version(have, pkg.version):
+        elif not same_version(have, pkg.version):
             problems.append(f"{pkg.name} is {have}, locked {pkg.version}")
         else:
             # os.path, not pathlib: this runs once per installed file (~11,000 for 50 wheels).
@@ -748,13 +748,6 @@ def _verify(
             hint="the previous overlay is untouched; a wheel's name or version may not"
             " match the lock",
         )
-
-
-def _same_version(a: str, b: str) -> bool:
-    try:
-        return Version(a) == Version(b)
-    except InvalidVersion:
-        return a == b
 
 
 # -- switching and cleaning --------------------------------------------------------------

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import email.parser
 import hashlib
 import io
 import json
@@ -49,6 +48,7 @@ from packaging.version import InvalidVersion, Version
 from overlock.base.env import SCHEME_KEYS, BaseEnv
 from overlock.baseproc import base_argv, base_environ
 from overlock.children import Child
+from overlock.dists.metadata import parse_metadata
 from overlock.errors import HashMismatchError, SyncError
 from overlock.prefix.bootstrap import render_launcher
 from overlock.prefix.state import STATE_DIRNAME
@@ -155,15 +155,15 @@ class _CheckedWheel(WheelFile):
             text = self.read_dist_info("METADATA")
         except (KeyError, UnicodeDecodeError) as exc:
             raise _BadWheelError(f"its METADATA is unreadable: {exc}") from None
-        headers = email.parser.Parser().parsestr(text, headersonly=True)
-        name, version = headers.get("Name"), headers.get("Version")
-        if name is None or canonicalize_name(str(name)) != canonicalize_name(self.distribution):
+        meta = parse_metadata(text)
+        name, version = meta.name or None, meta.version or None
+        if name is None or name != canonicalize_name(self.distribution):
             raise _BadWheelError(
                 f"its METADATA names the project {str(name)!r}, not {self.distribution!r}"
                 " as its file name says"
             )
         try:
-            same = version is not None and Version(str(version)) == Version(self.version)
+            same = version is not None and Version(version) == Version(self.version)
         except InvalidVersion:
             same = False
         if not same:

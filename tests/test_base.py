@@ -514,7 +514,6 @@ def test_snapshot_round_trip(make_base: MakeBase, alpha: Path, tmp_path: Path) -
     assert loaded.fingerprint() == env.fingerprint()
     assert loaded.dumps() == env.dumps()
     assert loaded.parsed_tags == env.parsed_tags
-    assert not env.compare(loaded)
 
 
 def test_fingerprint_is_stable_and_follows_versions(make_base: MakeBase, alpha: Path) -> None:
@@ -532,15 +531,10 @@ def test_fingerprint_is_stable_and_follows_versions(make_base: MakeBase, alpha: 
 
     second = probe(base.prefix)
     assert second.fingerprint() != first.fingerprint()
-    drift = first.compare(second)
-    assert drift
-    assert drift.changed == (("alpha", "1.0", "1.1"),)
-    assert [d.name for d in drift.appeared] == ["delta"]
-    assert drift.went == ()
-    assert drift.python is None
-    assert not drift.tags_changed
-    assert drift.describe() == ["alpha 1.0 -> 1.1", "delta 3 appeared"]
-    assert [d.name for d in second.compare(first).went] == ["delta"]
+    # What `lock --check` reports as drift (check/drift.py) is these pins moving.
+    assert (first.by_name["alpha"].version, second.by_name["alpha"].version) == ("1.0", "1.1")
+    assert "delta" not in first.by_name and second.by_name["delta"].version == "3"
+    assert first.tags == second.tags and first.python_version == second.python_version
 
 
 def test_snapshot_errors(tmp_path: Path) -> None:

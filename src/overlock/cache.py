@@ -119,16 +119,6 @@ class Cache:
         return dest
 
     @contextlib.contextmanager
-    def new_wheel(self, sha256: str, filename: str) -> Iterator[IO[bytes]]:
-        """Write a wheel straight into its place; visible only if the block succeeds.
-
-        The caller must have checked the content against ``sha256`` before leaving the block
-        (raise to discard it).
-        """
-        with self._atomic(self.wheel_path(sha256, filename)) as fh:
-            yield fh
-
-    @contextlib.contextmanager
     def scratch(self) -> Iterator[Path]:
         """A private directory on the cache's file system, removed afterwards.
 

@@ -201,10 +201,6 @@ class BaseEnv:
         lines.extend(sorted(f"{d.name}=={d.version}" for d in self.distributions))
         return "\n".join(lines) + "\n"
 
-    def compare(self, other: BaseEnv) -> BaseDrift:
-        """What changed from this base (say, the one a lock was made on) to ``other``."""
-        return _compare(self, other)
-
     def to_json(self) -> dict[str, Any]:
         return {
             "overlock-base-snapshot": SNAPSHOT_FORMAT,
@@ -312,50 +308,6 @@ def _check_snapshot(env: BaseEnv) -> None:
         untrusted.name(dist.name, f"distributions[{i}].name")
         untrusted.text(dist.version, f"distributions[{i}].version")
         untrusted.texts(dist.requires, f"distributions[{i}].requires")
-
-
-@dataclass(frozen=True)
-class BaseDrift:
-    """What changed in a base between two probes (``old.compare(new)``)."""
-
-    appeared: tuple[InstalledDist, ...] = ()  # visible now, absent before
-    went: tuple[InstalledDist, ...] = ()  # visible before, absent now
-    changed: tuple[tuple[NormalizedName, str, str], ...] = ()  # (name, old version, new version)
-    python: tuple[str, str] | None = None  # (old, new) "implementation-version" when it changed
-    tags_changed: bool = False  # the most preferred wheel tags differ
-
-    def __bool__(self) -> bool:
-        return bool(self.appeared or self.went or self.changed or self.python or self.tags_changed)
-
-    def describe(self) -> list[str]:
-        """One line per change, for reports."""
-        lines: list[str] = []
-        if self.python:
-            lines.append(f"python {self.python[0]} -> {self.python[1]}")
-        if self.tags_changed:
-            lines.append("supported wheel tags changed")
-        lines.extend(f"{name} {old} -> {new}" for name, old, new in self.changed)
-        lines.extend(f"{d.name} {d.version} appeared" for d in self.appeared)
-        lines.extend(f"{d.name} {d.version} went away" for d in self.went)
-        return lines
-
-
-def _compare(old: BaseEnv, new: BaseEnv) -> BaseDrift:
-    before, after = old.by_name, new.by_name
-    py_old = f"{old.implementation}-{old.python_version}"
-    py_new = f"{new.implementation}-{new.python_version}"
-    return BaseDrift(
-        appeared=tuple(after[n] for n in sorted(after.keys() - before.keys())),
-        went=tuple(before[n] for n in sorted(before.keys() - after.keys())),
-        changed=tuple(
-            (n, before[n].version, after[n].version)
-            for n in sorted(before.keys() & after.keys())
-            if before[n].version != after[n].version
-        ),
-        python=(py_old, py_new) if py_old != py_new else None,
-        # The same slice the fingerprint hashes, so "no drift" and "same fingerprint" agree.
-        tags_changed=old.tags[:3] != new.tags[:3],
-    )
 
 
 # --- finding and probing the base interpreter -------------------------------------------------

@@ -302,10 +302,6 @@ class Index:
         """Counts so far (keys: the fields of ``IndexStats``); a plain dict so it goes to JSON."""
         return dict(self._counts)
 
-    @property
-    def stats_snapshot(self) -> IndexStats:
-        return IndexStats(**self._counts)
-
     # -- PackageSource ------------------------------------------------------------------------
 
     def releases(self, name: NormalizedName) -> Sequence[Release]:

@@ -136,10 +136,11 @@ def read_metadata(fetch: RangeFetch, project: str, *, tail: int = TAIL) -> tuple
         with zipfile.ZipFile(f) as zf:
             name = metadata_member(zf.namelist(), project)
             info = zf.getinfo(name)
-            # The member's local header and data end where the next member (or the central
-            # directory) starts: fetch exactly that span in one request.
+            # The member's local header and data end where the next member starts: fetch
+            # exactly that span in one request. For the last member, where the central
+            # directory starts is known only to zipfile's internals: fetch to the end instead.
             later = [i.header_offset for i in zf.infolist() if i.header_offset > info.header_offset]
-            end = min(later) if later else int(getattr(zf, "start_dir", f.size))
+            end = min(later) if later else f.size
             f.prefetch(info.header_offset, end)
             return zf.read(name), f.requests
     except zipfile.BadZipFile as exc:

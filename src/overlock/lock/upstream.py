@@ -18,7 +18,7 @@ metadata does not already name it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 
@@ -213,10 +213,3 @@ def enforce_hint(found: Sequence[UpstreamRequirement]) -> str:
         + ", ".join(names)
         + " shadowed by a release that accepts the overlay (or pin what it needs)"
     )
-
-
-def as_mapping(found: Sequence[UpstreamRequirement]) -> Mapping[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for item in found:
-        out.setdefault(f"{item.dist} {item.version}", []).append(item.requirement)
-    return out

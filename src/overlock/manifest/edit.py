@@ -22,7 +22,7 @@ import tomlkit
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from tomlkit.container import Container, OutOfOrderTableProxy
-from tomlkit.items import Array, InlineTable, Item, String, Table, Whitespace
+from tomlkit.items import Array, InlineTable, Item, String, Table
 
 from overlock.errors import BadInputError
 
@@ -258,14 +258,11 @@ def _is_multiline(array: Array) -> bool:
 def _indent(array: Array) -> str:
     """The indentation of the array's last entry on its own line (default: four spaces)."""
     indent = "    "
-    for group in array._value:
-        # A group is the whitespace before an entry, the entry, its comma and its comment;
-        # the last group is only the whitespace before the closing bracket.
-        if group.is_whitespace():
-            continue
-        ws = group.indent.s if isinstance(group.indent, Whitespace) else ""
-        if "\n" in ws:
-            indent = ws.rsplit("\n", 1)[1]
+    # The first line holds the bracket (and maybe an entry on it, which sets no indentation).
+    for line in array.as_string().splitlines()[1:]:
+        entry = line.lstrip(" \t")
+        if entry and not entry.startswith(("#", "]")):
+            indent = line[: len(line) - len(entry)]
     return indent
 
 

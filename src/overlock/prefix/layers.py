@@ -90,12 +90,6 @@ def chain(manifest: Manifest) -> list[Manifest]:
     return out
 
 
-def bottom(manifest: Manifest) -> Manifest:
-    """The overlay of the stack that sits on the environment itself."""
-    lower = chain(manifest)
-    return lower[-1] if lower else manifest
-
-
 # -- reading a synced lower overlay ---------------------------------------------------
 
 

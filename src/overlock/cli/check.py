@@ -43,8 +43,8 @@ a newer commit). Exit status 0: all well; 1: a problem was found."""
 
 
 def cmd_check(args: argparse.Namespace, out: Output) -> int:
+    from overlock.app.sync import live_base
     from overlock.check import check_overlay
-    from overlock.cli.sync import live_base
 
     overlay = Overlay.load(args.manifest)
     lock = overlay.read_lock()

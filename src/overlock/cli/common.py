@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from overlock.app.overlay import IndexOptions, Overlay, default_manifest_path
 from overlock.cli.output import Output
@@ -247,3 +247,35 @@ __all__ = [
     "output_path",
     "policy_given",
 ]
+
+
+def sync_and_report(overlay: Overlay, out: Output, *, as_json: bool = False, **options: Any) -> int:
+    """``app.sync.sync_overlay`` with what it did printed (or given as JSON)."""
+    from overlock.app.sync import sync_overlay
+
+    result = sync_overlay(overlay, note=out.note, debug=out.debug, progress=out.progress, **options)
+    plan = result.plan
+    if as_json:
+        out.json(
+            {
+                "prefix": str(result.prefix),
+                "changed": result.changed,
+                "dry_run": result.dry_run,
+                "generation": result.generation,
+                "previous": result.previous,
+                "plan": plan.lines(),
+                "warnings": list(result.warnings),
+            }
+        )
+    for warning in result.warnings:
+        out.note(f"warning: {warning}")
+    if plan.is_noop:
+        out.info(f"{overlay.prefix} already holds exactly the lock")
+        return 0
+    for line in plan.lines():
+        out.info(f"  {line}")
+    if result.dry_run:
+        out.note("dry run: nothing changed")
+    else:
+        out.note(f"synced {overlay.prefix} (generation {result.generation})")
+    return 0

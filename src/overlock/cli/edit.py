@@ -29,6 +29,7 @@ from overlock.cli.common import (
     add_policy_options,
     add_upgrade_options,
     make_lock,
+    sync_and_report,
 )
 from overlock.cli.output import Output
 from overlock.errors import BadInputError, BaseProbeError, ManifestError, OverlockError
@@ -273,7 +274,6 @@ def _write_manifest(path: Path, text: str) -> None:
 
 
 def _edit(args: argparse.Namespace, out: Output, change: Callable[[str], Edit]) -> int:
-    from overlock.cli.sync import sync_overlay
     from overlock.lock.make import diff_locks
 
     overlay = Overlay.load(args.manifest)  # the manifest as it is must be valid
@@ -312,7 +312,7 @@ def _edit(args: argparse.Namespace, out: Output, change: Callable[[str], Edit]) 
         out.note(f"dry run: {path.name} and {lock_path.name} were not written")
         if args.sync:
             out.info("sync:")
-            return sync_overlay(new, out, lock=lock, dry_run=True, **sync_options)
+            return sync_and_report(new, out, lock=lock, dry_run=True, **sync_options)
         return 0
 
     if _read_text(path) != old_text:
@@ -335,7 +335,7 @@ def _edit(args: argparse.Namespace, out: Output, change: Callable[[str], Edit]) 
         out.note(f"{lock_path.name} was already up to date")
     if args.sync:
         out.info("sync:")
-        return sync_overlay(new, out, lock=lock, **sync_options)
+        return sync_and_report(new, out, lock=lock, **sync_options)
     return 0
 
 

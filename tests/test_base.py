@@ -1,3 +1,5 @@
+# mypy: disable-error-code="index, list-item"
+# (name-keyed mappings are indexed with literal, already-normalized names like "urllib3")
 """The base probe: one subprocess of the base interpreter, never the running one."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# mypy: disable-error-code="index, list-item"
+# (name-keyed mappings are indexed with literal, already-normalized names like "urllib3")
 """Development overlays: PEP 517 builds for the base, git references, sdists, editables.
 
 Source trees carry their own backend (tests/harness/sources.py, ``backend-path``), so no

@@ -21,7 +21,7 @@ import os
 import re
 import shutil
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -332,7 +332,7 @@ def _paths(data: Any, here: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
             yield from _paths(value, (*here, i))
 
 
-def mutate(draw: st.DrawFn, data: Any) -> Any:
+def mutate(draw: Callable[..., Any], data: Any) -> Any:
     """``data`` with one to three values replaced by hostile ones, dropped, or duplicated.
 
     Few changes, so that most of the document stays valid and the hostile value reaches

@@ -1,3 +1,5 @@
+# mypy: disable-error-code="index, list-item"
+# (name-keyed mappings are indexed with literal, already-normalized names like "urllib3")
 """Safety that does not depend on declared metadata.
 
 Debian and conda strip or never write ``Requires-Dist``: base packages that import a shadowed

@@ -1,3 +1,5 @@
+# mypy: disable-error-code="index, list-item"
+# (name-keyed mappings are indexed with literal, already-normalized names like "urllib3")
 """lock and sync against a real, independent index server: pypiserver on 127.0.0.1.
 
 The harness index is ours; this one is not, so what overlock assumes about index pages (PEP 503

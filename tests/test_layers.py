@@ -1,3 +1,5 @@
+# mypy: disable-error-code="index, list-item"
+# (name-keyed mappings are indexed with literal, already-normalized names like "urllib3")
 """Overlays on overlays (facility base -> group overlay -> user overlay), end to end.
 
 A real venv base, the harness index on 127.0.0.1 and the real CLI: the user overlay resolves

@@ -1,3 +1,5 @@
+# mypy: disable-error-code="index, list-item"
+# (name-keyed mappings are indexed with literal, already-normalized names like "urllib3")
 """`overlock lock` on real bases against the harness's real HTTP index."""
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tomlkit
 from packaging.pylock import Pylock
 
 from harness.bases import Base, other_pythons
@@ -100,12 +103,13 @@ def test_upgrade_needing_a_newer_dependency_shadows_it_with_least_change(
 
 
 def _capped_base(make_base: Any, make_wheel: Any) -> Base:
-    return make_base(
+    base: Base = make_base(
         wheels=[
             make_wheel(name="requests", version="2.28.2", requires=("urllib3<1.27,>=1.21.1",)),
             make_wheel(name="urllib3", version="1.26.15"),
         ]
     )
+    return base
 
 
 def test_upgrade_violating_a_base_cap_shadows_the_capping_package_in_auto_mode(
@@ -458,9 +462,7 @@ def test_lock_is_valid_pep751_and_byte_identical_across_runs(
     assert overlock("lock", "-m", str(manifest)).code == 0
     assert lock_file.read_bytes() == first
 
-    import tomllib
-
-    pylock = Pylock.from_dict(tomllib.loads(first.decode()))
+    pylock = Pylock.from_dict(tomlkit.parse(first.decode()).unwrap())
     pylock.validate()
     names = {p.name for p in pylock.packages}
     assert names == {"urllib3", "requests", "idnaish"}

@@ -1,3 +1,5 @@
+# mypy: disable-error-code="index, list-item"
+# (name-keyed mappings are indexed with literal, already-normalized names like "urllib3")
 """A saved probe is reused only while the base is provably unchanged."""
 
 from __future__ import annotations

@@ -185,10 +185,12 @@ def test_no_credential_is_written_anywhere(
     # overlay.toml is the user's own file and keeps what they wrote; nothing else may.
     skip = {manifest, index.root, direct.root, gitserver.root, repo}
     leaks = []
-    for path in _files(tmp_path, skip):
-        data = path.read_bytes()
+    for written in _files(tmp_path, skip):
+        data = written.read_bytes()
         leaks += [
-            f"{what} in {path}" for what, forms in SECRETS.items() if any(f in data for f in forms)
+            f"{what} in {written}"
+            for what, forms in SECRETS.items()
+            if any(f in data for f in forms)
         ]
     for command, text in streams:
         leaks += [

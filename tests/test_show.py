@@ -1,3 +1,5 @@
+# mypy: disable-error-code="index, list-item"
+# (name-keyed mappings are indexed with literal, already-normalized names like "urllib3")
 """`overlock show`, `overlock why` and `overlock export` on real bases and the harness index."""
 
 from __future__ import annotations
@@ -490,18 +492,20 @@ def test_show_in_colour_only_on_a_terminal(
 
 
 def _py(base: Base) -> str:
-    return json.loads(
-        subprocess.run(
-            [
-                str(base.python),
-                "-c",
-                "import platform, json; print(json.dumps(platform.python_version()))",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-            env=clean_env(),
-        ).stdout
+    return str(
+        json.loads(
+            subprocess.run(
+                [
+                    str(base.python),
+                    "-c",
+                    "import platform, json; print(json.dumps(platform.python_version()))",
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=clean_env(),
+            ).stdout
+        )
     )
 
 

@@ -1,3 +1,5 @@
+# mypy: disable-error-code="index, list-item"
+# (name-keyed mappings are indexed with literal, already-normalized names like "urllib3")
 """sync: exact, atomic generations of an overlay on a real base, checked with its interpreter."""
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from packaging.utils import canonicalize_name, parse_wheel_filename
+from packaging.utils import NormalizedName, canonicalize_name, parse_wheel_filename
 
 from harness.bases import Base, MakeBase, clean_env
 from harness.wheels import MakeWheel
@@ -73,7 +75,7 @@ def run_overlay(base_env: BaseEnv, prefix: Path, code: str) -> subprocess.Comple
     )
 
 
-def site_dists(prefix: Path, env: BaseEnv) -> dict[str, str]:
+def site_dists(prefix: Path, env: BaseEnv) -> dict[NormalizedName, str]:
     site = prefix / env.scheme["purelib"]
     out = {}
     for d in site.glob("*.dist-info"):

@@ -9,6 +9,7 @@ import json
 import re
 import shlex
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -240,7 +241,7 @@ def test_lock_refuses_an_index_page_whose_sha256_is_not_hex(
     assert run.err.startswith("overlock: error: ") and "Traceback" not in run.err
 
 
-SNAPSHOT_EDITS = {
+SNAPSHOT_EDITS: dict[str, tuple[Callable[[Any], object], str]] = {
     "relative interpreter": (lambda d: d.update(python="evil.sh"), "python must be an absolute"),
     "option interpreter": (lambda d: d.update(python="-c"), "python must be an absolute"),
     "newline in prefix": (lambda d: d.update(prefix="/opt\nrm -rf ~"), "prefix holds the control"),

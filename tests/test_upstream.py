@@ -1,3 +1,5 @@
+# mypy: disable-error-code="index, list-item"
+# (name-keyed mappings are indexed with literal, already-normalized names like "urllib3")
 """Upstream metadata of base packages another installer put there (Debian, conda).
 
 The stand-in for Debian's requests 2.28.1: ``reqlike 1.0`` imports ``urlish`` but its installed

@@ -20,6 +20,7 @@ import pytest
 
 from harness.bases import Base, clean_env, other_pythons
 from harness.index import PackageIndex
+from harness.project import write_manifest
 from harness.sources import (
     GIT_ENV,
     backend_wheel_files,
@@ -275,17 +276,9 @@ def write_overlay(
     resolve: str = "",
 ) -> Path:
     """overlay.toml whose ``requires`` holds ``entries`` as TOML text (strings or tables)."""
-    project.mkdir(parents=True, exist_ok=True)
-    text = (
-        f'[overlay]\nbase = "{base.prefix}"\nprefix = "overlay/{{name}}"\n'
-        "requires = [\n" + "".join(f"  {e},\n" for e in entries) + "]\n\n"
-        f'[index]\nurls = ["{index.url}"]\n'
+    return write_manifest(
+        project, base, [], index=index, entries=entries, resolve=[resolve] if resolve else []
     )
-    if resolve:
-        text += f"\n[resolve]\n{resolve}\n"
-    path = project / "overlay.toml"
-    path.write_text(text)
-    return path
 
 
 def test_manifest_table_entries_are_validated_all_at_once(tmp_path: Path, overlock: Any) -> None:

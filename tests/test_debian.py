@@ -13,7 +13,6 @@ test index on 127.0.0.1. Under ``CI=true`` anything missing fails; elsewhere it 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import subprocess
 from collections.abc import Callable, Iterator
@@ -22,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from harness.index import PackageIndex
-from harness.project import Run
+from harness.project import Run, write_manifest
 from overlock.lock.pylock import read_lock
 
 CLI = Callable[..., Run]
@@ -118,21 +117,10 @@ def dist_packages_stamp() -> str:
 
 
 def manifest(project: Path, index: PackageIndex, requires: list[str], policy: str = "") -> Path:
-    project.mkdir(parents=True, exist_ok=True)
-    lines = [
-        "[overlay]",
-        f'base = "{PYTHON}"',
-        'prefix = "overlay"',
-        "requires = " + json.dumps(requires),
-        "",
-        "[index]",
-        f'urls = ["{index.url}"]',
-    ]
-    if policy:
-        lines += ["", "[resolve]", f'upstream-metadata = "{policy}"']
-    path = project / "overlay.toml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    resolve = [f'upstream-metadata = "{policy}"'] if policy else []
+    return write_manifest(
+        project, str(PYTHON), requires, index=index, prefix="overlay", resolve=resolve
+    )
 
 
 def test_numpy_2_is_refused_naming_the_debian_packages_it_breaks(

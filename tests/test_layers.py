@@ -21,7 +21,7 @@ import pytest
 
 from harness.bases import Base, MakeBase, clean_env, tree_checksum
 from harness.index import PackageIndex
-from harness.project import Run
+from harness.project import Run, write_manifest
 from harness.wheels import MakeWheel, WheelSpec
 from overlock.lock.pylock import read_lock
 
@@ -39,17 +39,9 @@ def _manifest(
     name: str,
     resolve: str = "",
 ) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "overlay.toml"
-    path.write_text(
-        "[overlay]\n"
-        f"base = {json.dumps(base)}\n"
-        'prefix = "overlay/{name}"\n'
-        f"name = {json.dumps(name)}\n"
-        f"requires = {json.dumps(requires)}\n"
-        f'\n[index]\nurls = ["{index.url}"]\n' + (f"\n[resolve]\n{resolve}\n" if resolve else "")
+    return write_manifest(
+        directory, base, requires, index=index, name=name, resolve=[resolve] if resolve else []
     )
-    return path
 
 
 @dataclass

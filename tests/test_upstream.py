@@ -53,10 +53,8 @@ def upstream_index(index: PackageIndex) -> PackageIndex:
 
 
 def manifest_with(project: Path, base: Base, index: PackageIndex, policy: str | None) -> Path:
-    path = write_manifest(project, base, ["urlish>=2"], index=index)
-    if policy is not None:
-        path.write_text(path.read_text() + f'\n[resolve]\nupstream-metadata = "{policy}"\n')
-    return path
+    resolve = [f'upstream-metadata = "{policy}"'] if policy is not None else []
+    return write_manifest(project, base, ["urlish>=2"], index=index, resolve=resolve)
 
 
 def test_warn_reports_an_upstream_cap_the_installed_copy_does_not_declare(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,29 +15,46 @@ from overlock.lock.pylock import Lock
 
 def write_manifest(
     project: Path,
-    base: Base | None,
-    requires: list[str],
+    base: Base | str | None,
+    requires: Sequence[str],
     *,
     index: PackageIndex | str | None = None,
     shadow: str | None = None,
     snapshot: Path | None = None,
     prefix: str = "overlay/{name}",
+    name: str | None = None,
+    entries: Sequence[str] = (),
+    resolve: Sequence[str] = (),
 ) -> Path:
-    """Write ``project/overlay.toml`` (replacing it) and return its path."""
+    """Write ``project/overlay.toml`` (replacing it) and return its path: the one manifest
+    writer of the tests.
+
+    ``base``: a test base, or the text of ``base`` (an interpreter, or a lower overlay's
+    overlay.toml); ``requires``: requirement strings; ``entries``: more ``requires`` items as
+    TOML text (tables such as ``{ name = "x", path = "../x" }``); ``resolve``: lines of the
+    ``[resolve]`` table.
+    """
     project.mkdir(parents=True, exist_ok=True)
     lines = ["[overlay]"]
     if snapshot is not None:
         lines.append(f'base-snapshot = "{snapshot}"')
     else:
         assert base is not None
-        lines.append(f'base = "{base.prefix}"')
+        lines.append("base = " + json.dumps(base if isinstance(base, str) else str(base.prefix)))
     lines.append(f'prefix = "{prefix}"')
-    lines.append("requires = [" + ", ".join(json.dumps(r) for r in requires) + "]")
+    if name is not None:
+        lines.append(f"name = {json.dumps(name)}")
+    items = [json.dumps(r) for r in requires] + list(entries)
+    if entries:
+        lines.append("requires = [\n" + "".join(f"  {item},\n" for item in items) + "]")
+    else:
+        lines.append("requires = [" + ", ".join(items) + "]")
     if index is not None:
         url = index if isinstance(index, str) else index.url
         lines += ["", "[index]", f'urls = ["{url}"]']
-    if shadow is not None:
-        lines += ["", "[resolve]", f'shadow = "{shadow}"']
+    resolve_lines = ([f'shadow = "{shadow}"'] if shadow is not None else []) + list(resolve)
+    if resolve_lines:
+        lines += ["", "[resolve]", *resolve_lines]
     path = project / "overlay.toml"
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -69,6 +69,7 @@ from overlock.prefix.state import (
 )
 from overlock.sync.importcheck import ImportCheckError, runtime_checks, verify_imports
 from overlock.sync.install import ByteCompiler, install_pool, install_wheel
+from overlock.sync.plan import SyncPlan, make_plan
 
 INSTALL_WORKERS = 4  # at most; see install_workers()
 Fetch = Callable[[Sequence[LockedFile]], Mapping[str, Path]]
@@ -86,56 +87,6 @@ class Counter(Protocol):
 
 
 ProgressFactory = Callable[[str, int], Counter]
-
-
-@dataclass(frozen=True)
-class Replacement:
-    name: NormalizedName
-    old: InstalledPackage
-    new: LockedPackage
-
-
-@dataclass(frozen=True)
-class SyncPlan:
-    """What a sync would change; computed from the state file alone (no hashing, no network)."""
-
-    prefix: Path
-    add: tuple[LockedPackage, ...] = ()
-    remove: tuple[InstalledPackage, ...] = ()
-    replace: tuple[Replacement, ...] = ()
-    unchanged: tuple[LockedPackage, ...] = ()
-    rebuild: str | None = None  # why every package is reinstalled (the base moved), or None
-
-    @property
-    def is_noop(self) -> bool:
-        return not (self.add or self.remove or self.replace) and self.rebuild is None
-
-    @property
-    def to_install(self) -> tuple[LockedPackage, ...]:
-        if self.rebuild is not None:
-            return tuple(
-                sorted(
-                    (*self.add, *(r.new for r in self.replace), *self.unchanged),
-                    key=lambda p: p.name,
-                )
-            )
-        return tuple(sorted((*self.add, *(r.new for r in self.replace)), key=lambda p: p.name))
-
-    def lines(self) -> list[str]:
-        """One line per change, for people: ``+ name version``, ``- ...``, ``~ old -> new``."""
-        out = [f"+ {p.name} {p.version}" for p in self.add]
-        out += [f"- {p.name} {p.version}" for p in self.remove]
-        for r in self.replace:
-            same = r.old.version == r.new.version
-            detail = (
-                f"{r.new.version} (different file)"
-                if same
-                else (f"{r.old.version} -> {r.new.version}")
-            )
-            out.append(f"~ {r.name} {detail}")
-        if self.rebuild is not None:
-            out.append(f"! every package is reinstalled: {self.rebuild}")
-        return out
 
 
 @dataclass(frozen=True)
@@ -216,37 +167,7 @@ def lock_hash(lock: Lock) -> str:
 def plan(lock: Lock, prefix: Path, base: BaseEnv) -> SyncPlan:
     """Compare ``lock`` with what the prefix's current generation holds."""
     prefix = abs_prefix(prefix)
-    state = read_state(prefix)
-    installed = state.by_name if state is not None else {}
-    add: list[LockedPackage] = []
-    replace: list[Replacement] = []
-    unchanged: list[LockedPackage] = []
-    for pkg in lock.packages:
-        old = installed.get(pkg.name)
-        if old is None:
-            add.append(pkg)
-        elif old.sha256 == pkg.file.sha256 and old.url == _direct_url(pkg):
-            unchanged.append(pkg)
-        else:
-            replace.append(Replacement(pkg.name, old, pkg))
-    locked = lock.by_name
-    remove = [p for p in installed.values() if p.name not in locked]
-    rebuild = None
-    if state is not None and dict(state.layout) != layout_key(base, prefix):
-        changed = sorted(k for k, v in layout_key(base, prefix).items() if state.layout.get(k) != v)
-        rebuild = "the base or the prefix changed (" + ", ".join(changed) + ")"
-    return SyncPlan(
-        prefix=prefix,
-        add=tuple(add),
-        remove=tuple(sorted(remove, key=lambda p: p.name)),
-        replace=tuple(replace),
-        unchanged=tuple(unchanged),
-        rebuild=rebuild,
-    )
-
-
-def _direct_url(pkg: LockedPackage) -> str | None:
-    return pkg.direct_url
+    return make_plan(lock, read_state(prefix), layout_key(base, prefix), prefix)
 
 
 # -- sync --------------------------------------------------------------------------------
@@ -447,7 +368,7 @@ def _build(
                 name=pkg.name,
                 version=pkg.version,
                 sha256=pkg.file.sha256,
-                url=_direct_url(pkg),
+                url=pkg.direct_url,
                 files=tuple(files),
             )
             if compiler is not None:
@@ -685,7 +606,7 @@ def _install_all(
                 base,
                 sha256=pkg.file.sha256,
                 prefix=prefix,
-                direct_url=_direct_url(pkg),
+                direct_url=pkg.direct_url,
                 direct_url_info=pkg.direct_url_info,
                 requested=bool(pkg.requested),
             )

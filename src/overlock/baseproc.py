@@ -36,6 +36,19 @@ NO_BYTECODE_ENV = "PYTHONDONTWRITEBYTECODE"
 # Variables that would point the base interpreter at someone else's modules, home or
 # startup code; a process that must see the base alone runs without them.
 _PYTHON_PREFIX = "PYTHON"
+# macOS's framework launcher tells a venv's interpreter which executable it is: inherited by a
+# process of another interpreter, it makes that one report the wrong sys.executable.
+_NEVER_INHERITED = ("__PYVENV_LAUNCHER__",)
+# What a build backend must not inherit besides (it keeps the other PYTHON* settings, such as
+# PYTHONIOENCODING): anything naming another environment, and the user site.
+BUILD_DROPS = (
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "PYTHONSTARTUP",
+    "PYTHONUSERBASE",
+    "VIRTUAL_ENV",
+    "CONDA_PREFIX",
+)
 
 
 def base_argv(
@@ -54,6 +67,7 @@ def base_environ(
     environ: Mapping[str, str] | None = None,
     *,
     keep_python_vars: bool = False,
+    drop: Sequence[str] = (),
     extra: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The environment for a base-interpreter process: ``environ`` (default: ours), with
@@ -61,10 +75,17 @@ def base_environ(
 
     Without ``keep_python_vars`` every ``PYTHON*`` variable is dropped, so the process sees
     the base alone; keep them where the environment is the point (the overlay made active
-    through ``PYTHONPATH``). ``extra`` is applied last, but never turns byte-code back on.
+    through ``PYTHONPATH``); ``drop`` names more variables to leave out. ``extra`` is applied
+    last, but never turns byte-code back on. This is the one policy for the environment of
+    every base-interpreter process overlock starts.
     """
     source = os.environ if environ is None else environ
-    env = {k: v for k, v in source.items() if keep_python_vars or not k.startswith(_PYTHON_PREFIX)}
+    dropped = {*_NEVER_INHERITED, *drop}
+    env = {
+        k: v
+        for k, v in source.items()
+        if (keep_python_vars or not k.startswith(_PYTHON_PREFIX)) and k not in dropped
+    }
     if extra:
         env.update(extra)
     env[NO_BYTECODE_ENV] = "1"

@@ -34,12 +34,35 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1024 * 1024
 
 
-def sha256_file(path: Path) -> str:
+class TooLarge(Exception):
+    """``copy_hashing`` read past its limit."""
+
+    def __init__(self, limit: int, got: int) -> None:
+        super().__init__(f"more than {limit} bytes")
+        self.limit = limit
+        self.got = got
+
+
+def copy_hashing(
+    source: IO[bytes], dest: IO[bytes] | None = None, *, limit: int | None = None
+) -> tuple[str, int]:
+    """sha256 (hex) and size of what ``source`` holds, written to ``dest`` on the way:
+    the one loop every file overlock hashes goes through. Past ``limit`` bytes: TooLarge."""
     h = hashlib.sha256()
+    size = 0
+    for chunk in iter(lambda: source.read(_CHUNK), b""):
+        size += len(chunk)
+        if limit is not None and size > limit:
+            raise TooLarge(limit, size)
+        h.update(chunk)
+        if dest is not None:
+            dest.write(chunk)
+    return h.hexdigest(), size
+
+
+def sha256_file(path: Path) -> str:
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(_CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return copy_hashing(fh)[0]
 
 
 def _check_sha(sha256: str) -> str:
@@ -110,12 +133,9 @@ class Cache:
         """
         dest = self.wheel_path(sha256, filename)
         with self._atomic(dest) as fh, open(src, "rb") as source:
-            h = hashlib.sha256()
-            for chunk in iter(lambda: source.read(_CHUNK), b""):
-                h.update(chunk)
-                fh.write(chunk)
-            if h.hexdigest() != _check_sha(sha256):
-                raise ValueError(f"{src} has sha256 {h.hexdigest()}, expected {sha256}")
+            digest, _size = copy_hashing(source, fh)
+            if digest != _check_sha(sha256):
+                raise ValueError(f"{src} has sha256 {digest}, expected {sha256}")
         return dest
 
     @contextlib.contextmanager

@@ -325,14 +325,11 @@ _INTERPRETER_CANDIDATES = (
     "python",
 )
 
+
 # Variables that would make the base interpreter import something other than the base, or
 # start as some other environment. ``-I`` already ignores PYTHON*, but the environment is
 # also inherited by whatever the base's site hooks start, and macOS's launcher variable is
 # honoured even under -I.
-_DROP_ENV_PREFIXES = ("PYTHON",)
-_DROP_ENV = ("__PYVENV_LAUNCHER__",)
-
-
 def _is_executable(path: Path) -> bool:
     if not path.is_file():
         return False
@@ -375,14 +372,6 @@ def find_base_python(base: str | Path) -> Path:
     if not _is_executable(path):
         raise BaseProbeError(f"base {path} is not an executable file", hint=_PROBE_HINT)
     return path
-
-
-def _clean_env() -> dict[str, str]:
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(_DROP_ENV_PREFIXES) and k not in _DROP_ENV
-    }
 
 
 # Where overlock's own activation sits on PYTHONPATH (PREFIX/.overlock/boot): never a layer
@@ -477,7 +466,7 @@ def probe(
                 text=True,
                 encoding="utf-8",
                 errors="replace",
-                env=base_environ(_clean_env()),
+                env=base_environ(),
                 cwd=tmp,
                 timeout=timeout,
                 check=False,

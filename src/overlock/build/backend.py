@@ -37,8 +37,8 @@ from packaging.utils import canonicalize_name
 
 from overlock import children
 from overlock.base.env import BaseEnv
-from overlock.baseproc import base_argv, base_environ
-from overlock.cache import Cache
+from overlock.baseproc import BUILD_DROPS, base_argv, base_environ
+from overlock.cache import Cache, sha256_file
 from overlock.dists.metadata import BadWheel, read_wheel_metadata
 from overlock.dists.types import DistFile, PackageSource
 from overlock.errors import BadInputError, BuildError, BuildRequiredError, OverlockError
@@ -131,12 +131,9 @@ def tree_hash(root: Path) -> str:
                     f" than {MAX_TREE_FILES} files or {MAX_TREE_BYTES // 1024**3} GiB)",
                     hint="point `path` at the project's own directory, not one above it",
                 )
-            h = hashlib.sha256()
-            with open(full, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(chunk)
             x = "x" if st.st_mode & stat.S_IXUSR else "-"
-            digest.update(f"F {rel} {x} {h.hexdigest()}\n".encode("utf-8", "surrogateescape"))
+            line = f"F {rel} {x} {sha256_file(full)}\n"
+            digest.update(line.encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 
 
@@ -162,15 +159,8 @@ def _clean_environ(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     Byte-code writing is off (baseproc.base_environ): a build environment is a venv of the
     base interpreter, so every stdlib module a backend imports lives below the base.
     """
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE")
-        and k not in ("VIRTUAL_ENV", "CONDA_PREFIX", "__PYVENV_LAUNCHER__")
-    }
-    env["PYTHONNOUSERSITE"] = "1"
-    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-    return base_environ(env, keep_python_vars=True, extra=extra)
+    settings = {"PYTHONNOUSERSITE": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1", **(extra or {})}
+    return base_environ(keep_python_vars=True, drop=BUILD_DROPS, extra=settings)
 
 
 _PURELIB_PROBE = "import json, sysconfig; print(json.dumps(sysconfig.get_paths()))"

@@ -22,6 +22,7 @@ from packaging.utils import NormalizedName
 
 from overlock import untrusted
 from overlock.cache import Cache
+from overlock.dists.urls import fragment_subdirectory
 from overlock.errors import BadInputError, BuildError
 from overlock.lock.pylock import Lock
 from overlock.redact import (
@@ -74,8 +75,7 @@ def parse_git_url(url: str) -> GitRef:
     if "@" in path:
         path, _, rev = path.rpartition("@")
         rev = unquote(rev) or None
-    fragment = dict(p.partition("=")[::2] for p in parts.fragment.split("&") if p)
-    subdirectory = fragment.get("subdirectory") or None
+    subdirectory = fragment_subdirectory(url)
     repo = urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
     try:
         untrusted.git_url(repo, "the repository URL")

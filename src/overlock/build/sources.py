@@ -42,6 +42,7 @@ from overlock.build.backend import (
 from overlock.cache import Cache, sha256_file
 from overlock.dists.metadata import metadata_hash, parse_metadata
 from overlock.dists.types import DistFile, DistMetadata, Release, SetAside, SourceRef
+from overlock.dists.urls import fragment_hashes, without_fragment
 from overlock.errors import BadInputError, BuildError, StaleLockError
 from overlock.lock.pylock import Lock, LockedFile, LockedPackage
 from overlock.manifest.model import Manifest
@@ -184,9 +185,8 @@ class BuildingSource:
     def _archive(self, name: NormalizedName, url: str, refuse: str | None) -> Release:
         parts = urlsplit(url)
         filename = unquote(parts.path.rstrip("/").rsplit("/", 1)[-1])
-        fragment = dict(p.partition("=")[::2] for p in parts.fragment.split("&") if p)
-        hashes = {k: v.lower() for k, v in fragment.items() if k == "sha256"}
-        clean = strip_credentials(url.split("#", 1)[0])
+        hashes = fragment_hashes(url, ("sha256",))
+        clean = strip_credentials(without_fragment(url))
         file = DistFile(filename=filename, url=clean, hashes=hashes)
         path = self.index.download(file)
         sha = sha256_file(path)

@@ -45,10 +45,11 @@ from unearth.utils import url_to_path
 
 from overlock import untrusted
 from overlock.base.env import BaseEnv
-from overlock.cache import Cache
+from overlock.cache import Cache, TooLarge, copy_hashing
 from overlock.dists.metadata import BadWheel, metadata_member, parse_metadata
 from overlock.dists.requirements import same_version
 from overlock.dists.types import DistFile, DistMetadata, Release, SetAside
+from overlock.dists.urls import fragment_hashes, without_fragment
 from overlock.errors import (
     BadInputError,
     BuildRequiredError,
@@ -455,9 +456,8 @@ class Index:
                 f" (Python {self.base.python_version}, tags {', '.join(self.base.tags[:2])}...)",
                 hint="point at a wheel built for the base's Python and platform",
             )
-        fragment = dict(p.partition("=")[::2] for p in parts.fragment.split("&") if p)
-        hashes = {k: v.lower() for k, v in fragment.items() if k in hashlib.algorithms_guaranteed}
-        clean = strip_credentials(url.split("#", 1)[0])
+        hashes = fragment_hashes(url, hashlib.algorithms_guaranteed)
+        clean = strip_credentials(without_fragment(url))
         dist = DistFile(filename=filename, url=clean, hashes=hashes)
         if "sha256" not in hashes:
             # Locks need a sha256 for every file: fetch it once (the cache keeps it for sync).
@@ -949,21 +949,16 @@ def _local_path(url: str) -> Path | None:
 
 
 def _copy_hashing(src: Path, dest: Path, limit: int) -> tuple[str, int]:
-    h = hashlib.sha256()
-    size = 0
     # O_NONBLOCK: a FIFO named like a wheel is refused at once, not waited on.
     fd = os.open(src, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     with open(fd, "rb") as fin, open(dest, "wb") as fout:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise OSError(errno.EINVAL, "not a regular file", str(src))
         os.set_blocking(fd, True)
-        for chunk in iter(lambda: fin.read(1024 * 1024), b""):
-            size += len(chunk)
-            if size > limit:
-                raise _TooLarge(limit, size, declared=False)
-            h.update(chunk)
-            fout.write(chunk)
-    return h.hexdigest(), size
+        try:
+            return copy_hashing(fin, fout, limit=limit)
+        except TooLarge as exc:
+            raise _TooLarge(limit, exc.got, declared=False) from None
 
 
 def _read_local_metadata(path: Path, name: str, filename: str) -> bytes:

@@ -42,7 +42,13 @@ from overlock.build.backend import (
 from overlock.cache import Cache, sha256_file
 from overlock.dists.metadata import metadata_hash, parse_metadata
 from overlock.dists.types import DistFile, DistMetadata, Release, SetAside, SourceRef
-from overlock.dists.urls import fragment_hashes, without_fragment
+from overlock.dists.urls import (
+    archive_direct_url,
+    directory_direct_url,
+    fragment_hashes,
+    vcs_direct_url,
+    without_fragment,
+)
 from overlock.errors import BadInputError, BuildError, StaleLockError
 from overlock.lock.pylock import Lock, LockedFile, LockedPackage
 from overlock.manifest.model import Manifest
@@ -388,7 +394,7 @@ def _built(pkg: LockedPackage, ctx: _Context) -> LockedPackage:
         label = f"{pkg.name} (from {pkg.directory.path})"
         key = build_key(ctx.base, directory_key(tree), editable=editable)
         wheel = ctx.builder.wheel(tree, key=key, label=label, editable=editable, refuse=refuse)
-        info = {"url": tree.resolve().as_uri(), "dir_info": {"editable": True} if editable else {}}
+        info = directory_direct_url(tree.resolve().as_uri(), editable=editable)
     elif pkg.vcs is not None:
         v = pkg.vcs
         label = f"{pkg.name} (git {redact_url(v.url)} at {v.commit_id[:12]})"
@@ -403,12 +409,12 @@ def _built(pkg: LockedPackage, ctx: _Context) -> LockedPackage:
                 tree = _subdirectory(tree, v.subdirectory, label)
                 wheel_or_none = ctx.builder.wheel(tree, key=key, label=label, refuse=refuse)
         wheel = wheel_or_none
-        vcs_info: dict[str, Any] = {"vcs": v.type, "commit_id": v.commit_id}
-        if v.requested_revision:
-            vcs_info["requested_revision"] = v.requested_revision
-        info = {"url": v.url, "vcs_info": vcs_info}
-        if v.subdirectory:
-            info["subdirectory"] = v.subdirectory
+        info = vcs_direct_url(
+            v.url,
+            v.commit_id,
+            requested_revision=v.requested_revision or None,
+            subdirectory=v.subdirectory or None,
+        )
     else:
         f = pkg.archive or pkg.sdist
         assert f is not None
@@ -423,10 +429,7 @@ def _built(pkg: LockedPackage, ctx: _Context) -> LockedPackage:
         wheel = wheel_or_none
         info = None
         if pkg.archive is not None:
-            info = {
-                "url": f.url,
-                "archive_info": {"hash": f"sha256={f.sha256}", "hashes": {"sha256": f.sha256}},
-            }
+            info = archive_direct_url(f.url, f.sha256)
     _check_built(pkg, wheel, label, ctx.force)
     built = LockedFile(wheel.name, wheel.as_uri(), wheel.stat().st_size, sha256_file(wheel))
     return replace(pkg, built=built, direct_url_info=info)

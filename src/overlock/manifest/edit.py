@@ -20,14 +20,13 @@ from dataclasses import dataclass
 
 import tomlkit
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import NormalizedName, canonicalize_name
+from packaging.utils import InvalidName, NormalizedName, canonicalize_name
 from tomlkit.container import Container, OutOfOrderTableProxy
 from tomlkit.items import Array, InlineTable, Item, String, Table
 
 from overlock.errors import BadInputError
 
 # A project name as PEP 508 allows it (what `remove` accepts).
-_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -141,12 +140,13 @@ def remove_requirements(text: str, names: Sequence[str]) -> Edit:
     """Remove every ``requires`` entry naming one of ``names`` (canonical comparison)."""
     wanted: list[NormalizedName] = []
     for name in names:
-        if not _NAME.match(name.strip()):
+        try:
+            key = canonicalize_name(name.strip(), validate=True)
+        except InvalidName:
             raise BadInputError(
                 f"{json.dumps(name)} is not a project name",
                 hint="give names only, e.g. `overlock remove numpy` (not numpy>=2)",
-            )
-        key = canonicalize_name(name.strip())
+            ) from None
         if key not in wanted:
             wanted.append(key)
 

@@ -49,6 +49,7 @@ from overlock.base.env import SCHEME_KEYS, BaseEnv
 from overlock.baseproc import base_argv, base_environ
 from overlock.children import Child
 from overlock.dists.metadata import parse_metadata
+from overlock.dists.urls import archive_direct_url
 from overlock.errors import HashMismatchError, SyncError
 from overlock.prefix.bootstrap import render_launcher
 from overlock.prefix.state import STATE_DIRNAME
@@ -317,8 +318,7 @@ def scheme_paths(base: BaseEnv, target: Path, name: str) -> dict[str, str]:
 
 def direct_url_json(url: str, sha256: str) -> bytes:
     """PEP 610 ``direct_url.json`` for a wheel installed from ``url``."""
-    data = {"url": url, "archive_info": {"hash": f"sha256={sha256}", "hashes": {"sha256": sha256}}}
-    return (json.dumps(data, sort_keys=True) + "\n").encode()
+    return (json.dumps(archive_direct_url(url, sha256), sort_keys=True) + "\n").encode()
 
 
 def install_wheel(

@@ -8,6 +8,8 @@ import os
 import pty
 import re
 import select
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -155,3 +157,17 @@ def test_verbosity_before_or_after_the_command_counts(
 def test_quiet_silences_notes_but_not_errors(overlock: Callable[..., Run], tmp_path: Path) -> None:
     run = overlock("lock", "-q", "-m", str(tmp_path / "overlay.toml"))
     assert run.code == 2 and "overlock: error:" in run.err and run.out == ""
+
+
+def test_version_is_answered_before_the_cli_loads() -> None:
+    from overlock import __version__
+
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "overlock", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0 and proc.stdout == f"overlock {__version__}\n"
+    loaded = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()]
+    assert [m for m in loaded if m.startswith("overlock")] == ["overlock"]  # the package only

@@ -6,6 +6,12 @@ import sys
 
 
 def main() -> int:
+    if sys.argv[1:] == ["--version"]:
+        # Answered before anything else loads: a version check is what scripts run most.
+        from overlock import __version__
+
+        print(f"overlock {__version__}")
+        return 0
     try:
         # A sync with nothing to do is answered from a stamp before the CLI and its imports
         # load (sync/stamp.py); everything else goes to the CLI.

@@ -10,7 +10,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from overlock.app.overlay import Overlay
-from overlock.app.sync import behind, live_base
 from overlock.base.env import BaseEnv
 from overlock.baseproc import base_environ
 from overlock.cli.common import sync_and_report
@@ -58,6 +57,7 @@ def _resolve_command(command: Sequence[str], base: BaseEnv, env: Mapping[str, st
 
 
 def cmd_run(args: argparse.Namespace, out: Any) -> int:
+    from overlock.app.sync import behind, live_base
     from overlock.prefix.activate import overlay_environ
 
     overlay = Overlay.load(args.manifest)
@@ -91,6 +91,7 @@ def cmd_run(args: argparse.Namespace, out: Any) -> int:
 
 
 def cmd_activate(args: argparse.Namespace, out: Any) -> int:
+    from overlock.app.sync import live_base
     from overlock.prefix.activate import activate_script, default_shell
 
     overlay = Overlay.load(args.manifest)

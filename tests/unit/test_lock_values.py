@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import tomlkit
 from packaging.pylock import Pylock
-from packaging.requirements import Requirement
 
 from overlock.lock.make import lock_overlay
 from overlock.lock.pylock import Lock
-from overlock.manifest.model import Manifest
 
-from .values import MemorySource, dist, make_base
+from .values import MemorySource, dist, make_base, make_manifest
 
 pytestmark = pytest.mark.unit
 
@@ -29,17 +25,7 @@ def _lock() -> Lock:
         .add("hdfio", "3.0.0", requires_python=">=3.9")
         .add("scanlib", "1.5.0", "hdfio>=2")
     )
-    manifest = Manifest(
-        path=Path("/project/overlay.toml"),
-        base="/base",
-        base_snapshot=None,
-        prefix_template="/overlays/{name}",
-        name="unit",
-        requires=(Requirement("hdfio>=3"),),
-        requires_text=("hdfio>=3",),
-        index=None,
-        shadow="auto",
-    )
+    manifest = make_manifest("hdfio>=3")
     lock, _outcome = lock_overlay(manifest, base, source)
     return lock
 

@@ -5,16 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from overlock.lock.make import lock_overlay
 from overlock.lock.pylock import Lock
-from overlock.manifest.model import Manifest
 from overlock.prefix.state import GenerationState, InstalledPackage
 from overlock.sync.plan import make_plan
 
-from .values import MemorySource, dist, make_base
+from .values import MemorySource, dist, make_base, make_manifest
 
 pytestmark = pytest.mark.unit
 
@@ -25,17 +23,7 @@ LAYOUT = {"prefix": str(PREFIX), "python-version": "3.11"}
 def _lock(*requires: str) -> Lock:
     base = make_base(dist("hdfio", "2.1.0"))
     source = MemorySource().add("hdfio", "3.0.0").add("scanlib", "1.5.0").add("scanlib", "1.6.0")
-    manifest = Manifest(
-        path=Path("/project/overlay.toml"),
-        base="/base",
-        base_snapshot=None,
-        prefix_template="/overlays/{name}",
-        name="unit",
-        requires=tuple(Requirement(r) for r in requires),
-        requires_text=requires,
-        index=None,
-        shadow="auto",
-    )
+    manifest = make_manifest(*requires)
     lock, _outcome = lock_overlay(manifest, base, source)
     return lock
 

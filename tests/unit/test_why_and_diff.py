@@ -3,38 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import pytest
-from packaging.requirements import Requirement
 
 from overlock.base.env import BaseEnv
 from overlock.lock.make import diff_locks, lock_overlay
 from overlock.lock.pylock import Lock, LockedPackage
-from overlock.manifest.model import Manifest
 from overlock.report.why import why
 
-from .values import MemorySource, dist, make_base
+from .values import MemorySource, dist, make_base, make_manifest
 
 pytestmark = pytest.mark.unit
 
 
-def _manifest(*requires: str) -> Manifest:
-    return Manifest(
-        path=Path("/project/overlay.toml"),
-        base="/base",
-        base_snapshot=None,
-        prefix_template="/overlays/{name}",
-        name="unit",
-        requires=tuple(Requirement(r) for r in requires),
-        requires_text=requires,
-        index=None,
-        shadow="auto",
-    )
-
-
 def _lock(source: MemorySource, base: BaseEnv, *requires: str) -> Lock:
-    lock, _ = lock_overlay(_manifest(*requires), base, source)
+    lock, _ = lock_overlay(make_manifest(*requires), base, source)
     return lock
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from packaging.requirements import Requirement
@@ -19,6 +20,7 @@ from overlock.base import target
 from overlock.base.env import BaseEnv, InstalledDist
 from overlock.dists.types import DistFile, DistMetadata, Release, SetAside
 from overlock.index import compat
+from overlock.manifest.model import Manifest
 
 
 def linux_facts(version: tuple[int, int, int] = (3, 11, 7), **over: Any) -> dict[str, Any]:
@@ -185,3 +187,18 @@ class MemorySource:
 
 def picks(outcome: Any) -> Mapping[str, str]:
     return {p.name: str(p.version) for p in outcome.picks}
+
+
+def make_manifest(*requires: str) -> Manifest:
+    """An overlay.toml as values: ``requires`` on a base at /base, prefix /overlays/unit."""
+    return Manifest(
+        path=Path("/project/overlay.toml"),
+        base="/base",
+        base_snapshot=None,
+        prefix_template="/overlays/{name}",
+        name="unit",
+        requires=tuple(Requirement(r) for r in requires),
+        requires_text=requires,
+        index=None,
+        shadow="auto",
+    )

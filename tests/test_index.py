@@ -23,7 +23,7 @@ from overlock.base.env import BaseEnv
 from overlock.cache import Cache
 from overlock.dists.metadata import parse_metadata
 from overlock.errors import BuildRequiredError, HashMismatchError, IndexError_
-from overlock.index import lazywheel as _lazywheel
+from overlock.index import lazywheel
 from overlock.index.client import Index, make_client
 from overlock.index.pipconfig import PYPI_SIMPLE, IndexConfig
 from overlock.redact import strip_credentials
@@ -369,17 +369,17 @@ def test_direct_references(populated: PackageIndex, tmp_path: Path, cache: Cache
 # -- lazy wheel, parsing -----------------------------------------------------------------
 
 
-def _range_server(data: bytes, honour: bool = True) -> _lazywheel.RangeFetch:
-    def fetch(value: str) -> _lazywheel.RangeResponse:
+def _range_server(data: bytes, honour: bool = True) -> lazywheel.RangeFetch:
+    def fetch(value: str) -> lazywheel.RangeResponse:
         if not honour:
-            return _lazywheel.RangeResponse(200, None, b"")
+            return lazywheel.RangeResponse(200, None, b"")
         spec = value.split("=", 1)[1]
         first_text, _, last_text = spec.partition("-")
         if not first_text:
             first, last = max(0, len(data) - int(last_text)), len(data) - 1
         else:
             first, last = int(first_text), min(int(last_text), len(data) - 1)
-        return _lazywheel.RangeResponse(
+        return lazywheel.RangeResponse(
             206, f"bytes {first}-{last}/{len(data)}", data[first : last + 1]
         )
 
@@ -395,10 +395,10 @@ def test_lazy_wheel_reads_a_large_wheel_in_two_requests() -> None:
         )
         zf.writestr("big/data.bin", os.urandom(300_000))
         zf.writestr("big-1.0.dist-info/RECORD", "")
-    data, requests = _lazywheel.read_metadata(_range_server(raw.getvalue()), "big", tail=4096)
+    data, requests = lazywheel.read_metadata(_range_server(raw.getvalue()), "big", tail=4096)
     assert b"Name: big" in data and requests == 2
-    with pytest.raises(_lazywheel.RangeNotSupported):
-        _lazywheel.read_metadata(_range_server(raw.getvalue(), honour=False), "big")
+    with pytest.raises(lazywheel.RangeNotSupported):
+        lazywheel.read_metadata(_range_server(raw.getvalue(), honour=False), "big")
 
 
 def test_parse_metadata_is_lenient() -> None:

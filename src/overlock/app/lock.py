@@ -33,7 +33,7 @@ MAX_UPSTREAM_ROUNDS = 4
 def source_checker(
     overlay: Overlay, base: BaseEnv, *, no_build: bool = False, reporter: Reporter | None = None
 ) -> Callable[[Lock], list[str]]:
-    """``source_changes`` for ``overlay``, as ``locking.lock_status`` takes it."""
+    """``source_changes`` for ``overlay``, as ``lock.make.lock_status`` takes it."""
 
     def check(lock: Lock) -> list[str]:
         with lazy_index(overlay.index) as index:
@@ -61,7 +61,7 @@ def lock_manifest(
     policy: ResolvePolicy | None = None,
     prefer: Mapping[NormalizedName, Version] | None = None,
 ) -> tuple[Lock, Outcome]:
-    """``locking.lock_overlay`` with sources built as the manifest allows: what every
+    """``lock.make.lock_overlay`` with sources built as the manifest allows: what every
     command that writes a lock should call. ``prefer``: versions to keep when possible."""
     constraints = load_constraints(overlay.index_config.constraint_files)
     source = building_source(

@@ -55,7 +55,7 @@ class Overlay:
     """One overlay: its manifest and, on demand, its base, index and lock."""
 
     manifest: Manifest
-    # --index-url/--extra-index-url/--find-links/--no-index of this run (cli_common), on top
+    # --index-url/--extra-index-url/--find-links/--no-index of this run (cli/common.py), on top
     # of overlay.toml's [index] or pip's configuration, as pip's own options are.
     index_options: IndexOptions | None = None
 

@@ -55,7 +55,7 @@ Reporter = Callable[[str], None]
 # Directories that never take part in a source tree's identity: VCS data, caches, build
 # output and environments. A backend writing build/ or *.egg-info into the tree (setuptools
 # does) must not make the tree look changed.
-# A bound on hashing a local tree (see devsources.directory_key for the first guard).
+# A bound on hashing a local tree (see build.sources.directory_key for the first guard).
 MAX_TREE_FILES = 250_000
 MAX_TREE_BYTES = 8 * 1024**3
 

@@ -1,4 +1,4 @@
-"""Candidates, hashes and metadata from package indexes: ``sources.PackageSource`` for real.
+"""Candidates, hashes and metadata from package indexes: ``dists.types.PackageSource`` for real.
 
 Pages are found and parsed by unearth (PEP 503 HTML, PEP 691 JSON, PEP 658 links, find-links,
 file:// indexes), judged for the *base* (its tags and Python version, never the running
@@ -57,8 +57,7 @@ from overlock.errors import (
     IndexError_,
     OverlockError,
 )
-from overlock.index import compat
-from overlock.index import lazywheel as _lazywheel
+from overlock.index import compat, lazywheel
 from overlock.index.pipconfig import IndexConfig
 from overlock.limits import (
     DEADLINE_FACTOR,
@@ -668,9 +667,9 @@ class Index:
             if data is not None:
                 return data
         try:
-            data, _ = _lazywheel.read_metadata(self._range_fetcher(wheel.url), name)
+            data, _ = lazywheel.read_metadata(self._range_fetcher(wheel.url), name)
             return data
-        except _lazywheel.RangeNotSupported as exc:
+        except lazywheel.RangeNotSupported as exc:
             logger.info("%s: no range requests (%s); downloading it whole", wheel.url, exc)
         except BadWheel as exc:
             raise IndexError_(
@@ -703,17 +702,17 @@ class Index:
                     break
         return data
 
-    def _range_fetcher(self, url: str) -> _lazywheel.RangeFetch:
-        def fetch(range_value: str) -> _lazywheel.RangeResponse:
+    def _range_fetcher(self, url: str) -> lazywheel.RangeFetch:
+        def fetch(range_value: str) -> lazywheel.RangeResponse:
             self._count("range_requests")
             headers = {"Range": range_value, "Accept-Encoding": "identity"}
 
-            def once(deadline: Deadline) -> _lazywheel.RangeResponse:
+            def once(deadline: Deadline) -> lazywheel.RangeResponse:
                 with self.client.stream("GET", url, headers=headers) as resp:
                     if resp.status_code == 206:
                         chunks: list[bytes] = []
                         self._read_body(resp, deadline, MAX_PAGE_BYTES, chunks.append, raw=True)
-                        return _lazywheel.RangeResponse(
+                        return lazywheel.RangeResponse(
                             206, resp.headers.get("Content-Range"), b"".join(chunks)
                         )
                     if resp.status_code >= 500:
@@ -722,7 +721,7 @@ class Index:
                         raise self._status_error(url, resp.status_code)
                     # A 200 is the whole file: leave it unread, the caller downloads it
                     # properly (hashed, into the cache) instead.
-                    return _lazywheel.RangeResponse(resp.status_code, None, b"")
+                    return lazywheel.RangeResponse(resp.status_code, None, b"")
 
             try:
                 return self._retrying(url, once)

@@ -39,7 +39,7 @@ def lock_overlay(
     """Resolve ``manifest`` on ``base`` and return the lock to write.
 
     ``allow_build``: releases published only as an sdist are candidates (``source`` must
-    then give their metadata, see devsources.BuildingSource).
+    then give their metadata, see build.sources.BuildingSource).
     """
     outcome = resolve(
         manifest.requires,
@@ -257,7 +257,7 @@ def lock_status(
     source_changes: Callable[[Lock], Sequence[str]] | None = None,
     constraints: Sequence[Constraint] | None = None,
 ) -> LockStatus:
-    """Whether ``lock`` is current. ``source_changes`` (devsources.source_checker) also asks
+    """Whether ``lock`` is current. ``source_changes`` (app.lock.source_checker) also asks
     the locked source trees whether their declared metadata changed; it may run backends."""
     if lock is None:
         return LockStatus(missing=True, problems=("the lock does not exist",))

@@ -90,7 +90,7 @@ class LockedPackage:
     directory: LockedDirectory | None = None
     vcs: LockedVcs | None = None
     metadata_hash: str | None = None  # of the declared metadata of a built source
-    # Set at sync by devsources.build_sources, never written: the wheel built for this
+    # Set at sync by build.sources.build_sources, never written: the wheel built for this
     # package, and its PEP 610 direct_url.json.
     built: LockedFile | None = field(default=None, compare=False)
     direct_url_info: Mapping[str, Any] | None = field(default=None, compare=False)

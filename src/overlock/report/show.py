@@ -1,7 +1,7 @@
 """``overlock show``: the overlay at a glance, as a value the CLI prints or dumps as JSON.
 
 Built from the lock, the base probe, the lock's staleness and the prefix's sync state
-(``sync.read_state``); nothing here prints or exits.
+(``prefix.state.read_state``); nothing here prints or exits.
 """
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ own; a conda base whose stdlib ships no ``.pyc`` files, where a plain ``import``
   importlib.metadata"`` takes 0.07 s, and 0.41 s with ``-X pycache_prefix=EMPTY``; an
   import check of pandas would pay seconds. ``-B`` alone already keeps the import system
   from writing; the one writer left is an explicit ``py_compile`` call, and overlock's only
-  one (``sync/install.py``'s compile script) writes the overlay's files, into the overlay, and checks
-  that each target directory really is inside it.
+  one (the compile script of ``sync/install.py``) writes the overlay's files, into the overlay,
+  and checks that each target directory really is inside it.
 
 ``-B`` is accepted by every CPython overlock can meet as a base (2.x included), so it is
 always the first option.

@@ -575,7 +575,7 @@ def test_failure_to_write_the_lock_restores_the_manifest(
     def full_disk(*args: object) -> bool:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("overlock.cli.edit.write_lock", full_disk)
+    monkeypatch.setattr("overlock.app.edit.write_lock", full_disk)
     run = overlock("add", "-m", str(manifest), "plotter")
 
     assert run.code == 1

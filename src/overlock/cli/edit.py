@@ -12,14 +12,13 @@ import dataclasses
 import os
 import re
 import shutil
-import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path, PurePath
 from typing import Any
 
+from overlock.app.edit import commit_edit, read_manifest_text, validated_manifest
 from overlock.app.overlay import Overlay, default_manifest_path
-from overlock.atomic import atomic_writer
 from overlock.base.env import BaseEnv, find_base_python
 from overlock.base.probe_cache import probe_cached
 from overlock.cache import Cache
@@ -33,14 +32,11 @@ from overlock.cli.common import (
 )
 from overlock.cli.output import Output
 from overlock.errors import BadInputError, BaseProbeError, ManifestError, OverlockError
-from overlock.limits import read_text_bounded
-from overlock.lock.pylock import write_lock
 from overlock.manifest.edit import Edit, add_requirements, remove_requirements
 from overlock.manifest.model import (
     MANIFEST_FILENAME,
     NAME_PLACEHOLDER,
     Manifest,
-    load_manifest,
     render_template,
 )
 
@@ -195,7 +191,7 @@ def cmd_init(args: argparse.Namespace, out: Output) -> int:
         # Every path in the text is absolute or kept relative to ``path`` by Manifest.prefix,
         # so it can be checked before the directory for it exists.
         with tempfile.TemporaryDirectory(prefix="overlock-init-") as scratch:
-            manifest = _validated(text, path, Path(scratch))
+            manifest = validated_manifest(text, path, Path(scratch))
     except ManifestError as exc:
         issues = "\n".join(f"  {issue}" for issue in exc.issues)
         raise BadInputError(
@@ -238,51 +234,16 @@ def _shown_path(path: Path) -> str:
 # -- add, remove -------------------------------------------------------------------------
 
 
-def _read_text(path: Path) -> str:
-    # Decoded as they are (no newline translation), so CRLF files are compared and kept exactly.
-    return read_text_bounded(path, translate_newlines=False)
-
-
-def _validated(text: str, path: Path, scratch: Path | None = None) -> Manifest:
-    """``text`` loaded as if it were ``path``.
-
-    It is loaded from a temporary file in ``scratch`` (default: next to ``path``, so that
-    relative paths in it mean what they will mean there), removed afterwards.
-    """
-    where = path.parent if scratch is None else scratch
-    fd, tmp = tempfile.mkstemp(dir=where, prefix=f".{path.name}.", suffix=".check")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        try:
-            manifest = load_manifest(Path(tmp))
-        except ManifestError as exc:
-            raise ManifestError(str(path), exc.issues) from None
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return dataclasses.replace(manifest, path=path)
-
-
-def _write_manifest(path: Path, text: str) -> None:
-    """Replace overlay.toml atomically, keeping its permissions (and a symlink to it)."""
-    target = Path(os.path.realpath(path))
-    mode = stat.S_IMODE(target.stat().st_mode)
-    with atomic_writer(target) as fh:
-        fh.write(text.encode("utf-8"))
-        if hasattr(os, "fchmod"):
-            os.fchmod(fh.fileno(), mode)
-
-
 def _edit(args: argparse.Namespace, out: Output, change: Callable[[str], Edit]) -> int:
     from overlock.lock.make import diff_locks
 
     overlay = Overlay.load(args.manifest)  # the manifest as it is must be valid
     path = overlay.manifest.path
     lock_path = overlay.lock_path
-    old_text = _read_text(path)
+    old_text = read_manifest_text(path)
     edit = change(old_text)
     try:
-        new = Overlay(_validated(edit.text, path)) if edit.changed else overlay
+        new = Overlay(validated_manifest(edit.text, path)) if edit.changed else overlay
         old_lock = overlay.read_lock()
         lock, _outcome, _requests = make_lock(
             new, out, no_build=args.no_build, keep=old_lock, args=args
@@ -315,19 +276,7 @@ def _edit(args: argparse.Namespace, out: Output, change: Callable[[str], Edit]) 
             return sync_and_report(new, out, lock=lock, dry_run=True, **sync_options)
         return 0
 
-    if _read_text(path) != old_text:
-        raise OverlockError(
-            f"{path} changed while overlock was locking; nothing was written",
-            hint="run the command again",
-        )
-    if edit.changed:
-        _write_manifest(path, edit.text)
-    try:
-        lock_written = write_lock(lock, lock_path)
-    except BaseException:
-        if edit.changed:
-            _write_manifest(path, old_text)
-        raise
+    lock_written = commit_edit(path, old_text, edit, lock, lock_path)
     if edit.changed or lock_written:
         written = [p.name for p, done in ((path, edit.changed), (lock_path, lock_written)) if done]
         out.note("wrote " + " and ".join(written))

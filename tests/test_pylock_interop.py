@@ -5,7 +5,8 @@ real venv base); then ``pip install -r pylock.overlay.toml -I --no-deps --prefix
 ``uv pip install -r pylock.overlay.toml --prefix DIR`` install the same lock into prefixes of
 their own, for the base's interpreter. Each must accept the lock as it is and install the
 same distributions, at the same versions, with the same files, as ``overlock sync`` did; the
-base stays byte-for-byte unchanged.
+base stays byte-for-byte unchanged. For another interpreter than the base's, both refuse the
+lock by its ``environments`` / ``requires-python``, which name the base's exact Python.
 
 pip reads a pylock file given to ``-r`` from 26.1 on (experimental there; older pips parse
 it as a requirements.txt and fail on its first line); uv from 0.6.15. Both are in the
@@ -30,7 +31,7 @@ import pytest
 import tomlkit
 from packaging.version import Version
 
-from harness.bases import Base, MakeBase
+from harness.bases import Base, MakeBase, other_pythons
 from harness.index import PackageIndex
 from harness.project import write_manifest
 from harness.wheels import MakeWheel, WheelSpec
@@ -187,58 +188,76 @@ def test_the_lock_has_the_standard_keys(locked: Locked) -> None:
     )
 
 
-def test_pip_installs_the_lock_as_overlock_synced_it(locked: Locked, tmp_path: Path) -> None:
+def _pip_install(lock: Path, python: Path, prefix: Path) -> list[str]:
     _require(_pip_version(), PIP_WITH_PYLOCK, "pip")
-    prefix = tmp_path / "pip-prefix"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "--python",  # pip installs for the base's interpreter, as a user would run it
-            str(locked.base.python),
-            "install",
-            "--no-index",
-            "-r",
-            str(locked.lock),
-            "-I",
-            "--no-deps",
-            "--prefix",
-            str(prefix),
-        ],
-        cwd=locked.project,
-        text=True,
-        capture_output=True,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    _assert_same_install(locked, prefix, "pip")
+    return [
+        sys.executable,
+        "-m",
+        "pip",
+        "--python",  # pip installs for the base's interpreter, as a user would run it
+        str(python),
+        "install",
+        "--no-index",
+        "-r",
+        str(lock),
+        "-I",
+        "--no-deps",
+        "--prefix",
+        str(prefix),
+    ]
 
 
-def test_uv_installs_the_lock_as_overlock_synced_it(
-    locked: Locked, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _uv_install(lock: Path, python: Path, prefix: Path) -> list[str]:
     uv, version = _uv()
     _require(version, UV_WITH_PYLOCK, "uv")
+    return [
+        uv,
+        "pip",
+        "install",
+        "--no-index",
+        "-r",
+        str(lock),
+        "--python",
+        str(python),
+        "--prefix",
+        str(prefix),
+    ]
+
+
+@pytest.fixture(autouse=True)
+def _uv_isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("UV_NO_CONFIG", "1")
     monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))
     monkeypatch.setenv("UV_PYTHON_DOWNLOADS", "never")
-    prefix = tmp_path / "uv-prefix"
-    proc = subprocess.run(
-        [
-            uv,
-            "pip",
-            "install",
-            "--no-index",
-            "-r",
-            str(locked.lock),
-            "--python",
-            str(locked.base.python),
-            "--prefix",
-            str(prefix),
-        ],
-        cwd=locked.project,
-        text=True,
-        capture_output=True,
-    )
+
+
+INSTALLERS = {"pip": _pip_install, "uv": _uv_install}
+
+
+@pytest.mark.parametrize("tool", sorted(INSTALLERS))
+def test_installs_the_lock_as_overlock_synced_it(locked: Locked, tmp_path: Path, tool: str) -> None:
+    prefix = tmp_path / f"{tool}-prefix"
+    argv = INSTALLERS[tool](locked.lock, locked.base.python, prefix)
+    proc = subprocess.run(argv, cwd=locked.project, text=True, capture_output=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    _assert_same_install(locked, prefix, "uv")
+    _assert_same_install(locked, prefix, tool)
+
+
+@pytest.mark.parametrize("tool", sorted(INSTALLERS))
+def test_refuses_the_lock_for_another_interpreter(
+    locked: Locked, tmp_path: Path, tool: str
+) -> None:
+    # The lock names the base's exact interpreter (`environments`, `requires-python`): another
+    # Python is refused by the installer itself. pip runs under that Python: one pip supports.
+    others = [p for v, p in other_pythons().items() if tuple(map(int, v.split("."))) >= (3, 9)]
+    if not others:
+        pytest.skip("no other CPython >= 3.9 on this machine")
+    prefix = tmp_path / f"{tool}-prefix"
+    argv = INSTALLERS[tool](locked.lock, others[-1], prefix)
+    proc = subprocess.run(argv, cwd=locked.project, text=True, capture_output=True)
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    # By the lock's `environments` (pip) or its `requires-python` (uv): both overlock's.
+    said = " ".join(proc.stderr.lower().split())  # uv wraps its lines
+    assert "environment" in said or "python requirement: `==3." in said, proc.stderr
+    assert not list(prefix.rglob("*.dist-info"))  # nothing installed
+    assert locked.base.checksum() == locked.base_checksum

@@ -145,13 +145,13 @@ def test_envrc_activates_the_overlay_and_says_which_python3_sees_it(
     """The README's direnv recipe, run by direnv: `.envrc` evals `overlock activate`."""
     direnv = _direnv()
     base, project = synced
-    envrc = 'eval "$(overlock activate)"\n'
+    envrc = 'eval "$(overlock activate --shell bash)"\n'
     if base_on_path:  # the README's optional first line
         envrc = f"PATH_add {base.prefix / 'bin'}\n" + envrc
     (project / ".envrc").write_text(envrc)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIRENV_")}
     env["PATH"] = os.pathsep.join([str(_overlock_on_path(tmp_path)), "/usr/bin", "/bin"])
-    env["SHELL"] = "/bin/bash"
+    env["SHELL"] = "/usr/bin/fish"  # a fish user: .envrc is bash all the same
     allowed = subprocess.run([direnv, "allow", str(project)], env=env, capture_output=True)
     assert allowed.returncode == 0, allowed.stderr
     script = f"{base.python} -c '{IMPORT}'; python3 -c '{IMPORT}' 2>/dev/null || echo none"

@@ -178,7 +178,10 @@ def main() -> int:
         if after != before:
             raise SystemExit("quickstart: the base tree changed!")
         print(f"base checksum unchanged: {after[:16]}...")
-        print(f"\nquickstart: all steps behaved as described (work dir: {work})")
+        kept = (
+            f"work dir: {work}" if args.workdir else "work dir removed; keep it with --workdir DIR"
+        )
+        print(f"\nquickstart: all steps behaved as described ({kept})")
         return 0
     finally:
         if index is not None:

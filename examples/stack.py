@@ -204,7 +204,10 @@ def main() -> int:
         after = (base.checksum(), tree_checksum(group), tree_checksum(group / "overlays"))
         need(after == before, "a lower layer changed")
         print(f"unchanged: base {after[0][:12]}..., group {after[1][:12]}...")
-        print(f"\nstack: all steps behaved as described (work dir: {work})")
+        kept = (
+            f"work dir: {work}" if args.workdir else "work dir removed; keep it with --workdir DIR"
+        )
+        print(f"\nstack: all steps behaved as described ({kept})")
         return 0
     finally:
         index.stop()

@@ -12,6 +12,7 @@ import dataclasses
 import os
 import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path, PurePath
@@ -63,28 +64,34 @@ def _probe(base: str, how: str) -> BaseEnv:
         ) from exc
 
 
-def _pick_base(given: str | None, out: Output) -> _Pick:
-    """The base named with --base, else the active environment, else python3 on PATH."""
-    if given is not None:
-        spec = os.path.abspath(Path(given).expanduser())  # noqa: PTH100 (keeps symlinks)
-        return _Pick(spec, f"the base {spec}", _probe(spec, f"the base {spec}"))
-    conda = os.environ.get("CONDA_PREFIX")
-    venv = os.environ.get("VIRTUAL_ENV")
-    if conda:
-        if venv:
-            out.note(f"note: $VIRTUAL_ENV is set too ({venv}); pass --base to use it instead")
-        how = f"the active conda environment {conda} ($CONDA_PREFIX)"
-        return _Pick(conda, how, _probe(conda, how))
-    if venv:
-        how = f"the active virtual environment {venv} ($VIRTUAL_ENV)"
-        return _Pick(venv, how, _probe(venv, how))
-    found = shutil.which("python3")
-    if found is None:
-        raise BadInputError(
-            "no base given, no environment is active, and there is no python3 on PATH",
-            hint="pass the base environment with --base PATH (its prefix or its python)",
-        )
-    env = _probe(found, f"the python3 on PATH ({found})")
+def _own_environment() -> str | None:
+    """The prefix of the environment overlock itself is installed in, if it has one.
+
+    Not a base anyone means when they name none: it holds overlock and its dependencies, and
+    an overlay on it serves overlock's interpreter. A venv holding overlock is one; another
+    Python is one when overlock sits in its own site-packages (a user-site install is not).
+    This is about the running process itself, so ``sys`` is the right source here.
+    """
+    prefix = os.path.realpath(sys.prefix)
+    if sys.prefix != sys.base_prefix:
+        return prefix
+    here = os.path.realpath(__file__)
+    return prefix if here.startswith(prefix.rstrip(os.sep) + os.sep) else None
+
+
+def _pythons_on_path() -> list[str]:
+    """Each ``python3`` on PATH, in PATH order, one per directory (``/bin`` = ``/usr/bin``)."""
+    found, seen = [], set()
+    for entry in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        python = shutil.which("python3", path=entry or os.curdir)
+        real_dir = os.path.realpath(entry or os.curdir)
+        if python is not None and real_dir not in seen:
+            seen.add(real_dir)
+            found.append(python)
+    return found
+
+
+def _path_pick(found: str, env: BaseEnv) -> _Pick:
     # Write the environment's prefix when it leads back to the same interpreter (true for
     # /usr, conda and pyenv installs); else the interpreter itself.
     spec = env.prefix
@@ -97,6 +104,65 @@ def _pick_base(given: str | None, out: Output) -> _Pick:
     if not same:
         spec = str(env.extra.get("executable") or found)
     return _Pick(spec, f"the python3 on PATH: {found} (prefix {env.prefix})", env)
+
+
+def _pick_base(given: str | None, out: Output) -> _Pick:
+    """The base named with --base, else the active environment, else python3 on PATH;
+    never overlock's own environment while another candidate exists."""
+    if given is not None:
+        spec = os.path.abspath(Path(given).expanduser())  # noqa: PTH100 (keeps symlinks)
+        return _Pick(spec, f"the base {spec}", _probe(spec, f"the base {spec}"))
+    own = _own_environment()
+    fallback: _Pick | None = None
+
+    def is_own(prefix: str) -> bool:
+        return own is not None and os.path.realpath(prefix) == own
+
+    def skip(how: str, pick: _Pick) -> None:
+        nonlocal fallback
+        out.note(f"note: not using {how}: overlock itself is installed there")
+        fallback = fallback or pick
+
+    conda = os.environ.get("CONDA_PREFIX")
+    venv = os.environ.get("VIRTUAL_ENV")
+    for value, how in (
+        (conda, f"the active conda environment {conda} ($CONDA_PREFIX)"),
+        (venv, f"the active virtual environment {venv} ($VIRTUAL_ENV)"),
+    ):
+        if not value:
+            continue
+        if is_own(value):
+            skip(how, _Pick(value, how, _probe(value, how)))
+            continue
+        if value == conda and venv and not is_own(venv):
+            out.note(f"note: $VIRTUAL_ENV is set too ({venv}); pass --base to use it instead")
+        return _Pick(value, how, _probe(value, how))
+    unusable: BaseProbeError | None = None
+    for found in _pythons_on_path():
+        try:
+            env = _probe(found, f"the python3 on PATH ({found})")
+        except BaseProbeError as exc:
+            unusable = unusable or exc  # a later python3 on PATH may do
+            continue
+        if is_own(env.prefix):
+            skip(f"the python3 on PATH: {found}", _path_pick(found, env))
+            continue
+        if unusable is not None:
+            out.note(f"note: passed over: {unusable.message}")
+        return _path_pick(found, env)
+    if fallback is not None:
+        out.note(
+            f"warning: the only base found is the environment overlock itself runs in"
+            f" ({own}): an overlay on it is for overlock's interpreter, not your work's;"
+            " pass the environment you work in with --base PATH"
+        )
+        return fallback
+    if unusable is not None:
+        raise unusable
+    raise BadInputError(
+        "no base given, no environment is active, and there is no python3 on PATH",
+        hint="pass the base environment with --base PATH (its prefix or its python)",
+    )
 
 
 def _manifest_target(given: Path | None) -> Path:

@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import errno
 import importlib
+import io
 import logging
 import os
 import signal
@@ -358,6 +359,10 @@ def _interrupt_code(exc: KeyboardInterrupt) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Piped, stdout is block-buffered and stderr is not, so `overlock ... 2>&1 | tee log`
+    # showed results after the notes that followed them. A line at a time keeps the order.
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)
     try:
         with _signals_interrupt():
             return _main(argv)

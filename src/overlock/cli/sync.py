@@ -92,12 +92,15 @@ def cmd_run(args: argparse.Namespace, out: Any) -> int:
 
 def cmd_activate(args: argparse.Namespace, out: Any) -> int:
     from overlock.app.sync import live_base
-    from overlock.prefix.activate import activate_script, default_shell
+    from overlock.prefix.activate import activate_script, default_shell, python_on_path_note
 
     overlay = Overlay.load(args.manifest)
     base = live_base(overlay)
     shell = args.shell or default_shell(os.environ)
     print(activate_script(shell, base, overlay.prefix), end="")
+    note = python_on_path_note(base, overlay.prefix, os.environ)
+    if note is not None:
+        out.note(note)
     return 0
 
 

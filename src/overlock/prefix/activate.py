@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -67,6 +68,31 @@ def script_dirs(base: BaseEnv, prefix: Path) -> list[str]:
     """What goes first on ``PATH``: ``PREFIX/bin``, then each lower overlay's (prefix/layers.py),
     nearest first; python imports find the lower overlays' packages through the bootstrap."""
     return [str(prefix / base.scheme["scripts"]), *lower_script_dirs(base)]
+
+
+def python_on_path_note(base: BaseEnv, prefix: Path, environ: Mapping[str, str]) -> str | None:
+    """A note when ``python3`` in the activated shell will not be the base's interpreter.
+
+    Activation puts only the overlays' ``bin`` directories on ``PATH``, not the base's (for a
+    system base that would move ``/usr/bin`` ahead of everything), and the overlay is active
+    only in the base's interpreter. ``overlock run`` maps ``python`` to it; a shell cannot.
+    """
+    path = os.pathsep.join(
+        [*script_dirs(base, abs_prefix(prefix)), environ.get("PATH", os.defpath)]
+    )
+    found = shutil.which("python3", path=path)
+    base_dir = str(Path(base.python).parent)
+    # The same directory (a venv's python3 resolves to the system's file) and the same file
+    # (/usr/bin/python3 may be another version than the base's /usr/bin/python3.11).
+    if found is not None and (Path(found).parent.resolve(), Path(found).resolve()) == (
+        Path(base_dir).resolve(),
+        Path(base.python).resolve(),
+    ):
+        return None
+    return (
+        f"note: `python3` in this shell is {found or 'not on PATH'}, not the base's interpreter"
+        f" {base.python}, the only one that sees the overlay: run that, or put {base_dir} on PATH"
+    )
 
 
 def overlay_environ(base: BaseEnv, prefix: Path, environ: Mapping[str, str]) -> dict[str, str]:

@@ -206,3 +206,27 @@ def test_the_deadline_grows_with_the_bytes_received() -> None:
     assert not deadline.expired
     now[0] = 11.5
     assert deadline.expired
+
+
+@pytest.mark.parametrize("what", ["page", "download"])
+def test_an_index_dribbling_its_headers_is_given_up_on(
+    alpha: PackageIndex, cache: Cache, what: str
+) -> None:
+    """A status line and headers sent one byte every 50 ms, never finished: every read gets
+    a byte well within the 0.5 s timeout, and the body (where the deadline used to be checked)
+    never starts. The request's deadline (4 x 0.5 s) covers the headers too. Without it the
+    lookup waits until the header outgrows h11's 16 KiB limit, about 14 minutes."""
+    path = "/simple/alpha/" if what == "page" else f"/files/{ALPHA}"
+    alpha.fault(path, "slow-headers", times=50, delay=0.05)
+    with (
+        open_index(alpha.url, cache, retries=1, timeout=0.5) as ix,
+        pytest.raises(IndexError_) as err,
+    ):
+        if what == "page":
+            ix.releases(canonicalize_name("alpha"))
+        else:
+            ix.download(locked_alpha(alpha))
+    assert "too slow: no complete answer within 2 s" in str(err.value)
+    assert "timeout" in (err.value.hint or "")
+    assert alpha.count(path) == 2  # retried once, as retries=1 says
+    assert no_partial_files(cache) == []

@@ -50,10 +50,11 @@ def _bounded(op: Callable[[float | None], _T], timeout: float | None) -> _T:
     left = deadline.remaining
     if left <= 0:
         raise _passed(deadline)
+    by_deadline = timeout is None or left < timeout
     try:
-        return op(left if timeout is None else min(timeout, left))
+        return op(left if by_deadline else timeout)
     except httpcore2.TimeoutException:
-        if deadline.expired:  # the deadline, not the per-read timeout, ran out
+        if by_deadline:  # the deadline, not pip's per-operation timeout, ran out
             raise _passed(deadline) from None
         raise
 

@@ -131,8 +131,8 @@ def _environment() -> dict[str, str]:
     # A lock may run unattended: fail rather than prompt. An empty GIT_ASKPASS stops git
     # before it tries core.askPass or SSH_ASKPASS. ssh, in a session of its own
     # (``children``), has no terminal to prompt on, and no askpass program either: OpenSSH
-    # 8.4+ is told so, older ones run one only when there is a display. This does what
-    # ``ssh -o BatchMode=yes`` would without replacing the user's own ssh command.
+    # 8.4+ is told so, older ones run one only when there is a display. So ssh cannot ask,
+    # as with ``-o BatchMode=yes``, and the user's own ssh command is kept as it is.
     env["GIT_TERMINAL_PROMPT"] = "0"
     env["GIT_ASKPASS"] = ""
     env["SSH_ASKPASS_REQUIRE"] = "never"

@@ -45,8 +45,11 @@ def any_base() -> BaseEnv:
 
 
 @contextlib.contextmanager
-def open_index(url: str, cache: Cache, *, retries: int, timeout: float = 5) -> Iterator[Index]:
-    config = IndexConfig.from_manifest((url,), (), IndexConfig(retries=retries, timeout=timeout))
+def open_index(
+    url: str, cache: Cache, *, retries: int, timeout: float = 5, trusted: tuple[str, ...] = ()
+) -> Iterator[Index]:
+    machine = IndexConfig(retries=retries, timeout=timeout, trusted_hosts=trusted)
+    config = IndexConfig.from_manifest((url,), (), machine)
     client = make_client(config, backoff=0.01)
     with client, Index(config, any_base(), cache, client=client) as ix:
         yield ix
@@ -208,3 +211,36 @@ def test_the_deadline_grows_with_the_bytes_received() -> None:
     now[0] = 11.5
     expired.append(deadline.expired)
     assert expired == [True, False, True]
+
+
+@pytest.mark.parametrize(
+    ("what", "trusted"), [("page", False), ("download", False), ("page", True)]
+)
+def test_an_index_dribbling_its_headers_is_given_up_on(
+    alpha: PackageIndex, cache: Cache, what: str, trusted: bool
+) -> None:
+    """A status line and headers sent one byte every 50 ms, never finished: every read gets
+    a byte well within the 0.5 s timeout, and the body (where the deadline used to be checked)
+    never starts. The request's deadline (4 x 0.5 s) covers the headers too. Without it the
+    lookup waits until the header outgrows h11's 16 KiB limit, about 14 minutes. A trusted
+    host (pip's ``trusted-host``) is served by a transport of its own, bounded the same."""
+    path = "/simple/alpha/" if what == "page" else f"/files/{ALPHA}"
+    alpha.fault(path, "slow-headers", times=50, delay=0.05)
+    with (
+        open_index(
+            alpha.url,
+            cache,
+            retries=1,
+            timeout=0.5,
+            trusted=(f"127.0.0.1:{alpha.port}",) if trusted else (),
+        ) as ix,
+        pytest.raises(IndexError_) as err,
+    ):
+        if what == "page":
+            ix.releases(canonicalize_name("alpha"))
+        else:
+            ix.download(locked_alpha(alpha))
+    assert "too slow: no complete answer within 2 s" in str(err.value)
+    assert "timeout" in (err.value.hint or "")
+    assert alpha.count(path) == 2  # retried once, as retries=1 says
+    assert no_partial_files(cache) == []

@@ -12,7 +12,10 @@ system that everyone uses, so every read and every request here has a ceiling:
 * an index page, a ``.metadata`` file or a range response stops at ``MAX_PAGE_BYTES``;
 * every HTTP request has a total deadline (``Deadline``): ``DEADLINE_FACTOR`` times pip's
   ``timeout``, extended by one second per ``MIN_RATE`` bytes received, so a server that sends
-  a byte a second is given up on while a slow but working link finishes a large wheel.
+  a byte a second is given up on while a slow but working link finishes a large wheel;
+* every git command ends within ``git_timeout()`` (600 s by default, ``$OVERLOCK_GIT_TIMEOUT``
+  to change it: seconds, or with an s/m/h suffix), and git's HTTP transport gives up on a
+  transfer slower than ``GIT_LOW_SPEED_LIMIT`` bytes a second for ``GIT_LOW_SPEED_TIME`` s.
 """
 
 from __future__ import annotations
@@ -31,8 +34,15 @@ DEFAULT_MAX_DOWNLOAD = 4 * 1024**3
 MAX_DOWNLOAD_ENV = "OVERLOCK_MAX_DOWNLOAD"
 DEADLINE_FACTOR = 4.0
 MIN_RATE = 16 * 1024  # bytes per second that keep a request alive past its first deadline
+# A whole clone of a large repository over a slow link fits; a server that accepts the
+# connection and never answers (which no per-read timeout of git's catches) does not.
+DEFAULT_GIT_TIMEOUT = 600.0
+GIT_TIMEOUT_ENV = "OVERLOCK_GIT_TIMEOUT"
+GIT_LOW_SPEED_LIMIT = 1000  # bytes per second ...
+GIT_LOW_SPEED_TIME = 60  # ... for this many seconds: git's HTTP transport gives up
 
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+_SECONDS = {"": 1, "S": 1, "M": 60, "H": 3600}
 
 
 def max_download(environ: Mapping[str, str] | None = None) -> int:
@@ -48,6 +58,20 @@ def max_download(environ: Mapping[str, str] | None = None) -> int:
     except ValueError:
         return DEFAULT_MAX_DOWNLOAD
     return value if value > 0 else DEFAULT_MAX_DOWNLOAD
+
+
+def git_timeout(environ: Mapping[str, str] | None = None) -> float:
+    """The seconds one git command may take (``ls-remote``, a fetch, a checkout)."""
+    env = os.environ if environ is None else environ
+    text = env.get(GIT_TIMEOUT_ENV, "").strip().upper()
+    if not text:
+        return DEFAULT_GIT_TIMEOUT
+    unit = text[-1] if text[-1] in _SECONDS else ""
+    try:
+        value = float(text[: len(text) - len(unit)].strip()) * _SECONDS[unit]
+    except ValueError:
+        return DEFAULT_GIT_TIMEOUT
+    return value if 0 < value < float("inf") else DEFAULT_GIT_TIMEOUT
 
 
 def human_size(n: int) -> str:
@@ -144,15 +168,24 @@ class Deadline:
         self._end += nbytes / self._min_rate
 
     @property
+    def remaining(self) -> float:
+        """Seconds left (negative once expired)."""
+        return self._end - self._clock()
+
+    @property
     def expired(self) -> bool:
-        return self._clock() > self._end
+        return self.remaining < 0
 
 
 __all__ = [
     "DEADLINE_FACTOR",
+    "GIT_LOW_SPEED_LIMIT",
+    "GIT_LOW_SPEED_TIME",
+    "GIT_TIMEOUT_ENV",
     "MAX_INPUT_BYTES",
     "MAX_PAGE_BYTES",
     "Deadline",
+    "git_timeout",
     "max_download",
     "read_bounded",
     "read_text_bounded",

@@ -16,6 +16,9 @@ Fault kinds (``fault(pattern, kind)``), each consumed by one matching request:
   is inverted. Status, headers and ``Content-Length`` are unchanged, so only a hash check can
   notice (for a Range request the inverted byte lies inside the requested range);
 * ``"trickle"``: answer normally, but send the body one byte every ``delay`` seconds;
+* ``"slow-headers"``: send a status line and headers one byte every ``delay`` seconds and
+  never finish them (a header value that goes on until the client hangs up or the index
+  stops): every read the client makes gets a byte before any per-read timeout;
 * ``"endless"``: answer 200 without ``Content-Length``, send the body and then zero bytes
   until the client hangs up (at most ``ENDLESS_CAP`` bytes, so a client with no bound still
   ends, with the wrong bytes).
@@ -58,7 +61,7 @@ HTML_V1 = "application/vnd.pypi.simple.v1+html"
 TEXT_HTML = "text/html"
 # Order is the tie-break: JSON wins when the client accepts several formats equally.
 _OFFERED = (JSON_V1, HTML_V1, TEXT_HTML)
-FAULT_KINDS = frozenset({"500", "drop", "slow", "corrupt", "trickle", "endless"})
+FAULT_KINDS = frozenset({"500", "drop", "slow", "corrupt", "trickle", "slow-headers", "endless"})
 ENDLESS_CAP = 256 * 1024 * 1024
 
 
@@ -102,6 +105,7 @@ class _State:
     faults: list[_Fault] = field(default_factory=list)
     raw: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # path -> (body, type)
     requests: list[RequestRecord] = field(default_factory=list)
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     def take_fault(self, path: str) -> _Fault | None:
         with self.lock:
@@ -297,6 +301,10 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _Dropped
             if fault is not None and fault.kind == "slow":
                 time.sleep(fault.delay)
+            if fault is not None and fault.kind == "slow-headers":
+                self._record(200)
+                self._endless_head(fault.delay)
+                return
             if fault is not None and fault.kind == "500":
                 self._send(500, b"injected fault\n", "text/plain", send_body=send_body)
             elif not self._authorized():
@@ -319,6 +327,19 @@ class _Handler(BaseHTTPRequestHandler):
                 self.connection.shutdown(socket.SHUT_RDWR)
         finally:
             self._record(0)  # only if nothing was recorded: the handler itself failed
+
+    def _endless_head(self, delay: float) -> None:
+        self.close_connection = True
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nX-Never-Ends: "
+        sent = 0
+        while not self.state.stopping.is_set():
+            try:
+                self.wfile.write(head[sent : sent + 1] or b"a")
+                self.wfile.flush()
+            except OSError:
+                return  # the client hung up
+            sent += 1
+            self.state.stopping.wait(delay)
 
     def _record(self, status: int) -> None:
         # Called before the answer leaves (headers are buffered until end_headers), so a
@@ -561,6 +582,7 @@ class PackageIndex:
     def start(self) -> PackageIndex:
         if self._server is not None:
             return self
+        self._state.stopping.clear()
         handler = type("Handler", (_Handler,), {"state": self._state})
         self._server = _Server(("127.0.0.1", 0), handler)
         self._thread = threading.Thread(
@@ -575,6 +597,7 @@ class PackageIndex:
     def stop(self) -> None:
         if self._server is None:
             return
+        self._state.stopping.set()
         self._server.shutdown()
         self._server.server_close()
         if self._thread is not None:

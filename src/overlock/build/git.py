@@ -20,10 +20,11 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from packaging.utils import NormalizedName
 
-from overlock import untrusted
+from overlock import children, untrusted
 from overlock.cache import Cache
 from overlock.dists.urls import fragment_subdirectory
 from overlock.errors import BadInputError, BuildError
+from overlock.limits import GIT_LOW_SPEED_LIMIT, GIT_LOW_SPEED_TIME, GIT_TIMEOUT_ENV, git_timeout
 from overlock.lock.pylock import Lock
 from overlock.redact import (
     http_credentials,
@@ -123,12 +124,33 @@ def _credential_env(env: dict[str, str], user: str, password: str) -> None:
     env["OVERLOCK_GIT_PASSWORD"] = password
 
 
-def _git(args: Sequence[str], *, cwd: Path | None = None, what: str) -> str:
+def _environment() -> dict[str, str]:
+    """git's environment: it never waits for a person, nor for a stalled HTTP transfer."""
     env = dict(os.environ)
-    env["GIT_TERMINAL_PROMPT"] = "0"  # a lock may run unattended: fail, never prompt
     env["LC_ALL"] = "C"
+    # A lock may run unattended: fail rather than prompt. An empty GIT_ASKPASS stops git
+    # before it tries core.askPass or SSH_ASKPASS. ssh, in a session of its own
+    # (``children``), has no terminal to prompt on, and no askpass program either: OpenSSH
+    # 8.4+ is told so, older ones run one only when there is a display. So ssh cannot ask,
+    # as with ``-o BatchMode=yes``, and the user's own ssh command is kept as it is.
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    env["GIT_ASKPASS"] = ""
+    env["SSH_ASKPASS_REQUIRE"] = "never"
+    env.pop("DISPLAY", None)
+    env["GCM_INTERACTIVE"] = "never"  # Git Credential Manager's dialogs
+    # curl waits for an answer as long as the server keeps the connection open; this ends a
+    # stalled HTTP transfer long before the deadline of the whole command. A user's own
+    # setting wins.
+    env.setdefault("GIT_HTTP_LOW_SPEED_LIMIT", str(GIT_LOW_SPEED_LIMIT))
+    env.setdefault("GIT_HTTP_LOW_SPEED_TIME", str(GIT_LOW_SPEED_TIME))
     # Transports that cannot run a program (``ext::``), for submodules of a fetched tree too.
     env["GIT_ALLOW_PROTOCOL"] = ":".join(sorted(untrusted.GIT_SCHEMES))
+    return env
+
+
+def _run(args: Sequence[str], *, cwd: Path | None, what: str) -> subprocess.CompletedProcess[str]:
+    """git ``args``, ended with all its helpers (``git-remote-http``, ssh) at the deadline."""
+    env = _environment()
     argv = ["git"]
     for arg in args:
         found = http_credentials(arg)
@@ -136,20 +158,33 @@ def _git(args: Sequence[str], *, cwd: Path | None = None, what: str) -> str:
             _credential_env(env, *found)
             arg = strip_credentials(arg)
         argv.append(arg)
+    timeout = git_timeout()
     try:
-        proc = subprocess.run(
+        return children.run(
             argv,
             cwd=cwd,
             env=env,
             capture_output=True,
-            text=True,
-            check=False,
+            encoding="utf-8",
+            errors="replace",
+            timeout=timeout,
         )
     except FileNotFoundError:
         raise BuildError(
             f"cannot {what}: git is not installed",
             hint="install git, or point at a source directory or an sdist instead",
         ) from None
+    except subprocess.TimeoutExpired:
+        raise BuildError(
+            f"cannot {what}: git {args[0]} did not finish within {timeout:g} s and was stopped",
+            hint="the server may accept connections but not answer, or the network is very"
+            " slow; check the repository URL and the network, or set"
+            f" {GIT_TIMEOUT_ENV} (seconds, now {timeout:g}) to wait longer",
+        ) from None
+
+
+def _git(args: Sequence[str], *, cwd: Path | None = None, what: str) -> str:
+    proc = _run(args, cwd=cwd, what=what)
     if proc.returncode != 0:
         raise BuildError(
             f"cannot {what}: git {args[0]} failed",
@@ -263,11 +298,10 @@ def _fetch(mirror: Path, repo: str, refspecs: Sequence[str]) -> None:
 
 
 def _has_commit(mirror: Path, commit: str) -> bool:
-    proc = subprocess.run(
-        ["git", "cat-file", "-e", "--end-of-options", f"{commit}^{{commit}}"],
+    proc = _run(
+        ["cat-file", "-e", "--end-of-options", f"{commit}^{{commit}}"],
         cwd=mirror,
-        capture_output=True,
-        check=False,
+        what=f"look for commit {commit[:12]} in the git mirror {mirror}",
     )
     return proc.returncode == 0
 

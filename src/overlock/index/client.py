@@ -58,6 +58,8 @@ from overlock.errors import (
     OverlockError,
 )
 from overlock.index import compat, lazywheel
+from overlock.index import deadline as request_deadline
+from overlock.index.deadline import DeadlinePassed
 from overlock.index.pipconfig import IndexConfig
 from overlock.limits import (
     DEADLINE_FACTOR,
@@ -137,10 +139,6 @@ class _ServerError(Exception):
         self.status = status
 
 
-class _DeadlinePassed(Exception):
-    """A request ran past its total deadline (``limits.Deadline``): retried."""
-
-
 class _TooLarge(Exception):
     """A body went past the size it may have; never retried (the server means it)."""
 
@@ -151,7 +149,7 @@ class _TooLarge(Exception):
         self.declared = declared  # said so in Content-Length, nothing was read
 
 
-_RETRIED = (httpx2.TransportError, _ServerError, _DeadlinePassed)
+_RETRIED = (httpx2.TransportError, _ServerError, DeadlinePassed)
 
 
 class _PageFetcher:
@@ -231,6 +229,7 @@ def make_client(config: IndexConfig, *, backoff: float = 0.25) -> PyPIClient:
     client.auth = MultiDomainBasicAuth(
         prompting=False, index_urls=[*config.index_urls, *config.auth_urls]
     )
+    request_deadline.install(client)
     return client
 
 
@@ -736,15 +735,18 @@ class Index:
         """``op`` tried ``retries + 1`` times in all, as pip counts: the only retry layer.
 
         Dropped connections, timeouts, HTTP 5xx and a passed deadline are retried, each try
-        with a deadline of its own (``limits.Deadline``); anything else is raised at once.
+        with a deadline of its own (``limits.Deadline``) that bounds it from the connect on
+        (``index/deadline.py``); anything else is raised at once.
         """
         attempts = max(0, self.config.retries) + 1
         backoff = float(getattr(self.client, "backoff", 0.25))
         attempt = 0
         while True:
             attempt += 1
+            deadline = Deadline(DEADLINE_FACTOR * self.config.timeout)
             try:
-                return op(Deadline(DEADLINE_FACTOR * self.config.timeout))
+                with request_deadline.scope(deadline):
+                    return op(deadline)
             except _RETRIED as exc:
                 if attempt >= attempts:
                     raise self._failure(url, exc) from None
@@ -776,7 +778,7 @@ class Index:
             write(chunk)
             deadline.credit(len(chunk))
             if deadline.expired:
-                raise _DeadlinePassed(
+                raise DeadlinePassed(
                     f"still sending after {deadline.grace:g} s plus 1 s per"
                     f" {human_size(int(MIN_RATE))} received"
                 )
@@ -839,7 +841,7 @@ class Index:
     def _failure(self, url: str, exc: Exception) -> IndexError_:
         if isinstance(exc, _ServerError):
             return self._status_error(url, exc.status)
-        if isinstance(exc, _DeadlinePassed):
+        if isinstance(exc, DeadlinePassed):
             return IndexError_(
                 self._scrub(f"{redact_url(url)} was too slow: {exc}"),
                 hint="the index or a proxy is stalling; retry later, or raise pip's `timeout`"

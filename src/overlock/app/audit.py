@@ -25,13 +25,13 @@ from packaging.pylock import Pylock, PylockValidationError
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
-from overlock.app.overlay import Overlay
+from overlock.app.overlay import Overlay, seen_base
 from overlock.base.env import BaseEnv, load_snapshot
 from overlock.dists.types import PackageSource
 from overlock.errors import OverlockError
 from overlock.lock.make import Change, diff_locks, lock_overlay, preferred_versions
 from overlock.lock.pylock import Lock
-from overlock.prefix.layers import layers_of, stacked_base
+from overlock.prefix.layers import layers_of
 
 UNCHANGED = "unchanged"  # still locks, and the lock would stay as it is
 CHANGES = "changes"  # still locks, but the lock would change
@@ -139,6 +139,7 @@ def _resolution_key(
             "root": str(m.path.parent) if m.sources else "",  # relative paths differ by place
             "shadow": m.shadow,
             "keep": list(m.keep),
+            "hide": list(m.hide),
             "allow-build": m.allow_build,
             "policy": [m.prereleases, list(m.only_binary), list(m.no_binary)],
             "index": overlay.index_config.__repr__(),
@@ -213,7 +214,7 @@ def _one(
         overlay = Overlay.load(path)
         name = overlay.manifest.overlay_name(candidate.prefix)
         # Lower overlays as they are synced, on the candidate base.
-        base = stacked_base(overlay.manifest, lambda _m: candidate)
+        base = seen_base(overlay.manifest, lambda _m: candidate)
         old = _read_lock(overlay)
         prefer = preferred_versions(old)
         key = _resolution_key(overlay, base, prefer)

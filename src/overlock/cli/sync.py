@@ -13,6 +13,7 @@ from typing import Any
 
 from overlock.app.overlay import Overlay
 from overlock.base.env import BaseEnv
+from overlock.base.hiding import hide
 from overlock.base.probe_cache import probe_cached
 from overlock.baseproc import base_environ
 from overlock.dists.types import DistFile
@@ -43,7 +44,7 @@ def live_base(overlay: Overlay) -> BaseEnv:
             f"the manifest locks from a snapshot of {python}, which is not on this machine",
             hint="sync on the machine that has the base, or set `base` in overlay.toml",
         )
-    return probe_cached(python, overlay.cache.root)
+    return hide(probe_cached(python, overlay.cache.root), overlay.manifest.hide)
 
 
 def downloader(

@@ -11,6 +11,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from overlock.base.env import BaseEnv
+from overlock.base.hiding import unmet_hidden
 from overlock.dists.types import DistFile, PackageSource, Release
 from overlock.errors import OverlockError
 from overlock.lock.pylock import Lock, LockedDirectory, LockedFile, LockedPackage, LockedVcs
@@ -53,6 +54,7 @@ def lock_overlay(
         keep=manifest.keep,
     )
     packages = tuple(_locked(p, complete) for p in outcome.picks)
+    provided = {p.name: str(p.version) for p in outcome.picks}
     lock = Lock(
         packages=packages,
         base_fingerprint=base.fingerprint(),
@@ -63,11 +65,14 @@ def lock_overlay(
         base_tags=base.tags[:3],
         base_module_path=base.module_path,
         environment=base_environment_marker(base),
-        base_distributions=tuple(sorted(f"{d.name}=={d.version}" for d in base.distributions)),
+        # What the base holds, hidden or not: hiding is overlay.toml's, not the base's drift.
+        base_distributions=tuple(sorted(f"{d.name}=={d.version}" for d in base.installed)),
         shadow=manifest.shadow,
         preexisting=outcome.preexisting,
         layers=tuple(layers_of(base)),
         constraints=tuple(str(c.requirement) for c in constraints),
+        hide=tuple(sorted(manifest.hide)),
+        hidden_breakage=tuple(e.describe() for e in unmet_hidden(base, provided)),
     )
     return lock, outcome
 
@@ -263,8 +268,12 @@ def lock_status(
         return LockStatus(missing=True, problems=("the lock does not exist",))
     problems = []
     manifest_changed = lock.manifest_hash != manifest.content_hash()
-    if manifest_changed:
+    hide_changes = _hide_changes(tuple(lock.hide), tuple(sorted(manifest.hide)))
+    if hide_changes:
+        problems.append(f"overlay.toml's hide changed since the lock was written ({hide_changes})")
+    elif manifest_changed:
         problems.append("overlay.toml changed since the lock was written")
+    manifest_changed = manifest_changed or bool(hide_changes)
     layer_changes = layer_drift(lock.layers, base)
     base_drifted = lock.base_fingerprint != base.fingerprint() or bool(layer_changes)
     problems += layer_changes
@@ -288,6 +297,12 @@ def lock_status(
         sources_changed=bool(changed_sources),
         constraints_changed=constraints_changed,
     )
+
+
+def _hide_changes(locked: Sequence[str], now: Sequence[str]) -> str:
+    added = [f"+{n}" for n in now if n not in locked]
+    dropped = [f"-{n}" for n in locked if n not in now]
+    return ", ".join(added + dropped)
 
 
 # -- what changed ----------------------------------------------------------------------

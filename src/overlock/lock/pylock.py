@@ -198,6 +198,10 @@ class Lock:
     # Lower overlays this one sits on, nearest first (layers.Layer.to_json): name, manifest,
     # prefix, fingerprint, distributions. Empty for an overlay on an environment.
     layers: tuple[Mapping[str, Any], ...] = ()
+    # [overlay] hide when the lock was made (canonical names), and the requirements of visible
+    # base distributions on hidden ones that the overlay leaves unmet (base/hiding.py).
+    hide: tuple[str, ...] = ()
+    hidden_breakage: tuple[str, ...] = ()
     created_by: str = field(default=f"overlock {__version__}")
 
     def __post_init__(self) -> None:
@@ -233,6 +237,9 @@ class Lock:
             tool["overlock"]["upstream-metadata"] = self.upstream_policy
         if self.constraints:  # likewise
             tool["overlock"]["constraints"] = list(self.constraints)
+        if self.hide:  # likewise
+            tool["overlock"]["hide"] = list(self.hide)
+            tool["overlock"]["hidden-breakage"] = list(self.hidden_breakage)
         if self.layers:  # only then, so locks of overlays on an environment stay as they were
             tool["overlock"]["layers"] = [dict(layer) for layer in self.layers]
         major_minor = ".".join(self.base_python_version.split(".")[:2])
@@ -329,6 +336,11 @@ class Lock:
             ),
             layers=_layers(tool.get("layers"), f"{key}.layers"),
             constraints=untrusted.texts(tool.get("constraints"), f"{key}.constraints"),
+            hide=tuple(
+                untrusted.name(n, f"{key}.hide[{i}]")
+                for i, n in enumerate(untrusted.texts(tool.get("hide"), f"{key}.hide"))
+            ),
+            hidden_breakage=untrusted.texts(tool.get("hidden-breakage"), f"{key}.hidden-breakage"),
         )
 
     @classmethod

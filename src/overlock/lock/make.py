@@ -72,7 +72,7 @@ def lock_overlay(
         layers=tuple(layers_of(base)),
         constraints=tuple(str(c.requirement) for c in constraints),
         hide=tuple(sorted(manifest.hide)),
-        hidden_breakage=tuple(e.describe() for e in unmet_hidden(base, provided)),
+        hidden_breakage=tuple(e.describe(provided) for e in unmet_hidden(base, provided)),
     )
     return lock, outcome
 

@@ -1,0 +1,221 @@
+"""``[overlay] hide``: base distributions made invisible to the resolver and at run time.
+
+Real wheels in a real venv base (the machine's Python and an old pyenv one), the harness
+index on 127.0.0.1 and the real CLI: the lock reports the base package left requiring the
+hidden one; inside the overlay its module does not import and ``importlib.metadata`` does not
+know it; outside, the base is as it was, byte for byte. Hiding a package the overlay also
+requests replaces it, with the base's caps on it enforced.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from harness.bases import Base, MakeBase, clean_env, other_pythons
+from harness.index import PackageIndex
+from harness.project import Run
+from harness.wheels import MakeWheel, WheelSpec
+from overlock.lock.pylock import read_lock
+
+Overlock = Callable[..., Run]
+
+pytestmark = pytest.mark.slow
+
+# What the overlay's Python says about the hidden package and its dependent.
+_PROBE = """
+import importlib.util, json, sys
+out = {"spec": importlib.util.find_spec("alib") is None}
+try:
+    import alib
+    out["import"] = alib.__file__
+except ModuleNotFoundError as exc:
+    out["import"] = "ModuleNotFoundError: " + str(exc)
+try:
+    import importlib.metadata as md
+except ImportError:  # Python 3.7: no importlib.metadata
+    md = None
+if md is not None:
+    try:
+        out["version"] = md.version("alib")
+    except md.PackageNotFoundError:
+        out["version"] = "PackageNotFoundError"
+    names = [d.metadata["Name"] for d in md.distributions()]
+    out["listed"] = sorted(n for n in names if n in ("alib", "blib", "clib"))
+    out["blib"] = md.version("blib")
+import blib
+out["blib_file"] = blib.__file__
+json.dump(out, open(sys.argv[1], "w"))
+"""
+
+
+def _manifest(
+    path: Path, base: Base, index: PackageIndex, *, requires: list[str], extra: str = ""
+) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    manifest = path / "overlay.toml"
+    manifest.write_text(
+        "[overlay]\n"
+        f"base = {json.dumps(str(base.prefix))}\n"
+        'prefix = "overlay/{name}"\n'
+        'name = "hider"\n'
+        f"requires = {json.dumps(requires)}\n"
+        'hide = ["alib"]\n'
+        f'{extra}\n[index]\nurls = ["{index.url}"]\n'
+    )
+    return manifest
+
+
+def _probe(overlock: Overlock, manifest: Path, tmp_path: Path) -> dict[str, object]:
+    out = tmp_path / "probe.json"
+    run = overlock("run", "-m", str(manifest), "--", "python", "-c", _PROBE, str(out))
+    assert run.code == 0, run.err
+    result: dict[str, object] = json.loads(out.read_text())
+    return result
+
+
+def _base_probe(base: Base, tmp_path: Path) -> dict[str, object]:
+    import subprocess
+
+    out = tmp_path / "base-probe.json"
+    proc = subprocess.run(
+        [str(base.python), "-I", "-B", "-c", _PROBE, str(out)],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result: dict[str, object] = json.loads(out.read_text())
+    return result
+
+
+def _pythons() -> list[str | None]:
+    """The machine's python3 (None), plus an old pyenv base: the bootstrap runs on the base's
+    Python, and 3.8 has the oldest importlib.metadata (no ``Distribution.name``)."""
+    old = other_pythons().get("3.8")
+    return [None, *([str(old)] if old is not None else [])]
+
+
+@pytest.mark.parametrize("python", _pythons(), ids=lambda p: "default" if p is None else "py3.8")
+def test_a_hidden_base_package_is_gone_for_the_resolver_and_at_run_time(
+    python: str | None,
+    make_base: MakeBase,
+    make_wheel: MakeWheel,
+    index: PackageIndex,
+    tmp_path: Path,
+    overlock: Overlock,
+) -> None:
+    base = make_base(
+        "venv",
+        wheels=[
+            make_wheel(name="alib", version="1.0"),
+            make_wheel(name="blib", version="1.0", requires=("alib>=1",)),
+            make_wheel(name="clib", version="1.0"),
+        ],
+        python=python,
+    )
+    base.make_readonly()
+    before = base.checksum()
+    index.add_spec(WheelSpec("tool", "1.0"))
+    manifest = _manifest(tmp_path / "proj", base, index, requires=["tool"])
+
+    lock = overlock("lock", "-m", str(manifest))
+    assert lock.code == 0, lock.err
+    # Reported, not refused: pip warns about an installed package's missing dependency too.
+    assert "warning: base blib 1.0 requires alib>=1, which overlay.toml hides" in lock.err
+    locked = read_lock(manifest.parent / "pylock.overlay.toml")
+    assert locked.hide == ("alib",)
+    assert locked.hidden_breakage == ("base blib 1.0 requires alib>=1, which overlay.toml hides",)
+    assert [p.name for p in locked.packages] == ["tool"]
+
+    sync = overlock("sync", "-m", str(manifest))
+    assert sync.code == 0, sync.err
+    inside = _probe(overlock, manifest, tmp_path)
+    assert inside["spec"] is True  # find_spec says None, as for a module that is not there
+    assert inside["import"] == "ModuleNotFoundError: No module named 'alib'"
+    assert inside["version"] == "PackageNotFoundError"
+    assert inside["listed"] == ["blib", "clib"]
+    assert inside["blib"] == "1.0"
+    assert str(inside["blib_file"]).startswith(str(base.prefix))
+    # A bare import fails the way it does for any missing module.
+    failing = overlock("run", "-m", str(manifest), "--", "python", "-c", "import alib")
+    assert failing.code == 1
+
+    outside = _base_probe(base, tmp_path)
+    assert str(outside["import"]).startswith(str(base.prefix))
+    assert outside["version"] == "1.0" and outside["listed"] == ["alib", "blib", "clib"]
+
+    why = overlock("why", "-m", str(manifest), "alib")
+    assert why.code == 0, why.err
+    assert "the base's alib 1.0 is hidden by overlay.toml" in why.out
+    assert "base blib 1.0 requires alib>=1: not met" in why.out
+    show = overlock("show", "-m", str(manifest))
+    assert "hidden  alib 1.0 (base) (overlay.toml `hide`)" in show.out, show.out
+    check = overlock("check", "-m", str(manifest), "--json")
+    findings = check.json()["findings"]
+    hidden = [f for f in findings if f["data"].get("cause") == "hidden"]
+    assert [(f["severity"], f["subject"]) for f in hidden] == [("info", "blib")], findings
+    assert check.code == 0, check.out
+
+    # A change to hide makes the lock stale, naming it.
+    manifest.write_text(manifest.read_text().replace('hide = ["alib"]', 'hide = ["alib", "clib"]'))
+    stale = overlock("lock", "-m", str(manifest), "--check")
+    assert stale.code == 1
+    assert "overlay.toml's hide changed since the lock was written (+clib)" in stale.out
+    assert base.checksum() == before
+
+
+def test_hiding_a_requested_package_replaces_it_and_keeps_the_base_caps(
+    make_base: MakeBase,
+    make_wheel: MakeWheel,
+    index: PackageIndex,
+    tmp_path: Path,
+    overlock: Overlock,
+) -> None:
+    base = make_base(
+        "venv",
+        wheels=[
+            make_wheel(name="alib", version="1.0"),
+            make_wheel(name="blib", version="1.0", requires=("alib<3",)),
+            make_wheel(name="clib", version="1.0"),
+        ],
+    )
+    base.make_readonly()
+    before = base.checksum()
+    for version in ("2.0", "3.0"):
+        index.add_spec(WheelSpec("alib", version))
+    manifest = _manifest(tmp_path / "proj", base, index, requires=["alib>=2"])
+
+    lock = overlock("lock", "-m", str(manifest))
+    assert lock.code == 0, lock.err
+    assert "warning:" not in lock.err
+    locked = read_lock(manifest.parent / "pylock.overlay.toml")
+    # The newest release would be 3.0; the base's blib caps it, as it caps any overlay copy.
+    assert {p.name: p.version for p in locked.packages} == {"alib": "2.0"}
+    assert locked.hidden_breakage == ()
+    assert overlock("sync", "-m", str(manifest)).code == 0
+    inside = _probe(overlock, manifest, tmp_path)
+    assert str(inside["import"]).startswith(str(manifest.parent / "overlay" / "hider"))
+    assert inside["version"] == "2.0"
+    assert inside["listed"] == ["alib", "blib", "clib"]
+    why = overlock("why", "-m", str(manifest), "alib")
+    assert "it replaces the base's 1.0, which overlay.toml hides" in why.out, why.out
+    check = overlock("check", "-m", str(manifest))
+    assert check.code == 0, check.out
+    assert base.checksum() == before
+
+
+def test_hide_is_validated(tmp_path: Path, overlock: Overlock) -> None:
+    manifest = tmp_path / "overlay.toml"
+    manifest.write_text(
+        '[overlay]\nbase = "/usr"\nprefix = "p"\nrequires = []\nhide = ["ok", "not a name"]\n'
+        '\n[resolve]\nkeep = ["ok"]\n'
+    )
+    run = overlock("lock", "-m", str(manifest))
+    assert run.code == 2
+    assert '[overlay] hide[0]: "ok" is also in [resolve] keep' in run.err, run.err
+    assert '[overlay] hide[1]: "not a name" is not a project name' in run.err

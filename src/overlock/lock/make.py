@@ -53,7 +53,7 @@ def lock_overlay(
         prefer=prefer,
         keep=manifest.keep,
     )
-    packages = tuple(_locked(p, complete) for p in outcome.picks)
+    packages = tuple(_locked(p, complete, source) for p in outcome.picks)
     provided = {p.name: str(p.version) for p in outcome.picks}
     lock = Lock(
         packages=packages,
@@ -105,11 +105,11 @@ def base_environment_marker(base: BaseEnv) -> str:
     return str(Marker(" and ".join(parts))) if parts else ""
 
 
-def _locked(pick: Pick, complete: Completer | None) -> LockedPackage:
+def _locked(pick: Pick, complete: Completer | None, source: PackageSource) -> LockedPackage:
     release = pick.release
     dist_file = release.wheel
     if dist_file is None:
-        return _locked_source(pick, complete)
+        return _locked_source(pick, complete, source)
     if (dist_file.sha256 is None or dist_file.size is None) and complete is not None:
         dist_file = complete(dist_file)
     if dist_file.sha256 is None:
@@ -174,24 +174,36 @@ def locked_source_fields(release: Release) -> dict[str, Any]:
     return fields
 
 
-def _locked_source(pick: Pick, complete: Completer | None) -> LockedPackage:
+def _locked_source(pick: Pick, complete: Completer | None, source: PackageSource) -> LockedPackage:
     """A package that sync builds: a directory, a git commit, an sdist."""
     release = pick.release
+    declared: dict[str, Any] = {}
+    if release.source is not None and release.source.kind in ("directory", "vcs"):
+        # Its declared metadata, as the resolver used it: `overlock audit` resolves the
+        # locked source on a candidate base from this, without building it.
+        meta = source.metadata(release)
+        declared = {"declared_requires": tuple(meta.requires)}
+        if meta.requires_python:
+            declared["requires_python"] = meta.requires_python
     if release.source is None:
         if release.sdist is None:  # pragma: no cover - the resolver never picks these
             raise OverlockError(f"{pick.name} {pick.version} has nothing to install")
         sdist = release.sdist
         if (sdist.sha256 is None or sdist.size is None) and complete is not None:
             release = replace(release, sdist=complete(sdist))
+    fields: dict[str, Any] = {
+        "requires_python": release.sdist.requires_python if release.sdist else None,
+        **declared,
+    }
     return LockedPackage(
         name=pick.name,
         version=str(pick.version),
-        requires_python=release.sdist.requires_python if release.sdist else None,
         dependencies=pick.dependencies,
         requested=_requested(pick),
         required_by=pick.required_by,
         kept_for=pick.kept_for,
         shadows=pick.shadows,
+        **fields,
         **locked_source_fields(release),
     )
 

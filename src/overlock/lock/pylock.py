@@ -90,6 +90,9 @@ class LockedPackage:
     directory: LockedDirectory | None = None
     vcs: LockedVcs | None = None
     metadata_hash: str | None = None  # of the declared metadata of a built source
+    # A built source's Requires-Dist as locked (None: not recorded, a lock older than it), so
+    # `overlock audit` can resolve it on another base without building it (app/audit.py).
+    declared_requires: tuple[str, ...] | None = None
     # Set at sync by devsources.build_sources, never written: the wheel built for this
     # package, and its PEP 610 direct_url.json.
     built: LockedFile | None = field(default=None, compare=False)
@@ -262,6 +265,11 @@ class Lock:
         )
         plain = _plain(data)
         plain.setdefault("packages", [])  # PEP 751 requires the key even for an empty overlay
+        for pkg, entry in zip(self.packages, plain["packages"], strict=True):
+            if pkg.declared_requires is not None:
+                # Written even when empty (_plain drops empty lists): "none" is a fact too.
+                table = entry.setdefault("tool", {}).setdefault("overlock", {})
+                table["requires-dist"] = list(pkg.declared_requires)
         if self.base_distributions is not None:
             # One per line, so a redeployed base shows up as a readable diff; written even
             # when empty (_plain drops empty lists), so "recorded: none" differs from absent.
@@ -622,6 +630,11 @@ def _package_from_pylock(p: Package, source: str, key: str) -> LockedPackage:
         kept_for=untrusted.texts(tool.get("kept-for"), f"{tkey}.kept-for"),
         shadows=None if shadows is None else untrusted.version(shadows, f"{tkey}.shadows"),
         metadata_hash=untrusted.optional_text(tool.get("metadata-hash"), f"{tkey}.metadata-hash"),
+        declared_requires=(
+            None
+            if tool.get("requires-dist") is None
+            else untrusted.texts(tool.get("requires-dist"), f"{tkey}.requires-dist")
+        ),
         **from_source,
     )
 

@@ -698,7 +698,7 @@ def _origin_text(info: RequirementInformation[Req, Candidate]) -> str:
         return f"{req} (requested in overlay.toml)"
     if req.kind == PY:
         return f"{parent.describe()}, which requires Python {req.specifier}"
-    where = "base" if parent.origin == "base" else "index"
+    where = {"base": "base", "direct": "direct reference"}.get(parent.origin, "index")
     if parent.dist is not None:
         where = parent.dist.layer_label  # "base" or a lower overlay's name (prefix/layers.py)
     return f"{parent.name} {parent.version} ({where}), which requires {req}"

@@ -219,3 +219,61 @@ def test_hide_is_validated(tmp_path: Path, overlock: Overlock) -> None:
     assert run.code == 2
     assert '[overlay] hide[0]: "ok" is also in [resolve] keep' in run.err, run.err
     assert '[overlay] hide[1]: "not a name" is not a project name' in run.err
+
+
+def test_what_a_lower_overlay_hides_stays_hidden_above_it(
+    make_base: MakeBase,
+    make_wheel: MakeWheel,
+    index: PackageIndex,
+    tmp_path: Path,
+    overlock: Overlock,
+) -> None:
+    """The group hides alib (and replaces blib's dependency dlib); alice, on the group, sees
+    the stack as the group does: no alib, the group's dlib, the base's own copies below."""
+    base = make_base(
+        "venv",
+        wheels=[
+            make_wheel(name="alib", version="1.0"),
+            make_wheel(name="blib", version="1.0", requires=("alib>=1",)),
+            make_wheel(name="clib", version="1.0"),
+            make_wheel(name="dlib", version="1.0"),
+        ],
+    )
+    base.make_readonly()
+    index.add_spec(WheelSpec("dlib", "2.0"))
+    index.add_spec(WheelSpec("tool", "1.0"))
+    group = tmp_path / "group"
+    group.mkdir()
+    (group / "overlay.toml").write_text(
+        f'[overlay]\nbase = "{base.prefix}"\nprefix = "overlay/{{name}}"\nname = "grp"\n'
+        f'requires = ["dlib>=2"]\nhide = ["alib", "dlib"]\n\n[index]\nurls = ["{index.url}"]\n'
+    )
+    for command in ("lock", "sync"):
+        run = overlock(command, "-m", str(group / "overlay.toml"))
+        assert run.code == 0, run.err
+    alice = tmp_path / "alice"
+    alice.mkdir()
+    (alice / "overlay.toml").write_text(
+        '[overlay]\nbase = "../group/overlay.toml"\nprefix = "overlay/{name}"\nname = "alice"\n'
+        f'requires = ["tool"]\n\n[index]\nurls = ["{index.url}"]\n'
+    )
+    lock = overlock("lock", "-m", str(alice / "overlay.toml"))
+    assert lock.code == 0, lock.err
+    hides = "which the group overlay 'grp' hides"
+    assert f"warning: base blib 1.0 requires alib>=1, {hides}" in lock.err, lock.err
+    assert overlock("sync", "-m", str(alice / "overlay.toml")).code == 0
+    out = tmp_path / "stack.json"
+    code = (
+        "import importlib.metadata as md, importlib.util, json, sys\n"
+        "import dlib\n"
+        "json.dump({'alib': importlib.util.find_spec('alib') is None,"
+        " 'dlib': [md.version('dlib'), dlib.__file__],"
+        " 'names': sorted(d.metadata['Name'] for d in md.distributions())},"
+        " open(sys.argv[1], 'w'))\n"
+    )
+    run = overlock("run", "-m", str(alice / "overlay.toml"), "--", "python", "-c", code, str(out))
+    assert run.code == 0, run.err
+    seen = json.loads(out.read_text())
+    assert seen["alib"] is True
+    assert seen["dlib"][0] == "2.0" and seen["dlib"][1].startswith(str(group / "overlay" / "grp"))
+    assert seen["names"] == ["blib", "clib", "dlib", "tool"]

@@ -27,21 +27,35 @@ from overlock.base.env import BaseEnv, InstalledDist
 from overlock.base.importscan import importable_top_level
 from overlock.dists.requirements import marker_true, requirement_text
 
+# In BaseEnv.extra: name -> which overlay's ``hide`` withheld it, 0 for the overlay itself,
+# k for its k-th lower overlay (nearest first, prefix/layers.py). At run time a hidden name
+# may still come from that overlay and the ones above it (its replacement), never from below.
+HIDDEN_BY = "hidden-by"
 
-def hide(base: BaseEnv, names: Collection[NormalizedName]) -> BaseEnv:
+
+def hide(base: BaseEnv, names: Collection[NormalizedName], *, depth: int = 0) -> BaseEnv:
     """``base`` with the distributions called ``names`` withheld; names it lacks are ignored
-    (:func:`absent` lists them, for a warning)."""
+    (:func:`absent` lists them, for a warning). ``depth``: see HIDDEN_BY."""
     if not names:
         return base
     wanted = set(names)
     withheld = tuple(d for d in base.distributions if d.name in wanted)
     if not withheld:
         return base
+    by = dict(hidden_by(base))
+    for d in withheld:
+        by[d.name] = min(by.get(d.name, depth), depth)
     return replace(
         base,
         distributions=tuple(d for d in base.distributions if d.name not in wanted),
         withheld=(*base.withheld, *withheld),
+        extra={**base.extra, HIDDEN_BY: by},
     )
+
+
+def hidden_by(base: BaseEnv) -> Mapping[str, int]:
+    found = base.extra.get(HIDDEN_BY) or {}
+    return {str(k): int(v) for k, v in found.items()} if isinstance(found, Mapping) else {}
 
 
 def absent(base: BaseEnv, names: Iterable[NormalizedName]) -> list[NormalizedName]:
@@ -58,14 +72,17 @@ class HiddenEdge:
     requirement: Requirement
     target: NormalizedName
 
-    def describe(self, provided: Mapping[NormalizedName, str] | None = None) -> str:
-        """One line; ``provided``: the overlay's versions, when it holds the hidden name."""
+    def describe(
+        self, provided: Mapping[NormalizedName, str] | None = None, *, by: str = "overlay.toml"
+    ) -> str:
+        """One line; ``provided``: the overlay's versions, when it holds the hidden name;
+        ``by``: whose ``hide`` it is (prefix/layers.hider)."""
         who = f"{self.dependent.layer_label} {self.dependent.name} {self.dependent.version}"
         text = f"{who} requires {requirement_text(self.requirement)}"
         version = (provided or {}).get(self.target)
         if version is not None:
             return f"{text}, but the overlay's {self.target} is {version} (the base's is hidden)"
-        return f"{text}, which overlay.toml hides"
+        return f"{text}, which {by} hides"
 
     def met_by(self, version: str | None) -> bool:
         if version is None:
@@ -101,25 +118,26 @@ def unmet_hidden(base: BaseEnv, provided: Mapping[NormalizedName, str]) -> list[
     return [e for e in hidden_edges(base) if not e.met_by(provided.get(e.target))]
 
 
-def hidden_modules(base: BaseEnv) -> list[str]:
-    """Top-level module names of the withheld distributions, for the run-time bootstrap.
+def hidden_modules(base: BaseEnv) -> dict[NormalizedName, list[str]]:
+    """Top-level module names of each withheld distribution, for the run-time bootstrap.
 
-    A name a *visible* distribution also installs (a namespace package such as ``google``)
-    is left out: refusing it would hide that distribution too.
+    A name a *visible* distribution also installs (a namespace package such as ``google``,
+    or a lower overlay's replacement) is left out: refusing it would hide that one too; the
+    visible copy comes first on sys.path anyway when it is a lower overlay's.
     """
-    if not base.withheld:
-        return []
     shared: set[str] = set()
     for d in base.distributions:
         shared.update(d.top_level)
-    names: list[str] = []
+    out: dict[NormalizedName, list[str]] = {}
     for d in base.withheld:
+        names = out.setdefault(d.name, [])
         for module in importable_top_level(d):
             if module not in shared and module not in names:
                 names.append(module)
-    return sorted(names)
+    return out
 
 
-def hidden_names(base: BaseEnv) -> list[str]:
-    """Canonical names of the withheld distributions (for ``importlib.metadata``)."""
-    return sorted({d.name for d in base.withheld})
+def own_hides(base: BaseEnv) -> list[str]:
+    """The names this overlay's own ``hide`` withheld (depth 0): recorded in its prefix's
+    state, so an overlay above it hides them too (prefix/layers.py)."""
+    return sorted(n for n, depth in hidden_by(base).items() if depth == 0)

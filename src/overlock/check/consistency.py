@@ -19,6 +19,7 @@ from overlock.check.dists import Dist
 from overlock.check.findings import ERROR, INFO, RELOCK_HINT, WARNING, Finding, Section
 from overlock.dists.requirements import marker_true, requirement_text
 from overlock.lock.pylock import Lock
+from overlock.prefix.layers import hider
 
 
 @dataclass(frozen=True)
@@ -141,10 +142,10 @@ def _target(u: Unmet) -> NormalizedName | None:
         return None
 
 
-def _hidden(u: Unmet, lock: Lock, data: dict[str, str]) -> Finding:
+def _hidden(u: Unmet, lock: Lock, base: BaseEnv, data: dict[str, str]) -> Finding:
     """A base package's requirement on what ``hide`` withholds (base/hiding.py): a note when
     the lock recorded it (the user was told at lock time), else a warning."""
-    what = f"{u} (overlay.toml hides it)" if u.found is None else str(u)
+    what = f"{u} ({hider(base, _target(u) or '')} hides it)" if u.found is None else str(u)
     if any(u.key + "," in line for line in lock.hidden_breakage):
         return Finding(
             "consistency",
@@ -178,7 +179,7 @@ def check_consistency(
     for u in unmet(visible, base, roots):
         data = {"requirement": u.requirement, "dependent": u.dependent.label, "extra": u.extra}
         if u.dependent.layer != "overlay" and _target(u) in withheld:
-            findings.append(_hidden(u, lock, data))
+            findings.append(_hidden(u, lock, base, data))
         elif preexisting(u, lock):
             findings.append(
                 Finding(

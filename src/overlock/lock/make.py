@@ -18,7 +18,7 @@ from overlock.lock.pylock import Lock, LockedDirectory, LockedFile, LockedPackag
 from overlock.manifest.constraints import Constraint
 from overlock.manifest.model import Manifest
 from overlock.manifest.policy import ResolvePolicy, binary_names
-from overlock.prefix.layers import layer_drift, layers_of
+from overlock.prefix.layers import hider, layer_drift, layers_of
 from overlock.redact import strip_credentials, strip_text
 from overlock.resolve.resolver import Outcome, Pick, resolve
 
@@ -72,7 +72,9 @@ def lock_overlay(
         layers=tuple(layers_of(base)),
         constraints=tuple(str(c.requirement) for c in constraints),
         hide=tuple(sorted(manifest.hide)),
-        hidden_breakage=tuple(e.describe(provided) for e in unmet_hidden(base, provided)),
+        hidden_breakage=tuple(
+            e.describe(provided, by=hider(base, e.target)) for e in unmet_hidden(base, provided)
+        ),
     )
     return lock, outcome
 

@@ -17,45 +17,43 @@ import shlex
 from pathlib import Path
 
 from overlock.base.env import BaseEnv
-from overlock.base.hiding import hidden_modules, hidden_names
-from overlock.prefix.layers import lower_site_dirs
+from overlock.base.hiding import hidden_by, hidden_modules
+from overlock.prefix.layers import layers_of, lower_site_dirs
 from overlock.prefix.state import STATE_DIRNAME
 
 BOOT_DIRNAME = "boot"  # under PREFIX/.overlock/
 
-# ``[overlay] hide`` at run time (base/hiding.py). ``hide`` holds the hidden distributions'
-# top-level ``modules``, their canonical ``names`` and the overlay's own site directories
-# (``allowed``), the only places they may still come from. The standard PathFinder in
-# sys.meta_path is replaced by a subclass that searches a hidden top-level name in the allowed
-# directories only (so ``find_spec`` answers None and ``import`` raises ModuleNotFoundError, as
-# for a module that is absent) and drops hidden distributions from ``find_distributions``,
-# which every ``importlib.metadata`` query goes through on 3.8+. The importlib_metadata
-# backport (3.7) appends a finder of its own when imported and switches the standard one off;
-# the same filter is put on that finder then.
+# ``[overlay] hide`` at run time (base/hiding.py). ``hide`` maps each hidden distribution's
+# top-level ``modules`` and canonical ``names`` to the site directories it may still come from
+# (the overlay's own; for what a lower overlay hides, that overlay's and those above it). The
+# standard PathFinder in sys.meta_path is replaced by a subclass that searches a hidden
+# top-level name in those directories only (so ``find_spec`` answers None and ``import``
+# raises ModuleNotFoundError, as for a module that is absent) and drops hidden distributions
+# from ``find_distributions``, which every ``importlib.metadata`` query goes through on 3.8+.
+# The importlib_metadata backport (3.7) appends a finder of its own when imported and
+# switches the standard one off; the same filter is put on that finder then.
 HIDE_FUNCTION = """
 def _overlock_hide(hide):
     import os
     import re
     from importlib.machinery import PathFinder
     real = os.path.realpath
-    modules = frozenset(hide.get("modules") or ())
-    names = frozenset(hide.get("names") or ())
-    roots = [real(d) for d in hide.get("allowed") or ()]
+
+    def roots(table):
+        return dict((k, [real(d) for d in v]) for k, v in (table or {}).items())
+
+    modules = roots(hide.get("modules"))
+    names = roots(hide.get("names"))
     state = {"backport": False}
 
-    def allowed(path):
+    def allowed(path, places):
         path = real(path or ".")
-        for root in roots:
+        for root in places:
             if path == root or path.startswith(root + os.sep):
                 return True
         return False
 
     def hidden_dist(dist):
-        try:
-            if allowed(str(dist.locate_file(""))):
-                return False
-        except Exception:
-            return False
         # The metadata directory's name says the project without reading METADATA; a
         # distribution that does not have one (an egg's EGG-INFO) is asked for its Name.
         stem = os.path.basename(str(getattr(dist, "_path", "")).rstrip(os.sep))
@@ -67,7 +65,13 @@ def _overlock_hide(hide):
                 name = dist.metadata["Name"]
             except Exception:
                 name = None
-        return bool(name) and re.sub(r"[-_.]+", "-", name).lower() in names
+        places = names.get(re.sub(r"[-_.]+", "-", name or "").lower())
+        if places is None:
+            return False
+        try:
+            return not allowed(str(dist.locate_file("")), places)
+        except Exception:
+            return False
 
     def visible(found):
         for dist in found:
@@ -102,7 +106,8 @@ def _overlock_hide(hide):
         @classmethod
         def find_spec(cls, fullname, path=None, target=None):
             if path is None and fullname in modules:
-                mine = [p for p in sys.path if isinstance(p, str) and allowed(p)]
+                places = modules[fullname]
+                mine = [p for p in sys.path if isinstance(p, str) and allowed(p, places)]
                 return PathFinder.find_spec(fullname, mine, target)
             spec = PathFinder.find_spec(fullname, path, target)
             if fullname == "importlib_metadata" and spec is not None and spec.loader is not None:
@@ -126,7 +131,7 @@ def _overlock_hide(hide):
         top = name.split(".", 1)[0]
         if top in modules:
             where = getattr(sys.modules[name], "__file__", None)
-            if where is None or not allowed(where):
+            if where is None or not allowed(where, modules[top]):
                 del sys.modules[name]
     for name in ("importlib_metadata",):
         if name in sys.modules:
@@ -281,15 +286,23 @@ def stack_site_dirs(base: BaseEnv, prefix: Path) -> list[str]:
     return out + [d for d in lower_site_dirs(base) if d not in out]
 
 
-def hide_spec(base: BaseEnv, prefix: Path) -> dict[str, list[str]] | None:
-    """What the bootstrap hides (see HIDE_FUNCTION), or None when ``hide`` withholds nothing."""
+def hide_spec(base: BaseEnv, prefix: Path) -> dict[str, dict[str, list[str]]] | None:
+    """What the bootstrap hides (see HIDE_FUNCTION), or None when ``hide`` withholds nothing:
+    each hidden module and distribution name, with the directories it may still come from."""
     if not base.withheld:
         return None
-    return {
-        "modules": hidden_modules(base),
-        "names": hidden_names(base),
-        "allowed": overlay_site_dirs(base, prefix),
-    }
+    own = overlay_site_dirs(base, prefix)
+    lower = [list(entry.get("site-dirs") or ()) for entry in layers_of(base)]
+    by = hidden_by(base)
+    modules: dict[str, list[str]] = {}
+    names: dict[str, list[str]] = {}
+    for name, found in sorted(hidden_modules(base).items()):
+        depth = by.get(name, 0)
+        allowed = own + [str(d) for dirs in lower[:depth] for d in dirs]
+        names[name] = allowed
+        for module in found:
+            modules.setdefault(module, allowed)
+    return {"modules": modules, "names": names}
 
 
 def boot_dir(prefix: Path) -> Path:

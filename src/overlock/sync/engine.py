@@ -47,6 +47,7 @@ from packaging.version import InvalidVersion, Version
 
 from overlock.atomic import write_text_atomic
 from overlock.base.env import BaseEnv
+from overlock.base.hiding import own_hides
 from overlock.baseproc import outside_link
 from overlock.errors import BadInputError, OwnedPrefixError, SyncError
 from overlock.lock.pylock import Lock, LockedFile, LockedPackage
@@ -204,7 +205,7 @@ def layout_key(base: BaseEnv, prefix: Path) -> dict[str, Any]:
         # Lower overlays are written into the bootstrap and launchers (prefix/layers.py).
         **({"layers": lower_site_dirs(base)} if lower_site_dirs(base) else {}),
         # So is what ``hide`` withholds (base/hiding.py); absent without one, as before.
-        **({"hide": hide} if (hide := hide_spec(base, prefix)) else {}),
+        **({"hide": hide, "hides": own_hides(base)} if (hide := hide_spec(base, prefix)) else {}),
     }
 
 

@@ -94,13 +94,17 @@ def _base_probe(base: Base, tmp_path: Path) -> dict[str, object]:
 
 
 def _pythons() -> list[str | None]:
-    """The machine's python3 (None), plus an old pyenv base: the bootstrap runs on the base's
-    Python, and 3.8 has the oldest importlib.metadata (no ``Distribution.name``)."""
-    old = other_pythons().get("3.8")
-    return [None, *([str(old)] if old is not None else [])]
+    """The machine's python3 (None), plus old pyenv bases: the bootstrap runs on the base's
+    Python; 3.8 has the oldest importlib.metadata (no ``Distribution.name``), 3.7 none."""
+    others = other_pythons()
+    return [None, *(str(others[v]) for v in ("3.8", "3.7") if v in others)]
 
 
-@pytest.mark.parametrize("python", _pythons(), ids=lambda p: "default" if p is None else "py3.8")
+def _id(python: str | None) -> str:
+    return "default" if python is None else "py" + Path(python).name.removeprefix("python")
+
+
+@pytest.mark.parametrize("python", _pythons(), ids=_id)
 def test_a_hidden_base_package_is_gone_for_the_resolver_and_at_run_time(
     python: str | None,
     make_base: MakeBase,
@@ -137,9 +141,10 @@ def test_a_hidden_base_package_is_gone_for_the_resolver_and_at_run_time(
     inside = _probe(overlock, manifest, tmp_path)
     assert inside["spec"] is True  # find_spec says None, as for a module that is not there
     assert inside["import"] == "ModuleNotFoundError: No module named 'alib'"
-    assert inside["version"] == "PackageNotFoundError"
-    assert inside["listed"] == ["blib", "clib"]
-    assert inside["blib"] == "1.0"
+    if python is None or not Path(python).name.endswith("3.7"):  # 3.7: no importlib.metadata
+        assert inside["version"] == "PackageNotFoundError"
+        assert inside["listed"] == ["blib", "clib"]
+        assert inside["blib"] == "1.0"
     assert str(inside["blib_file"]).startswith(str(base.prefix))
     # A bare import fails the way it does for any missing module.
     failing = overlock("run", "-m", str(manifest), "--", "python", "-c", "import alib")
@@ -147,7 +152,8 @@ def test_a_hidden_base_package_is_gone_for_the_resolver_and_at_run_time(
 
     outside = _base_probe(base, tmp_path)
     assert str(outside["import"]).startswith(str(base.prefix))
-    assert outside["version"] == "1.0" and outside["listed"] == ["alib", "blib", "clib"]
+    assert outside.get("version", "1.0") == "1.0"
+    assert outside.get("listed", ["alib", "blib", "clib"]) == ["alib", "blib", "clib"]
 
     why = overlock("why", "-m", str(manifest), "alib")
     assert why.code == 0, why.err

@@ -283,3 +283,17 @@ def test_what_a_lower_overlay_hides_stays_hidden_above_it(
     assert seen["alib"] is True
     assert seen["dlib"][0] == "2.0" and seen["dlib"][1].startswith(str(group / "overlay" / "grp"))
     assert seen["names"] == ["blib", "clib", "dlib", "tool"]
+
+
+def test_the_readme_example_is_a_valid_manifest(tmp_path: Path) -> None:
+    import re
+
+    from overlock.manifest.model import load_manifest
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Hiding base packages", 1)[1]
+    block = re.search(r"```toml\n(.+?)\n```", section, flags=re.S)
+    assert block is not None
+    (tmp_path / "overlay.toml").write_text(block.group(1) + "\n")
+    manifest = load_manifest(tmp_path / "overlay.toml")
+    assert manifest.hide == ("python-ldap",)

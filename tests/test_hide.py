@@ -297,3 +297,35 @@ def test_the_readme_example_is_a_valid_manifest(tmp_path: Path) -> None:
     (tmp_path / "overlay.toml").write_text(block.group(1) + "\n")
     manifest = load_manifest(tmp_path / "overlay.toml")
     assert manifest.hide == ("python-ldap",)
+
+
+def test_a_hidden_module_a_base_pth_imported_at_start_up_is_forgotten(
+    make_base: MakeBase,
+    make_wheel: MakeWheel,
+    index: PackageIndex,
+    tmp_path: Path,
+    overlock: Overlock,
+) -> None:
+    base = make_base(
+        "venv",
+        wheels=[
+            make_wheel(name="alib", version="1.0", pth={"alib-boot.pth": "import alib\n"}),
+            make_wheel(name="blib", version="1.0"),
+        ],
+    )
+    base.make_readonly()
+    index.add_spec(WheelSpec("tool", "1.0"))
+    manifest = _manifest(tmp_path / "proj", base, index, requires=["tool"])
+    for command in ("lock", "sync"):
+        run = overlock(command, "-m", str(manifest))
+        assert run.code == 0, run.err
+    out = tmp_path / "pth.json"
+    code = (
+        "import json, sys\n"
+        "try:\n    import alib\n    seen = alib.__file__\n"
+        "except ModuleNotFoundError as exc:\n    seen = str(exc)\n"
+        "json.dump(seen, open(sys.argv[1], 'w'))\n"
+    )
+    run = overlock("run", "-m", str(manifest), "--", "python", "-c", code, str(out))
+    assert run.code == 0, run.err
+    assert json.loads(out.read_text()) == "No module named 'alib'"

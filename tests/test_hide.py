@@ -329,3 +329,93 @@ def test_a_hidden_module_a_base_pth_imported_at_start_up_is_forgotten(
     run = overlock("run", "-m", str(manifest), "--", "python", "-c", code, str(out))
     assert run.code == 0, run.err
     assert json.loads(out.read_text()) == "No module named 'alib'"
+
+
+# The importlib_metadata backport appends its own finder when imported (and switches the
+# standard one off): wheels fetched by .ci/run, for a 3.7 base and for the machine's python3.
+BACKPORT_FETCH = (
+    'python3 -m pip download --no-deps --only-binary=:all: --python-version 3.7 -d "$W/py37"'
+    " importlib_metadata==6.7.0 zipp==3.15.0 typing_extensions==4.7.1;"
+    ' python3 -m pip download --only-binary=:all: -d "$W/current" importlib_metadata'
+)
+
+_BACKPORT_PROBE = """
+import json, sys
+import importlib_metadata as md
+out = {}
+try:
+    out["version"] = md.version("alib")
+except md.PackageNotFoundError:
+    out["version"] = "PackageNotFoundError"
+names = [d.metadata["Name"] for d in md.distributions()]
+out["listed"] = sorted(n for n in names if n in ("alib", "blib"))
+out["duplicates"] = sorted(n for n in set(names) if names.count(n) > 1)
+json.dump(out, open(sys.argv[1], "w"))
+"""
+
+
+def _backport_wheels(kind: str) -> list[Path]:
+    import os
+
+    root = os.environ.get("OVERLOCK_TEST_WHEELS")
+    directory = Path(root) / "importlib-metadata" / kind if root else None
+    wheels = sorted(directory.glob("*.whl")) if directory is not None else []
+    if not any(w.name.startswith("importlib_metadata-") for w in wheels):
+        reason = (
+            "needs the importlib_metadata backport's wheels in"
+            f" $OVERLOCK_TEST_WHEELS/importlib-metadata/{kind}; .ci/run fetches them"
+            f" (W=$OVERLOCK_TEST_WHEELS/importlib-metadata; {BACKPORT_FETCH})"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must provide them: {reason}")
+        pytest.skip(reason)
+    return wheels
+
+
+@pytest.mark.parametrize("kind", ["py37", "current"])
+def test_the_importlib_metadata_backport_does_not_list_a_hidden_package(
+    kind: str,
+    make_base: MakeBase,
+    make_wheel: MakeWheel,
+    index: PackageIndex,
+    tmp_path: Path,
+    overlock: Overlock,
+) -> None:
+    python = None
+    if kind == "py37":
+        found = other_pythons().get("3.7")
+        if found is None:
+            pytest.skip("needs a Python 3.7 interpreter (pyenv)")
+        python = str(found)
+    base = make_base(
+        "venv",
+        wheels=[
+            *_backport_wheels(kind),
+            make_wheel(name="alib", version="1.0"),
+            make_wheel(name="blib", version="1.0", requires=("alib>=1",)),
+        ],
+        python=python,
+    )
+    base.make_readonly()
+    index.add_spec(WheelSpec("tool", "1.0"))
+    manifest = _manifest(tmp_path / "proj", base, index, requires=["tool"])
+    for command in ("lock", "sync"):
+        run = overlock(command, "-m", str(manifest))
+        assert run.code == 0, run.err
+    out = tmp_path / "backport.json"
+    run = overlock("run", "-m", str(manifest), "--", "python", "-c", _BACKPORT_PROBE, str(out))
+    assert run.code == 0, run.err
+    inside = json.loads(out.read_text())
+    assert inside == {"version": "PackageNotFoundError", "listed": ["blib"], "duplicates": []}
+
+    import subprocess
+
+    proc = subprocess.run(
+        [str(base.python), "-I", "-B", "-c", _BACKPORT_PROBE, str(out)],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(out.read_text())["listed"] == ["alib", "blib"]  # outside: unchanged

@@ -336,7 +336,7 @@ def test_a_hidden_module_a_base_pth_imported_at_start_up_is_forgotten(
 BACKPORT_FETCH = (
     'python3 -m pip download --no-deps --only-binary=:all: --python-version 3.7 -d "$W/py37"'
     " importlib_metadata==6.7.0 zipp==3.15.0 typing_extensions==4.7.1;"
-    ' python3 -m pip download --only-binary=:all: -d "$W/current" importlib_metadata'
+    ' python3 -m pip download --only-binary=:all: -d "$W/current" importlib_metadata==10.2.0'
 )
 
 _BACKPORT_PROBE = """

@@ -160,7 +160,7 @@ def test_a_hidden_base_package_is_gone_for_the_resolver_and_at_run_time(
     assert "the base's alib 1.0 is hidden by overlay.toml" in why.out
     assert "base blib 1.0 requires alib>=1: not met" in why.out
     show = overlock("show", "-m", str(manifest))
-    assert "hidden  alib 1.0 (base) (overlay.toml `hide`)" in show.out, show.out
+    assert "hidden  alib 1.0 (base; hidden by overlay.toml)" in show.out, show.out
     check = overlock("check", "-m", str(manifest), "--json")
     findings = check.json()["findings"]
     hidden = [f for f in findings if f["data"].get("cause") == "hidden"]
@@ -283,6 +283,8 @@ def test_what_a_lower_overlay_hides_stays_hidden_above_it(
     assert seen["alib"] is True
     assert seen["dlib"][0] == "2.0" and seen["dlib"][1].startswith(str(group / "overlay" / "grp"))
     assert seen["names"] == ["blib", "clib", "dlib", "tool"]
+    why = overlock("why", "-m", str(alice / "overlay.toml"), "alib")
+    assert "the base's alib 1.0 is hidden by the group overlay 'grp'" in why.out, why.out
 
 
 def test_the_readme_example_is_a_valid_manifest(tmp_path: Path) -> None:

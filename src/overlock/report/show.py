@@ -15,7 +15,7 @@ from overlock.base.env import BaseEnv
 from overlock.errors import OverlockError
 from overlock.lock.make import LockStatus
 from overlock.lock.pylock import Lock, LockedPackage
-from overlock.prefix.layers import layer_label, layers_of
+from overlock.prefix.layers import hider, layer_label, layers_of
 from overlock.prefix.state import Owner, read_state
 from overlock.sync.engine import lock_hash
 
@@ -160,11 +160,7 @@ class Overview:
                 f" {layer['prefix']} ({len(layer.get('distributions') or ())} distributions)"
                 for layer in self.layers
             ),
-            *(
-                [f"{style('hidden', 'bold')}  {', '.join(self.hidden)} (overlay.toml `hide`)"]
-                if self.hidden
-                else []
-            ),
+            *([f"{style('hidden', 'bold')}  {', '.join(self.hidden)}"] if self.hidden else []),
             *(f"        {style('warning:', 'yellow')} {line}" for line in self.hidden_breakage),
             f"{style('prefix', 'bold')}  {self.prefix.path}: {prefix_state}",
             f"{style('lock', 'bold')}    {self.lock}: {lock_state}",
@@ -303,6 +299,9 @@ def overview(
         layers=tuple(layers_of(base)),
         upstream=lock.upstream,
         upstream_policy=lock.upstream_policy,
-        hidden=tuple(f"{d.name} {d.version} ({d.layer_label})" for d in base.withheld),
+        hidden=tuple(
+            f"{d.name} {d.version} ({d.layer_label}; hidden by {hider(base, d.name)})"
+            for d in base.withheld
+        ),
         hidden_breakage=lock.hidden_breakage,
     )

@@ -27,6 +27,7 @@ from overlock.cache import Cache
 from overlock.errors import OverlockError
 from overlock.lock.pylock import Lock, LockedPackage
 from overlock.lock.upstream import parse_text as parse_upstream
+from overlock.prefix.layers import hider
 
 # Requires-Dist of a locked package, verbatim, or None when its metadata cannot be had.
 RequiresOf = Callable[[LockedPackage], Sequence[str] | None]
@@ -145,6 +146,7 @@ class Why:
     missing_metadata: tuple[str, ...] = ()  # packages whose requirement texts are unknown
     layer: str = "base"  # where the copy in use (or the shadowed one) comes from (prefix/layers.py)
     hidden: str | None = None  # the version of the base's copy that [overlay] hide withholds
+    hidden_by: str = "overlay.toml"  # whose hide: prefix/layers.hider
 
     def _copy(self, version: str | None, *, named: bool = True) -> str:
         """``the base's NAME V``, or ``NAME V from the group overlay 'x'``."""
@@ -160,9 +162,8 @@ class Why:
             return self._base_lines(all_base=all_base)
         shadow = f" (it shadows {self._copy(self.shadows, named=False)})" if self.shadows else ""
         if self.hidden is not None:
-            shadow = (
-                f" (it replaces {self._copy(self.hidden, named=False)}, which overlay.toml hides)"
-            )
+            replaced = self._copy(self.hidden, named=False)
+            shadow = f" (it replaces {replaced}, which {self.hidden_by} hides)"
         direct = " from a direct reference" if self.direct else ""
         out = [f"{self.name} {self.version} is in the overlay{direct}{shadow} because:"]
         out += [f"  {chain}" for chain in self.chains]
@@ -204,8 +205,8 @@ class Why:
 
     def _hidden_lines(self) -> list[str]:
         out = [
-            f"{self._copy(self.hidden)} is hidden by overlay.toml (`hide`): the overlay does not"
-            " see it, and importing it fails"
+            f"{self._copy(self.hidden)} is hidden by {self.hidden_by} (`hide`): the overlay does"
+            " not see it, and importing it fails"
         ]
         for d in self.demands:
             if d.layer == "manifest":
@@ -491,6 +492,7 @@ class _Explainer:
                 missing_metadata=tuple(sorted(self.missing)),
                 layer=_layer_of(self.base, pkg.name),
                 hidden=withheld.version if withheld is not None else None,
+                hidden_by=hider(self.base, name),
             )
         if withheld is not None:
             return Why(
@@ -500,6 +502,7 @@ class _Explainer:
                 demands=self._demands(name, None),
                 layer=withheld.layer_label,
                 hidden=withheld.version,
+                hidden_by=hider(self.base, name),
             )
         dist = self.base.by_name.get(name)
         if dist is not None:

@@ -115,3 +115,73 @@ def test_audit_reports_each_overlay_against_a_changed_snapshot(
 
     fine = overlock("audit", "--base", str(snapshot), str(manifests["plot"]))
     assert fine.code == 0, fine.out + fine.err
+
+
+def test_audit_judges_local_and_git_sources_as_locked_without_building(
+    make_base: MakeBase,
+    make_wheel: MakeWheel,
+    index: PackageIndex,
+    tmp_path: Path,
+    overlock: Overlock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from harness.sources import commit_all, git_init, write_project
+
+    base = make_base(
+        "venv",
+        wheels=[
+            make_wheel(name="scanlib", version="1.4.0", requires=("hdfio>=2,<3",)),
+            make_wheel(name="hdfio", version="2.1.0"),
+        ],
+    )
+    for version in ("2.1.0", "2.2.0", "3.0.0"):
+        index.add_spec(WheelSpec("hdfio", version))
+    root = tmp_path / "overlays"
+    tree = write_project(tmp_path / "src" / "mytool", "mytool", "0.3", requires=["hdfio>=2"])
+    repo = git_init(tmp_path / "repo")
+    write_project(repo, "gitpkg", "1.0", requires=["hdfio<3"])
+    commit_all(repo, "first")
+    entries = {
+        "local": f'{{ name = "mytool", path = "{tree}" }}',
+        "gitty": json.dumps(f"gitpkg @ git+{repo.as_uri()}@main"),
+    }
+    manifests = {}
+    for name, entry in entries.items():
+        (root / name).mkdir(parents=True)
+        manifests[name] = root / name / "overlay.toml"
+        manifests[name].write_text(
+            f'[overlay]\nbase = "{base.prefix}"\nprefix = "overlay/{{name}}"\nname = "{name}"\n'
+            f'requires = [{entry}]\n\n[index]\nurls = ["{index.url}"]\n'
+        )
+        run = overlock("lock", "-m", str(manifests[name]))
+        assert run.code == 0, run.err
+    manifests["plain"] = _overlay(root, "plain", str(base.prefix), ["hdfio>=2.2"], index.url)
+    assert overlock("lock", "-m", str(manifests["plain"])).code == 0
+
+    # Next base: hdfio 3 and a scanlib that needs it; no older scanlib on the index.
+    snapshot = tmp_path / "next.json"
+    assert overlock("base", "snapshot", "--base", str(base.prefix), "-o", str(snapshot)).code == 0
+    data = json.loads(snapshot.read_text())
+    for dist in data["distributions"]:
+        if dist["name"] == "hdfio":
+            dist["version"] = "3.0.0"
+        if dist["name"] == "scanlib":
+            dist["version"], dist["requires"] = "1.5.0", ["hdfio>=3"]
+    snapshot.write_text(json.dumps(data))
+    before = (tree_checksum(root), tree_checksum(tree), tree_checksum(repo))
+    log = tmp_path / "hooks.log"
+    monkeypatch.setenv("TINYBUILD_LOG", str(log))
+
+    run = overlock("audit", "--base", str(snapshot), "--json", *map(str, manifests.values()))
+    assert run.code == 1, run.err
+    verdicts = {v["name"]: v for v in run.json()["overlays"]}
+    assert {n: v["status"] for n, v in verdicts.items()} == {
+        "local": "unchanged",  # mytool 0.3 (hdfio>=2, as locked) takes the new base's hdfio
+        "gitty": "breaks",  # gitpkg at its locked commit needs hdfio<3; scanlib 1.5.0 >=3
+        "plain": "changes",
+    }, verdicts
+    problem = verdicts["gitty"]["problem"]
+    assert "gitpkg 1.0 (direct reference), which requires hdfio<3" in problem, problem
+    assert "scanlib 1.5.0 (base), which requires hdfio>=3" in problem, problem
+    assert not log.exists(), "audit ran a build backend: " + log.read_text()
+    assert (tree_checksum(root), tree_checksum(tree), tree_checksum(repo)) == before

@@ -110,12 +110,15 @@ def test_show_json_has_a_stable_shape(story: tuple[Path, Base], overlock: Any) -
         "lock",
         "base",
         "layers",
+        "hidden",
+        "hidden_breakage",
         "prefix",
         "packages",
         "upstream_requirements",
     }
     assert data["upstream_requirements"]["requirements"] == []
     assert data["layers"] == []  # lower overlays, for an overlay on an overlay
+    assert data["hidden"] == data["hidden_breakage"] == []  # [overlay] hide
     assert data["lock"] == {
         "path": str(manifest.parent / "pylock.overlay.toml"),
         "current": True,

@@ -22,16 +22,18 @@ from pathlib import Path
 from typing import Any
 
 from packaging.pylock import Pylock, PylockValidationError
-from packaging.utils import NormalizedName
+from packaging.requirements import Requirement
+from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from overlock.app.overlay import Overlay
+from overlock.app.overlay import Overlay, seen_base
 from overlock.base.env import BaseEnv, load_snapshot
-from overlock.dists.types import PackageSource
-from overlock.errors import OverlockError
+from overlock.build.sources import source_kind
+from overlock.dists.types import DistMetadata, PackageSource, Release, SourceRef
+from overlock.errors import BadInputError, OverlockError
 from overlock.lock.make import Change, diff_locks, lock_overlay, preferred_versions
-from overlock.lock.pylock import Lock
-from overlock.prefix.layers import layers_of, stacked_base
+from overlock.lock.pylock import Lock, LockedPackage
+from overlock.prefix.layers import layers_of
 
 UNCHANGED = "unchanged"  # still locks, and the lock would stay as it is
 CHANGES = "changes"  # still locks, but the lock would change
@@ -129,7 +131,7 @@ def load_candidate(spec: str, probe: Callable[[str], BaseEnv]) -> BaseEnv:
 
 
 def _resolution_key(
-    overlay: Overlay, base: BaseEnv, prefer: Mapping[NormalizedName, Version]
+    overlay: Overlay, base: BaseEnv, prefer: Mapping[NormalizedName, Version], old: Lock | None
 ) -> str:
     m = overlay.manifest
     return json.dumps(
@@ -139,11 +141,18 @@ def _resolution_key(
             "root": str(m.path.parent) if m.sources else "",  # relative paths differ by place
             "shadow": m.shadow,
             "keep": list(m.keep),
+            "hide": list(m.hide),
             "allow-build": m.allow_build,
             "policy": [m.prereleases, list(m.only_binary), list(m.no_binary)],
             "index": overlay.index_config.__repr__(),
             "prefer": sorted((str(k), str(v)) for k, v in prefer.items()),
             "layers": [str(layer.get("fingerprint")) for layer in layers_of(base)],
+            # Sources are judged as locked (LockedSources): two locks of one tree may differ.
+            "locked-sources": [
+                [p.identity, list(p.declared_requires or ())]
+                for p in (old.packages if old is not None else ())
+                if p.directory is not None or p.vcs is not None
+            ],
         },
         sort_keys=True,
     )
@@ -213,15 +222,15 @@ def _one(
         overlay = Overlay.load(path)
         name = overlay.manifest.overlay_name(candidate.prefix)
         # Lower overlays as they are synced, on the candidate base.
-        base = stacked_base(overlay.manifest, lambda _m: candidate)
+        base = seen_base(overlay.manifest, lambda _m: candidate)
         old = _read_lock(overlay)
         prefer = preferred_versions(old)
-        key = _resolution_key(overlay, base, prefer)
+        key = _resolution_key(overlay, base, prefer, old)
         shared = key in memo
         if not shared:
             report.resolutions += 1
             try:
-                source = source_for(overlay, base)
+                source = LockedSources(source_for(overlay, base), old, overlay.manifest.path)
                 lock, _ = lock_overlay(
                     overlay.manifest,
                     base,
@@ -251,6 +260,87 @@ def _one(
         changes=changes,
         redundant=tuple(_redundant(overlay, old, new, base)),
         shared=shared,
+    )
+
+
+class LockedSources:
+    """``source`` plus the overlay's local-directory and git sources as its lock has them.
+
+    An audit builds nothing: a source named in overlay.toml is judged as locked, at its
+    locked version (a git branch at its locked commit) with the Requires-Dist and
+    Requires-Python the lock recorded for it. A tree edited since, or a branch that moved, is
+    what ``lock --check`` and ``check`` report; the audit answers for the lock as it is.
+    """
+
+    def __init__(self, source: PackageSource, lock: Lock | None, manifest_path: Path) -> None:
+        self._source = source
+        self._lock = lock
+        self._where = manifest_path
+        self._metadata: dict[str, DistMetadata] = {}
+
+    def releases(self, name: NormalizedName) -> Sequence[Release]:
+        return self._source.releases(name)
+
+    def metadata(self, release: Release) -> DistMetadata:
+        if release.source is not None and release.source.url in self._metadata:
+            return self._metadata[release.source.url]
+        return self._source.metadata(release)
+
+    def direct(self, requirement: Requirement) -> Release:
+        url = requirement.url or ""
+        if source_kind(url) not in ("directory", "vcs"):
+            return self._source.direct(requirement)
+        name = canonicalize_name(requirement.name)
+        pkg = self._lock.by_name.get(name) if self._lock is not None else None
+        if pkg is None or (pkg.directory is None and pkg.vcs is None):
+            raise BadInputError(
+                f"{self._where}: {name} is built from source and its lock does not hold it,"
+                " so it cannot be judged without building it",
+                hint=f"run `overlock -m {self._where} lock` first",
+            )
+        if pkg.declared_requires is None:
+            raise BadInputError(
+                f"{self._where}: the lock does not record the declared requirements of the"
+                f" source {name} (it predates them), so it cannot be judged without building it",
+                hint=f"run `overlock -m {self._where} lock --upgrade-package {name}` once",
+            )
+        self._metadata[url] = DistMetadata(
+            name=name,
+            version=pkg.version,
+            requires=pkg.declared_requires,
+            requires_python=pkg.requires_python,
+        )
+        return Release(
+            name=name,
+            version=Version(pkg.version),
+            wheel=None,
+            direct=True,
+            source=_source_ref(pkg, url),
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        # complete, set_aside, missing: whatever else the wrapped source offers.
+        return getattr(self._source, name)
+
+
+def _source_ref(pkg: LockedPackage, url: str) -> SourceRef:
+    if pkg.directory is not None:
+        return SourceRef(
+            kind="directory",
+            url=url,
+            path=pkg.directory.path,
+            editable=pkg.directory.editable,
+            metadata_hash=pkg.metadata_hash,
+        )
+    assert pkg.vcs is not None
+    return SourceRef(
+        kind="vcs",
+        url=url,
+        repo=pkg.vcs.url,
+        requested_revision=pkg.vcs.requested_revision,
+        commit_id=pkg.vcs.commit_id,
+        subdirectory=pkg.vcs.subdirectory,
+        metadata_hash=pkg.metadata_hash,
     )
 
 

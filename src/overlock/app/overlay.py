@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from overlock import redact
 from overlock.base.env import BaseEnv, load_snapshot
+from overlock.base.hiding import hide
 from overlock.base.probe_cache import probe_cached
 from overlock.cache import Cache
 from overlock.index.pipconfig import IndexConfig
@@ -46,6 +48,14 @@ class IndexOptions:
         )
 
 
+def seen_base(manifest: Manifest, environment: Callable[[Manifest], BaseEnv]) -> BaseEnv:
+    """The base as ``manifest``'s overlay sees it: ``environment`` (of the bottom overlay of
+    the stack) with every lower overlay on it, and what ``hide`` names withheld."""
+    if manifest.base_overlay is not None:
+        return hide(stacked_base(manifest, environment), manifest.hide)
+    return hide(environment(manifest), manifest.hide)
+
+
 def default_manifest_path() -> Path:
     return Path(manifest_path(os.environ))
 
@@ -67,9 +77,8 @@ class Overlay:
 
     @cached_property
     def base(self) -> BaseEnv:
-        if self.manifest.base_overlay is not None:
-            return stacked_base(self.manifest, self.environment)
-        return self.environment(self.manifest)
+        """What this overlay sits on: the environment, lower overlays, minus ``hide``."""
+        return seen_base(self.manifest, self.environment)
 
     def environment(self, manifest: Manifest) -> BaseEnv:
         """The environment ``manifest`` names (not through any lower overlay)."""

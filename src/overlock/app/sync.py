@@ -10,6 +10,7 @@ from pathlib import Path
 from overlock.app.lock import lazy_index
 from overlock.app.overlay import Overlay
 from overlock.base.env import BaseEnv
+from overlock.base.hiding import hide
 from overlock.base.probe_cache import probe_cached
 from overlock.dists.types import DistFile
 from overlock.errors import BadInputError, OverlockError, StaleLockError, SyncError
@@ -39,7 +40,7 @@ def live_base(overlay: Overlay) -> BaseEnv:
             f"the manifest locks from a snapshot of {python}, which is not on this machine",
             hint="sync on the machine that has the base, or set `base` in overlay.toml",
         )
-    return probe_cached(python, overlay.cache.root)
+    return hide(probe_cached(python, overlay.cache.root), overlay.manifest.hide)
 
 
 def downloader(

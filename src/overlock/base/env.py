@@ -124,10 +124,18 @@ class BaseEnv:
     distributions: tuple[InstalledDist, ...]  # visible ones only, first on sys.path wins
     hidden: tuple[InstalledDist, ...] = ()  # duplicates shadowed by an earlier sys.path entry
     extra: Mapping[str, Any] = field(default_factory=dict)  # probe facts kept for reports
+    # Installed, but made invisible by overlay.toml's ``hide`` (base/hiding.py): not in
+    # ``distributions``, still part of what the base *is* (fingerprint, drift).
+    withheld: tuple[InstalledDist, ...] = ()
 
     @cached_property
     def by_name(self) -> Mapping[NormalizedName, InstalledDist]:
         return {d.name: d for d in self.distributions}
+
+    @property
+    def installed(self) -> tuple[InstalledDist, ...]:
+        """Every visible distribution, ``hide`` or not: what the base holds."""
+        return (*self.distributions, *self.withheld)
 
     @cached_property
     def parsed_tags(self) -> tuple[Tag, ...]:
@@ -198,7 +206,8 @@ class BaseEnv:
             # A module of plain modules (no metadata) is part of the base too; no line at
             # all without one, so fingerprints of bases without modules stay as they were.
             lines.append("module_path=" + os.pathsep.join(self.module_path))
-        lines.extend(sorted(f"{d.name}=={d.version}" for d in self.distributions))
+        # ``hide`` changes what the overlay sees, not the base: no drift when it changes.
+        lines.extend(sorted(f"{d.name}=={d.version}" for d in self.installed))
         return "\n".join(lines) + "\n"
 
     def to_json(self) -> dict[str, Any]:
@@ -216,6 +225,7 @@ class BaseEnv:
             "distributions": [d.to_json() for d in self.distributions],
             "hidden": [d.to_json() for d in self.hidden],
             "extra": dict(self.extra),
+            **({"withheld": [d.to_json() for d in self.withheld]} if self.withheld else {}),
         }
 
     @classmethod
@@ -241,6 +251,7 @@ class BaseEnv:
                 distributions=tuple(InstalledDist.from_json(d) for d in data["distributions"]),
                 hidden=tuple(InstalledDist.from_json(d) for d in data.get("hidden", ())),
                 extra=dict(data.get("extra") or {}),
+                withheld=tuple(InstalledDist.from_json(d) for d in data.get("withheld", ())),
             )
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise BaseProbeError(
@@ -304,7 +315,7 @@ def _check_snapshot(env: BaseEnv) -> None:
         untrusted.text(getattr(env, field_name), field_name)
     untrusted.texts(list(env.markers.values()), "markers")
     untrusted.texts(env.site_dirs, "site_dirs")
-    for i, dist in enumerate((*env.distributions, *env.hidden)):
+    for i, dist in enumerate((*env.distributions, *env.hidden, *env.withheld)):
         untrusted.name(dist.name, f"distributions[{i}].name")
         untrusted.text(dist.version, f"distributions[{i}].version")
         untrusted.texts(dist.requires, f"distributions[{i}].requires")

@@ -111,7 +111,7 @@ class BuildingSource:
         if url in self._direct:
             return self._direct[url]
         name = canonicalize_name(requirement.name)
-        kind = _kind(url)
+        kind = source_kind(url)
         if kind is None:
             return self.index.direct(requirement)
         refuse = self._refusal(name, url)
@@ -266,7 +266,7 @@ def building_source(
     return BuildingSource(index, builder, manifest, policy)
 
 
-def _kind(url: str) -> str | None:
+def source_kind(url: str) -> str | None:
     """``vcs``, ``directory`` or ``archive`` for what must be built; None for a wheel."""
     if vcs.is_vcs_url(url):
         return "vcs"

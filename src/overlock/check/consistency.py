@@ -10,7 +10,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from packaging.requirements import Requirement
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
@@ -19,6 +19,7 @@ from overlock.check.dists import Dist
 from overlock.check.findings import ERROR, INFO, RELOCK_HINT, WARNING, Finding, Section
 from overlock.dists.requirements import marker_true, requirement_text
 from overlock.lock.pylock import Lock
+from overlock.prefix.layers import hider
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,36 @@ def within_base(u: Unmet) -> bool:
     return u.dependent.layer == "base" and (u.found is None or u.found.layer == "base")
 
 
+def _target(u: Unmet) -> NormalizedName | None:
+    try:
+        return canonicalize_name(Requirement(u.requirement).name)
+    except InvalidRequirement:
+        return None
+
+
+def _hidden(u: Unmet, lock: Lock, base: BaseEnv, data: dict[str, str]) -> Finding:
+    """A base package's requirement on what ``hide`` withholds (base/hiding.py): a note when
+    the lock recorded it (the user was told at lock time), else a warning."""
+    what = f"{u} ({hider(base, _target(u) or '')} hides it)" if u.found is None else str(u)
+    if any(u.key + "," in line for line in lock.hidden_breakage):
+        return Finding(
+            "consistency",
+            INFO,
+            u.dependent.name,
+            f"{what}; so when the overlay was locked",
+            data={**data, "cause": "hidden"},
+        )
+    return Finding(
+        "consistency",
+        WARNING,
+        u.dependent.name,
+        what,
+        hint="add the hidden package to requires to install it in the overlay, or stop hiding"
+        " it; then `overlock lock`",
+        data={**data, "cause": "hidden"},
+    )
+
+
 def check_consistency(
     lock: Lock,
     base: BaseEnv,
@@ -144,9 +175,12 @@ def check_consistency(
     """Is every Requires-Dist of the environment as Python sees it satisfied?"""
     visible = combined(base, overlay)
     findings: list[Finding] = []
+    withheld = {d.name for d in base.withheld}
     for u in unmet(visible, base, roots):
         data = {"requirement": u.requirement, "dependent": u.dependent.label, "extra": u.extra}
-        if preexisting(u, lock):
+        if u.dependent.layer != "overlay" and _target(u) in withheld:
+            findings.append(_hidden(u, lock, base, data))
+        elif preexisting(u, lock):
             findings.append(
                 Finding(
                     "consistency",

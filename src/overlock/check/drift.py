@@ -75,7 +75,7 @@ def check_drift(
         data["tags_changed"] = True
     if lock.base_distributions is not None:
         before = _pins(lock.base_distributions)
-        after = {d.name: d.version for d in base.distributions}
+        after = {d.name: d.version for d in base.installed}  # hidden or not (base/hiding.py)
         changed = [(n, before[n], after[n]) for n in sorted(before.keys() & after.keys())]
         changed = [c for c in changed if c[1] != c[2]]
         appeared = [(n, after[n]) for n in sorted(after.keys() - before.keys())]

@@ -107,7 +107,7 @@ def check_shadows(
     timeout: float = 120.0,
 ) -> Section:
     """Is each overlay copy of a base package the one that gets imported?"""
-    hidden = {d.name for d in base.hidden}
+    hidden = {d.name for d in (*base.hidden, *base.withheld)}  # replacing a hidden one too
     shadowing = [d for d in found if d.name in base.by_name or d.name in hidden]
     if not shadowing:
         return Section("shadow", "the overlay shadows no base package")

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from packaging.utils import canonicalize_name
 
 from overlock.app.overlay import IndexOptions, Overlay, default_manifest_path
 from overlock.cli.output import Output
@@ -18,6 +21,7 @@ from overlock.manifest.model import MANIFEST_FILENAME
 from overlock.prefix.state import STATE_DIRNAME
 
 if TYPE_CHECKING:  # the resolver loads only for commands that lock
+    from overlock.base.env import BaseEnv
     from overlock.lock.pylock import Lock
     from overlock.manifest.policy import ResolvePolicy
     from overlock.resolve.resolver import Outcome
@@ -226,6 +230,7 @@ def make_lock(
             policy=_policy(overlay, args),
         )
         index_stats = index.stats
+    report_hide(out, overlay.manifest.hide, overlay.base, lock.hidden_breakage)
     for broken in outcome.preexisting:
         out.debug(f"base already inconsistent: {broken}")
     if outcome.preexisting:
@@ -234,6 +239,24 @@ def make_lock(
             " the overlay does not make it worse (-v lists them)"
         )
     return lock, outcome, index_stats
+
+
+def report_hide(out: Output, names: Sequence[str], base: BaseEnv, breakage: Sequence[str]) -> None:
+    """Warnings about ``[overlay] hide`` (base/hiding.py), as pip warns about an installed
+    package's missing dependency: a hidden name the base lacks, and base packages left
+    requiring a hidden one."""
+    from overlock.base.hiding import absent
+
+    for name in absent(base, [canonicalize_name(n) for n in names]):
+        out.note(f"warning: hide names {name}, which the base does not have")
+    for line in breakage:
+        out.note(f"warning: {line}")
+    if breakage:
+        out.note(
+            "  hint: importing those may fail; add the hidden package to requires to install"
+            " it in the overlay (the base's requirements on it are then enforced), or stop"
+            " hiding it"
+        )
 
 
 __all__ = [

@@ -141,6 +141,9 @@ def cmd_lock(args: argparse.Namespace, out: Output) -> int:
                 ],
                 "reused_from_base": list(outcome.reused),
                 "preexisting_breakage": list(outcome.preexisting),
+                # Base packages left requiring what [overlay] hide withholds (base/hiding.py).
+                "hide": list(lock.hide),
+                "hidden_breakage": list(lock.hidden_breakage),
                 # From the index's metadata of Debian/conda base packages, not from the base.
                 "upstream_requirements": list(lock.upstream),
                 "index_requests": index_stats,

@@ -11,13 +11,14 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from overlock.base.env import BaseEnv
+from overlock.base.hiding import unmet_hidden
 from overlock.dists.types import DistFile, PackageSource, Release
 from overlock.errors import OverlockError
 from overlock.lock.pylock import Lock, LockedDirectory, LockedFile, LockedPackage, LockedVcs
 from overlock.manifest.constraints import Constraint
 from overlock.manifest.model import Manifest
 from overlock.manifest.policy import ResolvePolicy, binary_names
-from overlock.prefix.layers import layer_drift, layers_of
+from overlock.prefix.layers import hider, layer_drift, layers_of
 from overlock.redact import strip_credentials, strip_text
 from overlock.resolve.resolver import Outcome, Pick, resolve
 
@@ -52,7 +53,8 @@ def lock_overlay(
         prefer=prefer,
         keep=manifest.keep,
     )
-    packages = tuple(_locked(p, complete) for p in outcome.picks)
+    packages = tuple(_locked(p, complete, source) for p in outcome.picks)
+    provided = {p.name: str(p.version) for p in outcome.picks}
     lock = Lock(
         packages=packages,
         base_fingerprint=base.fingerprint(),
@@ -63,11 +65,16 @@ def lock_overlay(
         base_tags=base.tags[:3],
         base_module_path=base.module_path,
         environment=base_environment_marker(base),
-        base_distributions=tuple(sorted(f"{d.name}=={d.version}" for d in base.distributions)),
+        # What the base holds, hidden or not: hiding is overlay.toml's, not the base's drift.
+        base_distributions=tuple(sorted(f"{d.name}=={d.version}" for d in base.installed)),
         shadow=manifest.shadow,
         preexisting=outcome.preexisting,
         layers=tuple(layers_of(base)),
         constraints=tuple(str(c.requirement) for c in constraints),
+        hide=tuple(sorted(manifest.hide)),
+        hidden_breakage=tuple(
+            e.describe(provided, by=hider(base, e.target)) for e in unmet_hidden(base, provided)
+        ),
     )
     return lock, outcome
 
@@ -100,11 +107,11 @@ def base_environment_marker(base: BaseEnv) -> str:
     return str(Marker(" and ".join(parts))) if parts else ""
 
 
-def _locked(pick: Pick, complete: Completer | None) -> LockedPackage:
+def _locked(pick: Pick, complete: Completer | None, source: PackageSource) -> LockedPackage:
     release = pick.release
     dist_file = release.wheel
     if dist_file is None:
-        return _locked_source(pick, complete)
+        return _locked_source(pick, complete, source)
     if (dist_file.sha256 is None or dist_file.size is None) and complete is not None:
         dist_file = complete(dist_file)
     if dist_file.sha256 is None:
@@ -169,24 +176,36 @@ def locked_source_fields(release: Release) -> dict[str, Any]:
     return fields
 
 
-def _locked_source(pick: Pick, complete: Completer | None) -> LockedPackage:
+def _locked_source(pick: Pick, complete: Completer | None, source: PackageSource) -> LockedPackage:
     """A package that sync builds: a directory, a git commit, an sdist."""
     release = pick.release
+    declared: dict[str, Any] = {}
+    if release.source is not None and release.source.kind in ("directory", "vcs"):
+        # Its declared metadata, as the resolver used it: `overlock audit` resolves the
+        # locked source on a candidate base from this, without building it.
+        meta = source.metadata(release)
+        declared = {"declared_requires": tuple(meta.requires)}
+        if meta.requires_python:
+            declared["requires_python"] = meta.requires_python
     if release.source is None:
         if release.sdist is None:  # pragma: no cover - the resolver never picks these
             raise OverlockError(f"{pick.name} {pick.version} has nothing to install")
         sdist = release.sdist
         if (sdist.sha256 is None or sdist.size is None) and complete is not None:
             release = replace(release, sdist=complete(sdist))
+    fields: dict[str, Any] = {
+        "requires_python": release.sdist.requires_python if release.sdist else None,
+        **declared,
+    }
     return LockedPackage(
         name=pick.name,
         version=str(pick.version),
-        requires_python=release.sdist.requires_python if release.sdist else None,
         dependencies=pick.dependencies,
         requested=_requested(pick),
         required_by=pick.required_by,
         kept_for=pick.kept_for,
         shadows=pick.shadows,
+        **fields,
         **locked_source_fields(release),
     )
 
@@ -263,8 +282,12 @@ def lock_status(
         return LockStatus(missing=True, problems=("the lock does not exist",))
     problems = []
     manifest_changed = lock.manifest_hash != manifest.content_hash()
-    if manifest_changed:
+    hide_changes = _hide_changes(tuple(lock.hide), tuple(sorted(manifest.hide)))
+    if hide_changes:
+        problems.append(f"overlay.toml's hide changed since the lock was written ({hide_changes})")
+    elif manifest_changed:
         problems.append("overlay.toml changed since the lock was written")
+    manifest_changed = manifest_changed or bool(hide_changes)
     layer_changes = layer_drift(lock.layers, base)
     base_drifted = lock.base_fingerprint != base.fingerprint() or bool(layer_changes)
     problems += layer_changes
@@ -288,6 +311,12 @@ def lock_status(
         sources_changed=bool(changed_sources),
         constraints_changed=constraints_changed,
     )
+
+
+def _hide_changes(locked: Sequence[str], now: Sequence[str]) -> str:
+    added = [f"+{n}" for n in now if n not in locked]
+    dropped = [f"-{n}" for n in locked if n not in now]
+    return ", ".join(added + dropped)
 
 
 # -- what changed ----------------------------------------------------------------------

@@ -90,6 +90,9 @@ class LockedPackage:
     directory: LockedDirectory | None = None
     vcs: LockedVcs | None = None
     metadata_hash: str | None = None  # of the declared metadata of a built source
+    # A built source's Requires-Dist as locked (None: not recorded, a lock older than it), so
+    # `overlock audit` can resolve it on another base without building it (app/audit.py).
+    declared_requires: tuple[str, ...] | None = None
     # Set at sync by build.sources.build_sources, never written: the wheel built for this
     # package, and its PEP 610 direct_url.json.
     built: LockedFile | None = field(default=None, compare=False)
@@ -198,6 +201,10 @@ class Lock:
     # Lower overlays this one sits on, nearest first (layers.Layer.to_json): name, manifest,
     # prefix, fingerprint, distributions. Empty for an overlay on an environment.
     layers: tuple[Mapping[str, Any], ...] = ()
+    # [overlay] hide when the lock was made (canonical names), and the requirements of visible
+    # base distributions on hidden ones that the overlay leaves unmet (base/hiding.py).
+    hide: tuple[str, ...] = ()
+    hidden_breakage: tuple[str, ...] = ()
     created_by: str = field(default=f"overlock {__version__}")
 
     def __post_init__(self) -> None:
@@ -233,6 +240,9 @@ class Lock:
             tool["overlock"]["upstream-metadata"] = self.upstream_policy
         if self.constraints:  # likewise
             tool["overlock"]["constraints"] = list(self.constraints)
+        if self.hide:  # likewise
+            tool["overlock"]["hide"] = list(self.hide)
+            tool["overlock"]["hidden-breakage"] = list(self.hidden_breakage)
         if self.layers:  # only then, so locks of overlays on an environment stay as they were
             tool["overlock"]["layers"] = [dict(layer) for layer in self.layers]
         major_minor = ".".join(self.base_python_version.split(".")[:2])
@@ -255,6 +265,11 @@ class Lock:
         )
         plain = _plain(data)
         plain.setdefault("packages", [])  # PEP 751 requires the key even for an empty overlay
+        for pkg, entry in zip(self.packages, plain["packages"], strict=True):
+            if pkg.declared_requires is not None:
+                # Written even when empty (_plain drops empty lists): "none" is a fact too.
+                table = entry.setdefault("tool", {}).setdefault("overlock", {})
+                table["requires-dist"] = list(pkg.declared_requires)
         if self.base_distributions is not None:
             # One per line, so a redeployed base shows up as a readable diff; written even
             # when empty (_plain drops empty lists), so "recorded: none" differs from absent.
@@ -329,6 +344,11 @@ class Lock:
             ),
             layers=_layers(tool.get("layers"), f"{key}.layers"),
             constraints=untrusted.texts(tool.get("constraints"), f"{key}.constraints"),
+            hide=tuple(
+                untrusted.name(n, f"{key}.hide[{i}]")
+                for i, n in enumerate(untrusted.texts(tool.get("hide"), f"{key}.hide"))
+            ),
+            hidden_breakage=untrusted.texts(tool.get("hidden-breakage"), f"{key}.hidden-breakage"),
         )
 
     @classmethod
@@ -610,6 +630,11 @@ def _package_from_pylock(p: Package, source: str, key: str) -> LockedPackage:
         kept_for=untrusted.texts(tool.get("kept-for"), f"{tkey}.kept-for"),
         shadows=None if shadows is None else untrusted.version(shadows, f"{tkey}.shadows"),
         metadata_hash=untrusted.optional_text(tool.get("metadata-hash"), f"{tkey}.metadata-hash"),
+        declared_requires=(
+            None
+            if tool.get("requires-dist") is None
+            else untrusted.texts(tool.get("requires-dist"), f"{tkey}.requires-dist")
+        ),
         **from_source,
     )
 

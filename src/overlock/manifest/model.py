@@ -11,6 +11,7 @@ Format 1::
         { name = "ophyd", path = "../src/ophyd", editable = true },   # a local tree
         { name = "bluesky", git = "https://github.com/bluesky/bluesky", rev = "v1.13.0" },
     ]
+    hide = ["python-ldap"]                 # base distributions made invisible (base/hiding.py)
     # format = 1                           # optional; see below
 
     [index]                                # optional; absent: the user's pip configuration
@@ -74,7 +75,7 @@ URL_SCHEMES = ("http", "https", "file")
 
 # Table -> keys it may hold, in the order they are documented.
 SCHEMA: Mapping[str, tuple[str, ...]] = {
-    "overlay": ("base", "base-snapshot", "prefix", "name", "requires", "format"),
+    "overlay": ("base", "base-snapshot", "prefix", "name", "requires", "hide", "format"),
     "index": ("urls", "find-links"),
     "resolve": (
         "shadow",
@@ -141,6 +142,9 @@ class Manifest:
     no_binary: tuple[str, ...] = ()  # [resolve] no-binary
     upstream_metadata: str = "warn"  # [resolve] upstream-metadata, one of UPSTREAM_POLICIES
     keep: tuple[NormalizedName, ...] = ()  # [resolve] keep: lower-layer packages never shadowed
+    # [overlay] hide: distributions below this overlay made invisible, for the resolver and at
+    # run time (base/hiding.py); naming one in ``requires`` too replaces it from the index.
+    hide: tuple[NormalizedName, ...] = ()
 
     @property
     def base_overlay(self) -> Path | None:
@@ -228,6 +232,8 @@ class Manifest:
             meaning["resolve"] = upstream_meaning
         if self.keep:  # likewise
             meaning["keep"] = sorted(self.keep)
+        if self.hide:  # likewise
+            meaning["hide"] = sorted(self.hide)
         blob = json.dumps(meaning, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return "sha256:" + hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
@@ -346,6 +352,7 @@ class _Validator:
         shadow = self._choice(resolve, "shadow", SHADOW_POLICIES, "auto")
         allow_build = self._allow_build(resolve)
         keep = self._keep(resolve)
+        hide = self._hide(overlay, keep)
         prereleases, only_binary, no_binary = self._policy(resolve)
         upstream_metadata = self._choice(
             resolve,
@@ -383,6 +390,7 @@ class _Validator:
             only_binary=only_binary,
             no_binary=no_binary,
             keep=keep,
+            hide=hide,
         )
 
     # -- structure
@@ -672,6 +680,30 @@ class _Validator:
             if not _PROJECT_NAME.match(name):
                 self.report(("resolve", "keep", i), f"{json.dumps(name)} is not a project name")
         return tuple(dict.fromkeys(canonicalize_name(n) for n in names if _PROJECT_NAME.match(n)))
+
+    def _hide(
+        self, overlay: Mapping[str, Any] | None, keep: Sequence[NormalizedName]
+    ) -> tuple[NormalizedName, ...]:
+        if overlay is None:
+            return ()
+        names = self._string_list(overlay, ("overlay", "hide")) or []
+        out: list[NormalizedName] = []
+        for i, name in enumerate(names):
+            if not _PROJECT_NAME.match(name):
+                self.report(("overlay", "hide", i), f"{json.dumps(name)} is not a project name")
+                continue
+            canonical = canonicalize_name(name)
+            if canonical in keep:
+                # keep says "only the installed copy", hide says "not the installed copy".
+                self.report(
+                    ("overlay", "hide", i),
+                    f"{json.dumps(name)} is also in [resolve] keep, which keeps its installed"
+                    " copy; a package can be hidden or kept, not both",
+                )
+                continue
+            if canonical not in out:
+                out.append(canonical)
+        return tuple(out)
 
     def _format(self, value: object) -> None:
         if not (_is_int(value) and value == FORMAT_VERSION):

@@ -17,16 +17,143 @@ import shlex
 from pathlib import Path
 
 from overlock.base.env import BaseEnv
-from overlock.prefix.layers import lower_site_dirs
+from overlock.base.hiding import hidden_by, hidden_modules
+from overlock.prefix.layers import layers_of, lower_site_dirs
 from overlock.prefix.state import STATE_DIRNAME
 
 BOOT_DIRNAME = "boot"  # under PREFIX/.overlock/
 
+# ``[overlay] hide`` at run time (base/hiding.py). ``hide`` maps each hidden distribution's
+# top-level ``modules`` and canonical ``names`` to the site directories it may still come from
+# (the overlay's own; for what a lower overlay hides, that overlay's and those above it). The
+# standard PathFinder in sys.meta_path is replaced by a subclass that searches a hidden
+# top-level name in those directories only (so ``find_spec`` answers None and ``import``
+# raises ModuleNotFoundError, as for a module that is absent) and drops hidden distributions
+# from ``find_distributions``, which every ``importlib.metadata`` query goes through on 3.8+.
+# The importlib_metadata backport (3.7) appends a finder of its own when imported and
+# switches the standard one off; the same filter is put on that finder then.
+HIDE_FUNCTION = """
+def _overlock_hide(hide):
+    import os
+    from importlib.machinery import PathFinder
+    real = os.path.realpath
+
+    def canonical(name):
+        # PEP 503, without importing re at every start-up (it costs ~2 ms).
+        out = []
+        for ch in name.lower():
+            if ch in "-_.":
+                if not out or out[-1] != "-":
+                    out.append("-")
+            else:
+                out.append(ch)
+        return "".join(out)
+
+    def roots(table):
+        return dict((k, [real(d) for d in v]) for k, v in (table or {}).items())
+
+    modules = roots(hide.get("modules"))
+    names = roots(hide.get("names"))
+    state = {"backport": False}
+
+    def allowed(path, places):
+        path = real(path or ".")
+        for root in places:
+            if path == root or path.startswith(root + os.sep):
+                return True
+        return False
+
+    def hidden_dist(dist):
+        # The metadata directory's name says the project without reading METADATA; a
+        # distribution that does not have one (an egg's EGG-INFO) is asked for its Name.
+        stem = os.path.basename(str(getattr(dist, "_path", "")).rstrip(os.sep))
+        name = None
+        if stem.endswith((".dist-info", ".egg-info")):
+            name = stem.rsplit(".", 1)[0].split("-")[0]
+        if not name:
+            try:
+                name = dist.metadata["Name"]
+            except Exception:
+                name = None
+        places = names.get(canonical(name or ""))
+        if places is None:
+            return False
+        try:
+            return not allowed(str(dist.locate_file("")), places)
+        except Exception:
+            return False
+
+    def visible(found):
+        for dist in found:
+            if not hidden_dist(dist):
+                yield dist
+
+    def patch_backport(module):
+        finder_class = getattr(module, "MetadataPathFinder", None)
+        for finder in list(sys.meta_path):
+            if finder_class is not None and isinstance(finder, finder_class):
+                finder.find_distributions = filtered(finder.find_distributions)
+                state["backport"] = True
+
+    def filtered(original):
+        return lambda *args, **kwargs: visible(original(*args, **kwargs))
+
+    class _OverlockBackportLoader(object):
+        def __init__(self, loader):
+            self.loader = loader
+
+        def create_module(self, spec):
+            return self.loader.create_module(spec)
+
+        def exec_module(self, module):
+            self.loader.exec_module(module)
+            patch_backport(module)
+
+        def __getattr__(self, name):
+            return getattr(self.loader, name)
+
+    class OverlockHidingFinder(PathFinder):
+        @classmethod
+        def find_spec(cls, fullname, path=None, target=None):
+            if path is None and fullname in modules:
+                places = modules[fullname]
+                mine = [p for p in sys.path if isinstance(p, str) and allowed(p, places)]
+                return PathFinder.find_spec(fullname, mine, target)
+            spec = PathFinder.find_spec(fullname, path, target)
+            if fullname == "importlib_metadata" and spec is not None and spec.loader is not None:
+                spec.loader = _OverlockBackportLoader(spec.loader)
+            return spec
+
+        if hasattr(PathFinder, "find_distributions"):
+            @classmethod
+            def find_distributions(cls, *args, **kwargs):
+                if state["backport"]:
+                    return iter(())  # as the backport's own install switches this one off
+                return visible(PathFinder.find_distributions(*args, **kwargs))
+
+    at = [i for i, f in enumerate(sys.meta_path) if f is PathFinder]
+    if at:
+        sys.meta_path[at[0]] = OverlockHidingFinder
+    else:
+        sys.meta_path.insert(0, OverlockHidingFinder)
+    # Imported already (a base .pth at start-up): forget it, as if it had never been found.
+    for name in list(sys.modules):
+        top = name.split(".", 1)[0]
+        if top in modules:
+            where = getattr(sys.modules[name], "__file__", None)
+            if where is None or not allowed(where, modules[top]):
+                del sys.modules[name]
+    for name in ("importlib_metadata",):
+        if name in sys.modules:
+            patch_backport(sys.modules[name])
+"""
+
 # Shared by the bootstrap, every launcher and the import check (sync/importcheck.py). ``overlay``
 # and ``base_sites`` are lists of absolute paths. Idempotent: a launcher started from an
 # activated shell must not add the overlay twice or reorder what the bootstrap already did.
-ACTIVATE_FUNCTION = """
-def _overlock_activate(prefix, overlay, base_sites):
+ACTIVATE_FUNCTION = (
+    """
+def _overlock_activate(prefix, overlay, base_sites, hide=None):
     import os
     import site
     if getattr(site, "OVERLOCK_PREFIX", None) == prefix:
@@ -69,8 +196,12 @@ def _overlock_activate(prefix, overlay, base_sites):
         del sys.path[len(before):]
         at = pos + len(overlay)
         sys.path[at:at] = added
+    if hide:
+        _overlock_hide(hide)
     site.OVERLOCK_PREFIX = prefix
 """
+    + HIDE_FUNCTION
+)
 
 _SITECUSTOMIZE = """\
 # -*- coding: utf-8 -*-
@@ -85,6 +216,7 @@ OVERLOCK_BASE_PREFIX = {base_prefix!r}
 OVERLOCK_PYTHON = {version!r}
 OVERLOCK_OVERLAY = {overlay!r}
 OVERLOCK_BASE_SITES = {base_sites!r}
+OVERLOCK_HIDE = {hide!r}
 {activate}
 
 def _overlock_is_base():
@@ -123,7 +255,7 @@ def _overlock_boot():
     here = os.path.realpath(os.path.dirname(os.path.abspath(__file__)))
     sys.path[:] = [p for p in sys.path if os.path.realpath(p or ".") != here]
     if _overlock_is_base():
-        _overlock_activate(OVERLOCK_PREFIX, OVERLOCK_OVERLAY, OVERLOCK_BASE_SITES)
+        _overlock_activate(OVERLOCK_PREFIX, OVERLOCK_OVERLAY, OVERLOCK_BASE_SITES, OVERLOCK_HIDE)
     _overlock_chain()
 
 
@@ -136,7 +268,7 @@ _LAUNCHER = """\
 # so this script works without activating the overlay.
 import sys
 {activate}
-_overlock_activate({prefix!r}, {overlay!r}, {base_sites!r})
+_overlock_activate({prefix!r}, {overlay!r}, {base_sites!r}, {hide!r})
 del _overlock_activate
 
 import re
@@ -164,6 +296,25 @@ def stack_site_dirs(base: BaseEnv, prefix: Path) -> list[str]:
     return out + [d for d in lower_site_dirs(base) if d not in out]
 
 
+def hide_spec(base: BaseEnv, prefix: Path) -> dict[str, dict[str, list[str]]] | None:
+    """What the bootstrap hides (see HIDE_FUNCTION), or None when ``hide`` withholds nothing:
+    each hidden module and distribution name, with the directories it may still come from."""
+    if not base.withheld:
+        return None
+    own = overlay_site_dirs(base, prefix)
+    lower = [list(entry.get("site-dirs") or ()) for entry in layers_of(base)]
+    by = hidden_by(base)
+    modules: dict[str, list[str]] = {}
+    names: dict[str, list[str]] = {}
+    for name, found in sorted(hidden_modules(base).items()):
+        depth = by.get(name, 0)
+        allowed = own + [str(d) for dirs in lower[:depth] for d in dirs]
+        names[name] = allowed
+        for module in found:
+            modules.setdefault(module, allowed)
+    return {"modules": modules, "names": names}
+
+
 def boot_dir(prefix: Path) -> Path:
     return prefix / STATE_DIRNAME / BOOT_DIRNAME
 
@@ -176,6 +327,7 @@ def render_sitecustomize(base: BaseEnv, prefix: Path) -> str:
         version=(major, minor),
         overlay=stack_site_dirs(base, prefix),
         base_sites=list(base.interpreter_site_dirs),
+        hide=hide_spec(base, prefix),
         activate=ACTIVATE_FUNCTION,
     )
 
@@ -197,6 +349,7 @@ def render_launcher(base: BaseEnv, prefix: Path, module: str, attr: str) -> byte
         prefix=str(prefix),
         overlay=stack_site_dirs(base, prefix),
         base_sites=list(base.interpreter_site_dirs),
+        hide=hide_spec(base, prefix),
         activate=ACTIVATE_FUNCTION,
         module=module,
         import_name=attr.split(".")[0],

@@ -20,7 +20,9 @@ from typing import Any
 
 from packaging.utils import NormalizedName
 
+from overlock import untrusted
 from overlock.base.env import BaseEnv, InstalledDist
+from overlock.base.hiding import hidden_by, hide
 from overlock.dists.metadata import parse_metadata
 from overlock.errors import BadInputError
 from overlock.manifest.model import Manifest, load_manifest
@@ -44,6 +46,7 @@ class Layer:
     site_dirs: tuple[str, ...]  # under ``prefix``, purelib first
     fingerprint: str  # its lock and installed packages; not the generation number
     distributions: tuple[InstalledDist, ...]
+    hide: tuple[NormalizedName, ...] = ()  # what its own ``hide`` withholds, as it is synced
 
     @property
     def label(self) -> str:
@@ -57,6 +60,7 @@ class Layer:
             "site-dirs": list(self.site_dirs),
             "fingerprint": self.fingerprint,
             "distributions": sorted(f"{d.name}=={d.version}" for d in self.distributions),
+            **({"hide": list(self.hide)} if self.hide else {}),
         }
 
 
@@ -178,32 +182,50 @@ def read_layer(manifest: Manifest, base: BaseEnv) -> Layer:
         site_dirs=site_dirs,
         fingerprint="sha256:" + digest.hexdigest(),
         distributions=dists,
+        hide=_hides(state.layout.get("hides"), prefix),
     )
+
+
+def _hides(value: object, prefix: Path) -> tuple[NormalizedName, ...]:
+    """The lower overlay's own ``hide`` from its state (another user's file: checked)."""
+    if not isinstance(value, list):
+        return ()
+    try:
+        return tuple(untrusted.name(n, f"hides[{i}]") for i, n in enumerate(value))
+    except untrusted.UntrustedValue as exc:
+        raise BadInputError(
+            f"the overlay state in {prefix} is damaged: {exc}",
+            hint="ask its maintainer to run `overlock sync` again",
+        ) from None
 
 
 # -- the stacked base -----------------------------------------------------------------
 
 
 def stack(base: BaseEnv, layers: Sequence[Layer]) -> BaseEnv:
-    """``base`` seen through ``layers`` (nearest first): what an overlay above them sits on."""
+    """``base`` seen through ``layers`` (nearest first): what an overlay above them sits on.
+
+    From the lowest layer up, each one's ``hide`` withholds what is below it (base/hiding.py),
+    then its distributions go on top, winning over every copy below.
+    """
     if not layers:
         return base
-    visible: dict[NormalizedName, InstalledDist] = {}
-    for layer in layers:
-        for d in layer.distributions:
-            visible.setdefault(d.name, d)
-    covered = [d for d in base.distributions if d.name in visible]
-    hidden = [d for layer in layers for d in layer.distributions if visible[d.name] is not d]
-    rest = [d for d in base.distributions if d.name not in visible]
-    dists = [*(visible[n] for n in sorted(visible)), *rest]
-    extra = dict(base.extra)
+    env = base
+    for depth in range(len(layers), 0, -1):
+        layer = layers[depth - 1]
+        env = hide(env, layer.hide, depth=depth)
+        mine = {d.name for d in layer.distributions}
+        env = replace(
+            env,
+            distributions=(
+                *layer.distributions,
+                *(d for d in env.distributions if d.name not in mine),
+            ),
+            hidden=(*(d for d in env.distributions if d.name in mine), *env.hidden),
+        )
+    extra = dict(env.extra)
     extra[LAYERS_KEY] = [layer.to_json() for layer in layers]
-    return replace(
-        base,
-        distributions=tuple(dists),
-        hidden=(*hidden, *covered, *base.hidden),
-        extra=extra,
-    )
+    return replace(env, extra=extra)
 
 
 def stacked_base(manifest: Manifest, load_base: Callable[[Manifest], BaseEnv]) -> BaseEnv:
@@ -232,6 +254,15 @@ def stacked_base(manifest: Manifest, load_base: Callable[[Manifest], BaseEnv]) -
 def layers_of(base: BaseEnv) -> list[Mapping[str, Any]]:
     found = base.extra.get(LAYERS_KEY) or []
     return [entry for entry in found if isinstance(entry, Mapping)]
+
+
+def hider(base: BaseEnv, name: str) -> str:
+    """Whose ``hide`` withholds ``name``: ``overlay.toml`` or ``the group overlay 'x'``."""
+    depth = hidden_by(base).get(name, 0)
+    layers = layers_of(base)
+    if depth == 0 or depth > len(layers):
+        return "overlay.toml"
+    return f"the {layer_label(str(layers[depth - 1].get('name')))}"
 
 
 def lower_site_dirs(base: BaseEnv) -> list[str]:

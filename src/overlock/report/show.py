@@ -15,7 +15,7 @@ from overlock.base.env import BaseEnv
 from overlock.errors import OverlockError
 from overlock.lock.make import LockStatus
 from overlock.lock.pylock import Lock, LockedPackage
-from overlock.prefix.layers import layer_label, layers_of
+from overlock.prefix.layers import hider, layer_label, layers_of
 from overlock.prefix.state import Owner, read_state
 from overlock.sync.engine import lock_hash
 
@@ -139,6 +139,10 @@ class Overview:
     upstream: tuple[str, ...] = ()
     upstream_policy: str = "warn"
     layers: tuple[Mapping[str, Any], ...] = ()  # lower overlays, nearest first (prefix/layers.py)
+    # "name version (layer)" of what [overlay] hide withholds, and the base requirements on
+    # them the overlay leaves unmet (base/hiding.py).
+    hidden: tuple[str, ...] = ()
+    hidden_breakage: tuple[str, ...] = ()
 
     def lines(self, style: Style = _plain) -> list[str]:
         lock_state = (
@@ -156,6 +160,8 @@ class Overview:
                 f" {layer['prefix']} ({len(layer.get('distributions') or ())} distributions)"
                 for layer in self.layers
             ),
+            *([f"{style('hidden', 'bold')}  {', '.join(self.hidden)}"] if self.hidden else []),
+            *(f"        {style('warning:', 'yellow')} {line}" for line in self.hidden_breakage),
             f"{style('prefix', 'bold')}  {self.prefix.path}: {prefix_state}",
             f"{style('lock', 'bold')}    {self.lock}: {lock_state}",
             "",
@@ -219,6 +225,8 @@ class Overview:
                 "distributions": self.distributions,
             },
             "layers": [dict(layer) for layer in self.layers],
+            "hidden": list(self.hidden),
+            "hidden_breakage": list(self.hidden_breakage),
             "prefix": self.prefix.to_json(),
             "packages": [p.to_json() for p in self.packages],
             "upstream_requirements": {
@@ -291,4 +299,9 @@ def overview(
         layers=tuple(layers_of(base)),
         upstream=lock.upstream,
         upstream_policy=lock.upstream_policy,
+        hidden=tuple(
+            f"{d.name} {d.version} ({d.layer_label}; hidden by {hider(base, d.name)})"
+            for d in base.withheld
+        ),
+        hidden_breakage=lock.hidden_breakage,
     )

@@ -28,6 +28,7 @@ from overlock.dists.requirements import requirement_text, same_version
 from overlock.errors import OverlockError
 from overlock.lock.pylock import Lock, LockedPackage
 from overlock.lock.upstream import parse_text as parse_upstream
+from overlock.prefix.layers import hider
 
 # Requires-Dist of a locked package, verbatim, or None when its metadata cannot be had.
 RequiresOf = Callable[[LockedPackage], Sequence[str] | None]
@@ -145,6 +146,8 @@ class Why:
     more_chains: bool = False  # MAX_CHAINS was reached
     missing_metadata: tuple[str, ...] = ()  # packages whose requirement texts are unknown
     layer: str = "base"  # where the copy in use (or the shadowed one) comes from (prefix/layers.py)
+    hidden: str | None = None  # the version of the base's copy that [overlay] hide withholds
+    hidden_by: str = "overlay.toml"  # whose hide: prefix/layers.hider
 
     def _copy(self, version: str | None, *, named: bool = True) -> str:
         """``the base's NAME V``, or ``NAME V from the group overlay 'x'``."""
@@ -154,9 +157,14 @@ class Why:
         return f"{what} from the {self.layer}"
 
     def lines(self, *, all_base: bool = False) -> list[str]:
+        if not self.in_overlay and self.hidden is not None:
+            return self._hidden_lines()
         if not self.in_overlay:
             return self._base_lines(all_base=all_base)
         shadow = f" (it shadows {self._copy(self.shadows, named=False)})" if self.shadows else ""
+        if self.hidden is not None:
+            replaced = self._copy(self.hidden, named=False)
+            shadow = f" (it replaces {replaced}, which {self.hidden_by} hides)"
         direct = " from a direct reference" if self.direct else ""
         out = [f"{self.name} {self.version} is in the overlay{direct}{shadow} because:"]
         out += [f"  {chain}" for chain in self.chains]
@@ -194,6 +202,20 @@ class Why:
                 + ", ".join(self.missing_metadata)
                 + ": their metadata is not in the cache and the index was not reachable)"
             )
+        return out
+
+    def _hidden_lines(self) -> list[str]:
+        out = [
+            f"{self._copy(self.hidden)} is hidden by {self.hidden_by} (`hide`): the overlay does"
+            " not see it, and importing it fails"
+        ]
+        for d in self.demands:
+            if d.layer == "manifest":
+                continue
+            who = d.source if d.layer == "overlay" else f"{d.layer} {d.source}"
+            out.append(f"  {who} requires {d.requirement}: not met")
+        if len(out) == 1:
+            out.append("  nothing visible requires it")
         return out
 
     def _base_lines(self, *, all_base: bool) -> list[str]:
@@ -236,6 +258,7 @@ class Why:
             "demands": [d.to_json() for d in self.demands],
             "more_chains": self.more_chains,
             "missing_metadata": list(self.missing_metadata),
+            "hidden": self.hidden,
         }
 
 
@@ -440,6 +463,7 @@ class _Explainer:
 
     def explain(self, name: NormalizedName) -> Why:
         pkg = self.locked.get(name)
+        withheld = next((d for d in self.base.withheld if d.name == name), None)
         if pkg is not None:
             chains, more = self.chains(name)
             kept = tuple(self._kept(pkg, label) for label in pkg.kept_for)
@@ -460,6 +484,18 @@ class _Explainer:
                 more_chains=more,
                 missing_metadata=tuple(sorted(self.missing)),
                 layer=_layer_of(self.base, pkg.name),
+                hidden=withheld.version if withheld is not None else None,
+                hidden_by=hider(self.base, name),
+            )
+        if withheld is not None:
+            return Why(
+                name=withheld.name,
+                version=withheld.version,
+                in_overlay=False,
+                demands=self._demands(name, None),
+                layer=withheld.layer_label,
+                hidden=withheld.version,
+                hidden_by=hider(self.base, name),
             )
         dist = self.base.by_name.get(name)
         if dist is not None:

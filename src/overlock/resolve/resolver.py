@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,11 +151,15 @@ class BaseGraph:
     broken: tuple[str, ...]
 
     @classmethod
-    def of(cls, base: BaseEnv) -> BaseGraph:
+    def of(cls, base: BaseEnv, replaced: Collection[NormalizedName] = ()) -> BaseGraph:
+        """``replaced``: hidden names (base/hiding.py) the overlay requests itself; the base's
+        requirements on them are enforced. Those on other hidden names are left out here
+        (neither enforced nor pre-existing breakage: base/hiding.py reports them)."""
         deps: dict[NormalizedName, tuple[Requirement, ...]] = {}
         dependents: dict[NormalizedName, set[NormalizedName]] = {}
         broken: list[str] = []
         env = base.marker_env("")
+        withheld = {d.name for d in base.withheld}
         for dist in base.distributions:
             kept: list[Requirement] = []
             for r in dist.parsed_requires:
@@ -163,6 +167,11 @@ class BaseGraph:
                     continue
                 target_name = canonicalize_name(r.name)
                 if target_name == dist.name:
+                    continue
+                if target_name in withheld:
+                    if target_name in replaced:
+                        kept.append(r)
+                        dependents.setdefault(target_name, set()).add(dist.name)
                     continue
                 target = base.by_name.get(target_name)
                 if target is None:
@@ -502,8 +511,9 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
             with contextlib.suppress(InvalidSpecifier):
                 spec = SpecifierSet(meta.requires_python)
                 out.append(Req(canonicalize_name("python"), spec, kind=PY))
-        # Every base distribution that depends on this name must stay consistent with it.
-        if candidate.name in self.base.by_name:
+        # Every base distribution that depends on this name must stay consistent with it
+        # (a hidden name the overlay replaces has dependents too: base/hiding.py).
+        if candidate.name in self.base.by_name or candidate.name in self.graph.dependents:
             for dependent in self.graph.dependents.get(candidate.name, ()):
                 if dependent != candidate.name:
                     out.append(Req(dependent, kind=KEEP, text=dependent))
@@ -589,14 +599,15 @@ def resolve(
     for r, text in zip(requirements, texts, strict=False):
         requested_by_name.setdefault(canonicalize_name(r.name), []).append(text)
 
-    graph = BaseGraph.of(base)
+    requested = {canonicalize_name(r.name) for r in active}
+    graph = BaseGraph.of(base, replaced=requested)
     # The caller's allow_build already accounts for --no-build.
     policy = dataclasses.replace(policy or ResolvePolicy(), allow_build=allow_build)
     roots = [req_from_requirement(r) for r in active]
     provider = OverlayProvider(
         base,
         source,
-        requested={canonicalize_name(r.name) for r in active},
+        requested=requested,
         shadow=shadow,
         graph=graph,
         allow_build=allow_build,
@@ -687,7 +698,7 @@ def _origin_text(info: RequirementInformation[Req, Candidate]) -> str:
         return f"{req} (requested in overlay.toml)"
     if req.kind == PY:
         return f"{parent.describe()}, which requires Python {req.specifier}"
-    where = "base" if parent.origin == "base" else "index"
+    where = {"base": "base", "direct": "direct reference"}.get(parent.origin, "index")
     if parent.dist is not None:
         where = parent.dist.layer_label  # "base" or a lower overlay's name (prefix/layers.py)
     return f"{parent.name} {parent.version} ({where}), which requires {req}"

@@ -46,11 +46,12 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from overlock.atomic import write_text_atomic
 from overlock.base.env import BaseEnv
+from overlock.base.hiding import own_hides
 from overlock.baseproc import outside_link
 from overlock.dists.requirements import same_version
 from overlock.errors import BadInputError, OwnedPrefixError, SyncError
 from overlock.lock.pylock import Lock, LockedFile, LockedPackage
-from overlock.prefix.bootstrap import boot_dir, render_sitecustomize
+from overlock.prefix.bootstrap import boot_dir, hide_spec, render_sitecustomize
 from overlock.prefix.layers import lower_site_dirs
 from overlock.prefix.state import (
     LOCK_FILE,
@@ -154,6 +155,8 @@ def layout_key(base: BaseEnv, prefix: Path) -> dict[str, Any]:
         "base-site-dirs": list(base.interpreter_site_dirs),
         # Lower overlays are written into the bootstrap and launchers (prefix/layers.py).
         **({"layers": lower_site_dirs(base)} if lower_site_dirs(base) else {}),
+        # So is what ``hide`` withholds (base/hiding.py); absent without one, as before.
+        **({"hide": hide, "hides": own_hides(base)} if (hide := hide_spec(base, prefix)) else {}),
     }
 
 

@@ -35,7 +35,7 @@ from overlock.base.importscan import ImportScan, importable_top_level, importers
 from overlock.baseproc import base_argv, base_environ
 from overlock.errors import SyncError
 from overlock.lock.pylock import Lock
-from overlock.prefix.bootstrap import ACTIVATE_FUNCTION, stack_site_dirs
+from overlock.prefix.bootstrap import ACTIVATE_FUNCTION, hide_spec, stack_site_dirs
 
 # Top-level directories that wheels ship by accident and nobody imports.
 _NOT_MODULES = frozenset({"test", "tests", "testing", "docs", "doc", "examples", "benchmarks"})
@@ -213,7 +213,7 @@ import json, sys, traceback
 {activate}
 # -I hides PYTHONPATH; a module system's directories are part of the base all the same.
 sys.path[0:0] = {module_path!r}
-_overlock_activate({prefix!r}, {overlay!r}, {base_sites!r})
+_overlock_activate({prefix!r}, {overlay!r}, {base_sites!r}, {hide!r})
 todo = json.loads(sys.stdin.read())
 out = sys.__stdout__
 # Modules a base .pth file imported at start-up are in sys.modules before the overlay can win.
@@ -266,6 +266,7 @@ def verify_imports(
         overlay=stack_site_dirs(base, gen),
         base_sites=list(base.site_dirs),
         module_path=list(base.module_path),
+        hide=hide_spec(base, gen),
     )
     order = list(dict.fromkeys(c.module for c in checks))
     watch = sorted({c.module for c in checks if c.layer == "overlay"} - _STARTUP_SHIMS)

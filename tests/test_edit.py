@@ -21,7 +21,7 @@ from harness.wheels import WheelSpec
 from overlock.errors import BadInputError
 from overlock.lock.pylock import read_lock
 from overlock.manifest.edit import Change, add_requirements, remove_requirements
-from overlock.manifest.model import load_manifest
+from overlock.manifest.load import load_manifest
 
 Overlock = Callable[..., Run]
 

@@ -290,7 +290,7 @@ def test_what_a_lower_overlay_hides_stays_hidden_above_it(
 def test_the_readme_example_is_a_valid_manifest(tmp_path: Path) -> None:
     import re
 
-    from overlock.manifest.model import load_manifest
+    from overlock.manifest.load import load_manifest
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     section = readme.split("## Hiding base packages", 1)[1]

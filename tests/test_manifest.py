@@ -10,14 +10,9 @@ import pytest
 from packaging.requirements import InvalidRequirement, Requirement
 
 from overlock.errors import BadInputError, ManifestError, ManifestIssue
-from overlock.manifest.model import (
-    FORMAT_VERSION,
-    MANIFEST_FILENAME,
-    IndexSettings,
-    Manifest,
-    load_manifest,
-    render_template,
-)
+from overlock.manifest.load import load_manifest
+from overlock.manifest.model import FORMAT_VERSION, MANIFEST_FILENAME, IndexSettings, Manifest
+from overlock.manifest.template import render_template
 
 MINIMAL = """\
 [overlay]

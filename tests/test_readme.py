@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from overlock.manifest.model import load_manifest
+from overlock.manifest.load import load_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -29,7 +29,7 @@ from harness.sources import GIT_ENV, commit_all, git_init, write_project
 from harness.wheels import WheelSpec
 from overlock.build.git import checkout
 from overlock.cache import Cache
-from overlock.manifest.model import load_manifest
+from overlock.manifest.load import load_manifest
 from overlock.redact import (
     redact_text,
     redact_url,

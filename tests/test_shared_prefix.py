@@ -18,7 +18,7 @@ from harness.bases import Base, MakeBase
 from harness.index import PackageIndex
 from harness.project import Run, write_manifest
 from harness.wheels import MakeWheel, WheelSpec
-from overlock.manifest.model import load_manifest
+from overlock.manifest.load import load_manifest
 
 STATE = Path(".overlock") / "state.json"
 

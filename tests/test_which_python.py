@@ -21,7 +21,7 @@ from harness.bases import Base, MakeBase
 from harness.index import PackageIndex
 from harness.project import write_manifest
 from harness.wheels import MakeWheel
-from overlock.manifest.model import load_manifest
+from overlock.manifest.load import load_manifest
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 

@@ -14,7 +14,8 @@ from overlock.errors import ManifestError, OverlockError
 from overlock.limits import read_text_bounded
 from overlock.lock.pylock import Lock, write_lock
 from overlock.manifest.edit import Edit
-from overlock.manifest.model import Manifest, load_manifest
+from overlock.manifest.load import load_manifest
+from overlock.manifest.model import Manifest
 
 
 def read_manifest_text(path: Path) -> str:

@@ -17,7 +17,8 @@ from overlock.cache import Cache
 from overlock.index.pipconfig import IndexConfig
 from overlock.locations import manifest_path
 from overlock.lock.pylock import Lock, lock_path_for, read_lock
-from overlock.manifest.model import Manifest, load_manifest
+from overlock.manifest.load import load_manifest
+from overlock.manifest.model import Manifest
 from overlock.prefix.layers import stacked_base
 from overlock.prefix.state import Owner
 

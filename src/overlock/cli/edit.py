@@ -34,12 +34,8 @@ from overlock.cli.common import (
 from overlock.cli.output import Output
 from overlock.errors import BadInputError, BaseProbeError, ManifestError, OverlockError
 from overlock.manifest.edit import Edit, add_requirements, remove_requirements
-from overlock.manifest.model import (
-    MANIFEST_FILENAME,
-    NAME_PLACEHOLDER,
-    Manifest,
-    render_template,
-)
+from overlock.manifest.model import MANIFEST_FILENAME, NAME_PLACEHOLDER, Manifest
+from overlock.manifest.template import render_template
 
 DEFAULT_PREFIX = "~/overlays/{name}"
 

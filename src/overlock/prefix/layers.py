@@ -25,7 +25,8 @@ from overlock.base.env import BaseEnv, InstalledDist
 from overlock.base.hiding import hidden_by, hide
 from overlock.dists.metadata import parse_metadata
 from overlock.errors import BadInputError
-from overlock.manifest.model import Manifest, load_manifest
+from overlock.manifest.load import load_manifest
+from overlock.manifest.model import Manifest
 from overlock.prefix.state import read_state
 
 LAYERS_KEY = "layers"  # in BaseEnv.extra

@@ -31,7 +31,6 @@ from overlock.manifest.model import (
     GIT_URL_SCHEMES,
     MANIFEST_FILENAME,
     NAME_PLACEHOLDER,
-    PROJECT_NAME,
     SCHEMA,
     SHADOW_POLICIES,
     SOURCE_KEYS,
@@ -42,6 +41,7 @@ from overlock.manifest.model import (
     Manifest,
     SourceEntry,
     absolute_path,
+    is_project_name,
 )
 from overlock.manifest.policy import ALL, PRERELEASE_MODES
 from overlock.manifest.positions import Positions
@@ -334,7 +334,7 @@ class _Validator:
         name = self._string(entry, (*at, "name"))
         if "name" not in entry:
             self.report(at, "missing `name`: the project the source provides")
-        elif name is not None and not PROJECT_NAME.match(name):
+        elif name is not None and not is_project_name(name):
             self.report((*at, "name"), f"{json.dumps(name)} is not a valid project name")
         path = self._string(entry, (*at, "path"))
         git = self._string(entry, (*at, "git"))
@@ -409,7 +409,7 @@ class _Validator:
         for key in ("only-binary", "no-binary"):
             names: list[str] = []
             for k, text in enumerate(self._string_list(table, ("resolve", key)) or ()):
-                if text != ALL and not PROJECT_NAME.match(text):
+                if text != ALL and not is_project_name(text):
                     self.report(
                         ("resolve", key, k),
                         f'{json.dumps(text)} is not a project name or ":all:"',
@@ -441,9 +441,9 @@ class _Validator:
             return ()
         names = self._string_list(table, ("resolve", "keep")) or []
         for i, name in enumerate(names):
-            if not PROJECT_NAME.match(name):
+            if not is_project_name(name):
                 self.report(("resolve", "keep", i), f"{json.dumps(name)} is not a project name")
-        return tuple(dict.fromkeys(canonicalize_name(n) for n in names if PROJECT_NAME.match(n)))
+        return tuple(dict.fromkeys(canonicalize_name(n) for n in names if is_project_name(n)))
 
     def _hide(
         self, overlay: Mapping[str, Any] | None, keep: Sequence[NormalizedName]
@@ -453,7 +453,7 @@ class _Validator:
         names = self._string_list(overlay, ("overlay", "hide")) or []
         out: list[NormalizedName] = []
         for i, name in enumerate(names):
-            if not PROJECT_NAME.match(name):
+            if not is_project_name(name):
                 self.report(("overlay", "hide", i), f"{json.dumps(name)} is not a project name")
                 continue
             canonical = canonicalize_name(name)

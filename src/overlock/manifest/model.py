@@ -39,14 +39,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
 
 from packaging.requirements import Requirement
-from packaging.utils import NormalizedName, canonicalize_name
+from packaging.utils import InvalidName, NormalizedName, canonicalize_name
 
 from overlock import locations
 from overlock.redact import has_credentials, strip_text
@@ -76,7 +75,6 @@ SCHEMA: Mapping[str, tuple[str, ...]] = {
 UPSTREAM_POLICIES = ("warn", "enforce", "off")
 # Keys of a table entry in ``requires`` (a source to build), in the order they are written.
 SOURCE_KEYS = ("name", "path", "editable", "git", "rev", "subdirectory")
-PROJECT_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 GIT_URL_SCHEMES = ("https", "http", "ssh", "git", "file")
 
 KeyPath = tuple[str | int, ...]
@@ -238,3 +236,12 @@ def absolute_path(text: str, root: Path) -> Path:
     # Not resolve(): a base reached through a symlink should stay named the way the user wrote it.
     path = Path(text).expanduser()
     return path if path.is_absolute() else root / path
+
+
+def is_project_name(text: str) -> bool:
+    """A valid project name (PEP 508), by packaging's own rule."""
+    try:
+        canonicalize_name(text, validate=True)
+    except InvalidName:
+        return False
+    return True

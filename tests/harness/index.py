@@ -102,6 +102,9 @@ class _State:
     faults: list[_Fault] = field(default_factory=list)
     raw: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # path -> (body, type)
     requests: list[RequestRecord] = field(default_factory=list)
+    # Cache-Control sent with every index page (None: none, as before); PyPI sends
+    # "max-age=600". Pages always carry an ETag and answer If-None-Match with a 304.
+    page_cache_control: str | None = None
 
     def take_fault(self, path: str) -> _Fault | None:
         with self.lock:
@@ -381,9 +384,14 @@ class _Handler(BaseHTTPRequestHandler):
                 if chosen == JSON_V1
                 else project_html(normalized, entries, prefix)
             )
+        extra = {"Vary": "Accept", "ETag": f'"{hashlib.sha256(body).hexdigest()}"'}
+        if self.state.page_cache_control is not None:
+            extra["Cache-Control"] = self.state.page_cache_control
+        if self.headers.get("If-None-Match") == extra["ETag"] and not corrupt:
+            return self._send(304, b"", chosen, send_body=False, extra=extra)
         if corrupt:
             body = _corrupt(body)
-        return self._send(200, body, chosen, send_body=send_body, extra={"Vary": "Accept"})
+        return self._send(200, body, chosen, send_body=send_body, extra=extra)
 
     def _file(self, filename: str, *, send_body: bool, corrupt: bool) -> int:
         with self.state.lock:
@@ -625,6 +633,11 @@ class PackageIndex:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(FAULT_KINDS)}")
         with self._state.lock:
             self._state.faults.append(_Fault(pattern, kind, times, delay))
+
+    def cache_pages(self, cache_control: str | None) -> None:
+        """Send ``Cache-Control: cache_control`` with every index page from now on."""
+        with self._state.lock:
+            self._state.page_cache_control = cache_control
 
     def serve_raw(self, path: str, body: bytes, content_type: str) -> None:
         """Answer GET ``path`` with exactly ``body`` (a hostile page, say) until replaced."""

@@ -8,10 +8,11 @@ import shutil
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from overlock.app.overlay import Overlay
+from overlock.app.overlay import IndexOptions, Overlay
 from overlock.base.env import BaseEnv
 from overlock.base.probe_cache import probe_cached
 from overlock.baseproc import base_environ
@@ -170,6 +171,9 @@ def sync_overlay(
     """Sync ``overlay``'s prefix to ``lock`` (default: its lock file) and report it."""
     from overlock.sync.engine import sync
 
+    if offline:  # what a build needs from the index comes from the cache too
+        overlay.index_options = replace(overlay.index_options or IndexOptions(), offline=True)
+        overlay.__dict__.pop("index_config", None)
     # Before the lock and the base are read: what a stamp of this sync may vouch for.
     observed = stamp_observe(
         overlay.manifest.path, overlay.lock_path, overlay.manifest.base_snapshot

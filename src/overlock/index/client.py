@@ -17,6 +17,7 @@ import logging
 import os
 import ssl
 import stat
+import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -55,7 +56,7 @@ from overlock.errors import (
     IndexError_,
     OverlockError,
 )
-from overlock.index import compat
+from overlock.index import compat, httpcache
 from overlock.index import lazywheel as _lazywheel
 from overlock.index.pipconfig import IndexConfig
 from overlock.limits import (
@@ -99,6 +100,8 @@ class IndexStats:
     """What an ``Index`` asked of the network (and of its cache) so far."""
 
     pages: int = 0  # index / find-links pages fetched (file:// ones included)
+    pages_cached: int = 0  # pages answered from the cache without a request
+    pages_revalidated: int = 0  # of ``pages``: conditional requests answered 304
     metadata_requests: int = 0  # PEP 658 ``.metadata`` files fetched
     range_requests: int = 0  # HTTP range requests on wheels
     downloads: int = 0  # whole files downloaded (or copied from a local index)
@@ -166,17 +169,34 @@ class _PageFetcher:
 
     def get(self, url: str, *, headers: Mapping[str, str] | None = None) -> httpx2.Response:
         index = self._index
+        kept = index._kept_page(url, headers)
+        config = index.config
+        if kept is not None and (config.offline or (not config.refresh and kept.fresh())):
+            index._count("pages_cached")
+            return index._page_response(kept)
+        if config.offline and httpcache.cacheable_url(url):
+            raise index._offline_error(f"the index page {redact_url(url)}")
+        sent = {**(headers or {}), **(kept.validators() if kept is not None else {})}
         index._count("pages")
-        resp = index._bounded_get(url, headers=headers, limit=MAX_PAGE_BYTES)
+        resp = index._bounded_get(url, headers=sent, limit=MAX_PAGE_BYTES)
+        if resp.status_code == 304 and kept is not None:
+            index._count("pages_revalidated")
+            kept = kept.revalidated(resp.headers)
+            index._keep_page(kept)
+            resp = index._page_response(kept)
+        elif httpcache.cacheable_url(url):
+            index._keep_response(url, headers, resp)
         if resp.status_code >= 400 and resp.status_code not in (404, 410):
             raise index._status_error(url, resp.status_code)
         if resp.status_code in (404, 410):
-            index._pages_missing += 1
+            index._local.pages_missing = getattr(index._local, "pages_missing", 0) + 1
         if resp.status_code < 300:
             index._note_page(resp)
         return resp
 
     def head(self, url: str, *, headers: Mapping[str, str] | None = None) -> httpx2.Response:
+        if self._index.config.offline:
+            raise self._index._offline_error(redact_url(url))
         return self._index._head(url, headers=headers)
 
     def get_stream(
@@ -264,7 +284,10 @@ class Index:
         self._tag_rank = {tag: i for i, tag in enumerate(base.parsed_tags)}
         self._set_aside: dict[NormalizedName, tuple[SetAside, ...]] = {}
         self._missing: set[NormalizedName] = set()
-        self._pages_missing = 0  # pages that answered 404/410
+        # Pages that answered 404/410, per thread: metadata may be fetched ahead in threads
+        # (``prefetch``) while ``releases`` counts the misses of its own pages.
+        self._local = threading.local()
+        self._count_lock = threading.Lock()
         fetcher = cast(Fetcher, _PageFetcher(self))
         target = _BaseTarget(base)
         self._sources: list[_Source] = []
@@ -316,7 +339,7 @@ class Index:
         wheels: dict[Version, list[tuple[tuple[int, int, Any, int], Link, str]]] = {}
         sdists: dict[Version, list[tuple[tuple[int, int], Link, str]]] = {}
         unusable: dict[Version, str] = {}
-        pages_missing = self._pages_missing
+        pages_missing = getattr(self._local, "pages_missing", 0)
         for order, source in enumerate(self._sources):
             for package in self._find(source, name):
                 version = _version(package)
@@ -370,7 +393,7 @@ class Index:
             for v, why in sorted(unusable.items(), reverse=True)
             if v not in wheels and v not in sdists
         )
-        if not out and not unusable and self._pages_missing > pages_missing:
+        if not out and not unusable and getattr(self._local, "pages_missing", 0) > pages_missing:
             self._missing.add(name)
         logger.debug("%s: %d releases usable on the base", name, len(out))
         return self._releases[name]
@@ -489,6 +512,8 @@ class Index:
                         digest, size = _copy_hashing(local, dest, limit)
                     except OSError as exc:
                         raise IndexError_(f"cannot read {local}: {exc.strerror or exc}") from None
+                elif self.config.offline:
+                    raise self._offline_error(file.filename)
                 else:
                     digest, size = self._fetch_to(file.url, dest, limit)
             except _TooLarge as exc:
@@ -520,6 +545,8 @@ class Index:
         return replace(file, hashes={**file.hashes, "sha256": sha256}, size=size)
 
     def _head_size(self, url: str) -> int | None:
+        if self.config.offline:
+            return None  # the file itself may be in the cache (else download says so)
         try:
             response = self._head(url)
         except IndexError_:
@@ -640,6 +667,47 @@ class Index:
                     continue  # unearth reports the page
                 self._sizes[strip_credentials(url)] = entry["size"]
 
+    # -- kept pages (index/httpcache.py) ------------------------------------------------------
+
+    def _kept_page(self, url: str, headers: Mapping[str, str] | None) -> httpcache.Entry | None:
+        if not httpcache.cacheable_url(url):
+            return None
+        accept = (headers or {}).get("Accept", "")
+        data = self.cache.get_page(httpcache.entry_key(url, accept), httpcache.MAX_ENTRY_BYTES)
+        if data is None:
+            return None
+        entry = httpcache.Entry.from_bytes(data, url=url, accept=accept)
+        if entry is None:
+            logger.debug("ignoring a damaged cache entry for %s", self._scrub(redact_url(url)))
+        return entry
+
+    def _keep_page(self, entry: httpcache.Entry) -> None:
+        self.cache.put_page(entry.key, entry.to_bytes())
+
+    def _keep_response(
+        self, url: str, headers: Mapping[str, str] | None, resp: httpx2.Response
+    ) -> None:
+        accept = (headers or {}).get("Accept", "")
+        if not httpcache.storable(resp.status_code, resp.headers, resp.content, self._secrets):
+            # The index said not to keep it (or it holds a secret): nor the older copy.
+            self.cache.drop_page(httpcache.entry_key(url, accept))
+            return
+        self._keep_page(
+            httpcache.entry_from_response(url, accept, str(resp.url), resp.headers, resp.content)
+        )
+
+    def _page_response(self, entry: httpcache.Entry) -> httpx2.Response:
+        """A kept page as unearth reads a fetched one (its URL is the base of its links)."""
+        headers = {"Content-Type": entry.headers.get("content-type", "text/html")}
+        request = httpx2.Request("GET", entry.final_url)
+        return httpx2.Response(200, headers=headers, content=entry.body, request=request)
+
+    def _offline_error(self, what: str) -> IndexError_:
+        return IndexError_(
+            self._scrub(f"--offline, and {what} is not in overlock's cache"),
+            hint="run once without --offline (with network access) to fill the cache",
+        )
+
     # -- metadata -----------------------------------------------------------------------------
 
     def _metadata_bytes(self, name: str, wheel: DistFile) -> bytes:
@@ -666,6 +734,8 @@ class Index:
         return data
 
     def _remote_metadata(self, name: str, wheel: DistFile) -> bytes:
+        if self.config.offline:
+            raise self._offline_error(f"the metadata of {wheel.filename}")
         if wheel.has_metadata:
             data = self._pep658(wheel)
             if data is not None:
@@ -898,7 +968,8 @@ class Index:
             )
 
     def _count(self, key: str) -> None:
-        self._counts[key] += 1
+        with self._count_lock:
+            self._counts[key] += 1
 
     def _scrub(self, text: str) -> str:
         return scrub(text, self._secrets)

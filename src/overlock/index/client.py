@@ -21,6 +21,7 @@ import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -29,6 +30,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx2
 from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.tags import Tag
 from packaging.utils import (
     InvalidWheelFilename,
@@ -154,6 +156,9 @@ class _TooLarge(Exception):
 
 
 _RETRIED = (httpx2.TransportError, _ServerError, _DeadlinePassed)
+# Threads that fetch pages and metadata ahead of the resolver (``Index.prefetch``): a few
+# requests in flight hide most of a remote index's latency; more only load the index.
+PREFETCH_THREADS = 6
 
 
 class _PageFetcher:
@@ -269,6 +274,7 @@ class Index:
         cache: Cache | None = None,
         *,
         client: PyPIClient | None = None,
+        prefetch_threads: int = PREFETCH_THREADS,
     ) -> None:
         self.config = config
         self.base = base
@@ -288,6 +294,11 @@ class Index:
         # (``prefetch``) while ``releases`` counts the misses of its own pages.
         self._local = threading.local()
         self._count_lock = threading.Lock()
+        # Prefetching (``prefetch``): a pool made on first use, and one lock per release list
+        # or metadata file, so a thread and the resolver never fetch the same thing twice.
+        self.prefetch_threads = prefetch_threads
+        self._pool: ThreadPoolExecutor | None = None
+        self._key_locks: dict[tuple[str, str], threading.Lock] = {}
         fetcher = cast(Fetcher, _PageFetcher(self))
         target = _BaseTarget(base)
         self._sources: list[_Source] = []
@@ -310,6 +321,9 @@ class Index:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
         if self._owns_client:
             self.client.close()
 
@@ -333,8 +347,14 @@ class Index:
     def releases(self, name: NormalizedName) -> Sequence[Release]:
         """Every release of ``name`` installable on the base, newest first (see dists/types.py)."""
         name = canonicalize_name(name)
-        if name in self._releases:
-            return self._releases[name]
+        found = self._releases.get(name)
+        if found is not None:
+            return found
+        with self._key_lock(("releases", name)):  # a prefetch of it may be under way
+            found = self._releases.get(name)
+            return found if found is not None else self._find_releases(name)
+
+    def _find_releases(self, name: NormalizedName) -> Sequence[Release]:
         # version -> [(rank, link)]; rank orders yanked last, then tag priority, then source.
         wheels: dict[Version, list[tuple[tuple[int, int, Any, int], Link, str]]] = {}
         sdists: dict[Version, list[tuple[tuple[int, int], Link, str]]] = {}
@@ -423,6 +443,11 @@ class Index:
         memo = self._metadata.get(wheel.url)
         if memo is not None:
             return memo
+        with self._key_lock(("metadata", wheel.url)):
+            memo = self._metadata.get(wheel.url)
+            return memo if memo is not None else self._fetch_metadata(release, wheel)
+
+    def _fetch_metadata(self, release: Release, wheel: DistFile) -> DistMetadata:
         data = self._metadata_bytes(release.name, wheel)
         meta = parse_metadata(data, release.name, str(release.version))
         if meta.name != release.name or not _same_version(meta.version, release.version):
@@ -666,6 +691,49 @@ class Index:
                 except ValueError:
                     continue  # unearth reports the page
                 self._sizes[strip_credentials(url)] = entry["size"]
+
+    # -- fetching ahead -----------------------------------------------------------------------
+
+    def prefetch(
+        self, wanted: Iterable[tuple[NormalizedName, SpecifierSet, Version | None]]
+    ) -> None:
+        """Fetch, in threads, the releases of each wanted name and the metadata of the
+        release the resolver will most likely try first: ``(name, specifier, preferred)``.
+
+        Only a guess and only ahead of time: the resolver still asks for everything it uses,
+        in its own order, and gets what a thread already fetched (the same bytes it would
+        have fetched itself), so the lock does not depend on it. What fails here is dropped;
+        the resolver's own request fails the same way if it is ever made.
+        """
+        if self.prefetch_threads <= 0:
+            return
+        for name, specifier, preferred in wanted:
+            name = canonicalize_name(name)
+            if name in self._releases:
+                continue
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    max_workers=self.prefetch_threads, thread_name_prefix="overlock-prefetch"
+                )
+            self._pool.submit(self._prefetch_one, name, specifier, preferred)
+
+    def _prefetch_one(
+        self, name: NormalizedName, specifier: SpecifierSet, preferred: Version | None
+    ) -> None:
+        try:
+            releases = self.releases(name)
+            likely = [r for r in releases if r.wheel is not None and not r.yanked]
+            first = next((r for r in likely if r.version == preferred), None) or next(
+                (r for r in likely if specifier.contains(r.version)), None
+            )
+            if first is not None:
+                self.metadata(first)
+        except Exception as exc:  # dropped: see prefetch's docstring
+            logger.debug("prefetching %s: %s", name, exc)
+
+    def _key_lock(self, key: tuple[str, str]) -> threading.Lock:
+        with self._count_lock:
+            return self._key_locks.setdefault(key, threading.Lock())
 
     # -- kept pages (index/httpcache.py) ------------------------------------------------------
 

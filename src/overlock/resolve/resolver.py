@@ -490,6 +490,7 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
                 continue
         if candidate.extras:
             out.extend(self._extra_reqs(parsed, candidate))
+            self.prefetch(out)
             return out
         for r in parsed:
             if r.marker is not None and not marker_true(r.marker, self.base.marker_env("")):
@@ -507,7 +508,30 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
             for dependent in self.graph.dependents.get(candidate.name, ()):
                 if dependent != candidate.name:
                     out.append(Req(dependent, kind=KEEP, text=dependent))
+        self.prefetch(out)
         return out
+
+    def prefetch(self, reqs: Iterable[Req]) -> None:
+        """Let the source fetch ahead what these requirements will surely need from the index:
+        names the base lacks, or has at a version they refuse (the base copy costs nothing and
+        is tried first). Only a hint (``Index.prefetch``); no answer depends on it."""
+        ahead = getattr(self.source, "prefetch", None)
+        if ahead is None:
+            return
+        wanted = []
+        for r in reqs:
+            if r.kind != DEP or r.url or r.name == PYTHON or r.name in self.keep:
+                continue
+            dist = self.base.by_name.get(r.name)
+            if dist is not None and (
+                (self.shadow == "explicit" and r.name not in self.requested)
+                or dist.parsed_version is None
+                or r.specifier.contains(dist.parsed_version, prereleases=True)
+            ):
+                continue
+            wanted.append((r.name, r.specifier, self.prefer.get(r.name)))
+        if wanted:
+            ahead(wanted)
 
     def _extra_reqs(self, parsed: Iterable[Requirement], candidate: Candidate) -> list[Req]:
         out = []
@@ -606,6 +630,7 @@ def resolve(
         keep=keep,
     )
     reporter = _CountingReporter()
+    provider.prefetch(roots)
     resolver: Resolver[Req, Candidate, str] = Resolver(provider, reporter)
     try:
         result = resolver.resolve(roots, max_rounds=MAX_ROUNDS)

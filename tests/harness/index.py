@@ -94,6 +94,21 @@ class _Fault:
 
 
 @dataclass
+class _Gate:
+    """Requests for the first ``parties`` distinct paths matching ``pattern`` are answered
+    only once all of them have arrived. If they never do (a client that asks one at a time),
+    the gate is marked broken: when the client retries a held path, or after ``timeout``
+    seconds. A test of concurrency that does not depend on timing when the client is
+    concurrent."""
+
+    pattern: str
+    barrier: threading.Barrier
+    remaining: int
+    broken: bool = False
+    seen: set[str] = field(default_factory=set)
+
+
+@dataclass
 class _State:
     files_dir: Path
     auth_header: str | None
@@ -105,6 +120,24 @@ class _State:
     # Cache-Control sent with every index page (None: none, as before); PyPI sends
     # "max-age=600". Pages always carry an ETag and answer If-None-Match with a 304.
     page_cache_control: str | None = None
+    gates: list[_Gate] = field(default_factory=list)
+
+    def pass_gate(self, path: str) -> None:
+        with self.lock:
+            gate = next((g for g in self.gates if fnmatch.fnmatchcase(path, g.pattern)), None)
+            if gate is None or gate.remaining <= 0:
+                return
+            if path in gate.seen:
+                # Asked again while held: the client gave up waiting and retried, so the
+                # requests were not in flight together.
+                gate.broken = True
+                return
+            gate.seen.add(path)
+            gate.remaining -= 1
+        try:
+            gate.barrier.wait()
+        except threading.BrokenBarrierError:
+            gate.broken = True
 
     def take_fault(self, path: str) -> _Fault | None:
         with self.lock:
@@ -295,6 +328,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._recorded = False
         fault = self.state.take_fault(path)
         self._fault = fault
+        self.state.pass_gate(path)
         try:
             if fault is not None and fault.kind == "drop":
                 raise _Dropped
@@ -633,6 +667,14 @@ class PackageIndex:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(FAULT_KINDS)}")
         with self._state.lock:
             self._state.faults.append(_Fault(pattern, kind, times, delay))
+
+    def gate(self, pattern: str, parties: int, *, timeout: float = 60.0) -> _Gate:
+        """Hold the first ``parties`` requests matching ``pattern`` until all have arrived;
+        the returned gate's ``broken`` says whether they never did (within ``timeout``)."""
+        gate = _Gate(pattern, threading.Barrier(parties, timeout=timeout), parties)
+        with self._state.lock:
+            self._state.gates.append(gate)
+        return gate
 
     def cache_pages(self, cache_control: str | None) -> None:
         """Send ``Cache-Control: cache_control`` with every index page from now on."""

@@ -178,7 +178,9 @@ class _PageFetcher:
         config = index.config
         if kept is not None and (config.offline or (not config.refresh and kept.fresh())):
             index._count("pages_cached")
-            return index._page_response(kept)
+            resp = index._page_response(kept)
+            index._note_page(resp)
+            return resp
         if config.offline and httpcache.cacheable_url(url):
             raise index._offline_error(f"the index page {redact_url(url)}")
         sent = {**(headers or {}), **(kept.validators() if kept is not None else {})}
@@ -187,7 +189,10 @@ class _PageFetcher:
         if resp.status_code == 304 and kept is not None:
             index._count("pages_revalidated")
             kept = kept.revalidated(resp.headers)
-            index._keep_page(kept)
+            if httpcache.storable(200, resp.headers, kept.body, index._secrets):
+                index._keep_page(kept)
+            else:  # "still the same, and now do not keep it"
+                index.cache.drop_page(kept.key)
             resp = index._page_response(kept)
         elif httpcache.cacheable_url(url):
             index._keep_response(url, headers, resp)

@@ -42,9 +42,9 @@ from packaging.version import InvalidVersion, Version
 from unearth import PackageFinder, TargetPython
 from unearth.auth import MultiDomainBasicAuth
 from unearth.evaluator import Package
-from unearth.fetchers import Fetcher, PyPIClient
+from unearth.fetchers import DEFAULT_SECURE_ORIGINS, Fetcher, PyPIClient
 from unearth.link import Link
-from unearth.utils import url_to_path
+from unearth.utils import parse_netloc, url_to_path
 
 from overlock import untrusted
 from overlock.base.env import BaseEnv
@@ -215,7 +215,15 @@ class _PageFetcher:
         return self._index.client.stream("GET", url, headers=headers)
 
     def iter_secure_origins(self) -> Iterable[tuple[str, str, str]]:
-        return self._index.client.iter_secure_origins()
+        made = self._index._client
+        if made is not None:
+            return made.iter_secure_origins()
+        # What PyPIClient answers, without making one for a page that comes from the cache.
+        trusted = [parse_netloc(host) for host in self._index.config.trusted_hosts]
+        return [
+            *DEFAULT_SECURE_ORIGINS,
+            *(("*", host, "*" if port is None else str(port)) for host, port in trusted),
+        ]
 
 
 def ssl_context(config: IndexConfig) -> ssl.SSLContext:
@@ -285,7 +293,7 @@ class Index:
         self.base = base
         self.cache = cache if cache is not None else Cache.default()
         self._owns_client = client is None
-        self.client: PyPIClient = client if client is not None else make_client(config)
+        self._client = client  # made on first use when None (see ``client``)
         self._secrets = secrets_in([*config.sources, *config.auth_urls])
         self._counts = dict.fromkeys(IndexStats().as_dict(), 0)
         self._releases: dict[NormalizedName, tuple[Release, ...]] = {}
@@ -329,14 +337,24 @@ class Index:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
-        if self._owns_client:
-            self.client.close()
+        if self._owns_client and self._client is not None:
+            self._client.close()
 
     def __enter__(self) -> Index:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def client(self) -> PyPIClient:
+        """The HTTP client, made on first use: a lock answered from the cache needs none, and
+        making one (TLS context, transports) is a good part of such a lock's time."""
+        if self._client is None:
+            with self._count_lock:
+                if self._client is None:
+                    self._client = make_client(self.config)
+        return self._client
 
     @property
     def stats(self) -> dict[str, int]:

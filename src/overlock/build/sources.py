@@ -85,6 +85,7 @@ class BuildingSource:
         return self.index.releases(name)
 
     def prefetch(self, wanted: Any) -> None:
+        """Pass the resolver's hints on (``Index.prefetch``)."""
         ahead = getattr(self.index, "prefetch", None)
         if callable(ahead):
             ahead(wanted)

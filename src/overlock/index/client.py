@@ -30,7 +30,6 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx2
 from packaging.requirements import Requirement
-from packaging.specifiers import SpecifierSet
 from packaging.tags import Tag
 from packaging.utils import (
     InvalidWheelFilename,
@@ -718,10 +717,11 @@ class Index:
     # -- fetching ahead -----------------------------------------------------------------------
 
     def prefetch(
-        self, wanted: Iterable[tuple[NormalizedName, SpecifierSet, Version | None]]
+        self,
+        wanted: Iterable[tuple[NormalizedName, Callable[[Sequence[Release]], Release | None]]],
     ) -> None:
         """Fetch, in threads, the releases of each wanted name and the metadata of the
-        release the resolver will most likely try first: ``(name, specifier, preferred)``.
+        release the resolver will likely try first (the second item picks it).
 
         Only a guess and only ahead of time: the resolver still asks for everything it uses,
         in its own order, and gets what a thread already fetched (the same bytes it would
@@ -730,7 +730,7 @@ class Index:
         """
         if self.prefetch_threads <= 0:
             return
-        for name, specifier, preferred in wanted:
+        for name, guess in wanted:
             name = canonicalize_name(name)
             if name in self._releases:
                 continue
@@ -738,18 +738,14 @@ class Index:
                 self._pool = ThreadPoolExecutor(
                     max_workers=self.prefetch_threads, thread_name_prefix="overlock-prefetch"
                 )
-            self._pool.submit(self._prefetch_one, name, specifier, preferred)
+            self._pool.submit(self._prefetch_one, name, guess)
 
     def _prefetch_one(
-        self, name: NormalizedName, specifier: SpecifierSet, preferred: Version | None
+        self, name: NormalizedName, guess: Callable[[Sequence[Release]], Release | None]
     ) -> None:
         try:
-            releases = self.releases(name)
-            likely = [r for r in releases if r.wheel is not None and not r.yanked]
-            first = next((r for r in likely if r.version == preferred), None) or next(
-                (r for r in likely if specifier.contains(r.version)), None
-            )
-            if first is not None:
+            first = guess(self.releases(name))
+            if first is not None and first.wheel is not None:
                 self.metadata(first)
         except Exception as exc:  # dropped: see prefetch's docstring
             logger.debug("prefetching %s: %s", name, exc)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -26,14 +27,20 @@ REQUESTS = {
 }
 
 
-def _time(argv: list[str], env: dict[str, str], cwd: Path, output: Path) -> float:
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _time(argv: list[str], env: dict[str, str], cwd: Path, output: Path) -> tuple[float, float]:
+    """(wall s, CPU s) of one run; CPU time says more than wall time on a loaded machine."""
     output.unlink(missing_ok=True)  # a fresh resolution each time, not "nothing to do"
-    started = time.perf_counter()
+    cpu, started = _cpu(), time.perf_counter()
     proc = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"failed ({proc.returncode}): {' '.join(argv)}\n{proc.stderr[-2000:]}")
-    return elapsed
+    return elapsed, _cpu() - cpu
 
 
 def main() -> int:
@@ -86,18 +93,23 @@ def main() -> int:
     for argv, env, out in jobs.values():
         _time(argv, env, runs, out)
     times: dict[str, list[float]] = {name: [] for name in jobs}
+    cpu: dict[str, list[float]] = {name: [] for name in jobs}
     for _ in range(args.runs):
         for name, (argv, env, out) in jobs.items():
-            times[name].append(_time(argv, env, runs, out))
+            wall, used = _time(argv, env, runs, out)
+            times[name].append(wall)
+            cpu[name].append(used)
     med = {name: statistics.median(t) for name, t in times.items()}
+    med_cpu = {name: statistics.median(t) for name, t in cpu.items()}
     ratios = sorted(o / u for o, u in zip(times["overlock"], times["uv"], strict=True))
     print(f"index: {args.index_url}; request: {list(request)}; pairs: {args.runs}")
-    print(f"{'tool':10} {'median s':>9} {'min s':>7}")
+    print(f"{'tool':10} {'median s':>9} {'min s':>7} {'CPU s':>7}")
     for name, t in times.items():
-        print(f"{name:10} {med[name]:9.3f} {min(t):7.3f}")
+        print(f"{name:10} {med[name]:9.3f} {min(t):7.3f} {med_cpu[name]:7.3f}")
     print(
         f"overlock/uv: median of medians {med['overlock'] / med['uv']:.2f},"
-        f" median of paired ratios {statistics.median(ratios):.2f}"
+        f" median of paired ratios {statistics.median(ratios):.2f},"
+        f" CPU {med_cpu['overlock'] / med_cpu['uv']:.2f}"
     )
     if args.json:
         doc = {
@@ -106,6 +118,8 @@ def main() -> int:
             "overlock_options": args.overlock_option,
             "times": times,
             "medians": med,
+            "cpu": cpu,
+            "cpu_medians": med_cpu,
             "paired_ratio_median": statistics.median(ratios),
         }
         args.json.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")

@@ -416,6 +416,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="MS",
         help="delay every index answer by MS milliseconds, to model a remote index (default 0)",
     )
+    parser.add_argument(
+        "--cache-control",
+        metavar="VALUE",
+        help='send "Cache-Control: VALUE" with every index page, as PyPI sends "max-age=600"'
+        " (default: none)",
+    )
     parser.add_argument("--skip-scaling", action="store_true", help="only the tool comparison")
     parser.add_argument(
         "--profile", action="store_true", help="also break down and cProfile overlock's lock"
@@ -447,12 +453,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     for wheel in index_wheels:
         index.add(wheel, metadata=True)
     index.start()
+    index.cache_pages(args.cache_control)
     if args.latency > 0:
         # The harness's "slow" fault, on every path: each answer waits, concurrent ones overlap.
         index.fault("*", "slow", times=10**9, delay=args.latency / 1000)
     print(
         f"base: {len(base_versions)} distributions; index: {len(index_wheels)} wheels"
-        f" at {index.url}; added latency per request: {args.latency:g} ms"
+        f" at {index.url}; added latency per request: {args.latency:g} ms;"
+        f" page Cache-Control: {args.cache_control or 'none'}"
     )
     try:
         log("comparing tools...")
@@ -500,6 +508,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "request": list(REQUEST),
             "runs": args.runs,
             "latency_ms": args.latency,
+            "cache_control": args.cache_control,
             "base_distributions": len(base_versions),
             "index_wheels": len(index_wheels),
             "tools": {

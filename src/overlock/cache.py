@@ -8,10 +8,14 @@ Layout under the root::
     built/<key>.json                               the wheel built from <key> (build/backend.py)
     built-metadata/<key>                           METADATA a backend prepared for <key>
     git/<sha256 of the URL>                        bare mirrors of git repositories (build/git.py)
+    pages/<key[:2]>/<key>                          index pages, kept as their Cache-Control
+                                                   allows (index/httpcache.py names the key)
 
 Entries are keyed by the *file's* hash, so they never go stale: the same hash is the same
-bytes on any index. Every write goes to a temporary file in the destination directory and
-is then ``os.replace``d into place, so concurrent processes only ever see complete entries.
+bytes on any index. Index pages are the exception: they change, so index/httpcache.py decides
+when one may be reused, and reads each back as untrusted input. Every write goes to a
+temporary file in the destination directory and is then ``os.replace``d into place, so
+concurrent processes only ever see complete entries.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from pathlib import Path
 from typing import IO
 
 from overlock.atomic import atomic_writer
+from overlock.limits import read_bounded
 from overlock.locations import cache_root
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -215,6 +220,27 @@ class Cache:
     def put_built_metadata(self, key: str, data: bytes) -> None:
         with self._atomic(self.root / "built-metadata" / _check_sha(key)) as fh:
             fh.write(data)
+
+    # -- index pages (see index/httpcache.py) -----------------------------------------------
+
+    def page_path(self, key: str) -> Path:
+        key = _check_sha(key)
+        return self.root / "pages" / key[:2] / key
+
+    def get_page(self, key: str, limit: int) -> bytes | None:
+        """The entry filed under ``key``, unless missing, unreadable or over ``limit`` bytes."""
+        try:
+            return read_bounded(self.page_path(key), limit)
+        except OSError:
+            return None
+
+    def put_page(self, key: str, data: bytes) -> None:
+        with contextlib.suppress(OSError), self._atomic(self.page_path(key)) as fh:
+            fh.write(data)  # a cache that cannot be written only costs requests
+
+    def drop_page(self, key: str) -> None:
+        with contextlib.suppress(OSError):
+            self.page_path(key).unlink()
 
     def git_dir(self, url: str) -> Path:
         """Where the bare mirror of the git repository at ``url`` lives."""

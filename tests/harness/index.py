@@ -97,6 +97,21 @@ class _Fault:
 
 
 @dataclass
+class _Gate:
+    """Requests for the first ``parties`` distinct paths matching ``pattern`` are answered
+    only once all of them have arrived. If they never do (a client that asks one at a time),
+    the gate is marked broken: when the client retries a held path, or after ``timeout``
+    seconds. A test of concurrency that does not depend on timing when the client is
+    concurrent."""
+
+    pattern: str
+    barrier: threading.Barrier
+    remaining: int
+    broken: bool = False
+    seen: set[str] = field(default_factory=set)
+
+
+@dataclass
 class _State:
     files_dir: Path
     auth_header: str | None
@@ -106,6 +121,27 @@ class _State:
     raw: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # path -> (body, type)
     requests: list[RequestRecord] = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)
+    # Cache-Control sent with every index page (None: none, as before); PyPI sends
+    # "max-age=600". Pages always carry an ETag and answer If-None-Match with a 304.
+    page_cache_control: str | None = None
+    gates: list[_Gate] = field(default_factory=list)
+
+    def pass_gate(self, path: str) -> None:
+        with self.lock:
+            gate = next((g for g in self.gates if fnmatch.fnmatchcase(path, g.pattern)), None)
+            if gate is None or gate.remaining <= 0:
+                return
+            if path in gate.seen:
+                # Asked again while held: the client gave up waiting and retried, so the
+                # requests were not in flight together.
+                gate.broken = True
+                return
+            gate.seen.add(path)
+            gate.remaining -= 1
+        try:
+            gate.barrier.wait()
+        except threading.BrokenBarrierError:
+            gate.broken = True
 
     def take_fault(self, path: str) -> _Fault | None:
         with self.lock:
@@ -296,6 +332,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._recorded = False
         fault = self.state.take_fault(path)
         self._fault = fault
+        self.state.pass_gate(path)
         try:
             if fault is not None and fault.kind == "drop":
                 raise _Dropped
@@ -402,9 +439,14 @@ class _Handler(BaseHTTPRequestHandler):
                 if chosen == JSON_V1
                 else project_html(normalized, entries, prefix)
             )
+        extra = {"Vary": "Accept", "ETag": f'"{hashlib.sha256(body).hexdigest()}"'}
+        if self.state.page_cache_control is not None:
+            extra["Cache-Control"] = self.state.page_cache_control
+        if self.headers.get("If-None-Match") == extra["ETag"] and not corrupt:
+            return self._send(304, b"", chosen, send_body=False, extra=extra)
         if corrupt:
             body = _corrupt(body)
-        return self._send(200, body, chosen, send_body=send_body, extra={"Vary": "Accept"})
+        return self._send(200, body, chosen, send_body=send_body, extra=extra)
 
     def _file(self, filename: str, *, send_body: bool, corrupt: bool) -> int:
         with self.state.lock:
@@ -648,6 +690,19 @@ class PackageIndex:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(FAULT_KINDS)}")
         with self._state.lock:
             self._state.faults.append(_Fault(pattern, kind, times, delay))
+
+    def gate(self, pattern: str, parties: int, *, timeout: float = 60.0) -> _Gate:
+        """Hold the first ``parties`` requests matching ``pattern`` until all have arrived;
+        the returned gate's ``broken`` says whether they never did (within ``timeout``)."""
+        gate = _Gate(pattern, threading.Barrier(parties, timeout=timeout), parties)
+        with self._state.lock:
+            self._state.gates.append(gate)
+        return gate
+
+    def cache_pages(self, cache_control: str | None) -> None:
+        """Send ``Cache-Control: cache_control`` with every index page from now on."""
+        with self._state.lock:
+            self._state.page_cache_control = cache_control
 
     def serve_raw(self, path: str, body: bytes, content_type: str) -> None:
         """Answer GET ``path`` with exactly ``body`` (a hostile page, say) until replaced."""

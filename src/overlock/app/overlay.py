@@ -34,11 +34,20 @@ class IndexOptions:
     extra_index_urls: tuple[str, ...] = ()  # added after the configured ones
     find_links: tuple[str, ...] = ()  # added after the configured ones
     no_index: bool = False
+    # How the index may be used this run; not "where from", so not counted by __bool__ (a
+    # lock that is current stays current under --offline or --refresh).
+    offline: bool = False
+    refresh: bool = False
 
     def __bool__(self) -> bool:
         return bool(self.index_url or self.extra_index_urls or self.find_links or self.no_index)
 
     def applied_to(self, config: IndexConfig) -> IndexConfig:
+        config = replace(
+            config, offline=config.offline or self.offline, refresh=config.refresh or self.refresh
+        )
+        if not self:
+            return config
         primary = self.index_url or config.index_urls[0]
         return replace(
             config,
@@ -75,6 +84,10 @@ class Overlay:
         manifest = load_manifest((path or default_manifest_path()).absolute())
         redact.remember(manifest.credential_urls)
         return cls(manifest)
+
+    def with_index_options(self, options: IndexOptions) -> Overlay:
+        """This overlay with other index options (and nothing computed from the old ones)."""
+        return Overlay(self.manifest, options)
 
     @cached_property
     def base(self) -> BaseEnv:

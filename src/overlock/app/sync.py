@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 from overlock.app.lock import lazy_index
-from overlock.app.overlay import Overlay
+from overlock.app.overlay import IndexOptions, Overlay
 from overlock.base.env import BaseEnv
 from overlock.base.hiding import hide
 from overlock.base.probe_cache import probe_cached
@@ -150,6 +151,10 @@ def sync_overlay(
     """Sync ``overlay``'s prefix to ``lock`` (default: its lock file, which must be current
     unless ``allow_stale``), building its sources first; record a stamp for the next no-op.
     ``note``: what builds say; ``debug``: the engine's detail."""
+    if offline:  # what a build needs from the index comes from the cache too
+        overlay = overlay.with_index_options(
+            replace(overlay.index_options or IndexOptions(), offline=True)
+        )
     # Before the lock and the base are read: what a stamp of this sync may vouch for.
     observed = stamp_observe(
         overlay.manifest.path, overlay.lock_path, overlay.manifest.base_snapshot

@@ -91,6 +91,12 @@ class BuildingSource:
     def releases(self, name: NormalizedName) -> Sequence[Release]:
         return self.index.releases(name)
 
+    def prefetch(self, wanted: Any) -> None:
+        """Pass the resolver's hints on (``Index.prefetch``)."""
+        ahead = getattr(self.index, "prefetch", None)
+        if callable(ahead):
+            ahead(wanted)
+
     def set_aside(self, name: NormalizedName) -> Sequence[SetAside]:
         found = getattr(self.index, "set_aside", None)
         return found(name) if callable(found) else ()

@@ -175,6 +175,16 @@ def add_index_options(parser: argparse.ArgumentParser) -> None:
         help="a directory or page of distribution files to search (repeat for more)",
     )
     parser.add_argument("--no-index", action="store_true", help="use only --find-links")
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="never use the network: only index pages, metadata and files already cached",
+    )
+    parser.add_argument(
+        "--refresh",
+        action="store_true",
+        help="revalidate every cached index page, however fresh the index said it is",
+    )
 
 
 def index_options(args: argparse.Namespace | None) -> IndexOptions:
@@ -188,6 +198,8 @@ def index_options(args: argparse.Namespace | None) -> IndexOptions:
         extra_index_urls=tuple(getattr(args, "extra_index_url", None) or ()),
         find_links=tuple(absolute_location(f, here) for f in getattr(args, "find_links", ()) or ()),
         no_index=bool(getattr(args, "no_index", False)),
+        offline=bool(getattr(args, "offline", False)),
+        refresh=bool(getattr(args, "refresh", False)),
     )
 
 
@@ -210,7 +222,7 @@ def make_lock(
     from overlock.lock.make import preferred_versions
 
     options = index_options(args)
-    if options:
+    if options != overlay.index_options and options != IndexOptions():
         overlay.index_options = options
         overlay.__dict__.pop("index_config", None)  # computed again with them
 

@@ -330,6 +330,7 @@ def _edit(args: argparse.Namespace, out: Output, change: Callable[[str], Edit]) 
     sync_options: dict[str, Any] = {
         "compile_bytecode": not args.no_compile,
         "no_build": args.no_build,
+        "offline": args.offline,
     }
     if args.dry_run:
         out.note(f"dry run: {path.name} and {lock_path.name} were not written")

@@ -52,6 +52,7 @@ def cmd_lock(args: argparse.Namespace, out: Output) -> int:
     from overlock.lock.pylock import write_lock
 
     overlay = Overlay.load(args.manifest)
+    overlay.index_options = index_options(args)  # --offline holds for the checks below too
     base = overlay.base
     old = overlay.read_lock()
 

@@ -17,9 +17,11 @@ import logging
 import os
 import ssl
 import stat
+import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -39,9 +41,9 @@ from packaging.version import InvalidVersion, Version
 from unearth import PackageFinder, TargetPython
 from unearth.auth import MultiDomainBasicAuth
 from unearth.evaluator import Package
-from unearth.fetchers import Fetcher, PyPIClient
+from unearth.fetchers import DEFAULT_SECURE_ORIGINS, Fetcher, PyPIClient
 from unearth.link import Link
-from unearth.utils import url_to_path
+from unearth.utils import parse_netloc, url_to_path
 
 from overlock import untrusted
 from overlock.base.env import BaseEnv
@@ -57,7 +59,7 @@ from overlock.errors import (
     IndexError_,
     OverlockError,
 )
-from overlock.index import compat, lazywheel
+from overlock.index import compat, httpcache, lazywheel
 from overlock.index import deadline as request_deadline
 from overlock.index.deadline import DeadlinePassed
 from overlock.index.pipconfig import IndexConfig
@@ -102,6 +104,8 @@ class IndexStats:
     """What an ``Index`` asked of the network (and of its cache) so far."""
 
     pages: int = 0  # index / find-links pages fetched (file:// ones included)
+    pages_cached: int = 0  # pages answered from the cache without a request
+    pages_revalidated: int = 0  # of ``pages``: conditional requests answered 304
     metadata_requests: int = 0  # PEP 658 ``.metadata`` files fetched
     range_requests: int = 0  # HTTP range requests on wheels
     downloads: int = 0  # whole files downloaded (or copied from a local index)
@@ -150,6 +154,9 @@ class _TooLarge(Exception):
 
 
 _RETRIED = (httpx2.TransportError, _ServerError, DeadlinePassed)
+# Threads that fetch pages and metadata ahead of the resolver (``Index.prefetch``): a few
+# requests in flight hide most of a remote index's latency; more only load the index.
+PREFETCH_THREADS = 6
 
 
 class _PageFetcher:
@@ -165,17 +172,39 @@ class _PageFetcher:
 
     def get(self, url: str, *, headers: Mapping[str, str] | None = None) -> httpx2.Response:
         index = self._index
+        kept = index._kept_page(url, headers)
+        config = index.config
+        if kept is not None and (config.offline or (not config.refresh and kept.fresh())):
+            index._count("pages_cached")
+            resp = index._page_response(kept)
+            index._note_page(resp)
+            return resp
+        if config.offline and httpcache.cacheable_url(url):
+            raise index._offline_error(f"the index page {redact_url(url)}")
+        sent = {**(headers or {}), **(kept.validators() if kept is not None else {})}
         index._count("pages")
-        resp = index._bounded_get(url, headers=headers, limit=MAX_PAGE_BYTES)
+        resp = index._bounded_get(url, headers=sent, limit=MAX_PAGE_BYTES)
+        if resp.status_code == 304 and kept is not None:
+            index._count("pages_revalidated")
+            kept = kept.revalidated(resp.headers)
+            if httpcache.storable(200, resp.headers, kept.body, index._secrets):
+                index._keep_page(kept)
+            else:  # "still the same, and now do not keep it"
+                index.cache.drop_page(kept.key)
+            resp = index._page_response(kept)
+        elif httpcache.cacheable_url(url):
+            index._keep_response(url, headers, resp)
         if resp.status_code >= 400 and resp.status_code not in (404, 410):
             raise index._status_error(url, resp.status_code)
         if resp.status_code in (404, 410):
-            index._pages_missing += 1
+            index._local.pages_missing = getattr(index._local, "pages_missing", 0) + 1
         if resp.status_code < 300:
             index._note_page(resp)
         return resp
 
     def head(self, url: str, *, headers: Mapping[str, str] | None = None) -> httpx2.Response:
+        if self._index.config.offline:
+            raise self._index._offline_error(redact_url(url))
         return self._index._head(url, headers=headers)
 
     def get_stream(
@@ -184,7 +213,15 @@ class _PageFetcher:
         return self._index.client.stream("GET", url, headers=headers)
 
     def iter_secure_origins(self) -> Iterable[tuple[str, str, str]]:
-        return self._index.client.iter_secure_origins()
+        made = self._index._client
+        if made is not None:
+            return made.iter_secure_origins()
+        # What PyPIClient answers, without making one for a page that comes from the cache.
+        trusted = [parse_netloc(host) for host in self._index.config.trusted_hosts]
+        return [
+            *DEFAULT_SECURE_ORIGINS,
+            *(("*", host, "*" if port is None else str(port)) for host, port in trusted),
+        ]
 
 
 def ssl_context(config: IndexConfig) -> ssl.SSLContext:
@@ -249,12 +286,13 @@ class Index:
         cache: Cache | None = None,
         *,
         client: PyPIClient | None = None,
+        prefetch_threads: int = PREFETCH_THREADS,
     ) -> None:
         self.config = config
         self.base = base
         self.cache = cache if cache is not None else Cache.default()
         self._owns_client = client is None
-        self.client: PyPIClient = client if client is not None else make_client(config)
+        self._client = client  # made on first use when None (see ``client``)
         self._secrets = secrets_in([*config.sources, *config.auth_urls])
         self._counts = dict.fromkeys(IndexStats().as_dict(), 0)
         self._releases: dict[NormalizedName, tuple[Release, ...]] = {}
@@ -264,7 +302,15 @@ class Index:
         self._tag_rank = {tag: i for i, tag in enumerate(base.parsed_tags)}
         self._set_aside: dict[NormalizedName, tuple[SetAside, ...]] = {}
         self._missing: set[NormalizedName] = set()
-        self._pages_missing = 0  # pages that answered 404/410
+        # Pages that answered 404/410, per thread: metadata may be fetched ahead in threads
+        # (``prefetch``) while ``releases`` counts the misses of its own pages.
+        self._local = threading.local()
+        self._count_lock = threading.Lock()
+        # Prefetching (``prefetch``): a pool made on first use, and one lock per release list
+        # or metadata file, so a thread and the resolver never fetch the same thing twice.
+        self.prefetch_threads = prefetch_threads
+        self._pool: ThreadPoolExecutor | None = None
+        self._key_locks: dict[tuple[str, str], threading.Lock] = {}
         fetcher = cast(Fetcher, _PageFetcher(self))
         target = _BaseTarget(base)
         self._sources: list[_Source] = []
@@ -287,14 +333,27 @@ class Index:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def close(self) -> None:
-        if self._owns_client:
-            self.client.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        if self._owns_client and self._client is not None:
+            self._client.close()
 
     def __enter__(self) -> Index:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def client(self) -> PyPIClient:
+        """The HTTP client, made on first use: a lock answered from the cache needs none, and
+        making one (TLS context, transports) is a good part of such a lock's time."""
+        if self._client is None:
+            with self._count_lock:
+                if self._client is None:
+                    self._client = make_client(self.config)
+        return self._client
 
     @property
     def stats(self) -> dict[str, int]:
@@ -306,13 +365,19 @@ class Index:
     def releases(self, name: NormalizedName) -> Sequence[Release]:
         """Every release of ``name`` installable on the base, newest first (see dists/types.py)."""
         name = canonicalize_name(name)
-        if name in self._releases:
-            return self._releases[name]
+        found = self._releases.get(name)
+        if found is not None:
+            return found
+        with self._key_lock(("releases", name)):  # a prefetch of it may be under way
+            found = self._releases.get(name)
+            return found if found is not None else self._find_releases(name)
+
+    def _find_releases(self, name: NormalizedName) -> Sequence[Release]:
         # version -> [(rank, link)]; rank orders yanked last, then tag priority, then source.
         wheels: dict[Version, list[tuple[tuple[int, int, Any, int], Link, str]]] = {}
         sdists: dict[Version, list[tuple[tuple[int, int], Link, str]]] = {}
         unusable: dict[Version, str] = {}
-        pages_missing = self._pages_missing
+        pages_missing = getattr(self._local, "pages_missing", 0)
         for order, source in enumerate(self._sources):
             for package in self._find(source, name):
                 version = _version(package)
@@ -366,7 +431,7 @@ class Index:
             for v, why in sorted(unusable.items(), reverse=True)
             if v not in wheels and v not in sdists
         )
-        if not out and not unusable and self._pages_missing > pages_missing:
+        if not out and not unusable and getattr(self._local, "pages_missing", 0) > pages_missing:
             self._missing.add(name)
         logger.debug("%s: %d releases usable on the base", name, len(out))
         return self._releases[name]
@@ -396,6 +461,11 @@ class Index:
         memo = self._metadata.get(wheel.url)
         if memo is not None:
             return memo
+        with self._key_lock(("metadata", wheel.url)):
+            memo = self._metadata.get(wheel.url)
+            return memo if memo is not None else self._fetch_metadata(release, wheel)
+
+    def _fetch_metadata(self, release: Release, wheel: DistFile) -> DistMetadata:
         data = self._metadata_bytes(release.name, wheel)
         meta = parse_metadata(data, release.name, str(release.version))
         if meta.name != release.name or not same_version(meta.version, str(release.version)):
@@ -484,6 +554,8 @@ class Index:
                         digest, size = _copy_hashing(local, dest, limit)
                     except OSError as exc:
                         raise IndexError_(f"cannot read {local}: {exc.strerror or exc}") from None
+                elif self.config.offline:
+                    raise self._offline_error(file.filename)
                 else:
                     digest, size = self._fetch_to(file.url, dest, limit)
             except _TooLarge as exc:
@@ -515,6 +587,8 @@ class Index:
         return replace(file, hashes={**file.hashes, "sha256": sha256}, size=size)
 
     def _head_size(self, url: str) -> int | None:
+        if self.config.offline:
+            return None  # the file itself may be in the cache (else download says so)
         try:
             response = self._head(url)
         except IndexError_:
@@ -635,6 +709,87 @@ class Index:
                     continue  # unearth reports the page
                 self._sizes[strip_credentials(url)] = entry["size"]
 
+    # -- fetching ahead -----------------------------------------------------------------------
+
+    def prefetch(
+        self,
+        wanted: Iterable[tuple[NormalizedName, Callable[[Sequence[Release]], Release | None]]],
+    ) -> None:
+        """Fetch, in threads, the releases of each wanted name and the metadata of the
+        release the resolver will likely try first (the second item picks it).
+
+        Only a guess and only ahead of time: the resolver still asks for everything it uses,
+        in its own order, and gets what a thread already fetched (the same bytes it would
+        have fetched itself), so the lock does not depend on it. What fails here is dropped;
+        the resolver's own request fails the same way if it is ever made.
+        """
+        if self.prefetch_threads <= 0:
+            return
+        for name, guess in wanted:
+            name = canonicalize_name(name)
+            if name in self._releases:
+                continue
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    max_workers=self.prefetch_threads, thread_name_prefix="overlock-prefetch"
+                )
+            self._pool.submit(self._prefetch_one, name, guess)
+
+    def _prefetch_one(
+        self, name: NormalizedName, guess: Callable[[Sequence[Release]], Release | None]
+    ) -> None:
+        try:
+            first = guess(self.releases(name))
+            if first is not None and first.wheel is not None:
+                self.metadata(first)
+        except Exception as exc:  # dropped: see prefetch's docstring
+            logger.debug("prefetching %s: %s", name, exc)
+
+    def _key_lock(self, key: tuple[str, str]) -> threading.Lock:
+        with self._count_lock:
+            return self._key_locks.setdefault(key, threading.Lock())
+
+    # -- kept pages (index/httpcache.py) ------------------------------------------------------
+
+    def _kept_page(self, url: str, headers: Mapping[str, str] | None) -> httpcache.Entry | None:
+        if not httpcache.cacheable_url(url):
+            return None
+        accept = (headers or {}).get("Accept", "")
+        data = self.cache.get_page(httpcache.entry_key(url, accept), httpcache.MAX_ENTRY_BYTES)
+        if data is None:
+            return None
+        entry = httpcache.Entry.from_bytes(data, url=url, accept=accept)
+        if entry is None:
+            logger.debug("ignoring a damaged cache entry for %s", self._scrub(redact_url(url)))
+        return entry
+
+    def _keep_page(self, entry: httpcache.Entry) -> None:
+        self.cache.put_page(entry.key, entry.to_bytes())
+
+    def _keep_response(
+        self, url: str, headers: Mapping[str, str] | None, resp: httpx2.Response
+    ) -> None:
+        accept = (headers or {}).get("Accept", "")
+        if not httpcache.storable(resp.status_code, resp.headers, resp.content, self._secrets):
+            # The index said not to keep it (or it holds a secret): nor the older copy.
+            self.cache.drop_page(httpcache.entry_key(url, accept))
+            return
+        self._keep_page(
+            httpcache.entry_from_response(url, accept, str(resp.url), resp.headers, resp.content)
+        )
+
+    def _page_response(self, entry: httpcache.Entry) -> httpx2.Response:
+        """A kept page as unearth reads a fetched one (its URL is the base of its links)."""
+        headers = {"Content-Type": entry.headers.get("content-type", "text/html")}
+        request = httpx2.Request("GET", entry.final_url)
+        return httpx2.Response(200, headers=headers, content=entry.body, request=request)
+
+    def _offline_error(self, what: str) -> IndexError_:
+        return IndexError_(
+            self._scrub(f"--offline, and {what} is not in overlock's cache"),
+            hint="run once without --offline (with network access) to fill the cache",
+        )
+
     # -- metadata -----------------------------------------------------------------------------
 
     def _metadata_bytes(self, name: str, wheel: DistFile) -> bytes:
@@ -661,6 +816,8 @@ class Index:
         return data
 
     def _remote_metadata(self, name: str, wheel: DistFile) -> bytes:
+        if self.config.offline:
+            raise self._offline_error(f"the metadata of {wheel.filename}")
         if wheel.has_metadata:
             data = self._pep658(wheel)
             if data is not None:
@@ -896,7 +1053,8 @@ class Index:
             )
 
     def _count(self, key: str) -> None:
-        self._counts[key] += 1
+        with self._count_lock:
+            self._counts[key] += 1
 
     def _scrub(self, text: str) -> str:
         return scrub(text, self._secrets)

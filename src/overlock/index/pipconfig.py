@@ -48,6 +48,11 @@ class IndexConfig:
     # [index] table replaces where packages come from.
     constraint_files: tuple[str, ...] = ()
     origin: str = "defaults"  # where these settings came from, for messages
+    # How this run may use the network (``--offline``/``--refresh``), not where packages are:
+    # offline, only the cache answers (pages of any age); refresh, every kept index page is
+    # revalidated however fresh (index/httpcache.py).
+    offline: bool = False
+    refresh: bool = False
 
     @property
     def sources(self) -> tuple[str, ...]:

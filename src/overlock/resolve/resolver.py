@@ -499,6 +499,7 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
                 continue
         if candidate.extras:
             out.extend(self._extra_reqs(parsed, candidate))
+            self.prefetch(out)
             return out
         for r in parsed:
             if r.marker is not None and not marker_true(r.marker, self.base.marker_env("")):
@@ -517,7 +518,76 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
             for dependent in self.graph.dependents.get(candidate.name, ()):
                 if dependent != candidate.name:
                     out.append(Req(dependent, kind=KEEP, text=dependent))
+        self.prefetch(out, moved=candidate)
         return out
+
+    def prefetch(self, reqs: Iterable[Req], moved: Candidate | None = None) -> None:
+        """Let the source fetch ahead what the resolver will surely ask of the index next.
+
+        For each requirement: a name the base lacks, or has at a version the requirement
+        refuses (the base copy costs nothing and is tried first). For ``moved``, a base name
+        replaced by another version: each base package whose own requirement on it that
+        version breaks (it will have to be shadowed too). With each name goes a guess at the
+        release the resolver will try first, in the resolver's own order. Only a hint
+        (``Index.prefetch``): no answer depends on it.
+        """
+        ahead = getattr(self.source, "prefetch", None)
+        if ahead is None:
+            return
+        wanted: list[tuple[NormalizedName, Callable[[Sequence[Release]], Release | None]]] = []
+        for r in reqs:
+            if r.kind != DEP or r.url or r.name in self.keep:
+                continue
+            dist = self.base.by_name.get(r.name)
+            if dist is not None and (
+                (self.shadow == "explicit" and r.name not in self.requested)
+                or dist.parsed_version is None
+                or r.specifier.contains(dist.parsed_version, prereleases=True)
+            ):
+                continue
+            wanted.append((r.name, self._likely_first(r.name, r.specifier)))
+        if moved is not None and moved.name in self.base.by_name:
+            for dependent in self.graph.dependents.get(moved.name, ()):
+                if dependent in self.keep or (
+                    self.shadow == "explicit" and dependent not in self.requested
+                ):
+                    continue
+                if any(
+                    canonicalize_name(r.name) == moved.name
+                    and not r.specifier.contains(moved.version, prereleases=True)
+                    for r in self.graph.deps.get(dependent, ())
+                ):
+                    wanted.append((dependent, self._likely_first(dependent, SpecifierSet())))
+        if wanted:
+            ahead(wanted)
+
+    def _likely_first(
+        self, name: NormalizedName, specifier: SpecifierSet
+    ) -> Callable[[Sequence[Release]], Release | None]:
+        """The release ``_index_candidates`` would most likely offer first for ``name``."""
+        dist = self.base.by_name.get(name)
+        base_version = dist.parsed_version if dist is not None else None
+        kept = self.prefer.get(name)
+
+        def guess(releases: Sequence[Release]) -> Release | None:
+            ordered = _order(
+                releases, base_version, newest_first=dist is None or name in self.requested
+            )
+            if kept is not None:
+                ordered.sort(key=lambda r: r.version != kept)
+            return next(
+                (
+                    r
+                    for r in ordered
+                    if r.wheel is not None
+                    and not r.yanked
+                    and r.version != base_version
+                    and specifier.contains(r.version)
+                ),
+                None,
+            )
+
+        return guess
 
     def _extra_reqs(self, parsed: Iterable[Requirement], candidate: Candidate) -> list[Req]:
         out = []
@@ -617,6 +687,7 @@ def resolve(
         keep=keep,
     )
     reporter = _CountingReporter()
+    provider.prefetch(roots)
     resolver: Resolver[Req, Candidate, str] = Resolver(provider, reporter)
     try:
         result = resolver.resolve(roots, max_rounds=MAX_ROUNDS)

@@ -1,0 +1,329 @@
+"""Index pages kept as the index's Cache-Control allows, ``--refresh`` and ``--offline``, and
+metadata fetched ahead in threads: the real CLI against the harness index on 127.0.0.1, whose
+request log says what was asked."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.index import PackageIndex
+from harness.project import picks, write_manifest
+from harness.wheels import WheelSpec
+from overlock.app.lock import lock_manifest
+from overlock.app.overlay import Overlay
+from overlock.cache import Cache
+from overlock.index.client import Index
+from overlock.lock.pylock import read_lock, write_lock
+
+PAGES = "/simple/*"
+
+
+def _publish(index: PackageIndex, *specs: WheelSpec) -> None:
+    for spec in specs:
+        index.add_spec(spec)
+
+
+@pytest.fixture
+def project(tmp_path: Path, index: PackageIndex, make_base: Any, make_wheel: Any) -> Path:
+    """An overlay adding app, which needs helper (new) and corelib>=2 (the base has 1.0)."""
+    base = make_base(wheels=[make_wheel(name="corelib", version="1.0")])
+    _publish(
+        index,
+        WheelSpec("corelib", "1.0"),
+        WheelSpec("corelib", "2.0"),
+        WheelSpec("helper", "1.0"),
+        WheelSpec("app", "1.0", requires=("corelib>=2", "helper")),
+    )
+    return write_manifest(tmp_path / "p", base, ["app"], index=index)
+
+
+def _lock(overlock: Any, manifest: Path, *options: str) -> bytes:
+    """Lock from scratch (no earlier lock to keep) and return the lock file's bytes."""
+    lock_path = manifest.parent / "pylock.overlay.toml"
+    lock_path.unlink(missing_ok=True)
+    run = overlock("lock", "-m", str(manifest), *options)
+    assert run.code == 0, run.err
+    return lock_path.read_bytes()
+
+
+def _try_lock(overlock: Any, manifest: Path, *options: str) -> Any:
+    """Lock from scratch, whatever the outcome: the run."""
+    (manifest.parent / "pylock.overlay.toml").unlink(missing_ok=True)
+    return overlock("lock", "-m", str(manifest), *options)
+
+
+def _page_answers(index: PackageIndex) -> list[tuple[int, bool]]:
+    """(status, conditional?) of every index page request so far."""
+    return [
+        (r.status, "If-None-Match" in r.headers or "if-none-match" in r.headers)
+        for r in index.requests
+        if r.path.startswith("/simple/")
+    ]
+
+
+def _kept_pages(cache_root: Path) -> list[Path]:
+    return sorted(p for p in (cache_root / "pages").rglob("*") if p.is_file())
+
+
+def _cache_root() -> Path:
+    return Path(os.environ["OVERLOCK_CACHE_DIR"])
+
+
+def test_a_second_lock_within_max_age_asks_the_index_nothing(
+    project: Path, index: PackageIndex, overlock: Any
+) -> None:
+    index.cache_pages("max-age=600")
+    first = _lock(overlock, project)
+    assert picks(read_lock(project.parent / "pylock.overlay.toml")) == {
+        "app": "1.0",
+        "corelib": "2.0",
+        "helper": "1.0",
+    }
+    index.reset_log()
+
+    again = _lock(overlock, project)
+
+    assert again == first
+    assert index.requests == []  # pages still fresh, metadata cached by the wheel's hash
+
+
+def test_a_stale_page_is_revalidated_and_a_304_reuses_it(
+    project: Path, index: PackageIndex, overlock: Any
+) -> None:
+    index.cache_pages("max-age=0")  # stale at once: every use needs the index's word
+    first = _lock(overlock, project)
+    index.reset_log()
+
+    again = _lock(overlock, project)
+
+    assert again == first
+    answers = _page_answers(index)
+    assert answers, "a stale page must be revalidated"
+    assert answers == [(304, True)] * len(answers)
+
+
+def test_no_cache_pages_are_kept_but_always_revalidated(
+    project: Path, index: PackageIndex, overlock: Any
+) -> None:
+    index.cache_pages("max-age=600, no-cache")
+    first = _lock(overlock, project)
+    index.reset_log()
+
+    assert _lock(overlock, project) == first
+    answers = _page_answers(index)
+    assert answers and answers == [(304, True)] * len(answers)
+
+
+def test_no_store_pages_are_never_kept(project: Path, index: PackageIndex, overlock: Any) -> None:
+    index.cache_pages("no-store")
+    first = _lock(overlock, project)
+    assert _kept_pages(_cache_root()) == []
+    index.reset_log()
+
+    assert _lock(overlock, project) == first
+    answers = _page_answers(index)
+    assert answers and answers == [(200, False)] * len(answers)
+
+
+def test_a_page_that_turns_no_store_drops_the_kept_copy(
+    project: Path, index: PackageIndex, overlock: Any
+) -> None:
+    index.cache_pages("max-age=0")
+    _lock(overlock, project)
+    assert _kept_pages(_cache_root())
+    index.cache_pages("no-store")
+    _lock(overlock, project)
+    assert _kept_pages(_cache_root()) == []
+
+
+def test_refresh_revalidates_pages_that_are_still_fresh(
+    project: Path, index: PackageIndex, overlock: Any
+) -> None:
+    index.cache_pages("max-age=600")
+    first = _lock(overlock, project)
+    index.reset_log()
+
+    assert _lock(overlock, project, "--refresh") == first
+    answers = _page_answers(index)
+    assert answers and answers == [(304, True)] * len(answers)
+
+
+def test_refresh_sees_a_release_published_within_max_age(
+    project: Path, index: PackageIndex, overlock: Any
+) -> None:
+    index.cache_pages("max-age=600")
+    _lock(overlock, project)
+    index.add_spec(WheelSpec("helper", "2.0"))
+
+    _lock(overlock, project)  # within max-age: the kept page, as the index allowed
+    assert picks(read_lock(project.parent / "pylock.overlay.toml"))["helper"] == "1.0"
+    _lock(overlock, project, "--refresh")
+    assert picks(read_lock(project.parent / "pylock.overlay.toml"))["helper"] == "2.0"
+
+
+def test_offline_with_a_warm_cache_locks_without_a_single_request(
+    project: Path, index: PackageIndex, overlock: Any
+) -> None:
+    index.cache_pages("max-age=0")  # stale pages: offline uses them anyway
+    first = _lock(overlock, project)
+    index.reset_log()
+
+    assert _lock(overlock, project, "--offline") == first
+    assert index.requests == []
+
+
+def test_offline_with_a_cold_cache_fails_naming_what_is_missing(
+    project: Path, index: PackageIndex, overlock: Any
+) -> None:
+    run = overlock("lock", "-m", str(project), "--offline")
+
+    assert run.code == 1
+    assert "--offline" in run.err and "/simple/app/" in run.err
+    assert "not in overlock's cache" in run.err
+    assert "without --offline" in run.err
+    assert "Traceback" not in run.err
+    assert index.requests == []
+    assert not (project.parent / "pylock.overlay.toml").exists()
+
+
+def test_offline_without_the_metadata_fails_naming_the_wheel(
+    project: Path, index: PackageIndex, overlock: Any
+) -> None:
+    index.cache_pages("max-age=600")
+    _lock(overlock, project)
+    for entry in (_cache_root() / "metadata").iterdir():
+        entry.unlink()
+    index.reset_log()
+
+    run = _try_lock(overlock, project, "--offline")
+
+    assert run.code == 1
+    assert "the metadata of app-1.0-py3-none-any.whl" in run.err
+    assert index.requests == []
+
+
+def test_add_and_remove_take_offline_too(project: Path, index: PackageIndex, overlock: Any) -> None:
+    index.cache_pages("max-age=0")
+    _lock(overlock, project)
+    index.reset_log()
+
+    assert overlock("remove", "-m", str(project), "app", "--offline").code == 0
+    run = overlock("add", "-m", str(project), "app", "--offline")
+    assert run.code == 0, run.err
+    assert index.requests == []
+    run = overlock("add", "-m", str(project), "neverseen", "--offline")
+    assert run.code == 1
+    assert "/simple/neverseen/" in run.err and "without --offline" in run.err
+    assert index.requests == []
+
+
+def _tamper(entry: Path, change: Any) -> None:
+    head, _, body = entry.read_bytes().partition(b"\n")
+    doc, body = change(json.loads(head), body)
+    entry.write_bytes(json.dumps(doc).encode() + b"\n" + body)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        # the body altered (the recorded sha256 no longer matches)
+        lambda doc, body: (doc, body.replace(b"1.0", b"9.9")),
+        # altered and re-hashed, but filed under another URL's name
+        lambda doc, body: (
+            {**doc, "url": doc["url"].replace("/simple/", "/simple/x"), "size": len(body)},
+            body,
+        ),
+        # a URL with credentials where the links are resolved from
+        lambda doc, body: ({**doc, "final_url": "http://user:pw@127.0.0.1:1/simple/"}, body),
+        # a field of the wrong type
+        lambda doc, body: ({**doc, "stored": "now"}, body),
+    ],
+    ids=["body", "other-url", "credentials", "types"],
+)
+def test_a_tampered_entry_is_not_trusted(
+    project: Path, index: PackageIndex, overlock: Any, change: Any
+) -> None:
+    index.cache_pages("max-age=600")
+    first = _lock(overlock, project)
+    entries = _kept_pages(_cache_root())
+    assert entries
+    for entry in entries:
+        _tamper(entry, change)
+
+    run = _try_lock(overlock, project, "--offline")  # a bad entry is no entry
+    assert run.code == 1 and "not in overlock's cache" in run.err, run.err
+    index.reset_log()
+    assert _lock(overlock, project) == first  # fetched again, not taken from the entry
+    assert index.count(PAGES) == len(entries)
+    index.reset_log()
+    assert _lock(overlock, project) == first
+    assert index.requests == []  # and the entries were replaced by good ones
+
+
+def test_an_oversized_entry_is_not_read(
+    project: Path, index: PackageIndex, overlock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from overlock.index import httpcache
+
+    index.cache_pages("max-age=600")
+    _lock(overlock, project)
+    largest = max(p.stat().st_size for p in _kept_pages(_cache_root()))
+    monkeypatch.setattr(httpcache, "MAX_ENTRY_BYTES", largest - 1)
+    index.reset_log()
+    _lock(overlock, project)
+    assert index.count(PAGES) >= 1
+
+
+def test_credentials_are_not_written_to_the_cache(
+    tmp_path: Path, make_base: Any, overlock: Any
+) -> None:
+    with PackageIndex(tmp_path / "authed", auth=("alice", "s3cret-token")) as authed:
+        authed.cache_pages("max-age=600")
+        authed.add_spec(WheelSpec("helper", "1.0"))
+        manifest = write_manifest(tmp_path / "p", make_base(), ["helper"], index=authed)
+        first = _lock(overlock, manifest)
+        authed.reset_log()
+        assert _lock(overlock, manifest) == first
+        assert authed.requests == []
+    kept = _kept_pages(_cache_root())
+    assert kept
+    for path in kept:
+        data = path.read_bytes()
+        assert b"s3cret-token" not in data and b"alice" not in data
+
+
+def test_metadata_is_fetched_ahead_in_parallel_and_the_lock_is_the_same(
+    tmp_path: Path, index: PackageIndex, make_base: Any, overlock: Any
+) -> None:
+    deps = [f"dep{i}" for i in range(4)]
+    _publish(
+        index,
+        *(WheelSpec(d, "1.0") for d in deps),
+        WheelSpec("app", "1.0", requires=tuple(deps)),
+    )
+    manifest = write_manifest(tmp_path / "p", make_base(), ["app"], index=index)
+    # The four pages are answered only once all four were asked for at the same time.
+    gate = index.gate("/simple/dep*", parties=len(deps), timeout=60)
+
+    parallel = _lock(overlock, manifest)
+
+    assert not gate.broken, "the dependencies' pages were not fetched concurrently"
+    assert picks(read_lock(manifest.parent / "pylock.overlay.toml")) == {
+        "app": "1.0",
+        **dict.fromkeys(deps, "1.0"),
+    }
+    # The same inputs locked with no thread at all, from an empty cache: the same bytes.
+    overlay = Overlay.load(manifest)
+    cold = Cache(tmp_path / "cold-cache")
+    with Index(overlay.index_config, overlay.base, cold, prefetch_threads=0) as serial:
+        lock, _ = lock_manifest(overlay, overlay.base, serial)
+        assert serial.stats["metadata_requests"] == len(deps) + 1
+    serial_path = tmp_path / "serial" / "pylock.overlay.toml"
+    serial_path.parent.mkdir()
+    write_lock(lock, serial_path)
+    assert serial_path.read_bytes() == parallel

@@ -21,7 +21,7 @@ from overlock.app.overlay import Overlay  # noqa: E402
 from overlock.cli.main import main as _cli_main  # noqa: E402, F401  (the CLI's import cost)
 from overlock.lock.make import lock_overlay  # noqa: E402
 from overlock.lock.pylock import write_lock  # noqa: E402
-from overlock.resolve.resolver import BaseGraph  # noqa: E402
+from overlock.resolve.provider import BaseGraph  # noqa: E402
 
 _IMPORTS = time.perf_counter() - _T0
 

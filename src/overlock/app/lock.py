@@ -23,7 +23,7 @@ from overlock.lock.pylock import Lock
 from overlock.manifest.constraints import load_constraints
 from overlock.manifest.model import Manifest
 from overlock.manifest.policy import ResolvePolicy
-from overlock.resolve.resolver import Outcome
+from overlock.resolve.model import Outcome
 
 # Each round of enforcing upstream requirements may shadow a package whose own base importers
 # have upstream requirements in turn; a few rounds reach every realistic fixed point.

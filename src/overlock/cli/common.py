@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # the resolver loads only for commands that lock
     from overlock.base.env import BaseEnv
     from overlock.lock.pylock import Lock
     from overlock.manifest.policy import ResolvePolicy
-    from overlock.resolve.resolver import Outcome
+    from overlock.resolve.model import Outcome
 
 
 def add_json_option(parser: argparse.ArgumentParser, what: str = "result") -> None:

@@ -20,7 +20,8 @@ from overlock.manifest.model import Manifest
 from overlock.manifest.policy import ResolvePolicy, binary_names
 from overlock.prefix.layers import hider, layer_drift, layers_of
 from overlock.redact import strip_credentials, strip_text
-from overlock.resolve.resolver import Outcome, Pick, resolve
+from overlock.resolve.model import Outcome, Pick
+from overlock.resolve.resolver import resolve
 
 # Fills in what an index page may leave out (size, sha256) for a file about to be locked.
 Completer = Callable[[DistFile], DistFile]

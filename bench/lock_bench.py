@@ -281,19 +281,27 @@ def run_once(job: Job, index: PackageIndex) -> tuple[float, dict[str, int], str]
     return elapsed, classify(index.requests), stdout
 
 
-def measure(job: Job, index: PackageIndex, runs: int) -> Result:
-    run_once(job, index)  # warm the tool's cache (and the OS page cache); not measured
-    result = Result(job.tool)
-    stdout = ""
+def measure(jobs: Sequence[Job], index: PackageIndex, runs: int) -> list[Result]:
+    """A warm-up run of each job, then ``runs`` rounds taking every job in turn.
+
+    Rounds, not one job's runs after another: on a shared machine, load that comes and goes
+    then falls on every tool alike, which keeps the ratios honest.
+    """
+    for job in jobs:
+        run_once(job, index)  # warm the tool's cache (and the OS page cache); not measured
+    results = [Result(job.tool) for job in jobs]
+    stdouts = [""] * len(jobs)
     for _ in range(runs):
-        elapsed, counts, stdout = run_once(job, index)
-        result.times.append(elapsed)
-        result.requests.append(counts)
-    result.pins = job.pins(stdout)
-    if job.manifest is not None:
-        result.self_reported = json.loads(stdout)["index_requests"]
-    log(f"  {job.tool}: median {result.median:.3f}s over {runs} runs")
-    return result
+        for n, job in enumerate(jobs):
+            elapsed, counts, stdouts[n] = run_once(job, index)
+            results[n].times.append(elapsed)
+            results[n].requests.append(counts)
+    for job, result, stdout in zip(jobs, results, stdouts, strict=True):
+        result.pins = job.pins(stdout)
+        if job.manifest is not None:
+            result.self_reported = json.loads(stdout)["index_requests"]
+        log(f"  {job.tool}: median {result.median:.3f}s over {runs} runs")
+    return results
 
 
 def measure_snapshot(work: Path, base: Base, runs: int) -> float:
@@ -466,14 +474,9 @@ def base_scaling(
         padded = padded_base(work, base, size - real, keep=keep)
         job = overlock_job(work, f"overlock-base{size}", padded, index.url, caches / "overlock")
         peer = uv_dry_run_job(work, f"uv-base{size}", uv, padded, index.url, caches / "uv")
-        rows.append(
-            ScalingRow(
-                size=size,
-                lock=measure(job, index, runs),
-                peer=measure(peer, index, runs),
-                snapshot_median=measure_snapshot(work, padded, runs),
-            )
-        )
+        lock, by_peer = measure([job, peer], index, runs)
+        probe = measure_snapshot(work, padded, runs)
+        rows.append(ScalingRow(size=size, lock=lock, peer=by_peer, snapshot_median=probe))
     return rows
 
 
@@ -494,11 +497,8 @@ def overlay_scaling(
                 work, f"overlock-ovl{size}", base, index.url, caches / "overlock", request=request
             )
             peer = uv_job(work, uv, index.url, caches / "uv", name=f"uv-ovl{size}", request=request)
-            rows.append(
-                ScalingRow(
-                    size=size, lock=measure(job, index, runs), peer=measure(peer, index, runs)
-                )
-            )
+            lock, by_peer = measure([job, peer], index, runs)
+            rows.append(ScalingRow(size=size, lock=lock, peer=by_peer))
             if len(rows[-1].lock.pins) != size:
                 raise SystemExit(f"overlay of {size}: overlock locked {len(rows[-1].lock.pins)}")
     finally:
@@ -687,7 +687,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             uv_job(work, uv, index.url, caches / "uv"),
             pip_compile_job(work, index.url, caches / "pip-compile"),
         ]
-        results = {job.tool: measure(job, index, args.runs) for job in jobs}
+        results = {r.tool: r for r in measure(jobs, index, args.runs)}
         print_comparison(results, base_versions)
         table = comparison_rows(results, args.latency)
         print_rows(table)

@@ -33,6 +33,7 @@ from _common import (
     print_rows,
     ratio_row,
     require_cp311,
+    row,
     run_checked,
     save_json,
     serve,
@@ -46,7 +47,7 @@ from overlock.sync import state_root
 
 # Issue 16's targets, each "overlock job / peer job <= bound" on the medians:
 # (what, overlock's job, the peer's job, bound).
-TARGETS: tuple[tuple[str, str, str, float], ...] = (
+TARGETS: tuple[tuple[str, str, str, float | None], ...] = (
     # Until overlock has a store of unpacked wheels, its one fresh-sync job stands for both the
     # warm-store and the cold-store case; the store's own jobs belong beside it when it lands.
     ("fresh sync, no byte-code (warm store)", "overlock", "uv-hardlink", 1.5),
@@ -54,6 +55,8 @@ TARGETS: tuple[tuple[str, str, str, float], ...] = (
     ("fresh sync with byte-code", "overlock-compile", "pip-compile", 0.5),  # >= 2x faster
     ("fresh sync with byte-code", "overlock-compile", "uv-compile", 1.0),
     ("sync with nothing to do", "overlock-noop", "uv-noop", 1.2),
+    # "A re-sync that changes one package costs about that package": no ratio is set.
+    ("re-sync that changes one package, no byte-code", "overlock-one", "uv-one", None),
 )
 
 # -- jobs ------------------------------------------------------------------------------------
@@ -188,6 +191,33 @@ def pip_jobs(trash: Trash, work: Path, wheels: Sequence[Path]) -> list[Job]:
     )
 
 
+def uv_one_job(
+    work: Path, uv: str, base: Base, wheels: Sequence[Path], swapped: Sequence[Path], cache: Path
+) -> Job:
+    """``uv pip install -r`` of the same wheels but one, into a prefix holding the others.
+
+    The requirements file (wheel paths) flips between the lock's urllib3 and the other.
+    """
+    prefix = work / "uv-one-prefix"
+    requirements = work / "uv-one.txt"
+    argv = [uv, "pip", "install", "--no-deps", "--prefix", str(prefix), "-r", str(requirements)]
+    argv += ["--python", str(base.python), "--cache-dir", str(cache)]
+    argv += ["--no-config", "--offline", "--quiet", "--link-mode", "copy"]
+    old, new = swapped
+    texts = tuple(
+        "".join(f"{w if w != old else release}\n" for w in wheels) for release in (old, new)
+    )
+    env = clean_env()
+
+    def prepare() -> None:
+        requirements.write_text(texts[0])
+        run_checked(argv, env=env, cwd=work)
+
+    label = f"uv pip install --link-mode copy, {SWAPPED[0]} <-> {SWAPPED[1]}"
+    flip = swapping([(requirements, (texts[0], texts[1]))])
+    return Job("uv-one", label, argv, env, work, prefix, flip, prepare)
+
+
 def uv_jobs(
     trash: Trash, work: Path, uv: str, base: Base, wheels: Sequence[Path], cache: Path
 ) -> list[Job]:
@@ -214,6 +244,49 @@ def uv_jobs(
         ],
         noop=("uv-noop", "uv pip install, nothing to do", copy),
     )
+
+
+# The one package that changes between the two locks of the "-one" jobs, and its other release.
+SWAPPED = ("urllib3==1.26.16", "urllib3==1.26.18")
+
+
+def swapping(paths_and_texts: Sequence[tuple[Path, tuple[str, str]]]) -> Callable[[], None]:
+    """A reset that writes each path's other text in turn (the first call writes the second)."""
+    state = {"n": 0}
+
+    def reset() -> None:
+        state["n"] += 1
+        for path, texts in paths_and_texts:
+            path.write_text(texts[state["n"] % 2])
+
+    return reset
+
+
+def overlock_one_job(directory: Path, base: Base, index_url: str, cache: Path) -> Job:
+    """``overlock sync`` that changes one package: the lock flips between two, run to run.
+
+    Both locks are made here, in one directory, so that the prefix and the manifest's path
+    are the same for both: only urllib3's version differs.
+    """
+    env = clean_env({"OVERLOCK_CACHE_DIR": str(cache)})
+    texts: list[tuple[str, str]] = []  # (overlay.toml, pylock.overlay.toml) of A, then of B
+    for requires in (BASE_PINS, [SWAPPED[1] if p == SWAPPED[0] else p for p in BASE_PINS]):
+        manifest = write_manifest(directory, requires, index_url, base=base.prefix)
+        lock_argv = [sys.executable, "-m", "overlock", "lock", "-m", str(manifest)]
+        run_checked(lock_argv, env=env, cwd=directory)
+        texts.append((manifest.read_text(), (directory / "pylock.overlay.toml").read_text()))
+    manifest = directory / "overlay.toml"
+    lock = directory / "pylock.overlay.toml"
+    flip = swapping([(manifest, (texts[0][0], texts[1][0])), (lock, (texts[0][1], texts[1][1]))])
+    sync = [sys.executable, "-m", "overlock", "sync", "-m", str(manifest), "--no-compile"]
+
+    def prepare() -> None:
+        manifest.write_text(texts[0][0])
+        lock.write_text(texts[0][1])
+        run_checked(sync, env=env, cwd=directory)
+
+    label = f"overlock sync --no-compile, {SWAPPED[0]} <-> {SWAPPED[1]}"
+    return Job("overlock-one", label, sync, env, directory, directory / "prefix", flip, prepare)
 
 
 # -- measuring -------------------------------------------------------------------------------
@@ -289,9 +362,11 @@ def target_rows(jobs: dict[str, Job], wheels: int, megabytes: float) -> list[dic
     for text, ours, theirs, bound in TARGETS:
         if ours in jobs and theirs in jobs:
             job = f"{text}: {wheels} wheels, {megabytes:.0f} MB"
-            out.append(
-                ratio_row(job, jobs[ours].median, jobs[theirs].label, jobs[theirs].median, bound)
-            )
+            peer = (jobs[theirs].label, jobs[theirs].median)
+            if bound is None:
+                out.append(row(job, jobs[ours].median, *peer))
+            else:
+                out.append(ratio_row(job, jobs[ours].median, *peer, bound))
     return out
 
 
@@ -315,7 +390,7 @@ def print_jobs(jobs: dict[str, Job], runs: int) -> None:
 
 ALL_JOBS = (
     "overlock", "overlock-compile", "overlock-noop", "pip", "pip-compile",
-    "uv-copy", "uv-hardlink", "uv-compile", "uv-noop",
+    "uv-copy", "uv-hardlink", "uv-compile", "uv-noop", "overlock-one", "uv-one",
 )  # fmt: skip
 
 
@@ -352,7 +427,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     env_info = tool_versions(uv)
     print("environment: " + "; ".join(f"{k} {v}" for k, v in env_info.items()))
 
-    wheels = pick(ensure_wheels(work / "wheels"), BASE_PINS)
+    all_wheels = ensure_wheels(work / "wheels")
+    wheels = pick(all_wheels, BASE_PINS)
+    swapped = pick(all_wheels, SWAPPED)
     base = build_base(work / "sync-base", [], keep=args.keep)  # a bare venv: nothing to reuse
     runs_dir = work / "sync-runs"
     caches = work / "cache" / "sync"
@@ -360,7 +437,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if stale.exists():
             shutil.rmtree(stale)
     runs_dir.mkdir(parents=True)
-    index = serve(work / "sync-index", wheels)
+    index = serve(work / "sync-index", [*wheels, swapped[1]])
     try:
         manifest = write_manifest(runs_dir / "overlock", BASE_PINS, index.url, base=base.prefix)
         env = clean_env({"OVERLOCK_CACHE_DIR": str(caches / "overlock")})
@@ -376,12 +453,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         prefix = manifest.parent / "prefix"
         trash = Trash(runs_dir / "trash", args.settle)
+        one = (
+            [
+                overlock_one_job(runs_dir / "overlock-one", base, index.url, caches / "overlock"),
+                uv_one_job(runs_dir, uv, base, locked, swapped, caches / "uv"),
+            ]
+            if {"overlock-one", "uv-one"} & set(selected)
+            else []
+        )
         jobs = {
             job.name: job
             for job in (
                 *overlock_jobs(trash, manifest, prefix, caches / "overlock"),
                 *pip_jobs(trash, runs_dir, locked),
                 *uv_jobs(trash, runs_dir, uv, base, locked, caches / "uv"),
+                *one,
             )
             if job.name in selected
         }

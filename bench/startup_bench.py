@@ -259,8 +259,9 @@ def comparison(jobs: dict[str, Job], packages: int) -> list[dict[str, Any]]:
     n = f"{packages}-package overlay"
     check_met = j["overlock-check"] < 1.0
     return [
-        ratio_row("start-up: --version", j["overlock-version"], "uv --version",
-                  j["uv-version"], 1.2),
+        ratio_row("start-up: --version", j["overlock-version"],
+                  "uv pip install, nothing to do", j["uv-install-noop"], 1.2),
+        row("start-up: --version", j["overlock-version"], "uv --version", j["uv-version"]),
         ratio_row(f"sync with nothing to do, {n}", j["overlock-noop"],
                   "uv pip install, nothing to do", j["uv-install-noop"], 1.2),
         ratio_row(f"sync with nothing to do, {n}", j["overlock-noop"],

@@ -480,8 +480,21 @@ def base_scaling(
     return rows
 
 
+def add_latency(index: PackageIndex, milliseconds: float) -> None:
+    """The harness's "slow" fault, on every path: each answer waits, concurrent ones overlap."""
+    if milliseconds > 0:
+        index.fault("*", "slow", times=10**9, delay=milliseconds / 1000)
+
+
 def overlay_scaling(
-    work: Path, sizes: Sequence[int], uv: str, caches: Path, *, runs: int, keep: bool
+    work: Path,
+    sizes: Sequence[int],
+    uv: str,
+    caches: Path,
+    *,
+    runs: int,
+    keep: bool,
+    latency: float,
 ) -> list[ScalingRow]:
     """``overlock lock`` and ``uv pip compile`` of 10..300 synthetic packages on a bare base."""
     base = build_base(work / "bare-base", [], keep=keep)
@@ -489,6 +502,7 @@ def overlay_scaling(
     if wheel_dir.exists():
         shutil.rmtree(wheel_dir)
     index = serve(work / "overlay-index", overlay_wheels(wheel_dir, max(sizes)))
+    add_latency(index, latency)
     rows = []
     try:
         for size in sizes:
@@ -660,9 +674,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.keep and caches.exists():
         shutil.rmtree(caches)
     index = serve(work / "index", index_wheels)
-    if args.latency > 0:
-        # The harness's "slow" fault, on every path: each answer waits, concurrent ones overlap.
-        index.fault("*", "slow", times=10**9, delay=args.latency / 1000)
+    add_latency(index, args.latency)
     print(
         f"base: {len(base_versions)} distributions; index: {len(index_wheels)} wheels"
         f" at {index.url}; added latency per request: {args.latency:g} ms"
@@ -711,7 +723,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if overlay_sizes:
         log("overlay-size scaling...")
         overlay_rows = overlay_scaling(
-            work, overlay_sizes, uv, caches, runs=args.runs, keep=args.keep
+            work, overlay_sizes, uv, caches, runs=args.runs, keep=args.keep, latency=args.latency
         )
         overlay_slopes = print_scaling(
             "overlay-size scaling: overlock lock vs uv pip compile, synthetic packages",

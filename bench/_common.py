@@ -1,11 +1,13 @@
-"""What the benchmarks share: the pinned wheel set, the clean environment, bases, timing.
+"""What the benchmarks share: the pinned wheel set, the clean environment, bases, timing,
+the loopback index, manifests and the comparison rows that ``table.py`` prints.
 
-Imported by ``lock_bench.py`` and ``sync_bench.py`` (run as scripts from any directory: the
-first import puts ``bench/`` and ``tests/`` on ``sys.path``). Nothing here runs under pytest.
+Imported by the ``*_bench.py`` scripts (run as scripts from any directory: the first import
+puts ``bench/`` and ``tests/`` on ``sys.path``). Nothing here runs under pytest.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
@@ -13,8 +15,9 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -25,6 +28,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename  # noqa: E40
 from packaging.version import Version  # noqa: E402
 
 from harness.bases import Base, make_venv_base  # noqa: E402  (tests/ is not a package path)
+from harness.index import PackageIndex  # noqa: E402
 
 # -- the wheel set ---------------------------------------------------------------------------
 
@@ -58,6 +62,10 @@ INDEX_ONLY_PINS = (
     "python-dateutil==2.9.0.post0", "pytz==2024.1", "tzdata==2024.1", "idna==3.7",
     "certifi==2024.7.4", "charset-normalizer==3.3.2", "cycler==0.12.1",
 )  # fmt: skip
+
+# The lock benchmark's request (also the base-size scaling's): seaborn is new to the base;
+# urllib3 is upgraded, and base requests 2.28.2 (urllib3<1.27) has to be shadowed with it.
+LOCK_REQUEST = ("seaborn==0.13.2", "urllib3>=2")
 
 # -- small utilities -------------------------------------------------------------------------
 
@@ -109,15 +117,58 @@ def run_checked(argv: Sequence[str], *, env: dict[str, str], cwd: Path) -> str:
     return proc.stdout
 
 
-def median_seconds(argv: list[str], env: dict[str, str], cwd: Path, runs: int) -> float:
-    """Median wall time of ``argv`` over ``runs`` runs, after one unmeasured warm-up run."""
-    run_checked(argv, env=env, cwd=cwd)
+def time_runs(
+    argv: Sequence[str],
+    env: dict[str, str],
+    cwd: Path,
+    runs: int,
+    *,
+    reset: Callable[[], None] | None = None,
+    warm_up: bool = True,
+) -> list[float]:
+    """Wall times of ``runs`` runs of ``argv``, after one unmeasured warm-up run.
+
+    ``reset`` (not timed) runs before the warm-up and before every measured run.
+    """
     times = []
-    for _ in range(runs):
+    for n in range(runs + 1 if warm_up else runs):
+        if reset is not None:
+            reset()
         started = time.perf_counter()
         run_checked(argv, env=env, cwd=cwd)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        if n or not warm_up:  # with warm_up, run 0 warms caches and the page cache
+            times.append(time.perf_counter() - started)
+    return times
+
+
+def median_seconds(argv: list[str], env: dict[str, str], cwd: Path, runs: int) -> float:
+    """Median wall time of ``argv`` over ``runs`` runs, after one unmeasured warm-up run."""
+    return statistics.median(time_runs(argv, env, cwd, runs))
+
+
+def timing(times: Sequence[float]) -> dict[str, Any]:
+    """What the JSON records of a series of runs."""
+    return {"times": list(times), "median": statistics.median(times), "min": min(times)}
+
+
+def slope(xs: Sequence[float], ys: Sequence[float]) -> float:
+    """Least-squares slope of ``ys`` over ``xs`` (0 with fewer than two distinct ``xs``)."""
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    spread = sum((x - mx) ** 2 for x in xs)
+    if spread == 0:
+        return 0.0
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / spread
+
+
+def overlock_command(*python_options: str) -> list[str]:
+    """How a user starts overlock: its console script (beside this python), else ``-m``.
+
+    The script is run by this python, so that ``python_options`` (``-X importtime``) apply.
+    """
+    script = Path(sys.executable).parent / "overlock"
+    if script.is_file():
+        return [sys.executable, *python_options, str(script)]
+    return [sys.executable, *python_options, "-m", "overlock"]
 
 
 def find_uv(explicit: str | None) -> str:
@@ -195,6 +246,99 @@ def pick(wheels: dict[tuple[str, str], Path], pins: Sequence[str]) -> list[Path]
     return [wheels[_pin_key(p)] for p in pins]
 
 
+# -- index, manifests ------------------------------------------------------------------------
+
+
+def serve(root: Path, wheels: Sequence[Path]) -> PackageIndex:
+    """A started loopback index at ``root`` (emptied first) serving ``wheels``, PEP 658 too."""
+    if root.exists():
+        shutil.rmtree(root)
+    index = PackageIndex(root)
+    # One page rewrite for all files: add() per file would be quadratic (minutes for 600).
+    index.add_many(wheels, metadata=True)
+    return index.start()
+
+
+def write_manifest(
+    directory: Path,
+    requires: Sequence[str],
+    index_url: str,
+    *,
+    base: Path | None = None,
+    snapshot: Path | None = None,
+) -> Path:
+    """``directory/overlay.toml`` on ``base`` (or a base ``snapshot``), prefix beside it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    if (base is None) == (snapshot is None):
+        raise ValueError("give a base or a snapshot")
+    where = (
+        f"base = {json.dumps(str(base))}"
+        if base is not None
+        else f"base-snapshot = {json.dumps(str(snapshot))}"
+    )
+    manifest = directory / "overlay.toml"
+    manifest.write_text(
+        "[overlay]\n"
+        f"{where}\n"
+        f"prefix = {json.dumps(str(directory / 'prefix'))}\n"
+        f"requires = {json.dumps(list(requires))}\n\n"
+        "[index]\n"
+        f"urls = [{json.dumps(index_url)}]\n"
+    )
+    return manifest
+
+
+# -- results ---------------------------------------------------------------------------------
+
+
+def row(
+    job: str,
+    overlock: float,
+    peer: str,
+    peer_seconds: float | None,
+    *,
+    target: str = "",
+    met: bool | None = None,
+) -> dict[str, Any]:
+    """One line of the issue's table: ratio = overlock / peer (above 1: overlock is slower)."""
+    ratio = overlock / peer_seconds if peer_seconds else None
+    return {
+        "job": job,
+        "overlock": overlock,
+        "peer": peer,
+        "peer_seconds": peer_seconds,
+        "ratio": ratio,
+        "target": target,
+        "met": met,
+    }
+
+
+def ratio_row(
+    job: str, overlock: float, peer: str, peer_seconds: float, bound: float
+) -> dict[str, Any]:
+    """A row whose target is ``overlock / peer <= bound``."""
+    met = overlock / peer_seconds <= bound
+    return row(job, overlock, peer, peer_seconds, target=f"<= {bound:g}x", met=met)
+
+
+def save_json(path: Path, doc: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    print(f"\nresults saved to {path}")
+
+
+def print_rows(rows: Sequence[dict[str, Any]]) -> None:
+    """The comparison rows, as a plain-text table (``table.py`` prints them as Markdown)."""
+    print()
+    print(f"{'job':<58} {'overlock s':>10} {'peer s':>8} {'ratio':>6}  peer; target")
+    for r in rows:
+        peer_s = f"{r['peer_seconds']:8.3f}" if r["peer_seconds"] is not None else f"{'-':>8}"
+        ratio = f"{r['ratio']:6.2f}" if r["ratio"] is not None else f"{'-':>6}"
+        verdict = "" if r["met"] is None else (" MET" if r["met"] else " NOT MET")
+        target = f"; {r['target']}{verdict}" if r["target"] else ""
+        print(f"{r['job']:<58} {r['overlock']:>10.3f} {peer_s} {ratio}  {r['peer']}{target}")
+
+
 # -- bases -----------------------------------------------------------------------------------
 
 
@@ -218,3 +362,29 @@ def build_base(path: Path, wheels: Sequence[Path], *, keep: bool) -> Base:
     marker.write_text("ok\n")
     log(f"built base {path.name}: {len(wheels)} wheels in {time.perf_counter() - started:.1f}s")
     return base
+
+
+def synthetic_dists(
+    site_packages: Path, count: int, *, prefix: str, requires: Sequence[str] = ()
+) -> None:
+    """Write ``count`` installed distributions straight into ``site_packages``.
+
+    Each has what an installer leaves: a dist-info with METADATA (one ``Requires-Dist`` from
+    ``requires``, in turn), INSTALLER, RECORD and top_level.txt, and a one-module package.
+    Writing them is ~100x faster than building and installing that many wheels.
+    """
+    for i in range(count):
+        name = f"{prefix}{i:05d}"
+        (site_packages / name).mkdir()
+        (site_packages / name / "__init__.py").write_text(f'"""{name}."""\n')
+        info = site_packages / f"{name}-1.0.dist-info"
+        info.mkdir()
+        lines = ["Metadata-Version: 2.1", f"Name: {name}", "Version: 1.0"]
+        if requires:
+            lines.append(f"Requires-Dist: {requires[i % len(requires)]}")
+        (info / "METADATA").write_text("\n".join(lines) + "\n")
+        (info / "INSTALLER").write_text("bench\n")
+        (info / "top_level.txt").write_text(name + "\n")
+        rows = (f"{name}/__init__.py", *(f"{info.name}/{f}" for f in ("METADATA", "INSTALLER")))
+        record = "".join(f"{r},,\n" for r in (*rows, f"{info.name}/top_level.txt"))
+        (info / "RECORD").write_text(record + f"{info.name}/RECORD,,\n")

@@ -39,6 +39,7 @@ import sys
 import threading
 import time
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.parser import HeaderParser
 from http import HTTPStatus
@@ -557,6 +558,17 @@ class PackageIndex:
     # -- content ------------------------------------------------------------------------
 
     def add(self, path: Path, *, yanked: str | None = None, metadata: bool = True) -> Path:
+        target = self._add_file(path, yanked=yanked, metadata=metadata)
+        self._write_static()
+        return target
+
+    def add_many(self, paths: Iterable[Path], *, metadata: bool = True) -> list[Path]:
+        """``add`` for many files, the static pages written once at the end (not per file)."""
+        targets = [self._add_file(path, yanked=None, metadata=metadata) for path in paths]
+        self._write_static()
+        return targets
+
+    def _add_file(self, path: Path, *, yanked: str | None, metadata: bool) -> Path:
         filename = path.name
         if filename.endswith(".whl"):
             name, version, _build, _tags = parse_wheel_filename(filename)
@@ -596,7 +608,6 @@ class PackageIndex:
             metadata_file.unlink(missing_ok=True)
         with self._state.lock:
             self._state.files[filename] = entry
-        self._write_static()
         return target
 
     def add_spec(self, spec: WheelSpec, **kw: Any) -> Path:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import tomlkit
 from packaging.pylock import Pylock
@@ -58,3 +60,16 @@ def test_the_text_is_a_valid_pep_751_lock() -> None:
         "1.4.0",
         ("hdfio 3.0.0",),
     )
+
+
+@pytest.mark.parametrize("listed", [(), ("a==1",), ("numpy==1.24.4", "café==1.0", 'q"x==2')])
+def test_the_base_list_is_written_as_tomlkit_writes_a_multiline_array(
+    listed: tuple[str, ...],
+) -> None:
+    lock = dataclasses.replace(_lock(), base_distributions=listed)
+    array = tomlkit.array()
+    array.extend(sorted(listed))
+    expected = tomlkit.dumps({"distributions": array.multiline(True)}).split(" = ", 1)[1]
+    text = lock.dumps()
+    assert "distributions = " + expected in text
+    assert Lock.loads(text).base_distributions == tuple(sorted(listed))

@@ -224,6 +224,7 @@ def make_lock(
             reporter=out.note,
             prefer=prefer,
             policy=_policy(overlay, args),
+            step=out.step,
         )
         index_stats = index.stats
     for broken in outcome.preexisting:

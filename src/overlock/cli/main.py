@@ -35,7 +35,7 @@ from overlock.cli.common import (
     output_path,
     policy_given,
 )
-from overlock.cli.output import Output
+from overlock.cli.output import COLOR_HELP, COLOR_MODES, Output
 from overlock.errors import BadInputError, OverlockError
 from overlock.manifest.constraints import load_constraints
 from overlock.redact import RedactingFilter, scrub
@@ -230,12 +230,16 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-v", "--verbose", action="count", default=0, help="say more")
     common.add_argument("-q", "--quiet", action="count", default=0, help="say less")
+    common.add_argument("--color", choices=COLOR_MODES, default="auto", help=COLOR_HELP)
     command_common = argparse.ArgumentParser(add_help=False)
     command_common.add_argument(
         "-v", "--verbose", dest="command_verbose", action="count", default=0, help="say more"
     )
     command_common.add_argument(
         "-q", "--quiet", dest="command_quiet", action="count", default=0, help="say less"
+    )
+    command_common.add_argument(
+        "--color", dest="command_color", choices=COLOR_MODES, default=None, help=COLOR_HELP
     )
 
     manifest_opt = argparse.ArgumentParser(add_help=False)
@@ -378,7 +382,8 @@ def _main(argv: Sequence[str] | None) -> int:
         - getattr(args, "command_quiet", 0)
     )
     json_mode = bool(getattr(args, "json", False))
-    out = Output(verbosity, json_mode=json_mode)
+    color = getattr(args, "command_color", None) or args.color
+    out = Output(verbosity, json_mode=json_mode, color=color)
     logging.basicConfig(
         level=logging.DEBUG if verbosity > 1 else logging.WARNING,
         format="%(name)s: %(message)s",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import os
 import shutil
 import subprocess
@@ -47,13 +49,14 @@ def live_base(overlay: Overlay) -> BaseEnv:
 
 
 def downloader(
-    overlay: Overlay, base: BaseEnv, *, offline: bool
+    overlay: Overlay, base: BaseEnv, *, offline: bool, progress: Any = None
 ) -> Callable[[Sequence[LockedFile]], Mapping[str, Path]]:
     """Fetch locked files into the shared cache, in parallel; offline: the cache only.
 
     Files the cache already holds are taken from it without opening the index at all (its
     HTTP stack alone takes a tenth of a second to import). sync checks every file's hash as
-    it installs it, so nothing is hashed here that was not just downloaded.
+    it installs it, so nothing is hashed here that was not just downloaded. ``progress``
+    (``Output.progress``) draws the bytes as they arrive, on a terminal.
     """
 
     def fetch(files: Sequence[LockedFile]) -> Mapping[str, Path]:
@@ -75,13 +78,20 @@ def downloader(
                 + (", ..." if len(names) > 5 else ""),
                 hint="run `overlock sync` once with network access",
             )
-        with overlay.index(base) as index:
+        total = sum(f.size or 0 for f in missing)
+        with (
+            overlay.index(base) as index,
+            contextlib.nullcontext(None)
+            if progress is None
+            else progress("downloading", total, unit="bytes") as bar,
+        ):
 
             def one(f: LockedFile) -> tuple[str, Path]:
                 dist = DistFile(
                     filename=f.filename, url=f.url, hashes={"sha256": f.sha256}, size=f.size
                 )
-                return f.sha256, index.download(dist)
+                heard = None if bar is None else functools.partial(bar.advance, f.filename)
+                return f.sha256, index.download(dist, on_bytes=heard)
 
             with ThreadPoolExecutor(max_workers=min(DOWNLOAD_THREADS, len(missing))) as pool:
                 found.update(pool.map(one, missing))
@@ -125,6 +135,7 @@ def _with_built_sources(
             no_build=no_build,
             force=allow_stale,
             reporter=out.note,
+            step=out.step,
         )
 
 
@@ -185,7 +196,7 @@ def sync_overlay(
         lock,
         base,
         overlay.prefix,
-        fetch=downloader(overlay, base, offline=offline),
+        fetch=downloader(overlay, base, offline=offline, progress=out.progress),
         compile_bytecode=compile_bytecode,
         verify_imports=verify_imports,
         dry_run=dry_run,

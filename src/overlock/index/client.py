@@ -469,8 +469,11 @@ class Index:
             dist = DistFile(filename=filename, url=clean, hashes=hashes, size=path.stat().st_size)
         return Release(name=name, version=version, wheel=dist, direct=True)
 
-    def download(self, file: DistFile) -> Path:
-        """The file in the cache, fetched and verified (size and sha256) if not there yet."""
+    def download(self, file: DistFile, *, on_bytes: Callable[[int], object] | None = None) -> Path:
+        """The file in the cache, fetched and verified (size and sha256) if not there yet.
+
+        ``on_bytes(n)`` hears of each piece as it arrives (a progress line); a retried
+        download takes back what its failed try had counted."""
         expected = file.sha256
         if expected:
             cached = self.cache.wheel(expected, file.filename)
@@ -486,11 +489,11 @@ class Index:
                 if local is not None:
                     self._count("downloads")
                     try:
-                        digest, size = _copy_hashing(local, dest, limit)
+                        digest, size = _copy_hashing(local, dest, limit, on_bytes)
                     except OSError as exc:
                         raise IndexError_(f"cannot read {local}: {exc.strerror or exc}") from None
                 else:
-                    digest, size = self._fetch_to(file.url, dest, limit)
+                    digest, size = self._fetch_to(file.url, dest, limit, on_bytes)
             except _TooLarge as exc:
                 raise self._download_too_large(file, exc, limit) from None
             self._verify(file, digest, size)
@@ -818,8 +821,12 @@ class Index:
 
         return self._retrying(url, once)
 
-    def _fetch_to(self, url: str, dest: Path, limit: int) -> tuple[str, int]:
-        def once(deadline: Deadline) -> tuple[str, int]:
+    def _fetch_to(
+        self, url: str, dest: Path, limit: int, on_bytes: Callable[[int], object] | None = None
+    ) -> tuple[str, int]:
+        counted = [0]  # bytes this try reported to on_bytes, taken back if it fails
+
+        def attempt(deadline: Deadline) -> tuple[str, int]:
             self._count("downloads")
             h = hashlib.sha256()
             with (
@@ -834,9 +841,21 @@ class Index:
                 def write(chunk: bytes) -> None:
                     h.update(chunk)
                     fh.write(chunk)
+                    if on_bytes is not None:
+                        counted[0] += len(chunk)
+                        on_bytes(len(chunk))
 
                 size = self._read_body(resp, deadline, limit, write, raw=True)
             return h.hexdigest(), size
+
+        def once(deadline: Deadline) -> tuple[str, int]:
+            try:
+                return attempt(deadline)
+            except BaseException:
+                if on_bytes is not None and counted[0]:
+                    on_bytes(-counted[0])
+                counted[0] = 0
+                raise
 
         return self._retrying(url, once)
 
@@ -958,7 +977,9 @@ def _local_path(url: str) -> Path | None:
     return url_to_path(url.split("#", 1)[0])
 
 
-def _copy_hashing(src: Path, dest: Path, limit: int) -> tuple[str, int]:
+def _copy_hashing(
+    src: Path, dest: Path, limit: int, on_bytes: Callable[[int], object] | None = None
+) -> tuple[str, int]:
     h = hashlib.sha256()
     size = 0
     # O_NONBLOCK: a FIFO named like a wheel is refused at once, not waited on.
@@ -973,6 +994,8 @@ def _copy_hashing(src: Path, dest: Path, limit: int) -> tuple[str, int]:
                 raise _TooLarge(limit, size, declared=False)
             h.update(chunk)
             fout.write(chunk)
+            if on_bytes is not None:
+                on_bytes(len(chunk))
     return h.hexdigest(), size
 
 

@@ -1,0 +1,167 @@
+"""Progress of a real `overlock sync` (downloads in bytes, builds, installs) on a real
+terminal, and nothing of it when piped, with -q, NO_COLOR or TERM=dumb."""
+
+from __future__ import annotations
+
+import os
+import pty
+import random
+import re
+import select
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.bases import Base, MakeBase, clean_env
+from harness.index import PackageIndex
+from harness.sources import write_project
+from harness.wheels import MakeWheel, WheelSpec
+
+OVERLOCK = str(Path(sys.executable).with_name("overlock"))
+# Incompressible, so the wheel itself is this big and the download takes many pieces.
+BIG = 3_000_000
+
+
+def on_a_terminal(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run ``argv`` with stdout and stderr on a real pty; return its exit code and everything
+    it drew there.
+
+    Read until end of file: the pty's reading side reports EIO once the child (and anything
+    it started) has exited and every byte has been read. The bytes are decoded only at the
+    end, so a read that splits a character costs nothing. The select timeout only bounds a
+    broken test; it is not a guess at how long the sync takes.
+    """
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(argv, stdout=follower, stderr=follower, env=env)
+    os.close(follower)
+    drawn = bytearray()
+    try:
+        while True:
+            ready, _, _ = select.select([leader], [], [], 600)
+            if not ready:
+                proc.kill()
+                raise AssertionError(f"nothing drawn for 600 s: {bytes(drawn)!r}")
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: nothing holds the terminal any more
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        os.close(leader)
+    return proc.wait(), drawn.decode()
+
+
+@pytest.fixture
+def project(
+    make_base: MakeBase, make_wheel: MakeWheel, index: PackageIndex, tmp_path: Path
+) -> tuple[Base, Path]:
+    """An overlay of a 3 MB wheel from the index plus a tree built from ./src/devpkg."""
+    base = make_base("venv", wheels=[make_wheel(name="alpha", version="1.0")])
+    noise = random.Random(13).randbytes(BIG)
+    index.add_spec(WheelSpec(name="bigpkg", version="1.0", files={"bigpkg/blob.bin": noise}))
+    write_project(tmp_path / "src" / "devpkg", "devpkg", "0.1")
+    project = tmp_path / "p"
+    project.mkdir()
+    manifest = project / "overlay.toml"
+    manifest.write_text(
+        f'[overlay]\nbase = "{base.prefix}"\nprefix = "overlay/{{name}}"\n'
+        'requires = ["bigpkg", { name = "devpkg", path = "../src/devpkg" }]\n\n'
+        f'[index]\nurls = ["{index.url}"]\n'
+    )
+    return base, manifest
+
+
+def _sync_env(tmp_path: Path, name: str, **extra: str) -> dict[str, str]:
+    """The environment of one sync: a cache of its own, so it downloads and builds."""
+    env = clean_env({"TERM": "xterm", "OVERLOCK_CACHE_DIR": str(tmp_path / name)})
+    env.pop("NO_COLOR", None)
+    return {**env, **extra}
+
+
+def test_sync_draws_download_bytes_builds_and_installs_on_a_terminal(
+    project: tuple[Base, Path], tmp_path: Path
+) -> None:
+    _base, manifest = project
+    lock = subprocess.run(
+        [OVERLOCK, "lock", "-m", str(manifest)],
+        capture_output=True,
+        text=True,
+        env=_sync_env(tmp_path, "lock-cache", NO_COLOR="1"),
+    )
+    assert lock.returncode == 0, lock.stderr
+
+    code, drawn = on_a_terminal(
+        [OVERLOCK, "sync", "-m", str(manifest)], _sync_env(tmp_path, "cache-tty")
+    )
+    assert code == 0, drawn
+
+    # Downloads: the file last heard from and the batch's bytes, redrawn in place, up to all.
+    counts = re.findall(
+        r"\rdownloading bigpkg-1\.0-py3-none-any\.whl (\d+\.\d)/(\d+\.\d) MB", drawn
+    )
+    assert len(counts) > 1, drawn  # more than one state was drawn, on one line
+    total = counts[-1][1]
+    assert float(total) == pytest.approx(BIG / 1e6, abs=0.1)
+    assert counts[-1][0] == total and all(t == total for _, t in counts)
+    done = [float(d) for d, _ in counts]
+    assert done == sorted(done)
+
+    # The build says what it is doing, then that it is done.
+    assert re.search(r"building devpkg \(from \.\./src/devpkg\) … *\r", drawn), drawn
+    assert "building devpkg (from ../src/devpkg) … done" in drawn, drawn
+
+    # Installs, as before.
+    assert "installing 1/2" in drawn and "installing 2/2" in drawn, drawn
+    assert "synced" in drawn
+
+
+@pytest.mark.parametrize(
+    ("how", "extra_env", "flags"),
+    [
+        ("NO_COLOR", {"NO_COLOR": "1"}, []),
+        ("TERM=dumb", {"TERM": "dumb"}, []),
+        ("-q", {}, ["-q"]),
+        ("--color never", {}, ["--color", "never"]),
+    ],
+)
+def test_no_progress_on_a_terminal_that_does_not_want_it(
+    project: tuple[Base, Path],
+    tmp_path: Path,
+    how: str,
+    extra_env: dict[str, str],
+    flags: list[str],
+) -> None:
+    _base, manifest = project
+    env = _sync_env(tmp_path, "cache", **extra_env)
+    lock = subprocess.run(
+        [OVERLOCK, "lock", "-m", str(manifest)], capture_output=True, text=True, env=env
+    )
+    assert lock.returncode == 0, lock.stderr
+    code, drawn = on_a_terminal([OVERLOCK, *flags, "sync", "-m", str(manifest)], env)
+    assert code == 0, drawn
+    # The terminal turns each "\n" into "\r\n"; no other "\r" may be there.
+    assert "\r" not in drawn.replace("\r\n", "\n"), (how, drawn)
+    assert "downloading" not in drawn and "installing" not in drawn, (how, drawn)
+    assert " MB" not in drawn and "… done" not in drawn, (how, drawn)
+
+
+def test_piped_sync_has_no_progress_bytes(project: tuple[Base, Path], tmp_path: Path) -> None:
+    _base, manifest = project
+    env = _sync_env(tmp_path, "cache")
+    lock = subprocess.run(
+        [OVERLOCK, "lock", "-m", str(manifest)], capture_output=True, text=True, env=env
+    )
+    assert lock.returncode == 0, lock.stderr
+    run = subprocess.run(
+        [OVERLOCK, "sync", "-m", str(manifest)], capture_output=True, text=True, env=env
+    )
+    assert run.returncode == 0, run.stderr
+    both = run.stdout + run.stderr
+    assert "\r" not in both and "\033" not in both, both
+    assert "downloading" not in both and " MB" not in both and "installing" not in both, both
+    # A build is still named off a terminal, as a plain line.
+    assert "building devpkg (from ../src/devpkg)\n" in run.stderr, run.stderr

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,11 +31,18 @@ class IndexOptions:
     extra_index_urls: tuple[str, ...] = ()  # added after the configured ones
     find_links: tuple[str, ...] = ()  # added after the configured ones
     no_index: bool = False
+    # --proxy: how requests travel, not where packages come from (so not in __bool__).
+    proxy: str | None = field(default=None, repr=False)
 
     def __bool__(self) -> bool:
+        """Whether the options change where packages come from."""
         return bool(self.index_url or self.extra_index_urls or self.find_links or self.no_index)
 
     def applied_to(self, config: IndexConfig) -> IndexConfig:
+        if self.proxy:
+            config = replace(config, proxy=self.proxy)
+        if not self:
+            return config
         primary = self.index_url or config.index_urls[0]
         return replace(
             config,

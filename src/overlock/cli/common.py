@@ -171,10 +171,21 @@ def add_index_options(parser: argparse.ArgumentParser) -> None:
         help="a directory or page of distribution files to search (repeat for more)",
     )
     parser.add_argument("--no-index", action="store_true", help="use only --find-links")
+    add_proxy_option(parser)
+
+
+def add_proxy_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--proxy",
+        metavar="URL",
+        help="send every index request through this proxy, [scheme://][user:passwd@]host:port"
+        " (default: pip's `proxy` setting or $PIP_PROXY, else $HTTPS_PROXY/$HTTP_PROXY"
+        " with $NO_PROXY); never written anywhere",
+    )
 
 
 def index_options(args: argparse.Namespace | None) -> IndexOptions:
-    from overlock.index.pipconfig import absolute_location
+    from overlock.index.pipconfig import absolute_location, proxy_url
 
     if args is None:
         return IndexOptions()
@@ -184,6 +195,7 @@ def index_options(args: argparse.Namespace | None) -> IndexOptions:
         extra_index_urls=tuple(getattr(args, "extra_index_url", None) or ()),
         find_links=tuple(absolute_location(f, here) for f in getattr(args, "find_links", ()) or ()),
         no_index=bool(getattr(args, "no_index", False)),
+        proxy=proxy_url(getattr(args, "proxy", None)),
     )
 
 
@@ -206,7 +218,7 @@ def make_lock(
     from overlock.lock.make import preferred_versions
 
     options = index_options(args)
-    if options:
+    if options or options.proxy:
         overlay.index_options = options
         overlay.__dict__.pop("index_config", None)  # computed again with them
 

@@ -13,10 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from overlock.app.overlay import Overlay
+from overlock.app.overlay import IndexOptions, Overlay
 from overlock.base.env import BaseEnv
 from overlock.base.probe_cache import probe_cached
 from overlock.baseproc import base_environ
+from overlock.cli.common import add_proxy_option
 from overlock.dists.types import DistFile
 from overlock.errors import (
     BadInputError,
@@ -26,6 +27,7 @@ from overlock.errors import (
     StaleLockError,
     SyncError,
 )
+from overlock.index.pipconfig import proxy_url
 from overlock.lock.make import lock_status
 from overlock.lock.pylock import Lock, LockedFile, read_lock
 from overlock.prefix.layers import lower_site_dirs
@@ -146,8 +148,11 @@ def cmd_sync(args: argparse.Namespace, out: Any) -> int:
             hint="--allow-stale syncs a stale lock, --drop-foreign drops files overlock did"
             " not install, --move-aside moves an old install prefix out of the overlay's way",
         )
+    overlay = Overlay.load(args.manifest)
+    if args.proxy:
+        overlay.index_options = IndexOptions(proxy=proxy_url(args.proxy))
     return sync_overlay(
-        Overlay.load(args.manifest),
+        overlay,
         out,
         dry_run=args.dry_run,
         allow_stale=args.allow_stale,
@@ -367,6 +372,7 @@ def register(add: Callable[..., Any], manifest_opt: argparse.ArgumentParser) -> 
     # Split into the three above; kept only to say so.
     p.add_argument("--force", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--offline", action="store_true", help="use only the download cache")
+    add_proxy_option(p)
     p.add_argument("--no-build", action="store_true", help="refuse to build anything from source")
     p.add_argument("--no-compile", action="store_true", help="do not byte-compile")
     p.add_argument(

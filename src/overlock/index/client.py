@@ -224,6 +224,7 @@ def make_client(config: IndexConfig, *, backoff: float = 0.25) -> PyPIClient:
         verify=ssl_context(config),
         timeout=httpx2.Timeout(config.timeout),
         follow_redirects=True,
+        proxy=config.proxy,
     )
     # Credentials are taken per host from the index URLs (and netrc), never prompted for:
     # a lock may run unattended.
@@ -933,6 +934,9 @@ class Index:
         hint = "the index failed; retry later"
         if status in (401, 403):
             hint = "check the credentials for this index (in its URL, ~/.netrc or keyring)"
+        if status == 407:
+            hint = "the proxy wants other credentials: check the user and password in pip's"
+            hint += " `proxy` setting, $PIP_PROXY or --proxy"
         return IndexError_(self._scrub(f"{redact_url(url)} answered HTTP {status}"), hint=hint)
 
     def _build_required(self, release: Release) -> BuildRequiredError:

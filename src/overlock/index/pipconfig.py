@@ -12,7 +12,7 @@ import configparser
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from overlock.limits import read_text_bounded
@@ -47,6 +47,9 @@ class IndexConfig:
     # pip's constraint files (``constraint``, PIP_CONSTRAINT): machine policy, kept when an
     # [index] table replaces where packages come from.
     constraint_files: tuple[str, ...] = ()
+    # pip's ``proxy`` (PIP_PROXY, --proxy): every request goes through it, as pip sends them
+    # (NO_PROXY does not exempt a host from it). May hold credentials: kept out of repr.
+    proxy: str | None = field(default=None, repr=False)
     origin: str = "defaults"  # where these settings came from, for messages
 
     @property
@@ -108,6 +111,7 @@ class IndexConfig:
             constraint_files=tuple(
                 absolute_location(f, here) for f in values.get("constraint", "").split()
             ),
+            proxy=proxy_url(values.get("proxy")),
             origin="pip configuration",
         )
 
@@ -137,6 +141,7 @@ class IndexConfig:
             retries=base.retries,
             no_index=no_index,
             constraint_files=base.constraint_files,
+            proxy=base.proxy,
             origin="overlay.toml [index]",
         )
 
@@ -173,6 +178,15 @@ def _read_config_file(path: Path) -> dict[tuple[str, str], str]:
         for key, value in parser.items(section):
             out[(section, key.lower().replace("_", "-"))] = value
     return out
+
+
+def proxy_url(text: str | None) -> str | None:
+    """pip's ``proxy`` value as a URL: ``[user:passwd@]proxy.server:port`` means http, as
+    requests (under pip) takes it; empty means none."""
+    value = (text or "").strip()
+    if not value:
+        return None
+    return value if "://" in value else f"http://{value}"
 
 
 def absolute_location(location: str, cwd: Path) -> str:

@@ -105,7 +105,9 @@ class Overlay:
 
     @cached_property
     def index_config(self) -> IndexConfig:
-        config = IndexConfig.from_pip_config()
+        # The base's own pip.conf (pip's "site" file, BASE/pip.conf) is pip's configuration
+        # for installing into the base: the natural place for a facility's mirror.
+        config = IndexConfig.from_pip_config(site_prefix=self.base.prefix)
         settings = self.manifest.index
         if settings is not None:
             config = IndexConfig.from_manifest(settings.urls, settings.find_links, config)

@@ -204,6 +204,13 @@ def cmd_base_snapshot(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+def cmd_completion(args: argparse.Namespace, out: Output) -> int:
+    from overlock.cli.completion import script
+
+    sys.stdout.write(script(args.shell, build_parser()))
+    return 0
+
+
 # -- the parser --------------------------------------------------------------------------
 
 COMMAND_MODULES = (
@@ -218,6 +225,12 @@ COMMAND_MODULES = (
 
 EXAMPLES = {
     "lock": "example:\n  overlock lock -m overlays/analysis/overlay.toml\n  overlock lock --check",
+    "completion": (
+        "examples:\n"
+        "  source <(overlock completion bash)        # in ~/.bashrc\n"
+        "  overlock completion zsh > ~/.zfunc/_overlock   # a directory on $fpath\n"
+        "  overlock completion fish > ~/.config/fish/completions/overlock.fish"
+    ),
     "base snapshot": (
         "example:\n  overlock base snapshot --base /opt/conda/envs/analysis -o base.json"
     ),
@@ -306,6 +319,19 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", required=True, metavar="FILE", help="where to write; - for stdout"
     )
     add_overwrite_option(p)
+
+    p = sub.add_parser(
+        "completion",
+        help="print a shell completion script (bash, zsh or fish)",
+        description="print a completion script for SHELL, generated from overlock's own options",
+        parents=[command_common],
+        epilog=EXAMPLES["completion"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "shell", choices=("bash", "zsh", "fish"), metavar="SHELL", help="bash, zsh or fish"
+    )
+    p.set_defaults(func=cmd_completion)
 
     # Each group of commands lives in its own module with a ``register(add, manifest_opt)``,
     # so that no module grows into a 2,000-line CLI.

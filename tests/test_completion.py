@@ -130,3 +130,20 @@ def test_fish_completes_commands_options_and_choices(tmp_path: Path) -> None:
     assert complete("overlock --color ") == ["always", "auto", "never"]
     assert "--dry-run" in complete("overlock sync --")
     assert complete("overlock --color never lo") == ["lock"]
+
+
+def test_an_options_value_is_never_taken_for_a_command(tmp_path: Path) -> None:
+    """On a parser whose option value can spell a subcommand (overlock's own cannot, today)."""
+    import argparse
+
+    from overlock.cli.completion import bash_script
+
+    parser = argparse.ArgumentParser(prog="overlock")
+    parser.add_argument("--name")
+    sub = parser.add_subparsers()
+    sub.add_parser("install").add_argument("--user", action="store_true")
+    sub.add_parser("list")
+    script = tmp_path / "synthetic.bash"
+    script.write_text(bash_script(parser))
+    assert _bash_complete(script, "--name", "install", "li") == ["list"]
+    assert _bash_complete(script, "install", "--u") == ["--user"]

@@ -111,3 +111,14 @@ def test_a_refusing_proxy_is_a_clean_error_without_its_password(
     assert "hint: the proxy wants other credentials" in run.err
     assert SECRET not in run.out + run.err
     assert not index.requests
+
+
+def test_a_trusted_host_is_reached_through_the_proxy_too(
+    manifest: Path, index: PackageIndex, overlock: Overlock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pip's trusted-host skips TLS checks for a host; it does not skip the proxy.
+    monkeypatch.setenv("PIP_TRUSTED_HOST", f"127.0.0.1:{index.port}")
+    with ForwardingProxy() as proxy:
+        run = overlock("lock", "-m", str(manifest), "--proxy", proxy.url)
+    assert run.code == 0, run.err
+    assert index.requests and len(proxy.requests) == len(index.requests)

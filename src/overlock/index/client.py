@@ -225,6 +225,13 @@ def make_client(config: IndexConfig, *, backoff: float = 0.25) -> PyPIClient:
         timeout=httpx2.Timeout(config.timeout),
         follow_redirects=True,
         proxy=config.proxy,
+        # unearth mounts an unverified transport for each trusted host, which would not
+        # go through the proxy: these replace them.
+        mounts={
+            f"all://{host}": httpx2.HTTPTransport(verify=False, proxy=config.proxy)
+            for host in config.trusted_hosts
+            if config.proxy
+        },
     )
     # Credentials are taken per host from the index URLs (and netrc), never prompted for:
     # a lock may run unattended.

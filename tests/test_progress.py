@@ -3,13 +3,17 @@ terminal, and nothing of it when piped, with -q, NO_COLOR or TERM=dumb."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
 import random
 import re
 import select
+import struct
 import subprocess
 import sys
+import termios
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,9 +28,14 @@ OVERLOCK = str(Path(sys.executable).with_name("overlock"))
 BIG = 3_000_000
 
 
-def on_a_terminal(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
+def on_a_terminal(
+    argv: list[str],
+    env: dict[str, str],
+    *,
+    when: tuple[str, Callable[[], object]] | None = None,
+) -> tuple[int, str]:
     """Run ``argv`` with stdout and stderr on a real pty; return its exit code and everything
-    it drew there.
+    it drew there. ``when=(text, act)``: call ``act`` once ``text`` has been drawn.
 
     Read until end of file: the pty's reading side reports EIO once the child (and anything
     it started) has exited and every byte has been read. The bytes are decoded only at the
@@ -34,6 +43,8 @@ def on_a_terminal(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
     broken test; it is not a guess at how long the sync takes.
     """
     leader, follower = pty.openpty()
+    # A wide terminal, as a desktop's is: status lines are cut to the terminal's width.
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 400, 0, 0))
     proc = subprocess.Popen(argv, stdout=follower, stderr=follower, env=env)
     os.close(follower)
     drawn = bytearray()
@@ -50,6 +61,9 @@ def on_a_terminal(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
             if not chunk:
                 break
             drawn += chunk
+            if when is not None and when[0].encode() in drawn:
+                when[1]()
+                when = None
     finally:
         os.close(leader)
     return proc.wait(), drawn.decode()
@@ -165,3 +179,56 @@ def test_piped_sync_has_no_progress_bytes(project: tuple[Base, Path], tmp_path: 
     assert "downloading" not in both and " MB" not in both and "installing" not in both, both
     # A build is still named off a terminal, as a plain line.
     assert "building devpkg (from ../src/devpkg)\n" in run.stderr, run.stderr
+
+
+def test_long_steps_say_what_they_are_doing_on_a_terminal(
+    project: tuple[Base, Path], tmp_path: Path
+) -> None:
+    """lock says it is resolving; a sync that waits for another says so, and whose."""
+
+    from overlock.prefix.state import state_root
+
+    _base, manifest = project
+    env = _sync_env(tmp_path, "cache")
+    code, drawn = on_a_terminal([OVERLOCK, "lock", "-m", str(manifest)], env)
+    assert code == 0, drawn
+    # Said while it runs, then wiped before the result is printed.
+    said = "resolving overlay.toml against the base and the index …"
+    assert said in drawn, drawn
+    assert drawn.index(said) < drawn.index("bigpkg 1.0"), drawn
+    assert "\r" + " " * len(said) + "\r" in drawn, drawn
+
+    first = subprocess.run(
+        [OVERLOCK, "sync", "-m", str(manifest)], capture_output=True, text=True, env=env
+    )
+    assert first.returncode == 0, first.stderr
+    assert "waiting" not in first.stderr and "switching" not in first.stderr  # not piped
+    text = manifest.read_text().replace('"bigpkg", ', "")
+    manifest.write_text(text)
+    relock = subprocess.run(
+        [OVERLOCK, "lock", "-m", str(manifest)], capture_output=True, text=True, env=env
+    )
+    assert relock.returncode == 0, relock.stderr
+
+    prefix = manifest.parent / "overlay" / _base.prefix.name
+    fd = os.open(state_root(prefix) / "sync.lock", os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    released: list[bool] = []
+
+    def release() -> None:
+        released.append(True)
+        os.close(fd)
+
+    try:
+        # The sync blocks until this test lets go, which it does once the wait is shown.
+        code, drawn = on_a_terminal(
+            [OVERLOCK, "sync", "-m", str(manifest)],
+            env,
+            when=("waiting for another sync", release),
+        )
+    finally:
+        if not released:
+            os.close(fd)
+    assert code == 0, drawn
+    assert released and f"waiting for another sync of {prefix} to finish (held by pid" in drawn
+    assert "switching" in drawn and "synced" in drawn, drawn

@@ -227,7 +227,10 @@ def make_lock(
         upgrade=bool(getattr(args, "upgrade", False)),
         upgrade_packages=getattr(args, "upgrade_package", None) or (),
     )
-    with overlay.index() as index:
+    with (
+        overlay.index() as index,
+        out.status(f"resolving {overlay.manifest.path.name} against the base and the index"),
+    ):
         lock, outcome = lock_manifest(
             overlay,
             overlay.base,

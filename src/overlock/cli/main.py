@@ -419,6 +419,7 @@ def _main(argv: Sequence[str] | None) -> int:
         handler.addFilter(RedactingFilter())
     try:
         code: int = args.func(args, out)
+        out.finish()
         return code
     except OverlockError as exc:
         return _report(exc, out, json_mode, verbosity)

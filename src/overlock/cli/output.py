@@ -7,7 +7,7 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Literal, TextIO
 
 from overlock.redact import scrub
@@ -24,7 +24,7 @@ COLOR_HELP = (
     " turns it on even when piped, else TERM=dumb turns it off, else colour only on a terminal"
 )
 
-_WIDTH = 78  # a progress line never wraps on an 80-column terminal
+_WIDTH = 78  # without a size from the terminal: a line never wraps on 80 columns
 
 
 def _set(name: str) -> bool:
@@ -53,6 +53,8 @@ class Output:
         self.color = color
         self.out: TextIO = sys.stdout
         self.err: TextIO = sys.stderr
+        self._status = 0  # width of the transient status line on stderr now (see status)
+        self._bars = 0  # progress lines being drawn: they say what is going on meanwhile
 
     def _tty(self, stream: TextIO) -> bool:
         try:
@@ -70,6 +72,15 @@ class Output:
         if os.environ.get("TERM") == "dumb":
             return False
         return self._tty(stream)
+
+    def width(self) -> int:
+        """Columns a redrawn line may take: one less than the terminal's, so it never wraps
+        (a wrapped line cannot be redrawn with ``\r``)."""
+        try:
+            columns = os.get_terminal_size(self.err.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+        return columns - 1 if columns > 10 else _WIDTH
 
     def live(self) -> bool:
         """Whether progress is drawn: a terminal on stderr that wants no plain output."""
@@ -93,21 +104,66 @@ class Output:
         """Human-readable result text; in --json mode it goes to stderr."""
         if self.verbosity < 0:
             return
+        self._clear()
         print(scrub(text), file=self.err if self.json_mode else self.out)
 
     def note(self, text: str) -> None:
         """Secondary information, shown unless -q."""
         if self.verbosity >= 0:
+            self._clear()
             print(scrub(text), file=self.err)
 
     def debug(self, text: str) -> None:
         if self.verbosity > 0:
+            self._clear()
             print(scrub(text), file=self.err)
+
+    @contextlib.contextmanager
+    def status(self, text: str) -> Iterator[None]:
+        """A long step said while it runs (``text …``) and gone when it ends, on a terminal
+        (see ``live``); nothing elsewhere. Any other output first clears it."""
+        if not self.live():
+            yield
+            return
+        self._clear()
+        line = scrub(text)[: self.width() - 2] + " …"
+        self.err.write(line)
+        self.err.flush()
+        self._status = len(line)
+        try:
+            yield
+        finally:
+            self._clear()
+
+    def say(self, text: str) -> None:
+        """What a long step is doing now: a -v line; on a terminal without -v, a status
+        line that the next one replaces (``waiting for another sync …``); else nothing."""
+        if self.verbosity > 0:
+            self.debug(text)
+            return
+        if not self.live() or self._bars:
+            return
+        self._clear()
+        line = scrub(text)[: self.width() - 2] + " …"
+        self.err.write(line)
+        self.err.flush()
+        self._status = len(line)
+
+    def finish(self) -> None:
+        """The command is over: no status line stays behind."""
+        self._clear()
+
+    def _clear(self) -> None:
+        if self._status:
+            self.err.write("\r" + " " * self._status + "\r")
+            self.err.flush()
+            self._status = 0
 
     def json(self, data: Any) -> None:
         print(scrub(json.dumps(data, indent=2, sort_keys=True)), file=self.out)
 
     def error(self, message: str, hint: str | None = None) -> None:
+        self._clear()
         print(
             self.style("overlock: error:", "bold", "red", stream=self.err) + f" {scrub(message)}",
             file=self.err,
@@ -120,7 +176,22 @@ class Output:
 
         ``unit="bytes"``: ``total`` and each ``advance``'s ``n`` are bytes, drawn in MB.
         """
-        return Progress(self.err if self.live() else None, label, total, unit=unit)
+        self._clear()
+        live = self.live()
+        if live:
+            self._bars += 1
+
+        def closed() -> None:
+            self._bars -= 1
+
+        return Progress(
+            self.err if live else None,
+            label,
+            total,
+            unit=unit,
+            on_close=closed if live else None,
+            width=self.width() if live else _WIDTH,
+        )
 
     @contextlib.contextmanager
     def step(self, text: str) -> Iterator[None]:
@@ -130,7 +201,8 @@ class Output:
             self.note(text)
             yield
             return
-        line = scrub(text)[: _WIDTH - 7]
+        self._clear()
+        line = scrub(text)[: self.width() - 7]
         self.err.write(f"{line} …")
         self.err.flush()
         ok = False
@@ -154,9 +226,18 @@ class Progress:
     """
 
     def __init__(
-        self, stream: TextIO | None, label: str, total: int, *, unit: Literal["", "bytes"] = ""
+        self,
+        stream: TextIO | None,
+        label: str,
+        total: int,
+        *,
+        unit: Literal["", "bytes"] = "",
+        on_close: Callable[[], object] | None = None,
+        width: int = _WIDTH,
     ) -> None:
         self.stream = stream
+        self.width = width
+        self._on_close = on_close
         self.label = label
         self.total = total
         self.unit = unit
@@ -177,12 +258,12 @@ class Progress:
                 known = self.total > 0 and self.done <= self.total
                 count = f"{human_mb(self.done)}" + (f"/{human_mb(self.total)}" if known else "")
                 count += " MB"
-                room = _WIDTH - len(self.label) - len(count) - 2
+                room = self.width - len(self.label) - len(count) - 2
                 name = what if len(what) <= room else what[: max(0, room - 1)] + "…"
                 line = f"{self.label} {name} {count}" if name else f"{self.label} {count}"
             else:
                 line = f"{self.label} {self.done}/{self.total}" + (f" {what}" if what else "")
-            line = scrub(line)[:_WIDTH]
+            line = scrub(line)[: self.width]
             if line == self._shown:
                 return
             self._shown = line
@@ -198,3 +279,6 @@ class Progress:
         if self.stream is not None and self._width:
             self.stream.write("\r" + " " * self._width + "\r")
             self.stream.flush()
+        if self._on_close is not None:
+            self._on_close()
+            self._on_close = None

@@ -208,7 +208,7 @@ def sync_overlay(
         move_aside=move_aside,
         drop_foreign=drop_foreign,
         protect=(overlay.manifest.path.parent,),
-        reporter=out.debug,
+        reporter=out.say,
         owner=overlay.owner,
         take_over=take_over,
         progress=out.progress,

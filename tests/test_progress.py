@@ -232,3 +232,45 @@ def test_long_steps_say_what_they_are_doing_on_a_terminal(
     assert code == 0, drawn
     assert released and f"waiting for another sync of {prefix} to finish (held by pid" in drawn
     assert "switching" in drawn and "synced" in drawn, drawn
+
+
+def test_a_retried_download_takes_back_the_bytes_of_its_failed_try(
+    index: PackageIndex, tmp_path: Path
+) -> None:
+    """The bar counts each byte of the file once, however many tries it took."""
+    from packaging.tags import compatible_tags
+
+    from overlock.base.env import BaseEnv
+    from overlock.cache import Cache
+    from overlock.dists.types import DistFile
+    from overlock.index.client import Index, make_client
+    from overlock.index.pipconfig import IndexConfig
+
+    wheel = index.add_spec(
+        WheelSpec(name="bigpkg", version="1.0", files={"bigpkg/blob.bin": os.urandom(BIG)})
+    )
+    base = BaseEnv(
+        python="/opt/base/bin/python3.12",
+        prefix="/opt/base",
+        kind="venv",
+        python_version="3.12.4",
+        implementation="cpython",
+        markers={"python_version": "3.12", "python_full_version": "3.12.4"},
+        tags=tuple(str(t) for t in compatible_tags((3, 12))),
+        scheme={},
+        site_dirs=(),
+        distributions=(),
+    )
+    index.fault("/files/" + wheel.name, "truncate")
+    config = IndexConfig.from_manifest((index.url,), (), IndexConfig(retries=2, timeout=30))
+    heard: list[int] = []
+    dist = DistFile(filename=wheel.name, url=index.files_url(wheel.name), hashes={})
+    with (
+        make_client(config, backoff=0.01) as client,
+        Index(config, base, Cache(tmp_path / "cache"), client=client) as ix,
+    ):
+        ix.download(dist, on_bytes=heard.append)
+    size = wheel.stat().st_size
+    assert len(index.requests) == 2  # cut off once, then whole
+    assert any(n < 0 for n in heard), heard  # the first try's bytes, taken back
+    assert sum(heard) == size

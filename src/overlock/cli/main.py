@@ -1,7 +1,8 @@
 """Command-line interface: the only place that prints and picks exit codes.
 
 Exit codes: 0 success; 1 the request cannot be satisfied, or an operation failed or was
-refused; 2 bad input (manifest, arguments, unreachable base).
+refused; 2 bad input (manifest, arguments, unreachable base); 3 an internal error
+(TOP_EPILOG, shown by --help, has them all).
 """
 
 from __future__ import annotations
@@ -237,6 +238,21 @@ EXAMPLES = {
 }
 
 
+TOP_EPILOG = """\
+exit codes:
+  0 success; 1 a problem found, or an operation refused or failed; 2 bad input;
+  3 an internal error (a bug: please report it); `run`: 127 command not found,
+  126 not executable, else the command's own; 130 Ctrl-C, 143 SIGTERM
+output:
+  results on stdout, progress and messages on stderr; progress (one line redrawn in
+  place) only when stderr is a terminal, never with -q, --json, NO_COLOR, TERM=dumb
+  or --color never
+shell completion:
+  overlock completion bash|zsh|fish  (see `overlock completion --help`)
+
+run `overlock COMMAND --help` for a command's options and an example"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     # -v/-q are taken before the command (`overlock -v lock`, pip's habit) and after it; the
     # command's own counts go to other names, or its defaults would reset the global ones.
@@ -270,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Declarative, locked overlays of packages on a read-only base environment.",
         parents=[common],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="run `overlock COMMAND --help` for a command's options and an example",
+        epilog=TOP_EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"overlock {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -75,7 +75,7 @@ class Output:
 
     def width(self) -> int:
         """Columns a redrawn line may take: one less than the terminal's, so it never wraps
-        (a wrapped line cannot be redrawn with ``\r``)."""
+        (a wrapped line cannot be redrawn with a carriage return)."""
         try:
             columns = os.get_terminal_size(self.err.fileno()).columns
         except (AttributeError, ValueError, OSError):
@@ -122,14 +122,7 @@ class Output:
     def status(self, text: str) -> Iterator[None]:
         """A long step said while it runs (``text …``) and gone when it ends, on a terminal
         (see ``live``); nothing elsewhere. Any other output first clears it."""
-        if not self.live():
-            yield
-            return
-        self._clear()
-        line = scrub(text)[: self.width() - 2] + " …"
-        self.err.write(line)
-        self.err.flush()
-        self._status = len(line)
+        self._draw(text)
         try:
             yield
         finally:
@@ -140,8 +133,12 @@ class Output:
         line that the next one replaces (``waiting for another sync …``); else nothing."""
         if self.verbosity > 0:
             self.debug(text)
-            return
-        if not self.live() or self._bars:
+        else:
+            self._draw(text)
+
+    def _draw(self, text: str) -> None:
+        """``text …`` as the status line, unless progress is drawn or nothing may be."""
+        if self._bars or not self.live():
             return
         self._clear()
         line = scrub(text)[: self.width() - 2] + " …"

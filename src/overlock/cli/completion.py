@@ -14,6 +14,7 @@ runtime dependency.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 SHELLS = ("bash", "zsh", "fish")
@@ -82,8 +83,8 @@ def _case_function(name: str, rows: dict[str, str]) -> str:
 
 
 def _tables(table: dict[str, _Node]) -> str:
-    def words(xs: object) -> str:
-        return " ".join(sorted(xs))  # type: ignore[call-overload]
+    def words(xs: Iterable[str]) -> str:
+        return " ".join(sorted(xs))
 
     choices = {
         f"{path} {flag}": " ".join(values)

@@ -193,3 +193,9 @@ def test_color_option_and_environment(
     assert run.returncode == 2
     assert ("\033[" in run.stderr) is coloured, run.stderr
     assert "overlock: error:" in run.stderr.replace("\033[1;31m", "").replace("\033[0m", "")
+
+
+def test_a_command_group_alone_shows_its_own_help(overlock: Callable[..., Run]) -> None:
+    run = overlock("base")
+    assert run.code == 2
+    assert run.err.startswith("usage: overlock base") and "snapshot" in run.err, run.err

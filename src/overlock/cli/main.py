@@ -241,7 +241,7 @@ EXAMPLES = {
 TOP_EPILOG = """\
 exit codes:
   0 success; 1 a problem found, or an operation refused or failed; 2 bad input;
-  3 an internal error (a bug: please report it); `run`: 127 command not found,
+  3 overlock itself failed (a bug: please report it); `run`: 127 command not found,
   126 not executable, else the command's own; 130 Ctrl-C, 143 SIGTERM
 output:
   results on stdout, progress and messages on stderr; progress (one line redrawn in
@@ -320,6 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_index_options(p)
 
     base_parser = sub.add_parser("base", help="inspect the base environment")
+    # `overlock base` alone: its own help (which lists `snapshot`), not the top-level one.
+    base_parser.set_defaults(func=lambda _args, _out: _usage(base_parser))
     base_sub = base_parser.add_subparsers(dest="base_command", metavar="SUBCOMMAND")
     p = base_sub.add_parser(
         "snapshot",
@@ -354,6 +356,11 @@ def build_parser() -> argparse.ArgumentParser:
     for module in COMMAND_MODULES:
         importlib.import_module(module).register(add, manifest_opt)
     return parser
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
 
 
 class Interrupted(KeyboardInterrupt):

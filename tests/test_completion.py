@@ -111,6 +111,43 @@ def test_zsh_loads_the_script_and_its_tables_answer(tmp_path: Path) -> None:
     assert "commands [install list remove]" in run.stdout
 
 
+def _zsh_offers(script: Path, tmp_path: Path, *words: str) -> list[str]:
+    """What ``_overlock`` hands zsh's completion system for ``words`` (the last under the
+    cursor). Outside a completion widget zsh has no ``compadd``; these functions stand in
+    for it, ``_describe`` and ``_files`` and print what they were given, so the script itself
+    runs unchanged in the real zsh."""
+    code = (
+        f"autoload -U compinit; compinit -u; source {script} || exit 9\n"
+        'compadd() { [[ $1 == -- ]] && shift; print -rl -- "$@"; }\n'
+        "_describe() { local name=${@[-1]}; print -rl -- ${(P)name}; }\n"
+        "_files() { print -r -- '<files>'; }\n"
+        'words=(overlock "$@"); CURRENT=${#words}; _overlock\n'
+    )
+    run = subprocess.run(
+        [_shell("zsh"), "-fc", code, "zsh", *words],
+        capture_output=True,
+        text=True,
+        env=clean_env({"HOME": str(tmp_path)}),
+    )
+    assert run.returncode == 0 and run.stderr == "", run.stderr
+    return run.stdout.splitlines()
+
+
+def test_zsh_offers_commands_with_descriptions_options_and_choices(tmp_path: Path) -> None:
+    script = _script("zsh", tmp_path)
+    offered = _zsh_offers(script, tmp_path, "sy")
+    assert "sync:make the prefix hold exactly the lock" in offered
+    assert {line.split(":")[0] for line in offered} == _top_level_commands()
+    assert [o.split(":")[0] for o in _zsh_offers(script, tmp_path, "kernel", "in")] == [
+        "install",
+        "list",
+        "remove",
+    ]
+    assert _zsh_offers(script, tmp_path, "lock", "--color", "") == ["auto", "always", "never"]
+    assert "--upgrade-package" in _zsh_offers(script, tmp_path, "lock", "--up")
+    assert _zsh_offers(script, tmp_path, "sync", "-m", "") == ["<files>"]
+
+
 def test_fish_completes_commands_options_and_choices(tmp_path: Path) -> None:
     script = _script("fish", tmp_path)
 

@@ -185,9 +185,10 @@ _overlock() {
         compadd -- ${=$(__overlock_options "$cmdpath")}
         return
     fi
-    local commands="$(__overlock_commands "$cmdpath")"
-    if [[ -n $commands ]]; then
-        compadd -- ${=commands}
+    local -a described
+    described=("${(@f)$(__overlock_described "$cmdpath")}")
+    if [[ -n ${described[1]} ]]; then
+        _describe -t commands 'overlock command' described
     else
         _files
     fi
@@ -211,7 +212,27 @@ def zsh_script(parser: argparse.ArgumentParser) -> str:
         "#compdef overlock\n"
         "# zsh completion for overlock (generated: `overlock completion zsh`)\n\n"
     )
-    return header + _tables(walk(parser)) + "\n" + _ZSH
+    table = walk(parser)
+    # "name:description" lines for _describe (a ":" in a name is escaped).
+    described = _case_lines(
+        "__overlock_described",
+        {
+            p: [f"{c.replace(':', chr(92) + ':')}:{h}" for c, h in sorted(n.commands.items())]
+            for p, n in table.items()
+        },
+    )
+    return header + _tables(table) + "\n\n" + described + "\n" + _ZSH
+
+
+def _case_lines(name: str, rows: dict[str, list[str]]) -> str:
+    """A function printing the lines of ``rows[$1]``, one per line."""
+    lines = [f"{name}() {{", '    case "$1" in']
+    for key, values in rows.items():
+        if values:
+            quoted = " ".join(_sq(v) for v in values)
+            lines.append(f"        {_sq(key)}) printf '%s\\n' {quoted} ;;")
+    lines += ["    esac", "}"]
+    return "\n".join(lines)
 
 
 # -- fish: its own syntax, the same table and walker ------------------------------------

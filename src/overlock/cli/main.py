@@ -52,6 +52,9 @@ def cmd_lock(args: argparse.Namespace, out: Output) -> int:
     from overlock.lock.pylock import write_lock
 
     overlay = Overlay.load(args.manifest)
+    if index_options(args).proxy:
+        # Also for what builds a changed source tree needs while the lock's status is checked.
+        overlay.index_options = index_options(args)
     base = overlay.base
     old = overlay.read_lock()
 

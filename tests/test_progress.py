@@ -128,8 +128,9 @@ def test_sync_draws_download_bytes_builds_and_installs_on_a_terminal(
     assert re.search(r"building devpkg \(from \.\./src/devpkg\) … *\r", drawn), drawn
     assert "building devpkg (from ../src/devpkg) … done" in drawn, drawn
 
-    # Installs, as before.
+    # Installs, as before; then the byte-code still being compiled is said.
     assert "installing 1/2" in drawn and "installing 2/2" in drawn, drawn
+    assert "compiling byte-code with the base interpreter …" in drawn, drawn
     assert "synced" in drawn
 
 
@@ -177,6 +178,7 @@ def test_piped_sync_has_no_progress_bytes(project: tuple[Base, Path], tmp_path: 
     both = run.stdout + run.stderr
     assert "\r" not in both and "\033" not in both, both
     assert "downloading" not in both and " MB" not in both and "installing" not in both, both
+    assert "compiling" not in both, both
     # A build is still named off a terminal, as a plain line.
     assert "building devpkg (from ../src/devpkg)\n" in run.stderr, run.stderr
 

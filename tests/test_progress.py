@@ -195,6 +195,7 @@ def test_long_steps_say_what_they_are_doing_on_a_terminal(
     code, drawn = on_a_terminal([OVERLOCK, "lock", "-m", str(manifest)], env)
     assert code == 0, drawn
     # Said while it runs, then wiped before the result is printed.
+    assert "reading the base environment …" in drawn, drawn  # a cold cache: a probe
     said = "resolving overlay.toml against the base and the index …"
     assert said in drawn, drawn
     assert drawn.index(said) < drawn.index("bigpkg 1.0"), drawn

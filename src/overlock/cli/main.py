@@ -55,7 +55,8 @@ def cmd_lock(args: argparse.Namespace, out: Output) -> int:
     if index_options(args).proxy:
         # Also for what builds a changed source tree needs while the lock's status is checked.
         overlay.index_options = index_options(args)
-    base = overlay.base
+    with out.status("reading the base environment"):
+        base = overlay.base  # a probe of the base interpreter, unless cached
     old = overlay.read_lock()
 
     if args.check:

@@ -190,7 +190,8 @@ def sync_overlay(
     observed = stamp_observe(
         overlay.manifest.path, overlay.lock_path, overlay.manifest.base_snapshot
     )
-    base = live_base(overlay)
+    with out.status("reading the base environment"):
+        base = live_base(overlay)
     from_file = lock is None
     lock = _current_lock(overlay, base, allow_stale=allow_stale, lock=lock)
     builds = any(p.needs_build for p in lock.packages)

@@ -171,3 +171,47 @@ def test_version_is_answered_before_the_cli_loads() -> None:
     assert proc.returncode == 0 and proc.stdout == f"overlock {__version__}\n"
     loaded = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()]
     assert [m for m in loaded if m.startswith("overlock")] == ["overlock"]  # the package only
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "coloured"),
+    [
+        ([], {}, False),  # piped: plain
+        ([], {"FORCE_COLOR": "1"}, True),  # force-color.org: even when piped
+        ([], {"FORCE_COLOR": ""}, False),  # set but empty: as if unset
+        ([], {"FORCE_COLOR": "1", "NO_COLOR": "1"}, False),  # NO_COLOR wins over FORCE_COLOR
+        (["--color", "always"], {"NO_COLOR": "1"}, True),  # the command line wins over both
+        (["--color", "never"], {"FORCE_COLOR": "1"}, False),
+        (["--color=never", "lock", "--color", "always"], {}, True),  # the command's own wins
+        (["lock", "--color", "always"], {"TERM": "dumb"}, True),
+        ([], {"FORCE_COLOR": "1", "TERM": "dumb"}, True),  # asked for in so many words
+    ],
+)
+def test_color_option_and_environment(
+    tmp_path: Path, argv: list[str], env: dict[str, str], coloured: bool
+) -> None:
+    import subprocess
+    import sys
+
+    from harness.bases import clean_env
+
+    environ = clean_env({"TERM": "xterm"})
+    for name in ("NO_COLOR", "FORCE_COLOR"):
+        environ.pop(name, None)
+    environ.update(env)
+    if "lock" not in argv:
+        argv = [*argv, "lock"]
+    missing = str(tmp_path / "overlay.toml")
+    overlock = str(Path(sys.executable).with_name("overlock"))
+    run = subprocess.run(
+        [overlock, *argv, "-m", missing], capture_output=True, text=True, env=environ
+    )
+    assert run.returncode == 2
+    assert ("\033[" in run.stderr) is coloured, run.stderr
+    assert "overlock: error:" in run.stderr.replace("\033[1;31m", "").replace("\033[0m", "")
+
+
+def test_a_command_group_alone_shows_its_own_help(overlock: Callable[..., Run]) -> None:
+    run = overlock("base")
+    assert run.code == 2
+    assert run.err.startswith("usage: overlock base") and "snapshot" in run.err, run.err

@@ -112,11 +112,16 @@ def test_show_json_has_a_stable_shape(story: tuple[Path, Base], overlock: Any) -
         "layers",
         "hidden",
         "hidden_breakage",
+        "index",
+        "pip_config_files",
         "prefix",
         "packages",
         "upstream_requirements",
     }
     assert data["upstream_requirements"]["requirements"] == []
+    # The suite reads no pip configuration file (PIP_CONFIG_FILE is os.devnull).
+    assert data["pip_config_files"] == []
+    assert data["index"].endswith("(from overlay.toml [index])")
     assert data["layers"] == []  # lower overlays, for an overlay on an overlay
     assert data["hidden"] == data["hidden_breakage"] == []  # [overlay] hide
     assert data["lock"] == {

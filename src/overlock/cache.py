@@ -27,7 +27,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO
 
@@ -49,10 +49,15 @@ class TooLarge(Exception):
 
 
 def copy_hashing(
-    source: IO[bytes], dest: IO[bytes] | None = None, *, limit: int | None = None
+    source: IO[bytes],
+    dest: IO[bytes] | None = None,
+    *,
+    limit: int | None = None,
+    on_bytes: Callable[[int], object] | None = None,
 ) -> tuple[str, int]:
     """sha256 (hex) and size of what ``source`` holds, written to ``dest`` on the way:
-    the one loop every file overlock hashes goes through. Past ``limit`` bytes: TooLarge."""
+    the one loop every file overlock hashes goes through. Past ``limit`` bytes: TooLarge.
+    ``on_bytes`` hears how many bytes each chunk had (progress)."""
     h = hashlib.sha256()
     size = 0
     for chunk in iter(lambda: source.read(_CHUNK), b""):
@@ -62,6 +67,8 @@ def copy_hashing(
         h.update(chunk)
         if dest is not None:
             dest.write(chunk)
+        if on_bytes is not None:
+            on_bytes(len(chunk))
     return h.hexdigest(), size
 
 

@@ -22,6 +22,8 @@ Fault kinds (``fault(pattern, kind)``), each consumed by one matching request:
 * ``"endless"``: answer 200 without ``Content-Length``, send the body and then zero bytes
   until the client hangs up (at most ``ENDLESS_CAP`` bytes, so a client with no bound still
   ends, with the wrong bytes).
+* ``"truncate"``: answer normally with the full ``Content-Length``, send the first half of
+  the body, then close the connection (a download cut off midway).
 """
 
 from __future__ import annotations
@@ -62,7 +64,9 @@ HTML_V1 = "application/vnd.pypi.simple.v1+html"
 TEXT_HTML = "text/html"
 # Order is the tie-break: JSON wins when the client accepts several formats equally.
 _OFFERED = (JSON_V1, HTML_V1, TEXT_HTML)
-FAULT_KINDS = frozenset({"500", "drop", "slow", "corrupt", "trickle", "slow-headers", "endless"})
+FAULT_KINDS = frozenset(
+    {"500", "drop", "slow", "corrupt", "trickle", "slow-headers", "endless", "truncate"}
+)
 ENDLESS_CAP = 256 * 1024 * 1024
 
 
@@ -513,6 +517,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(body[i : i + 1])
                 self.wfile.flush()
                 time.sleep(fault.delay)
+        elif kind == "truncate":
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
         elif kind == "endless":
             self.wfile.write(body)
             zeros = bytes(1024 * 1024)

@@ -352,7 +352,8 @@ class SharedSources:
         self._open: dict[str, PackageSource] = {}
 
     def __call__(self, overlay: Overlay, base: BaseEnv) -> PackageSource:
-        key = repr(overlay.index_config)
+        config = overlay.index_config
+        key = f"{config!r} proxy={config.proxy}"  # (the proxy is kept out of the repr)
         if key not in self._open:
             self._open[key] = self._stack.enter_context(overlay.index(base))
         return self._open[key]

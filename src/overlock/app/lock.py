@@ -14,7 +14,7 @@ from packaging.version import Version
 from overlock.app.overlay import Overlay
 from overlock.base.env import BaseEnv
 from overlock.base.importscan import ImportScan
-from overlock.build.backend import WheelSource
+from overlock.build.backend import Step, WheelSource
 from overlock.build.sources import Reporter, building_source, source_changes
 from overlock.dists.types import PackageSource
 from overlock.lock import upstream
@@ -60,12 +60,20 @@ def lock_manifest(
     reporter: Reporter | None = None,
     policy: ResolvePolicy | None = None,
     prefer: Mapping[NormalizedName, Version] | None = None,
+    step: Step | None = None,
 ) -> tuple[Lock, Outcome]:
     """``lock.make.lock_overlay`` with sources built as the manifest allows: what every
-    command that writes a lock should call. ``prefer``: versions to keep when possible."""
+    command that writes a lock should call. ``prefer``: versions to keep when possible;
+    ``step``: how a build says what it is doing (default: ``reporter``)."""
     constraints = load_constraints(overlay.index_config.constraint_files)
     source = building_source(
-        overlay.manifest, base, index, overlay.cache, no_build=no_build, reporter=reporter
+        overlay.manifest,
+        base,
+        index,
+        overlay.cache,
+        no_build=no_build,
+        reporter=reporter,
+        step=step,
     )
     complete = getattr(index, "complete", None)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,14 +38,19 @@ class IndexOptions:
     # lock that is current stays current under --offline or --refresh).
     offline: bool = False
     refresh: bool = False
+    # --proxy: how requests travel, not where packages come from (so not in __bool__).
+    proxy: str | None = field(default=None, repr=False)
 
     def __bool__(self) -> bool:
+        """Whether the options change where packages come from."""
         return bool(self.index_url or self.extra_index_urls or self.find_links or self.no_index)
 
     def applied_to(self, config: IndexConfig) -> IndexConfig:
         config = replace(
             config, offline=config.offline or self.offline, refresh=config.refresh or self.refresh
         )
+        if self.proxy:
+            config = replace(config, proxy=self.proxy)
         if not self:
             return config
         primary = self.index_url or config.index_urls[0]
@@ -121,7 +126,9 @@ class Overlay:
 
     @cached_property
     def index_config(self) -> IndexConfig:
-        config = IndexConfig.from_pip_config()
+        # The base's own pip.conf (pip's "site" file, BASE/pip.conf) is pip's configuration
+        # for installing into the base: the natural place for a facility's mirror.
+        config = IndexConfig.from_pip_config(site_prefix=self.base.prefix)
         settings = self.manifest.index
         if settings is not None:
             config = IndexConfig.from_manifest(settings.urls, settings.find_links, config)

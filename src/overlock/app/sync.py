@@ -3,10 +3,14 @@ its files fetched in parallel into the shared cache, and a stamp for the next no
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from overlock.app.lock import lazy_index
 from overlock.app.overlay import IndexOptions, Overlay
@@ -28,6 +32,10 @@ def _ignore(_text: str) -> None:
     pass
 
 
+# ``Output.step``/``Output.status``: a block that says on a terminal what it is doing.
+Step = Callable[[str], AbstractContextManager[None]]
+
+
 DOWNLOAD_THREADS = 8
 
 
@@ -45,13 +53,14 @@ def live_base(overlay: Overlay) -> BaseEnv:
 
 
 def downloader(
-    overlay: Overlay, base: BaseEnv, *, offline: bool
+    overlay: Overlay, base: BaseEnv, *, offline: bool, progress: Callable[..., Any] | None = None
 ) -> Callable[[Sequence[LockedFile]], Mapping[str, Path]]:
     """Fetch locked files into the shared cache, in parallel; offline: the cache only.
 
     Files the cache already holds are taken from it without opening the index at all (its
     HTTP stack alone takes a tenth of a second to import). sync checks every file's hash as
-    it installs it, so nothing is hashed here that was not just downloaded.
+    it installs it, so nothing is hashed here that was not just downloaded. ``progress``
+    (``Output.progress``) draws the bytes as they arrive, on a terminal.
     """
 
     def fetch(files: Sequence[LockedFile]) -> Mapping[str, Path]:
@@ -73,13 +82,20 @@ def downloader(
                 + (", ..." if len(names) > 5 else ""),
                 hint="run `overlock sync` once with network access",
             )
-        with overlay.index(base) as index:
+        total = sum(f.size or 0 for f in missing)
+        with (
+            overlay.index(base) as index,
+            contextlib.nullcontext(None)
+            if progress is None
+            else progress("downloading", total, unit="bytes") as bar,
+        ):
 
             def one(f: LockedFile) -> tuple[str, Path]:
                 dist = DistFile(
                     filename=f.filename, url=f.url, hashes={"sha256": f.sha256}, size=f.size
                 )
-                return f.sha256, index.download(dist)
+                heard = None if bar is None else functools.partial(bar.advance, f.filename)
+                return f.sha256, index.download(dist, on_bytes=heard)
 
             with ThreadPoolExecutor(max_workers=min(DOWNLOAD_THREADS, len(missing))) as pool:
                 found.update(pool.map(one, missing))
@@ -111,6 +127,7 @@ def with_built_sources(
     no_build: bool,
     allow_stale: bool,
     reporter: Callable[[str], None],
+    step: Step | None = None,
 ) -> Lock:
     """Build (or take from the cache) the wheel of every source in the lock."""
     if not any(p.needs_build for p in lock.packages):
@@ -128,6 +145,7 @@ def with_built_sources(
             no_build=no_build,
             force=allow_stale,
             reporter=reporter,
+            step=step,
         )
 
 
@@ -145,12 +163,15 @@ def sync_overlay(
     no_build: bool = False,
     take_over: bool = False,
     note: Callable[[str], None] = _ignore,
-    debug: Callable[[str], None] = _ignore,
+    say: Callable[[str], None] = _ignore,
     progress: ProgressFactory | None = None,
+    step: Step | None = None,
+    status: Step | None = None,
 ) -> SyncResult:
     """Sync ``overlay``'s prefix to ``lock`` (default: its lock file, which must be current
     unless ``allow_stale``), building its sources first; record a stamp for the next no-op.
-    ``note``: what builds say; ``debug``: the engine's detail."""
+    ``note``: what builds say; ``say``: what a long step is doing now; ``progress``, ``step``
+    and ``status`` draw bytes, builds and waits on a terminal (``cli.output.Output``)."""
     if offline:  # what a build needs from the index comes from the cache too
         overlay = overlay.with_index_options(
             replace(overlay.index_options or IndexOptions(), offline=True)
@@ -159,25 +180,26 @@ def sync_overlay(
     observed = stamp_observe(
         overlay.manifest.path, overlay.lock_path, overlay.manifest.base_snapshot
     )
-    base = live_base(overlay)
+    with status("reading the base environment") if status else contextlib.nullcontext():
+        base = live_base(overlay)
     from_file = lock is None
     lock = current_lock(overlay, base, allow_stale=allow_stale, lock=lock)
     builds = any(p.needs_build for p in lock.packages)
     lock = with_built_sources(
-        overlay, base, lock, no_build=no_build, allow_stale=allow_stale, reporter=note
+        overlay, base, lock, no_build=no_build, allow_stale=allow_stale, reporter=note, step=step
     )
     result = sync(
         lock,
         base,
         overlay.prefix,
-        fetch=downloader(overlay, base, offline=offline),
+        fetch=downloader(overlay, base, offline=offline, progress=progress),
         compile_bytecode=compile_bytecode,
         verify_imports=verify_imports,
         dry_run=dry_run,
         move_aside=move_aside,
         drop_foreign=drop_foreign,
         protect=(overlay.manifest.path.parent,),
-        reporter=debug,
+        reporter=say,
         owner=overlay.owner,
         take_over=take_over,
         progress=progress,

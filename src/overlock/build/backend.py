@@ -20,6 +20,7 @@ A build runs third-party code, so it happens only where the caller decided it ma
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -27,7 +28,8 @@ import os
 import stat
 import subprocess
 import zipfile
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -51,6 +53,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger("overlock.build.backend")
 
 Reporter = Callable[[str], None]
+# A long step that says what it is doing while it runs (output.Output.step): "building foo
+# from ./src …", then "done" on a terminal.
+Step = Callable[[str], AbstractContextManager[object]]
 
 # Directories that never take part in a source tree's identity: VCS data, caches, build
 # output and environments. A backend writing build/ or *.egg-info into the tree (setuptools
@@ -282,13 +287,20 @@ class Builder:
         *,
         index: Callable[[], WheelSource] | None = None,
         reporter: Reporter | None = None,
+        step: Step | None = None,
     ) -> None:
         self.base = base
         self.cache = cache
         self._index_factory = index
         self._index: WheelSource | None = None
         self.report: Reporter = reporter or (lambda _msg: None)
+        self.step: Step = step or self._reported
         self.builds = 0  # backend invocations so far (tests and stats)
+
+    @contextlib.contextmanager
+    def _reported(self, text: str) -> Iterator[None]:
+        self.report(text)
+        yield
 
     def _source(self) -> WheelSource:
         if self._index is None:
@@ -347,11 +359,13 @@ class Builder:
 
         output: list[str] = []
         kind: Literal["editable", "wheel"] = "editable" if editable else "wheel"
-        self.report(f"building {label}" + (" (editable)" if editable else ""))
         self.builds += 1
         hook = "setup"
         try:
-            with self.cache.scratch() as tmp:
+            with (
+                self.step(f"building {label}" + (" (editable)" if editable else "")),
+                self.cache.scratch() as tmp,
+            ):
                 env = BuildEnvironment(self.base, tmp / "env", output)
                 builder = ProjectBuilder(
                     tree, python_executable=env.python, runner=_capturing_runner(output)

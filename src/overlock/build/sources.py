@@ -33,6 +33,7 @@ from overlock.build import git as vcs
 from overlock.build.backend import (
     Builder,
     BuildPolicy,
+    Step,
     WheelSource,
     build_key,
     tree_hash,
@@ -265,10 +266,11 @@ def building_source(
     *,
     no_build: bool = False,
     reporter: Reporter | None = None,
+    step: Step | None = None,
 ) -> BuildingSource:
     """The resolver's source for ``manifest``: ``index`` plus what may be built."""
     policy = BuildPolicy(allow_build=manifest.allow_build, no_build=no_build)
-    builder = Builder(base, cache, index=lambda: index, reporter=reporter)
+    builder = Builder(base, cache, index=lambda: index, reporter=reporter, step=step)
     return BuildingSource(index, builder, manifest, policy)
 
 
@@ -360,6 +362,7 @@ def build_sources(
     no_build: bool = False,
     force: bool = False,
     reporter: Reporter | None = None,
+    step: Step | None = None,
 ) -> Lock:
     """``lock`` with ``built`` (and PEP 610 ``direct_url_info``) set on every source package.
 
@@ -376,7 +379,7 @@ def build_sources(
         lock_dir=lock_dir,
         base=base,
         cache=cache,
-        builder=Builder(base, cache, index=index, reporter=reporter),
+        builder=Builder(base, cache, index=index, reporter=reporter, step=step),
         manifest=manifest,
         policy=policy,
         index=index,

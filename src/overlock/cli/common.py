@@ -185,10 +185,21 @@ def add_index_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="revalidate every cached index page, however fresh the index said it is",
     )
+    add_proxy_option(parser)
+
+
+def add_proxy_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--proxy",
+        metavar="URL",
+        help="send every index request through this proxy, [scheme://][user:passwd@]host:port"
+        " (default: pip's `proxy` setting or $PIP_PROXY, else $HTTPS_PROXY/$HTTP_PROXY"
+        " with $NO_PROXY); never written anywhere",
+    )
 
 
 def index_options(args: argparse.Namespace | None) -> IndexOptions:
-    from overlock.index.pipconfig import absolute_location
+    from overlock.index.pipconfig import absolute_location, proxy_url
 
     if args is None:
         return IndexOptions()
@@ -200,6 +211,7 @@ def index_options(args: argparse.Namespace | None) -> IndexOptions:
         no_index=bool(getattr(args, "no_index", False)),
         offline=bool(getattr(args, "offline", False)),
         refresh=bool(getattr(args, "refresh", False)),
+        proxy=proxy_url(getattr(args, "proxy", None)),
     )
 
 
@@ -231,7 +243,10 @@ def make_lock(
         upgrade=bool(getattr(args, "upgrade", False)),
         upgrade_packages=getattr(args, "upgrade_package", None) or (),
     )
-    with overlay.index() as index:
+    with (
+        overlay.index() as index,
+        out.status(f"resolving {overlay.manifest.path.name} against the base and the index"),
+    ):
         lock, outcome = lock_manifest(
             overlay,
             overlay.base,
@@ -240,6 +255,7 @@ def make_lock(
             reporter=out.note,
             prefer=prefer,
             policy=_policy(overlay, args),
+            step=out.step,
         )
         index_stats = index.stats
     report_hide(out, overlay.manifest.hide, overlay.base, lock.hidden_breakage)
@@ -288,7 +304,15 @@ def sync_and_report(overlay: Overlay, out: Output, *, as_json: bool = False, **o
     """``app.sync.sync_overlay`` with what it did printed (or given as JSON)."""
     from overlock.app.sync import sync_overlay
 
-    result = sync_overlay(overlay, note=out.note, debug=out.debug, progress=out.progress, **options)
+    result = sync_overlay(
+        overlay,
+        note=out.note,
+        say=out.say,
+        progress=out.progress,
+        step=out.step,
+        status=out.status,
+        **options,
+    )
     plan = result.plan
     if as_json:
         out.json(

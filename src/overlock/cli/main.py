@@ -1,7 +1,8 @@
 """Command-line interface: the only place that prints and picks exit codes.
 
 Exit codes: 0 success; 1 the request cannot be satisfied, or an operation failed or was
-refused; 2 bad input (manifest, arguments, unreachable base).
+refused; 2 bad input (manifest, arguments, unreachable base); 3 an internal error
+(TOP_EPILOG, shown by --help, has them all).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from overlock.cli.common import (
     output_path,
     policy_given,
 )
-from overlock.cli.output import Output
+from overlock.cli.output import COLOR_HELP, COLOR_MODES, Output
 from overlock.errors import BadInputError, OverlockError
 from overlock.manifest.constraints import load_constraints
 from overlock.redact import RedactingFilter, scrub
@@ -52,8 +53,9 @@ def cmd_lock(args: argparse.Namespace, out: Output) -> int:
     from overlock.lock.pylock import write_lock
 
     overlay = Overlay.load(args.manifest)
-    overlay.index_options = index_options(args)  # --offline holds for the checks below too
-    base = overlay.base
+    overlay.index_options = index_options(args)  # --offline and --proxy hold for the checks too
+    with out.status("reading the base environment"):
+        base = overlay.base  # a probe of the base interpreter, unless cached
     old = overlay.read_lock()
 
     if args.check:
@@ -209,6 +211,13 @@ def cmd_base_snapshot(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+def cmd_completion(args: argparse.Namespace, out: Output) -> int:
+    from overlock.cli.completion import script
+
+    sys.stdout.write(script(args.shell, build_parser()))
+    return 0
+
+
 # -- the parser --------------------------------------------------------------------------
 
 COMMAND_MODULES = (
@@ -223,10 +232,31 @@ COMMAND_MODULES = (
 
 EXAMPLES = {
     "lock": "example:\n  overlock lock -m overlays/analysis/overlay.toml\n  overlock lock --check",
+    "completion": (
+        "examples:\n"
+        "  source <(overlock completion bash)        # in ~/.bashrc\n"
+        "  overlock completion zsh > ~/.zfunc/_overlock   # a directory on $fpath\n"
+        "  overlock completion fish > ~/.config/fish/completions/overlock.fish"
+    ),
     "base snapshot": (
         "example:\n  overlock base snapshot --base /opt/conda/envs/analysis -o base.json"
     ),
 }
+
+
+TOP_EPILOG = """\
+exit codes:
+  0 success; 1 a problem found, or an operation refused or failed; 2 bad input;
+  3 overlock itself failed (a bug: please report it); `run`: 127 command not found,
+  126 not executable, else the command's own; 130 Ctrl-C, 143 SIGTERM
+output:
+  results on stdout, progress and messages on stderr; progress (one line redrawn in
+  place) only when stderr is a terminal, never with -q, --json, NO_COLOR, TERM=dumb
+  or --color never
+shell completion:
+  overlock completion bash|zsh|fish  (see `overlock completion --help`)
+
+run `overlock COMMAND --help` for a command's options and an example"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -235,12 +265,16 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-v", "--verbose", action="count", default=0, help="say more")
     common.add_argument("-q", "--quiet", action="count", default=0, help="say less")
+    common.add_argument("--color", choices=COLOR_MODES, default="auto", help=COLOR_HELP)
     command_common = argparse.ArgumentParser(add_help=False)
     command_common.add_argument(
         "-v", "--verbose", dest="command_verbose", action="count", default=0, help="say more"
     )
     command_common.add_argument(
         "-q", "--quiet", dest="command_quiet", action="count", default=0, help="say less"
+    )
+    command_common.add_argument(
+        "--color", dest="command_color", choices=COLOR_MODES, default=None, help=COLOR_HELP
     )
 
     manifest_opt = argparse.ArgumentParser(add_help=False)
@@ -258,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Declarative, locked overlays of packages on a read-only base environment.",
         parents=[common],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="run `overlock COMMAND --help` for a command's options and an example",
+        epilog=TOP_EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"overlock {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -292,6 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_index_options(p)
 
     base_parser = sub.add_parser("base", help="inspect the base environment")
+    # `overlock base` alone: its own help (which lists `snapshot`), not the top-level one.
+    base_parser.set_defaults(func=lambda _args, _out: _usage(base_parser))
     base_sub = base_parser.add_subparsers(dest="base_command", metavar="SUBCOMMAND")
     p = base_sub.add_parser(
         "snapshot",
@@ -308,11 +344,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_overwrite_option(p)
 
+    p = sub.add_parser(
+        "completion",
+        help="print a shell completion script (bash, zsh or fish)",
+        description="print a completion script for SHELL, generated from overlock's own options",
+        parents=[command_common],
+        epilog=EXAMPLES["completion"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "shell", choices=("bash", "zsh", "fish"), metavar="SHELL", help="bash, zsh or fish"
+    )
+    p.set_defaults(func=cmd_completion)
+
     # Each group of commands lives in its own module with a ``register(add, manifest_opt)``,
     # so that no module grows into a 2,000-line CLI.
     for module in COMMAND_MODULES:
         importlib.import_module(module).register(add, manifest_opt)
     return parser
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
 
 
 class Interrupted(KeyboardInterrupt):
@@ -387,7 +441,8 @@ def _main(argv: Sequence[str] | None) -> int:
         - getattr(args, "command_quiet", 0)
     )
     json_mode = bool(getattr(args, "json", False))
-    out = Output(verbosity, json_mode=json_mode)
+    color = getattr(args, "command_color", None) or args.color
+    out = Output(verbosity, json_mode=json_mode, color=color)
     logging.basicConfig(
         level=logging.DEBUG if verbosity > 1 else logging.WARNING,
         format="%(name)s: %(message)s",
@@ -397,6 +452,7 @@ def _main(argv: Sequence[str] | None) -> int:
         handler.addFilter(RedactingFilter())
     try:
         code: int = args.func(args, out)
+        out.finish()
         return code
     except OverlockError as exc:
         return _report(exc, out, json_mode, verbosity)

@@ -40,6 +40,8 @@ def cmd_show(args: argparse.Namespace, out: Output) -> int:
         status=lock_status(overlay.manifest, base, lock),
         base=base,
         prefix=overlay.prefix,
+        index=overlay.index_config.describe(),
+        pip_config_files=overlay.index_config.config_files,
     )
     if args.json:
         out.json(view.to_json())

@@ -260,6 +260,14 @@ def make_client(config: IndexConfig, *, backoff: float = 0.25) -> PyPIClient:
         verify=ssl_context(config),
         timeout=httpx2.Timeout(config.timeout),
         follow_redirects=True,
+        proxy=config.proxy,
+        # unearth mounts an unverified transport for each trusted host, which would not
+        # go through the proxy: these replace them.
+        mounts={
+            f"all://{host}": httpx2.HTTPTransport(verify=False, proxy=config.proxy)
+            for host in config.trusted_hosts
+            if config.proxy
+        },
     )
     # Credentials are taken per host from the index URLs (and netrc), never prompted for:
     # a lock may run unattended.
@@ -534,8 +542,11 @@ class Index:
             dist = DistFile(filename=filename, url=clean, hashes=hashes, size=path.stat().st_size)
         return Release(name=name, version=version, wheel=dist, direct=True)
 
-    def download(self, file: DistFile) -> Path:
-        """The file in the cache, fetched and verified (size and sha256) if not there yet."""
+    def download(self, file: DistFile, *, on_bytes: Callable[[int], object] | None = None) -> Path:
+        """The file in the cache, fetched and verified (size and sha256) if not there yet.
+
+        ``on_bytes(n)`` hears of each piece as it arrives (a progress line); a retried
+        download takes back what its failed try had counted."""
         expected = file.sha256
         if expected:
             cached = self.cache.wheel(expected, file.filename)
@@ -551,13 +562,13 @@ class Index:
                 if local is not None:
                     self._count("downloads")
                     try:
-                        digest, size = _copy_hashing(local, dest, limit)
+                        digest, size = _copy_hashing(local, dest, limit, on_bytes)
                     except OSError as exc:
                         raise IndexError_(f"cannot read {local}: {exc.strerror or exc}") from None
                 elif self.config.offline:
                     raise self._offline_error(file.filename)
                 else:
-                    digest, size = self._fetch_to(file.url, dest, limit)
+                    digest, size = self._fetch_to(file.url, dest, limit, on_bytes)
             except _TooLarge as exc:
                 raise self._download_too_large(file, exc, limit) from None
             self._verify(file, digest, size)
@@ -973,8 +984,12 @@ class Index:
 
         return self._retrying(url, once)
 
-    def _fetch_to(self, url: str, dest: Path, limit: int) -> tuple[str, int]:
-        def once(deadline: Deadline) -> tuple[str, int]:
+    def _fetch_to(
+        self, url: str, dest: Path, limit: int, on_bytes: Callable[[int], object] | None = None
+    ) -> tuple[str, int]:
+        counted = [0]  # bytes this try reported to on_bytes, taken back if it fails
+
+        def attempt(deadline: Deadline) -> tuple[str, int]:
             self._count("downloads")
             h = hashlib.sha256()
             with (
@@ -989,9 +1004,21 @@ class Index:
                 def write(chunk: bytes) -> None:
                     h.update(chunk)
                     fh.write(chunk)
+                    if on_bytes is not None:
+                        counted[0] += len(chunk)
+                        on_bytes(len(chunk))
 
                 size = self._read_body(resp, deadline, limit, write, raw=True)
             return h.hexdigest(), size
+
+        def once(deadline: Deadline) -> tuple[str, int]:
+            try:
+                return attempt(deadline)
+            except BaseException:
+                if on_bytes is not None and counted[0]:
+                    on_bytes(-counted[0])
+                counted[0] = 0
+                raise
 
         return self._retrying(url, once)
 
@@ -1070,6 +1097,9 @@ class Index:
         hint = "the index failed; retry later"
         if status in (401, 403):
             hint = "check the credentials for this index (in its URL, ~/.netrc or keyring)"
+        if status == 407:
+            hint = "the proxy wants other credentials: check the user and password in pip's"
+            hint += " `proxy` setting, $PIP_PROXY or --proxy"
         return IndexError_(self._scrub(f"{redact_url(url)} answered HTTP {status}"), hint=hint)
 
     def _build_required(self, release: Release) -> BuildRequiredError:
@@ -1107,7 +1137,9 @@ def _local_path(url: str) -> Path | None:
     return url_to_path(url.split("#", 1)[0])
 
 
-def _copy_hashing(src: Path, dest: Path, limit: int) -> tuple[str, int]:
+def _copy_hashing(
+    src: Path, dest: Path, limit: int, on_bytes: Callable[[int], object] | None = None
+) -> tuple[str, int]:
     # O_NONBLOCK: a FIFO named like a wheel is refused at once, not waited on.
     fd = os.open(src, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     with open(fd, "rb") as fin, open(dest, "wb") as fout:
@@ -1115,7 +1147,7 @@ def _copy_hashing(src: Path, dest: Path, limit: int) -> tuple[str, int]:
             raise OSError(errno.EINVAL, "not a regular file", str(src))
         os.set_blocking(fd, True)
         try:
-            return copy_hashing(fin, fout, limit=limit)
+            return copy_hashing(fin, fout, limit=limit, on_bytes=on_bytes)
         except TooLarge as exc:
             raise _TooLarge(limit, exc.got, declared=False) from None
 

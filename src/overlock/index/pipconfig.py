@@ -12,7 +12,7 @@ import configparser
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from overlock.limits import read_text_bounded
@@ -25,6 +25,9 @@ DEFAULT_RETRIES = 5  # pip's default
 # pip reads its options from these sections, later ones winning (``install`` is the command
 # overlock stands in for).
 _SECTIONS = ("global", "install")
+# pip's global file besides $XDG_CONFIG_DIRS/pip/pip.conf (a name tests point elsewhere:
+# the suite never reads this machine's configuration).
+SYSTEM_CONFIG = Path("/etc/pip.conf")
 _TRUE = frozenset({"1", "y", "yes", "t", "true", "on"})
 _FALSE = frozenset({"0", "n", "no", "f", "false", "off"})
 
@@ -47,6 +50,12 @@ class IndexConfig:
     # pip's constraint files (``constraint``, PIP_CONSTRAINT): machine policy, kept when an
     # [index] table replaces where packages come from.
     constraint_files: tuple[str, ...] = ()
+    # pip's ``proxy`` (PIP_PROXY, --proxy): every request goes through it, as pip sends them
+    # (NO_PROXY does not exempt a host from it). May hold credentials: kept out of repr.
+    proxy: str | None = field(default=None, repr=False)
+    # pip's configuration files that were read, in pip's order, each with its kind:
+    # "/etc/pip.conf (global)", ".../base/pip.conf (site)"; for `overlock show`.
+    config_files: tuple[str, ...] = ()
     origin: str = "defaults"  # where these settings came from, for messages
     # How this run may use the network (``--offline``/``--refresh``), not where packages are:
     # offline, only the cache answers (pages of any age); refresh, every kept index page is
@@ -72,23 +81,29 @@ class IndexConfig:
         environ: Mapping[str, str] | None = None,
         *,
         cwd: str | os.PathLike[str] | None = None,
+        site_prefix: str | None = None,
     ) -> IndexConfig:
         """The settings ``pip install`` would use, given ``environ`` (default ``os.environ``).
 
-        Files are read in pip's order, later files overriding earlier ones: ``PIP_CONFIG_FILE``
-        (``os.devnull`` disables every file); the global files (``$XDG_CONFIG_DIRS/pip/pip.conf``,
+        Files are read in pip's order, later files overriding earlier ones (pip's
+        ``Configuration.iter_config_files``): the global files (``$XDG_CONFIG_DIRS/pip/pip.conf``,
         ``/etc/pip.conf``); the user files (``~/.pip/pip.conf``, ``$XDG_CONFIG_HOME/pip/pip.conf``),
-        skipped when ``PIP_CONFIG_FILE`` names an existing file, as pip does. The *site* file
-        (``<sys.prefix>/pip.conf``) belongs to whichever environment pip runs from; overlock is not
-        that environment, so it is not read. The ``[install]`` section beats ``[global]`` and
-        ``PIP_*`` variables beat both.
+        skipped when ``PIP_CONFIG_FILE`` names an existing file, as pip does; the *site* file,
+        ``<sys.prefix>/pip.conf`` of the environment pip installs into: ``site_prefix``, the
+        base's ``sys.prefix`` from its probe (a facility's mirror set for one environment),
+        never this process's; last ``PIP_CONFIG_FILE`` (``os.devnull`` disables every file).
+        The ``[install]`` section beats ``[global]`` and ``PIP_*`` variables beat both.
         """
         env = dict(os.environ if environ is None else environ)
         here = Path(cwd) if cwd is not None else Path.cwd()
         values: dict[str, str] = {}
         merged: dict[tuple[str, str], str] = {}
-        for path in _config_files(env):
-            merged.update(_read_config_file(path))
+        used: list[str] = []
+        for kind, path in _config_files(env, site_prefix):
+            found = _read_config_file(path)
+            if found is not None:
+                used.append(f"{path} ({kind})")
+                merged.update(found)
         for section in _SECTIONS:
             for (sect, key), value in merged.items():
                 if sect == section:
@@ -113,6 +128,8 @@ class IndexConfig:
             constraint_files=tuple(
                 absolute_location(f, here) for f in values.get("constraint", "").split()
             ),
+            proxy=proxy_url(values.get("proxy")),
+            config_files=tuple(used),
             origin="pip configuration",
         )
 
@@ -142,34 +159,52 @@ class IndexConfig:
             retries=base.retries,
             no_index=no_index,
             constraint_files=base.constraint_files,
+            proxy=base.proxy,
+            config_files=base.config_files,
             origin="overlay.toml [index]",
         )
 
 
-def _config_files(env: Mapping[str, str]) -> list[Path]:
+def _config_files(env: Mapping[str, str], site_prefix: str | None) -> list[tuple[str, Path]]:
     env_file = env.get("PIP_CONFIG_FILE")
     if env_file is not None and env_file == os.devnull:
         return []
-    files: list[Path] = []
+    files: list[tuple[str, Path]] = []
     xdg_dirs = env.get("XDG_CONFIG_DIRS") or "/etc/xdg"
     if sys.platform != "win32":
-        files += [Path(d) / "pip" / "pip.conf" for d in xdg_dirs.split(os.pathsep) if d]
-        files.append(Path("/etc/pip.conf"))
+        files += [("global", Path(d) / "pip" / "pip.conf") for d in xdg_dirs.split(os.pathsep) if d]
+        files.append(("global", SYSTEM_CONFIG))
     if not (env_file and Path(env_file).exists()):
         home = Path(env.get("HOME") or Path.home())
         config_home = Path(env.get("XDG_CONFIG_HOME") or home / ".config")
-        files += [home / ".pip" / "pip.conf", config_home / "pip" / "pip.conf"]
+        files += [("user", home / ".pip" / "pip.conf"), ("user", config_home / "pip" / "pip.conf")]
+    if site_prefix:
+        files.append(
+            ("site", Path(site_prefix) / ("pip.ini" if _windows(site_prefix) else "pip.conf"))
+        )
     if env_file:
         # pip loads the PIP_CONFIG_FILE file last among files: it overrides all others.
-        files.append(Path(env_file))
+        files.append(("PIP_CONFIG_FILE", Path(env_file)))
     return files
 
 
-def _read_config_file(path: Path) -> dict[tuple[str, str], str]:
+def _windows(prefix: str) -> bool:
+    # The base's platform, not this process's: a Windows prefix is spelled with a drive.
+    return len(prefix) > 1 and prefix[1] == ":"
+
+
+def _read_config_file(path: Path) -> dict[tuple[str, str], str] | None:
+    """The file's settings by (section, key); None when there is no such file."""
     parser = configparser.RawConfigParser()
     try:
-        parser.read_string(read_text_bounded(path), str(path))
-    except (OSError, UnicodeDecodeError, configparser.Error):
+        text = read_text_bounded(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (OSError, UnicodeDecodeError):
+        return {}
+    try:
+        parser.read_string(text, str(path))
+    except configparser.Error:
         # pip errors on an unparsable file; here a broken or unreadable optional file must not
         # stop a lock that would otherwise work, and pip reports it when the user runs pip.
         return {}
@@ -178,6 +213,15 @@ def _read_config_file(path: Path) -> dict[tuple[str, str], str]:
         for key, value in parser.items(section):
             out[(section, key.lower().replace("_", "-"))] = value
     return out
+
+
+def proxy_url(text: str | None) -> str | None:
+    """pip's ``proxy`` value as a URL: ``[user:passwd@]proxy.server:port`` means http, as
+    requests (under pip) takes it; empty means none."""
+    value = (text or "").strip()
+    if not value:
+        return None
+    return value if "://" in value else f"http://{value}"
 
 
 def absolute_location(location: str, cwd: Path) -> str:

@@ -143,6 +143,10 @@ class Overview:
     # them the overlay leaves unmet (base/hiding.py).
     hidden: tuple[str, ...] = ()
     hidden_breakage: tuple[str, ...] = ()
+    # Where packages come from (IndexConfig.describe: credential-free) and pip's
+    # configuration files that were read, "PATH (kind)" in pip's order.
+    index: str = ""
+    pip_config_files: tuple[str, ...] = ()
 
     def lines(self, style: Style = _plain) -> list[str]:
         lock_state = (
@@ -164,6 +168,9 @@ class Overview:
             *(f"        {style('warning:', 'yellow')} {line}" for line in self.hidden_breakage),
             f"{style('prefix', 'bold')}  {self.prefix.path}: {prefix_state}",
             f"{style('lock', 'bold')}    {self.lock}: {lock_state}",
+            *([f"{style('index', 'bold')}   {self.index}"] if self.index else []),
+            f"{style('pip', 'bold')}     configuration files: "
+            + (", ".join(self.pip_config_files) or "none"),
             "",
         ]
         if not self.packages:
@@ -227,6 +234,8 @@ class Overview:
             "layers": [dict(layer) for layer in self.layers],
             "hidden": list(self.hidden),
             "hidden_breakage": list(self.hidden_breakage),
+            "index": self.index,
+            "pip_config_files": list(self.pip_config_files),
             "prefix": self.prefix.to_json(),
             "packages": [p.to_json() for p in self.packages],
             "upstream_requirements": {
@@ -278,8 +287,12 @@ def overview(
     status: LockStatus,
     base: BaseEnv,
     prefix: Path,
+    index: str = "",
+    pip_config_files: tuple[str, ...] = (),
 ) -> Overview:
     return Overview(
+        index=index,
+        pip_config_files=pip_config_files,
         manifest=str(manifest),
         lock=str(lock_path),
         lock_current=status.current,

@@ -393,6 +393,8 @@ def _build(
             # linked, so they cost a stat), carried files, the bootstrap.
             for directory in (*(gen / d for d in site_dirs), boot):
                 compiler.add_tree(gen, directory)
+            # What is left once every wheel is in: for a large stack, seconds.
+            report("compiling byte-code with the base interpreter")
             ok, output = compiler.finish()
             if not ok:
                 warnings.append("some files could not be byte-compiled:\n" + output)

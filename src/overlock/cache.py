@@ -8,6 +8,9 @@ Layout under the root::
     built/<key>.json                               the wheel built from <key> (build/backend.py)
     built-metadata/<key>                           METADATA a backend prepared for <key>
     git/<sha256 of the URL>                        bare mirrors of git repositories (build/git.py)
+    unpacked-v1/<sha256[:2]>/<sha256>/             the wheel with that sha256, unpacked and
+                                                   read-only; generations hard-link its files
+                                                   (sync/store.py)
 
 Entries are keyed by the *file's* hash, so they never go stale: the same hash is the same
 bytes on any index. Every write goes to a temporary file in the destination directory and
@@ -32,6 +35,7 @@ from overlock.locations import cache_root
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1024 * 1024
+UNPACKED_FORMAT = 1  # the layout of an unpacked-store entry (sync/store.py)
 
 
 def sha256_file(path: Path) -> str:
@@ -205,6 +209,14 @@ class Cache:
     def put_built_metadata(self, key: str, data: bytes) -> None:
         with self._atomic(self.root / "built-metadata" / _check_sha(key)) as fh:
             fh.write(data)
+
+    def unpacked_root(self) -> Path:
+        """The unpacked store (sync/store.py), one format version per directory.
+
+        Keyed by the wheel's sha256 alone: an entry holds the archive's members as they
+        are, nothing that depends on a base or a prefix, so every overlay shares it.
+        """
+        return self.root / f"unpacked-v{UNPACKED_FORMAT}"
 
     def git_dir(self, url: str) -> Path:
         """Where the bare mirror of the git repository at ``url`` lives."""

@@ -169,6 +169,7 @@ def sync_overlay(
 ) -> int:
     """Sync ``overlay``'s prefix to ``lock`` (default: its lock file) and report it."""
     from overlock.sync.engine import sync
+    from overlock.sync.store import Store
 
     # Before the lock and the base are read: what a stamp of this sync may vouch for.
     observed = stamp_observe(
@@ -196,6 +197,7 @@ def sync_overlay(
         owner=overlay.owner,
         take_over=take_over,
         progress=out.progress,
+        store=Store(overlay.cache.unpacked_root()),
     )
     if from_file and not (dry_run or allow_stale or builds or lower_site_dirs(base)):
         # (Not over lower overlays: their re-sync would not show in the stamp's files.)

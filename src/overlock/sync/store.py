@@ -46,7 +46,7 @@ import stat
 import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -192,43 +192,44 @@ class Store:
         _remove_tree(gone)
 
     def add(self, wheel: Path, sha256: str) -> Entry:
-        """Unpack ``wheel`` (whose bytes must hash to ``sha256``) into the store.
+        """The entry of ``wheel`` (whose bytes must hash to ``sha256``), unpacked if need be.
 
-        An entry that is already there (another sync won the race) is returned as it is.
         Raises HashMismatchError, or SyncError for a wheel that is not valid.
         """
         found = self.get(sha256)
-        if found is not None:
-            return found
+        return found if found is not None else self.commit(self.unpack(wheel, sha256))
+
+    def unpack(self, wheel: Path, sha256: str) -> Entry:
+        """Unpack ``wheel`` into a private directory of the store, not yet visible."""
         data, _ = read_checked(wheel, sha256)
         tmp_root = self.root / "tmp"
         tmp_root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=tmp_root))
         try:
-            entry = _unpack(wheel, data, sha256, tmp)
-            final = self.entry_dir(sha256)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                tmp.rename(final)
-            except OSError as exc:
-                found = self.get(sha256)
-                if found is None:
-                    raise SyncError(
-                        f"cannot add {wheel.name} to the store at {final}: {exc}"
-                    ) from exc
-                return found
-            return Entry(
-                root=final,
-                sha256=entry.sha256,
-                name=entry.name,
-                dist_info=entry.dist_info,
-                root_scheme=entry.root_scheme,
-                files=entry.files,
-                entry_points=entry.entry_points,
-            )
-        finally:
-            if tmp.exists():
-                _remove_tree(tmp)
+            return _unpack(wheel, data, sha256, tmp)
+        except BaseException:
+            _remove_tree(tmp)
+            raise
+
+    def commit(self, unpacked: Entry) -> Entry:
+        """Rename an ``unpack``ed entry into place, whole; the entry now in place.
+
+        When another sync put the same wheel's entry there first, that one stays and
+        ``unpacked`` is removed: the two hold the same files.
+        """
+        final = self.entry_dir(unpacked.sha256)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            unpacked.root.rename(final)
+        except OSError as exc:
+            _remove_tree(unpacked.root)
+            found = self.get(unpacked.sha256)
+            if found is None:
+                raise SyncError(
+                    f"cannot add {unpacked.name}'s files to the store at {final}: {exc}"
+                ) from exc
+            return found
+        return replace(unpacked, root=final)
 
 
 def _unpack(wheel: Path, data: bytes, sha256: str, tmp: Path) -> Entry:

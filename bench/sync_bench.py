@@ -38,6 +38,7 @@ from _common import (
 
 from harness.bases import Base
 from harness.index import PackageIndex
+from overlock.cache import Cache
 from overlock.lock.pylock import read_lock
 from overlock.prefix.state import state_root
 
@@ -58,6 +59,20 @@ TARGETS: tuple[tuple[str, str, Callable[[dict[str, float]], float], float, str],
         ">=",
     ),
     ("no-op sync under 0.1 s", "overlock-noop s", lambda m: m["overlock-noop"], 0.1, "<"),
+    (
+        "fresh sync from a warm unpacked store within 1.5x of uv's hardlink mode",
+        "overlock/uv-hardlink",
+        lambda m: m["overlock"] / m["uv-hardlink"],
+        1.5,
+        "<=",
+    ),
+    (
+        "fresh sync with a cold unpacked store within 1.0x of uv's copy mode",
+        "overlock-cold/uv-copy",
+        lambda m: m["overlock-cold"] / m["uv-copy"],
+        1.0,
+        "<=",
+    ),
 )
 
 # -- jobs ------------------------------------------------------------------------------------
@@ -160,18 +175,35 @@ def _tool_jobs(
 
 
 def overlock_jobs(trash: Trash, manifest: Path, prefix: Path, cache: Path) -> list[Job]:
+    """overlock's jobs; all but ``overlock-cold`` keep the unpacked store warm.
+
+    ``overlock-cold`` moves the unpacked store into the trash before each run (the wheel
+    cache stays): every wheel is unpacked again, as on a first sync of a new cache.
+    """
     sync = [sys.executable, "-m", "overlock", "sync", "-m", str(manifest)]
-    return _tool_jobs(
+    env = clean_env({"OVERLOCK_CACHE_DIR": str(cache)})
+    jobs = _tool_jobs(
         trash,
         prefix,
-        clean_env({"OVERLOCK_CACHE_DIR": str(cache)}),
+        env,
         manifest.parent,
         [
-            ("overlock", "overlock sync --no-compile", [*sync, "--no-compile"]),
+            ("overlock", "overlock sync --no-compile (warm store)", [*sync, "--no-compile"]),
             ("overlock-compile", "overlock sync", sync),
         ],
         noop=("overlock-noop", "overlock sync, nothing to do", sync),
     )
+    store = Cache(cache).unpacked_root()
+    cold = Job(
+        "overlock-cold",
+        "overlock sync --no-compile (cold store)",
+        [*sync, "--no-compile"],
+        env,
+        manifest.parent,
+        prefix,
+        trash.retire(prefix, state_root(prefix), store),
+    )
+    return [*jobs[:1], cold, *jobs[1:]]
 
 
 def pip_jobs(trash: Trash, work: Path, wheels: Sequence[Path]) -> list[Job]:
@@ -323,7 +355,7 @@ def print_table(jobs: dict[str, Job], runs: int) -> None:
 # -- main ------------------------------------------------------------------------------------
 
 ALL_JOBS = (
-    "overlock", "overlock-compile", "overlock-noop", "pip", "pip-compile",
+    "overlock", "overlock-cold", "overlock-compile", "overlock-noop", "pip", "pip-compile",
     "uv-copy", "uv-hardlink", "uv-compile", "uv-noop",
 )  # fmt: skip
 

@@ -42,13 +42,12 @@ import json
 import os
 import posixpath
 import shutil
-import stat
 import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from installer.records import RecordEntry
 from installer.utils import SCHEME_NAMES, Scheme, parse_entrypoints
@@ -74,24 +73,18 @@ TREE = "tree"
 _TREE = Scheme("tree")  # the one "scheme" of an entry: the archive as it is
 
 
-@dataclass(frozen=True)
-class StoredFile:
-    """One member of a wheel, as unpacked into an entry."""
+class StoredFile(NamedTuple):
+    """One member of a wheel, as unpacked into an entry (a row of entry.json as it is)."""
 
     path: str  # in the archive (and below tree/)
     scheme: str  # where it is installed: purelib, platlib, scripts, data, headers
     rel: str  # path within that scheme
     digest: str  # urlsafe-base64 sha256, as RECORD writes it
     size: int
-    key: tuple[int, int, int]  # (inode, mtime_ns, mode) when sealed
-
-    def to_json(self) -> list[Any]:
-        return [self.path, self.scheme, self.rel, self.digest, self.size, *self.key]
-
-    @classmethod
-    def from_json(cls, row: Sequence[Any]) -> StoredFile:
-        path, scheme, rel, digest, size, ino, mtime, mode = row
-        return cls(str(path), str(scheme), str(rel), str(digest), int(size), (ino, mtime, mode))
+    # The stat key when sealed: a changed one means the file is not what was unpacked.
+    ino: int
+    mtime_ns: int
+    mode: int
 
 
 @dataclass(frozen=True)
@@ -123,9 +116,10 @@ class Entry:
             except OSError:
                 return f"{f.path} is missing"
             if (
-                not stat.S_ISREG(st.st_mode)
+                st.st_ino != f.ino
+                or st.st_mtime_ns != f.mtime_ns
+                or st.st_mode != f.mode  # a regular file's, read-only, as sealed
                 or st.st_size != f.size
-                or (st.st_ino, st.st_mtime_ns, st.st_mode) != f.key
             ):
                 return f"{f.path} changed since it was unpacked"
         return None
@@ -138,7 +132,7 @@ class Entry:
             "dist-info": self.dist_info,
             "root-scheme": self.root_scheme,
             "entry-points": self.entry_points,
-            "files": [f.to_json() for f in self.files],
+            "files": [list(f) for f in self.files],
         }
 
     @classmethod
@@ -151,7 +145,7 @@ class Entry:
             name=str(data["name"]),
             dist_info=str(data["dist-info"]),
             root_scheme=str(data["root-scheme"]),
-            files=tuple(StoredFile.from_json(row) for row in data["files"]),
+            files=tuple(map(StoredFile._make, data["files"])),
             entry_points=None if data["entry-points"] is None else str(data["entry-points"]),
         )
 
@@ -258,7 +252,7 @@ def _unpack(wheel: Path, data: bytes, sha256: str, tmp: Path) -> Entry:
             scheme, rel = _scheme_of(path, data_dir, root_scheme)
             files.append((path, scheme, rel, record.hash_.value, record.size))
     sealed = tuple(
-        StoredFile(path, scheme, rel, digest, size, _seal(tree / path))
+        StoredFile(path, scheme, rel, digest, size, *_seal(tree / path))
         for path, scheme, rel, digest, size in files
     )
     entry = Entry(

@@ -281,6 +281,11 @@ def test_a_damaged_store_file_is_unpacked_again_not_linked_and_check_finds_the_e
     found = _check(overlock, one)
     assert found.code != 0
     assert "beta" in found.out and "modified" in found.out
+    # The repair check suggests builds a fresh generation, from the store's fresh entry.
+    _prefix(one, base).unlink()
+    assert overlock("sync", "-m", str(one)).code == 0
+    assert (_site(_prefix(one, base)) / rel).read_bytes() == original
+    assert _check(overlock, one).code == 0
 
 
 def test_two_unpacks_of_one_wheel_leave_one_entry(make_wheel: MakeWheel, tmp_path: Path) -> None:

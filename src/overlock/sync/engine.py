@@ -18,9 +18,14 @@ atomic rename. A sync killed at any point leaves the prefix pointing at a comple
 leftovers are removed by the next sync. Everything written into a generation names the stable
 prefix (``/data/ov/...``), never ``gen-N``, so the switch needs no rewriting.
 
-Hard links mean two generations share inodes for unchanged files: nothing overlock does writes
-into an installed file in place (installer writes new files, compileall replaces ``.pyc``
-atomically), but a user editing an installed file edits it in both generations.
+A wheel's files come from the unpacked store (sync/store.py): unpacked once per cache, then
+hard-linked into each generation (cloned or copied where a link fails: another file system,
+say), while launchers, ``#!python`` scripts, RECORD, INSTALLER and direct_url.json are written
+per generation. So generations of one prefix, and overlays sharing a cache, share inodes.
+Nothing overlock does writes into an installed file in place (compileall replaces ``.pyc``
+atomically), and the shared files are read-only, so an edit fails; one made anyway (by root)
+would show in every generation sharing the file: ``check`` finds it against RECORD, and the
+store's stat key keeps the damaged entry from being linked again.
 """
 
 from __future__ import annotations
@@ -511,7 +516,14 @@ def _build(
                 warnings.append("some files could not be byte-compiled:\n" + output)
                 report(warnings[-1])
 
-    _verify(gen, base, lock, installed, ignore=_dist_infos(foreign) if keep_foreign else set())
+    _verify(
+        gen,
+        base,
+        lock,
+        installed,
+        ignore=_dist_infos(foreign) if keep_foreign else set(),
+        placed={pkg.name for pkg in to_install},
+    )
     if verify_imports:
         _check_imports(gen, base, lock, installed, report)
     new_state = GenerationState(
@@ -776,10 +788,13 @@ def _verify(
     installed: Mapping[NormalizedName, InstalledPackage],
     *,
     ignore: AbstractSet[str] = frozenset(),
+    placed: AbstractSet[str] = frozenset(),
 ) -> None:
     """The new generation holds each locked distribution, at its version, and nothing else.
 
-    ``ignore``: dist-info directories someone else installed, kept on purpose.
+    ``ignore``: dist-info directories someone else installed, kept on purpose. ``placed``:
+    packages installed by this sync, whose file lists name only files that were just
+    written or linked (each one's presence is checked for the packages carried over).
     """
     found: dict[NormalizedName, str] = {}
     for site in {gen / base.scheme["purelib"], gen / base.scheme["platlib"]}:
@@ -797,7 +812,7 @@ def _verify(
             problems.append(f"{pkg.name} is missing")
         elif not _same_version(have, pkg.version):
             problems.append(f"{pkg.name} is {have}, locked {pkg.version}")
-        else:
+        elif pkg.name not in placed:
             # os.path, not pathlib: this runs once per installed file (~11,000 for 50 wheels).
             files = installed[pkg.name].files
             missing = [f for f in files if not os.path.isfile(os.path.join(gen, f))]  # noqa: PTH113, PTH118

@@ -209,6 +209,7 @@ class OverlayDestination(SchemeDictionaryDestination):
     _roots: dict[str, str] = field(default_factory=dict)
     _made: set[str] = field(default_factory=set)
     _checked: set[str] = field(default_factory=set)
+    _dirs: dict[tuple[str, str], str] = field(default_factory=dict)  # see place()
 
     def _really_inside(self, directory: str) -> bool:
         """No symbolic link between ``target`` and ``directory`` (which is below it).
@@ -296,7 +297,18 @@ class OverlayDestination(SchemeDictionaryDestination):
         ``digest`` and ``size`` are what the store verified when it unpacked the wheel: the
         file is not read again.
         """
-        dest = self.destination(scheme, path)
+        head, _, name = path.rpartition("/")
+        directory = self._dirs.get((scheme, head))
+        if directory is not None and name not in ("", ".", ".."):
+            # A directory this destination checked and made for an earlier file: a plain
+            # name in it stays inside (the prefix's own root is never cached, so the state
+            # directory's name cannot come this way).
+            dest = directory + os.sep + name
+        else:
+            dest = self.destination(scheme, path)
+            parent = os.path.dirname(dest)  # noqa: PTH120
+            if name not in ("", ".", "..") and parent != self.target:
+                self._dirs[(scheme, head)] = parent
         placer.place(src, dest)
         self.written(dest)
         return RecordEntry(path, Hash("sha256", digest), size)

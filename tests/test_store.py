@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import shutil
 import stat
+import subprocess
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
@@ -349,3 +351,66 @@ def test_hostile_wheels_never_reach_the_store(
     assert not (tmp_path / "outside.py").exists()
     assert not (tmp_path / "store" / "outside.py").exists()
     assert [p.name for p in store.root.iterdir()] == ["tmp"]
+
+
+@pytest.fixture
+def btrfs_subvolumes(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    """Two subvolumes of a fresh btrfs file system (a loop device): hard links between
+    them fail with EXDEV, clones (reflinks) work. Skipped without root or btrfs-progs."""
+    mkfs, btrfs = shutil.which("mkfs.btrfs"), shutil.which("btrfs")
+    if os.geteuid() != 0 or mkfs is None or btrfs is None:
+        pytest.skip("needs root and btrfs-progs (mkfs.btrfs) to make a btrfs file system")
+    image, mount = tmp_path / "btrfs.img", tmp_path / "btrfs"
+    with image.open("wb") as fh:
+        fh.truncate(256 * 1024 * 1024)
+    mount.mkdir()
+    made = subprocess.run([mkfs, "-q", str(image)], capture_output=True, check=False)
+    mounted = made.returncode == 0 and (
+        subprocess.run(
+            ["mount", "-o", "loop", "--", str(image), str(mount)], capture_output=True, check=False
+        ).returncode
+        == 0
+    )
+    if not mounted:
+        pytest.skip("cannot mount a btrfs image here (no loop devices?)")
+    try:
+        subvolumes = (mount / "cache", mount / "work")
+        for sub in subvolumes:
+            subprocess.run(
+                [btrfs, "subvolume", "create", str(sub)], capture_output=True, check=True
+            )
+        yield subvolumes
+    finally:
+        subprocess.run(["umount", "--", str(mount)], capture_output=True, check=False)
+
+
+def test_a_store_in_another_btrfs_subvolume_is_cloned_from_and_an_edit_stays_local(
+    project: tuple[Base, Path],
+    index: PackageIndex,
+    overlock: Overlock,
+    btrfs_subvolumes: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    base, _root = project
+    cache, work = btrfs_subvolumes
+    monkeypatch.setenv("OVERLOCK_CACHE_DIR", str(cache / "overlock"))
+    manifest = _manifest(work, base, index, "one", "1.0")
+    _lock_and_sync(overlock, manifest)
+    prefix = _prefix(manifest, base)
+    state = read_state(prefix)
+    assert state is not None and state.placement is not None
+    assert state.placement["reflink"] > 0 and "hardlink" not in state.placement
+    assert "cloned (reflink)" in overlock("show", "-m", str(manifest)).out
+    assert _check(overlock, manifest).code == 0
+
+    # A clone is copy-on-write: an edit in the prefix (made writable first) stays there.
+    rel = "beta/__init__.py"
+    installed, stored = _site(prefix) / rel, _store_file(_store(), rel)
+    original = stored.read_bytes()
+    assert installed.read_bytes() == original
+    installed.chmod(0o644)
+    installed.write_bytes(b"edited = True\n")
+    assert stored.read_bytes() == original
+    sha = next(p for p in stored.parents if p.name == "tree").parent.name
+    entry = _store().get(sha)
+    assert entry is not None and entry.damage() is None

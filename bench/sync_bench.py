@@ -42,16 +42,16 @@ from _common import (
 )
 
 from harness.bases import Base
+from overlock.cache import Cache
 from overlock.lock.pylock import read_lock
 from overlock.prefix.state import state_root
 
 # Issue 16's targets, each "overlock job / peer job <= bound" on the medians:
 # (what, overlock's job, the peer's job, bound).
 TARGETS: tuple[tuple[str, str, str, float | None], ...] = (
-    # Until overlock has a store of unpacked wheels, its one fresh-sync job stands for both the
-    # warm-store and the cold-store case; the store's own jobs belong beside it when it lands.
+    # "overlock" syncs from a warm unpacked store; "overlock-cold" empties it before each run.
     ("fresh sync, no byte-code (warm store)", "overlock", "uv-hardlink", 1.5),
-    ("fresh sync, no byte-code (cold store)", "overlock", "uv-copy", 1.0),
+    ("fresh sync, no byte-code (cold store)", "overlock-cold", "uv-copy", 1.0),
     ("fresh sync with byte-code", "overlock-compile", "pip-compile", 0.5),  # >= 2x faster
     ("fresh sync with byte-code", "overlock-compile", "uv-compile", 1.0),
     ("sync with nothing to do", "overlock-noop", "uv-noop", 1.2),
@@ -159,18 +159,35 @@ def _tool_jobs(
 
 
 def overlock_jobs(trash: Trash, manifest: Path, prefix: Path, cache: Path) -> list[Job]:
+    """overlock's jobs; all but ``overlock-cold`` keep the unpacked store warm.
+
+    ``overlock-cold`` moves the unpacked store into the trash before each run (the wheel
+    cache stays): every wheel is unpacked again, as on a first sync of a new cache.
+    """
     sync = [sys.executable, "-m", "overlock", "sync", "-m", str(manifest)]
-    return _tool_jobs(
+    env = clean_env({"OVERLOCK_CACHE_DIR": str(cache)})
+    jobs = _tool_jobs(
         trash,
         prefix,
-        clean_env({"OVERLOCK_CACHE_DIR": str(cache)}),
+        env,
         manifest.parent,
         [
-            ("overlock", "overlock sync --no-compile", [*sync, "--no-compile"]),
+            ("overlock", "overlock sync --no-compile (warm store)", [*sync, "--no-compile"]),
             ("overlock-compile", "overlock sync", sync),
         ],
         noop=("overlock-noop", "overlock sync, nothing to do", sync),
     )
+    store = Cache(cache).unpacked_root()
+    cold = Job(
+        "overlock-cold",
+        "overlock sync --no-compile (cold store)",
+        [*sync, "--no-compile"],
+        env,
+        manifest.parent,
+        prefix,
+        trash.retire(prefix, state_root(prefix), store),
+    )
+    return [*jobs[:1], cold, *jobs[1:]]
 
 
 def pip_jobs(trash: Trash, work: Path, wheels: Sequence[Path]) -> list[Job]:
@@ -389,7 +406,7 @@ def print_jobs(jobs: dict[str, Job], runs: int) -> None:
 # -- main ------------------------------------------------------------------------------------
 
 ALL_JOBS = (
-    "overlock", "overlock-compile", "overlock-noop", "pip", "pip-compile",
+    "overlock", "overlock-cold", "overlock-compile", "overlock-noop", "pip", "pip-compile",
     "uv-copy", "uv-hardlink", "uv-compile", "uv-noop", "overlock-one", "uv-one",
 )  # fmt: skip
 

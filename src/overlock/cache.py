@@ -10,6 +10,9 @@ Layout under the root::
     git/<sha256 of the URL>                        bare mirrors of git repositories (build/git.py)
     pages/<key[:2]>/<key>                          index pages, kept as their Cache-Control
                                                    allows (index/httpcache.py names the key)
+    unpacked-v1/<sha256[:2]>/<sha256>/             the wheel with that sha256, unpacked and
+                                                   read-only; generations hard-link its files
+                                                   (sync/store.py)
 
 Entries are keyed by the *file's* hash, so they never go stale: the same hash is the same
 bytes on any index. Index pages are the exception: they change, so index/httpcache.py decides
@@ -37,6 +40,7 @@ from overlock.locations import cache_root
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1024 * 1024
+UNPACKED_FORMAT = 1  # the layout of an unpacked-store entry (sync/store.py)
 
 
 class TooLarge(Exception):
@@ -248,6 +252,14 @@ class Cache:
     def drop_page(self, key: str) -> None:
         with contextlib.suppress(OSError):
             self.page_path(key).unlink()
+
+    def unpacked_root(self) -> Path:
+        """The unpacked store (sync/store.py), one format version per directory.
+
+        Keyed by the wheel's sha256 alone: an entry holds the archive's members as they
+        are, nothing that depends on a base or a prefix, so every overlay shares it.
+        """
+        return self.root / f"unpacked-v{UNPACKED_FORMAT}"
 
     def git_dir(self, url: str) -> Path:
         """Where the bare mirror of the git repository at ``url`` lives."""

@@ -26,6 +26,7 @@ from overlock.prefix.state import read_state
 from overlock.sync.engine import ProgressFactory, SyncResult, lock_hash, sync
 from overlock.sync.stamp import observe as stamp_observe
 from overlock.sync.stamp import record as record_stamp
+from overlock.sync.store import Store
 
 
 def _ignore(_text: str) -> None:
@@ -203,6 +204,7 @@ def sync_overlay(
         owner=overlay.owner,
         take_over=take_over,
         progress=progress,
+        store=Store(overlay.cache.unpacked_root()),
     )
     if from_file and not (dry_run or allow_stale or builds or lower_site_dirs(base)):
         # (Not over lower overlays: their re-sync would not show in the stamp's files.)

@@ -94,6 +94,10 @@ class GenerationState:
     # None in states written by overlock before prefixes had owners (adopted by the next
     # sync), and by library callers that sync without naming a manifest.
     owner: Owner | None = None
+    # How the generation's files got there: hardlink / reflink / copy (from the unpacked
+    # store or the previous generation) and written (per-prefix files) -> count. None in
+    # states written before the store.
+    placement: Mapping[str, int] | None = None
 
     @property
     def by_name(self) -> Mapping[NormalizedName, InstalledPackage]:
@@ -109,6 +113,7 @@ class GenerationState:
             "layout": dict(self.layout),
             "packages": [p.to_json() for p in self.packages],
             "owner": None if self.owner is None else self.owner.to_json(),
+            **({} if self.placement is None else {"placement": dict(self.placement)}),
         }
 
     @classmethod
@@ -123,7 +128,14 @@ class GenerationState:
             layout=dict(data["layout"]),
             packages=tuple(InstalledPackage.from_json(p) for p in data["packages"]),
             owner=None if not data.get("owner") else Owner.from_json(data["owner"]),
+            placement=_placement(data.get("placement")),
         )
+
+
+def _placement(data: Any) -> Mapping[str, int] | None:
+    if not isinstance(data, Mapping):
+        return None
+    return {str(k): int(v) for k, v in data.items() if isinstance(v, int)}
 
 
 def state_root(prefix: Path) -> Path:

@@ -91,14 +91,15 @@ class PrefixState:
     generation: int | None = None
     detail: str = ""
     owner: str | None = None  # the manifest that synced the prefix, when recorded
+    placement: Mapping[str, int] | None = None  # how its files got there (state.json)
 
     def describe(self) -> str:
         if self.state == SYNCED:
-            return f"synced to this lock (generation {self.generation})"
+            return f"synced to this lock (generation {self.generation}){self._placed()}"
         if self.state == OTHER:
             return (
                 f"holds another lock (generation {self.generation}); run `overlock sync`"
-                " to bring it to this one"
+                f" to bring it to this one{self._placed()}"
             )
         if self.state == UNREADABLE:
             return f"unreadable: {self.detail}"
@@ -110,6 +111,10 @@ class PrefixState:
             )
         return "not synced yet; run `overlock sync`"
 
+    def _placed(self) -> str:
+        text = placement_text(self.placement)
+        return f"; files {text}" if text else ""
+
     def to_json(self) -> dict[str, Any]:
         return {
             "path": self.path,
@@ -118,6 +123,7 @@ class PrefixState:
             "generation": self.generation,
             "detail": self.detail,
             "owner": self.owner,
+            "placement": None if self.placement is None else dict(self.placement),
         }
 
 
@@ -246,6 +252,23 @@ class Overview:
         }
 
 
+# How a generation's files got there (sync/install.py Placer), in the order shown.
+_PLACEMENT_WORDS = (
+    ("hardlink", "hard-linked"),
+    ("reflink", "cloned (reflink)"),
+    ("copy", "copied"),
+    ("written", "written for this prefix"),
+)
+
+
+def placement_text(placement: Mapping[str, int] | None) -> str:
+    """``12034 hard-linked, 31 written for this prefix``; empty when nothing was recorded."""
+    if not placement:
+        return ""
+    parts = [f"{placement[k]} {word}" for k, word in _PLACEMENT_WORDS if placement.get(k)]
+    return ", ".join(parts)
+
+
 def source_kind(pkg: LockedPackage) -> str:
     if pkg.vcs is not None:
         return pkg.vcs.type
@@ -276,7 +299,13 @@ def prefix_state(prefix: Path, lock: Lock, manifest: Path | None = None) -> Pref
             str(prefix), ANOTHER_OVERLAY, state.generation, detail=str(state.owner), owner=owner
         )
     same = state.lock_hash == lock_hash(lock)
-    return PrefixState(str(prefix), SYNCED if same else OTHER, state.generation, owner=owner)
+    return PrefixState(
+        str(prefix),
+        SYNCED if same else OTHER,
+        state.generation,
+        owner=owner,
+        placement=state.placement,
+    )
 
 
 def overview(

@@ -18,9 +18,14 @@ atomic rename. A sync killed at any point leaves the prefix pointing at a comple
 leftovers are removed by the next sync. Everything written into a generation names the stable
 prefix (``/data/ov/...``), never ``gen-N``, so the switch needs no rewriting.
 
-Hard links mean two generations share inodes for unchanged files: nothing overlock does writes
-into an installed file in place (installer writes new files, compileall replaces ``.pyc``
-atomically), but a user editing an installed file edits it in both generations.
+A wheel's files come from the unpacked store (sync/store.py): unpacked once per cache, then
+hard-linked into each generation (cloned or copied where a link fails: another file system,
+say), while launchers, ``#!python`` scripts, RECORD, INSTALLER and direct_url.json are written
+per generation. So generations of one prefix, and overlays sharing a cache, share inodes.
+Nothing overlock does writes into an installed file in place (compileall replaces ``.pyc``
+atomically), and the shared files are read-only, so an edit fails; one made anyway (by root)
+would show in every generation sharing the file: ``check`` finds it against RECORD, and the
+store's stat key keeps the damaged entry from being linked again.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ import stat
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from concurrent.futures import BrokenExecutor, as_completed
+from concurrent.futures import BrokenExecutor, Future, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
@@ -69,8 +74,17 @@ from overlock.prefix.state import (
     state_root,
 )
 from overlock.sync.importcheck import ImportCheckError, runtime_checks, verify_imports
-from overlock.sync.install import ByteCompiler, install_pool, install_wheel
+from overlock.sync.install import (
+    COPY,
+    HARDLINK,
+    WRITTEN,
+    ByteCompiler,
+    install_pool,
+    install_wheel,
+    merge_counts,
+)
 from overlock.sync.plan import SyncPlan, make_plan
+from overlock.sync.store import Placed, Store, check_entries, install_entry
 
 INSTALL_WORKERS = 4  # at most; see install_workers()
 Fetch = Callable[[Sequence[LockedFile]], Mapping[str, Path]]
@@ -192,6 +206,7 @@ def sync(
     owner: Owner | None = None,
     take_over: bool = False,
     progress: ProgressFactory | None = None,
+    store: Store | None = None,
 ) -> SyncResult:
     """Make ``prefix`` hold exactly ``lock``'s packages, switching atomically.
 
@@ -207,6 +222,10 @@ def sync(
     (OwnedPrefixError) unless ``take_over``; None syncs without claiming the prefix.
     ``progress(label, total)`` gives a counter advanced as each wheel is installed (a
     terminal's one-line progress, output.Output.progress).
+    ``store``: the unpacked store (sync/store.py); each wheel is unpacked into it once and
+    its files are hard-linked (else cloned, else copied) into the generation, and a wheel
+    whose entry is intact is not even fetched. None: wheels are unpacked into the
+    generation itself.
     On any error the prefix is left as it was.
     """
     report: Reporter = reporter or (lambda _msg: None)
@@ -263,6 +282,7 @@ def sync(
                 keep_foreign=not drop_foreign,
                 owner=claim.owner,
                 progress=progress,
+                store=store,
             )
             final = root / f"gen-{number}"
             building.rename(final)
@@ -340,15 +360,17 @@ def _build(
     keep_foreign: bool = True,
     owner: Owner | None = None,
     progress: ProgressFactory | None = None,
+    store: Store | None = None,
 ) -> list[str]:
     gen.mkdir()
     current = prefix.resolve() if state is not None else None
     installed: dict[NormalizedName, InstalledPackage] = {}
+    placement: dict[str, int] = {}
     to_install = list(p.to_install)
     if p.rebuild is None and state is not None and current is not None:
         for pkg in p.unchanged:
             old = state.by_name[pkg.name]
-            if _reuse(current, gen, old):
+            if _reuse(current, gen, old, placement):
                 installed[pkg.name] = old
             else:
                 report(f"{pkg.name}: files missing from the current generation; reinstalling")
@@ -356,7 +378,17 @@ def _build(
     foreign = foreign_files(current, state) if current is not None and state else []
     foreign_notes = _carry_foreign(current, gen, prefix, foreign, keep_foreign, report)
 
-    paths = _fetch(fetch, [pkg.file for pkg in to_install])
+    need = to_install
+    if store is not None:
+        ready, damaged = check_entries(store, [pkg.file.sha256 for pkg in to_install])
+        for pkg in to_install:
+            why = damaged.get(pkg.file.sha256)
+            if why is not None:
+                # Never linked into another generation: unpacked again from the wheel.
+                report(f"{pkg.name}: its entry in the store is damaged ({why}); unpacking again")
+                store.discard(pkg.file.sha256)
+        need = [pkg for pkg in to_install if pkg.file.sha256 not in ready]
+    paths = _fetch(fetch, [pkg.file for pkg in need])
     boot = boot_dir(gen)
     site_dirs = sorted({base.scheme["purelib"], base.scheme["platlib"]})
     in_site_dirs = tuple(d + "/" for d in site_dirs)
@@ -366,7 +398,8 @@ def _build(
     compiler = ByteCompiler(base, gen, prefix) if compile_bytecode else None
     with compiler or contextlib.nullcontext():
 
-        def done(pkg: LockedPackage, files: list[str]) -> None:
+        def done(pkg: LockedPackage, files: list[str], counts: Mapping[str, int]) -> None:
+            merge_counts(placement, counts)
             installed[pkg.name] = InstalledPackage(
                 name=pkg.name,
                 version=pkg.version,
@@ -386,7 +419,16 @@ def _build(
             hashed.append(lock_hash(lock))
 
         _install_all(
-            gen, base, prefix, to_install, paths, report, done, meanwhile, progress=progress
+            gen,
+            base,
+            prefix,
+            to_install,
+            paths,
+            report,
+            done,
+            meanwhile,
+            progress=progress,
+            store=store,
         )
         if compiler is not None:
             # Everything else compileall would find: reused packages (their byte-code is
@@ -400,7 +442,14 @@ def _build(
                 warnings.append("some files could not be byte-compiled:\n" + output)
                 report(warnings[-1])
 
-    _verify(gen, base, lock, installed, ignore=_dist_infos(foreign) if keep_foreign else set())
+    _verify(
+        gen,
+        base,
+        lock,
+        installed,
+        ignore=_dist_infos(foreign) if keep_foreign else set(),
+        placed={pkg.name for pkg in to_install},
+    )
     if verify_imports:
         _check_imports(gen, base, lock, installed, report)
     new_state = GenerationState(
@@ -411,6 +460,7 @@ def _build(
         lock_hash=hashed[0],
         base_fingerprint=lock.base_fingerprint,
         owner=owner,
+        placement=dict(sorted(placement.items())),
     )
     _write_json_atomic(gen / STATE_DIRNAME / STATE_FILE, new_state.to_json())
     warnings.extend(foreign_notes)
@@ -523,8 +573,11 @@ def _check_imports(
         raise ImportCheckError(failures, lock, base)
 
 
-def _reuse(current: Path, gen: Path, old: InstalledPackage) -> bool:
-    """Hard-link (or copy) ``old``'s files, and their byte-code, from ``current`` into ``gen``."""
+def _reuse(current: Path, gen: Path, old: InstalledPackage, counts: dict[str, int]) -> bool:
+    """Hard-link (or copy) ``old``'s files, and their byte-code, from ``current`` into ``gen``.
+
+    ``counts``: how many of ``old``'s files were linked and copied, added to.
+    """
     for rel in old.files:
         # lstat: a file someone replaced by a symbolic link is reinstalled, never linked
         # (a hard link to the link's target would tie the overlay to that file, the base's
@@ -535,7 +588,8 @@ def _reuse(current: Path, gen: Path, old: InstalledPackage) -> bool:
         except OSError:
             return False
     for rel in old.files:
-        _link(current / rel, gen / rel)
+        way = _link(current / rel, gen / rel)
+        counts[way] = counts.get(way, 0) + 1
         if rel.endswith(".py"):
             src = current / rel
             cache = src.parent / "__pycache__"
@@ -546,7 +600,8 @@ def _reuse(current: Path, gen: Path, old: InstalledPackage) -> bool:
     return True
 
 
-def _link(src: Path, dst: Path) -> None:
+def _link(src: Path, dst: Path) -> str:
+    """Hard-link ``src`` at ``dst``, else copy it; which of the two (HARDLINK or COPY)."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.link(src, dst)
@@ -555,6 +610,8 @@ def _link(src: Path, dst: Path) -> None:
             raise
         # copy2 keeps the mtime, so the byte-code copied next to it stays valid.
         shutil.copy2(src, dst)
+        return COPY
+    return HARDLINK
 
 
 def _fetch(fetch: Fetch, files: Sequence[LockedFile]) -> dict[str, Path]:
@@ -583,15 +640,18 @@ def _install_all(
     packages: Sequence[LockedPackage],
     paths: Mapping[str, Path],
     report: Reporter,
-    done: Callable[[LockedPackage, list[str]], None],
+    done: Callable[[LockedPackage, list[str], Mapping[str, int]], None],
     meanwhile: Callable[[], None],
     *,
     progress: ProgressFactory | None = None,
+    store: Store | None = None,
 ) -> None:
     """Install ``packages`` into ``gen`` a few at a time, the biggest wheels first.
 
-    ``meanwhile()`` runs in this thread once every wheel is queued; ``done(package, files)``
-    runs in this thread as each one completes. Each wheel is hashed as it is read and must
+    ``meanwhile()`` runs in this thread once every wheel is queued; ``done(package, files,
+    counts)`` runs in this thread as each one completes (``counts``: how its files were
+    placed). With a ``store``, each wheel is unpacked into it (those without a path in
+    ``paths`` are there already) and linked from it. Each wheel is hashed as it is read and must
     match the lock (HashMismatchError), so unverified bytes are never installed. On the
     first error the wheels not started yet are dropped, the running ones finish, and the
     error is raised.
@@ -601,20 +661,25 @@ def _install_all(
         return
     order = sorted(packages, key=lambda p: (-(p.file.size or 0), p.name))
     with install_pool(install_workers(len(order))) as pool:
-        futures = {}
+        futures: dict[Future[Placed], LockedPackage] = {}
         for pkg in order:
             report(f"installing {pkg.name} {pkg.version}")
-            future = pool.submit(
-                install_wheel,
-                paths[pkg.file.sha256],
-                gen,
-                base,
-                sha256=pkg.file.sha256,
-                prefix=prefix,
-                direct_url=pkg.direct_url,
-                direct_url_info=pkg.direct_url_info,
-                requested=bool(pkg.requested),
-            )
+            common: dict[str, Any] = {
+                "prefix": prefix,
+                "direct_url": pkg.direct_url,
+                "direct_url_info": pkg.direct_url_info,
+                "requested": bool(pkg.requested),
+            }
+            if store is not None:
+                wheel = paths.get(pkg.file.sha256)
+                future = pool.submit(
+                    install_entry, store.root, pkg.file.sha256, wheel, gen, base, **common
+                )
+            else:
+                wheel = paths[pkg.file.sha256]
+                future = pool.submit(
+                    _install_unstored, wheel, gen, base, sha256=pkg.file.sha256, **common
+                )
             futures[future] = pkg
         counter = progress("installing", len(order)) if progress is not None else None
         try:
@@ -622,7 +687,10 @@ def _install_all(
             with counter if counter is not None else contextlib.nullcontext():
                 for future in as_completed(futures):
                     pkg = futures[future]
-                    done(pkg, future.result())
+                    result = future.result()
+                    if result.unpacked:
+                        report(f"unpacked {pkg.name} {pkg.version} into the store")
+                    done(pkg, result.files, result.counts)
                     if counter is not None:
                         counter.advance(f"{pkg.name} {pkg.version}")
         except BrokenExecutor as exc:
@@ -633,6 +701,12 @@ def _install_all(
             raise
 
 
+def _install_unstored(wheel: Path, target: Path, base: BaseEnv, **kw: Any) -> Placed:
+    """``install_wheel`` straight into the generation, every file written (no store)."""
+    files = install_wheel(wheel, target, base, **kw)
+    return Placed(files, {WRITTEN: len(files)}, unpacked=False)
+
+
 def _verify(
     gen: Path,
     base: BaseEnv,
@@ -640,10 +714,13 @@ def _verify(
     installed: Mapping[NormalizedName, InstalledPackage],
     *,
     ignore: AbstractSet[str] = frozenset(),
+    placed: AbstractSet[str] = frozenset(),
 ) -> None:
     """The new generation holds each locked distribution, at its version, and nothing else.
 
-    ``ignore``: dist-info directories someone else installed, kept on purpose.
+    ``ignore``: dist-info directories someone else installed, kept on purpose. ``placed``:
+    packages installed by this sync, whose file lists name only files that were just
+    written or linked (each one's presence is checked for the packages carried over).
     """
     found: dict[NormalizedName, str] = {}
     for site in {gen / base.scheme["purelib"], gen / base.scheme["platlib"]}:
@@ -661,7 +738,7 @@ def _verify(
             problems.append(f"{pkg.name} is missing")
         elif not same_version(have, pkg.version):
             problems.append(f"{pkg.name} is {have}, locked {pkg.version}")
-        else:
+        elif pkg.name not in placed:
             # os.path, not pathlib: this runs once per installed file (~11,000 for 50 wheels).
             files = installed[pkg.name].files
             missing = [f for f in files if not os.path.isfile(os.path.join(gen, f))]  # noqa: PTH113, PTH118

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import email.parser
+import errno
 import hashlib
 import io
 import json
@@ -60,6 +62,8 @@ if TYPE_CHECKING:
 
 INSTALLER_NAME = b"overlock\n"
 _CHUNK = 1024 * 1024
+INFLATION = 100  # see _check_inflation
+INFLATION_FLOOR = 256 * 1024 * 1024
 _SIGNATURES = ("RECORD.jws", "RECORD.p7s")  # in the dist-info directory, never in RECORD
 # Algorithms a RECORD may use: sha256 or stronger (PEP 376, PEP 427).
 RECORD_ALGORITHMS = frozenset(
@@ -78,7 +82,7 @@ class _ReservedPathError(_EscapingPathError):
     """A member that would be written into overlock's own state directory."""
 
 
-class _BadWheelError(Exception):
+class BadWheelError(Exception):
     """The wheel contradicts its own RECORD (a member missing from it, or other bytes)."""
 
 
@@ -95,11 +99,11 @@ class _Member:
         return self._stream.read(size)
 
 
-class _CheckedWheel(WheelFile):
+class CheckedWheel(WheelFile):
     """installer's ``WheelFile`` whose members are checked against RECORD as they are read.
 
     The name checks of ``validate_record`` happen here, up front for each member; the hash
-    and size checks happen in ``_OverlayDestination.write_to_fs``, which hashes what it
+    and size checks happen in ``OverlayDestination.write_to_fs``, which hashes what it
     writes anyway. Members under ``__pycache__`` are skipped (installer would skip them
     with a warning: byte-code from a wheel is never trusted).
     """
@@ -118,7 +122,8 @@ class _CheckedWheel(WheelFile):
                 row[0]: row for row in parse_record_file(self.read_dist_info("RECORD").splitlines())
             }
         except (InvalidRecordEntry, KeyError, UnicodeDecodeError) as exc:
-            raise _BadWheelError(f"its RECORD is unreadable: {exc}") from None
+            raise BadWheelError(f"its RECORD is unreadable: {exc}") from None
+        _check_inflation(self._archive)
         for item in self._archive.infolist():
             name = item.filename
             if name.endswith("/") or "__pycache__" in name.split("/")[:-1]:
@@ -127,27 +132,47 @@ class _CheckedWheel(WheelFile):
             expected = None
             if row is None:
                 if name not in signatures:
-                    raise _BadWheelError(f"{name} is not mentioned in its RECORD")
+                    raise BadWheelError(f"{name} is not mentioned in its RECORD")
                 row = (name, "", "")
             elif name != record_path:
                 try:
                     expected = RecordEntry.from_elements(*row)
                 except InvalidRecordEntry as exc:
-                    raise _BadWheelError(f"its RECORD entry for {name} is invalid: {exc}") from None
+                    raise BadWheelError(f"its RECORD entry for {name} is invalid: {exc}") from None
                 if expected.hash_ is None or expected.size is None:
-                    raise _BadWheelError(f"its RECORD gives no hash or size for {name}")
+                    raise BadWheelError(f"its RECORD gives no hash or size for {name}")
                 if expected.hash_.name not in RECORD_ALGORITHMS:
                     # PEP 376/427: sha256 or better; md5 and sha1 are not allowed, since a
                     # member could then be swapped for other bytes with the same digest.
-                    raise _BadWheelError(
+                    raise BadWheelError(
                         f"its RECORD hashes {name} with {expected.hash_.name!r}; a wheel must use"
                         " sha256 or a stronger algorithm"
                     )
+            if expected is not None and item.file_size != expected.size:
+                # zipfile stops decompressing at the size the archive declares: checked
+                # before reading, a member can inflate to no more than its RECORD says.
+                raise BadWheelError(
+                    f"{name} does not match the hash or size its RECORD gives ({item.file_size}"
+                    f" bytes in the archive, {expected.size} in RECORD)"
+                )
             mode = item.external_attr >> 16
             executable = bool(mode and stat.S_ISREG(mode) and mode & 0o111)
             with self._archive.open(item) as stream:
                 member = stream if expected is None else _Member(cast(BinaryIO, stream), expected)
                 yield row, cast(BinaryIO, member), executable
+
+    def root_scheme(self) -> Scheme:
+        """Where the archive's top level goes: ``purelib`` or ``platlib`` (WHEEL)."""
+        try:
+            text = self.read_dist_info("WHEEL")
+        except (KeyError, UnicodeDecodeError) as exc:
+            raise BadWheelError(f"its WHEEL file is unreadable: {exc}") from None
+        headers = email.parser.Parser().parsestr(text, headersonly=True)
+        version = str(headers.get("Wheel-Version") or "")
+        if not version.startswith("1."):
+            raise BadWheelError(f"its Wheel-Version is {version!r}; only 1.x wheels are known")
+        purelib = str(headers.get("Root-Is-Purelib") or "").strip().lower() == "true"
+        return Scheme("purelib" if purelib else "platlib")
 
     def _check_metadata(self) -> None:
         """METADATA must name the project and version the file name says: the lock, the
@@ -155,11 +180,11 @@ class _CheckedWheel(WheelFile):
         try:
             text = self.read_dist_info("METADATA")
         except (KeyError, UnicodeDecodeError) as exc:
-            raise _BadWheelError(f"its METADATA is unreadable: {exc}") from None
+            raise BadWheelError(f"its METADATA is unreadable: {exc}") from None
         meta = parse_metadata(text)
         name, version = meta.name or None, meta.version or None
         if name is None or name != canonicalize_name(self.distribution):
-            raise _BadWheelError(
+            raise BadWheelError(
                 f"its METADATA names the project {str(name)!r}, not {self.distribution!r}"
                 " as its file name says"
             )
@@ -168,14 +193,14 @@ class _CheckedWheel(WheelFile):
         except InvalidVersion:
             same = False
         if not same:
-            raise _BadWheelError(
+            raise BadWheelError(
                 f"its METADATA gives the version {str(version)!r}, not {self.version!r}"
                 " as its file name says"
             )
 
 
 @dataclass
-class _OverlayDestination(SchemeDictionaryDestination):
+class OverlayDestination(SchemeDictionaryDestination):
     """installer's destination, with overlay launchers, a strict containment check, and
     each member checked against the wheel's RECORD while it is written."""
 
@@ -186,6 +211,7 @@ class _OverlayDestination(SchemeDictionaryDestination):
     _roots: dict[str, str] = field(default_factory=dict)
     _made: set[str] = field(default_factory=set)
     _checked: set[str] = field(default_factory=set)
+    _dirs: dict[tuple[str, str], str] = field(default_factory=dict)  # see place()
 
     def _really_inside(self, directory: str) -> bool:
         """No symbolic link between ``target`` and ``directory`` (which is below it).
@@ -228,9 +254,12 @@ class _OverlayDestination(SchemeDictionaryDestination):
             return super().write_file(scheme, path, stream, is_executable)
         return self.write_to_fs(scheme, os.fspath(path), stream, is_executable)
 
-    def write_to_fs(
-        self, scheme: Scheme, path: str, stream: BinaryIO, is_executable: bool
-    ) -> RecordEntry:
+    def destination(self, scheme: Scheme, path: str) -> str:
+        """The absolute path ``path`` of ``scheme`` goes to, its parent made; checked first.
+
+        Raises _EscapingPathError for a path that would leave its scheme's directory (or
+        reach it through a symbolic link), _ReservedPathError for overlock's own state.
+        """
         # installer's own version resolves paths with pathlib, checks existence first and
         # creates parents for every file: a third of an install's time on big wheels.
         root = self._roots.get(scheme)
@@ -254,6 +283,42 @@ class _OverlayDestination(SchemeDictionaryDestination):
                 raise _EscapingPathError(path, through_link=True)
             os.makedirs(parent, exist_ok=True)  # noqa: PTH103
             self._made.add(parent)
+        return dest
+
+    def written(self, dest: str) -> None:
+        """Record ``dest`` (absolute) as a file of this installation."""
+        prefix = self.target + os.sep
+        rel = dest[len(prefix) :] if dest.startswith(prefix) else os.path.relpath(dest, self.target)
+        self.files.append(rel)
+
+    def place(
+        self, scheme: Scheme, path: str, src: str, placer: Placer, digest: str, size: int
+    ) -> RecordEntry:
+        """Put the store's file ``src`` at ``path`` of ``scheme`` (link, clone or copy).
+
+        ``digest`` and ``size`` are what the store verified when it unpacked the wheel: the
+        file is not read again.
+        """
+        head, _, name = path.rpartition("/")
+        directory = self._dirs.get((scheme, head))
+        if directory is not None and name not in ("", ".", ".."):
+            # A directory this destination checked and made for an earlier file: a plain
+            # name in it stays inside (the prefix's own root is never cached, so the state
+            # directory's name cannot come this way).
+            dest = directory + os.sep + name
+        else:
+            dest = self.destination(scheme, path)
+            parent = os.path.dirname(dest)  # noqa: PTH120
+            if name not in ("", ".", "..") and parent != self.target:
+                self._dirs[(scheme, head)] = parent
+        placer.place(src, dest)
+        self.written(dest)
+        return RecordEntry(path, Hash("sha256", digest), size)
+
+    def write_to_fs(
+        self, scheme: Scheme, path: str, stream: BinaryIO, is_executable: bool
+    ) -> RecordEntry:
+        dest = self.destination(scheme, path)
         expected: RecordEntry | None = getattr(stream, "expected", None)
         hashers = [hashlib.sha256()]
         if expected is not None and expected.hash_ is not None and expected.hash_.name != "sha256":
@@ -274,9 +339,7 @@ class _OverlayDestination(SchemeDictionaryDestination):
             os.close(fd)
         if expected is not None:
             _check(path, expected, _b64(hashers[-1].digest()), size)
-        prefix = self.target + os.sep
-        rel = dest[len(prefix) :] if dest.startswith(prefix) else os.path.relpath(dest, self.target)
-        self.files.append(rel)
+        self.written(dest)
         return RecordEntry(path, Hash("sha256", _b64(hashers[0].digest())), size)
 
     def write_script(
@@ -304,7 +367,7 @@ def _digest(algorithm: Hash | None, chunks: Iterable[bytes]) -> str:
 def _check(path: str, expected: RecordEntry, digest: str, size: int) -> None:
     assert expected.hash_ is not None
     if digest != expected.hash_.value or size != expected.size:
-        raise _BadWheelError(f"{path} does not match the hash or size its RECORD gives")
+        raise BadWheelError(f"{path} does not match the hash or size its RECORD gives")
 
 
 def scheme_paths(base: BaseEnv, target: Path, name: str) -> dict[str, str]:
@@ -319,6 +382,40 @@ def scheme_paths(base: BaseEnv, target: Path, name: str) -> dict[str, str]:
 def direct_url_json(url: str, sha256: str) -> bytes:
     """PEP 610 ``direct_url.json`` for a wheel installed from ``url``."""
     return (json.dumps(archive_direct_url(url, sha256), sort_keys=True) + "\n").encode()
+
+
+def install_metadata(
+    sha256: str,
+    *,
+    direct_url: str | None = None,
+    direct_url_info: Mapping[str, Any] | None = None,
+    requested: bool = False,
+) -> dict[str, bytes]:
+    """The dist-info files an installation adds: INSTALLER, REQUESTED, direct_url.json."""
+    metadata: dict[str, bytes] = {"INSTALLER": INSTALLER_NAME}
+    if requested:
+        metadata["REQUESTED"] = b""
+    if direct_url_info is not None:
+        text = json.dumps(dict(direct_url_info), sort_keys=True) + "\n"
+        metadata["direct_url.json"] = text.encode()
+    elif direct_url is not None:
+        metadata["direct_url.json"] = direct_url_json(direct_url, sha256)
+    return metadata
+
+
+def read_checked(wheel: Path, sha256: str | None) -> tuple[bytes, str]:
+    """The bytes of ``wheel`` and their sha256, which must be ``sha256`` when given."""
+    try:
+        data = wheel.read_bytes()
+    except OSError as exc:
+        raise SyncError(f"cannot read {wheel}: {exc.strerror or exc}") from None
+    actual = hashlib.sha256(data).hexdigest()
+    if sha256 is not None and actual != sha256:
+        raise HashMismatchError(
+            f"{wheel.name} has sha256 {actual}, but the lock says {sha256}",
+            hint="the file changed on the index or in the cache; nothing was installed",
+        )
+    return data, actual
 
 
 def install_wheel(
@@ -343,71 +440,189 @@ def install_wheel(
     ``direct_url.json`` written; ``direct_url_info``, when given, is that file's content
     (a built directory or git commit). ``requested`` writes PEP 376 ``REQUESTED``.
     """
-    stable = prefix if prefix is not None else target
-    destination = _OverlayDestination(
-        scheme_dict=scheme_paths(base, target, _project_name(wheel)),
+    destination = overlay_destination(base, target, project_name(wheel), prefix)
+    data, actual = read_checked(wheel, sha256)
+    metadata = install_metadata(
+        actual, direct_url=direct_url, direct_url_info=direct_url_info, requested=requested
+    )
+    with install_errors(wheel.name, target), zipfile.ZipFile(io.BytesIO(data)) as archive:
+        archive.filename = str(wheel)  # installer names the wheel by it
+        install(CheckedWheel(archive), destination, metadata)
+    return sorted(destination.files)
+
+
+def overlay_destination(
+    base: BaseEnv, target: Path, name: str, prefix: Path | None = None
+) -> OverlayDestination:
+    """Where project ``name`` is installed under ``target``, seen at run time as ``prefix``."""
+    return OverlayDestination(
+        scheme_dict=scheme_paths(base, target, name),
         interpreter=base.python,
         script_kind="posix",
         base=base,
-        stable_prefix=stable,
+        stable_prefix=prefix if prefix is not None else target,
         target=os.path.abspath(target),  # noqa: PTH100
     )
-    metadata: dict[str, bytes] = {"INSTALLER": INSTALLER_NAME}
-    if requested:
-        metadata["REQUESTED"] = b""
+
+
+@contextlib.contextmanager
+def install_errors(wheel_name: str, target: Path) -> Iterator[None]:
+    """Turn what installing ``wheel_name`` under ``target`` can raise into SyncErrors."""
     try:
-        data = wheel.read_bytes()
-    except OSError as exc:
-        raise SyncError(f"cannot read {wheel}: {exc.strerror or exc}") from None
-    actual = hashlib.sha256(data).hexdigest()
-    if sha256 is not None and actual != sha256:
-        raise HashMismatchError(
-            f"{wheel.name} has sha256 {actual}, but the lock says {sha256}",
-            hint="the file changed on the index or in the cache; nothing was installed",
-        )
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            archive.filename = str(wheel)  # installer names the wheel by it
-            source = _CheckedWheel(archive)
-            if direct_url_info is not None:
-                text = json.dumps(dict(direct_url_info), sort_keys=True) + "\n"
-                metadata["direct_url.json"] = text.encode()
-            elif direct_url is not None:
-                metadata["direct_url.json"] = direct_url_json(direct_url, actual)
-            install(source, destination, metadata)
+        yield
     except _ReservedPathError as exc:
         raise SyncError(
-            f"{wheel.name} contains {exc.path!r}, which would be written into overlock's own"
+            f"{wheel_name} contains {exc.path!r}, which would be written into overlock's own"
             f" state ({STATE_DIRNAME}/); refusing to install it",
             hint="the wheel is malformed or malicious; check where it came from",
         ) from None
     except _EscapingPathError as exc:
         if exc.through_link:
             raise SyncError(
-                f"{wheel.name} would write {exc.path!r} through a symbolic link that leads out"
+                f"{wheel_name} would write {exc.path!r} through a symbolic link that leads out"
                 f" of the overlay ({target}); refusing to install it",
                 hint="overlock never writes outside the prefix, and never below the base;"
                 " remove the link from the prefix (`overlock sync --drop-foreign` drops every file"
                 " overlock did not install)",
             ) from None
         raise SyncError(
-            f"{wheel.name} contains {exc.path!r}, which would be written outside the overlay;"
+            f"{wheel_name} contains {exc.path!r}, which would be written outside the overlay;"
             " refusing to install it",
             hint="the wheel is malformed or malicious; check where it came from",
         ) from None
     except FileExistsError as exc:
         raise SyncError(
-            f"{wheel.name} would overwrite {exc.filename or exc}, which another locked"
+            f"{wheel_name} would overwrite {exc.filename or exc}, which another locked"
             " package already installed",
             hint="two locked packages ship the same file; lock without one of them",
         ) from exc
-    except _BadWheelError as exc:
-        raise SyncError(f"{wheel.name} is not a valid wheel: {exc}") from None
+    except BadWheelError as exc:
+        raise SyncError(f"{wheel_name} is not a valid wheel: {exc}") from None
     except (InstallerError, zipfile.BadZipFile, KeyError, UnicodeDecodeError) as exc:
-        raise SyncError(f"{wheel.name} is not a valid wheel: {exc}") from exc
+        raise SyncError(f"{wheel_name} is not a valid wheel: {exc}") from exc
     except OSError as exc:
-        raise SyncError(f"cannot install {wheel.name} into {target}: {exc}") from exc
-    return sorted(destination.files)
+        raise SyncError(f"cannot install {wheel_name} into {target}: {exc}") from exc
+
+
+def _check_inflation(archive: zipfile.ZipFile) -> None:
+    """Refuse an archive whose members declare far more bytes than it holds (a zip bomb).
+
+    Each member is held to its RECORD size as it is read; this bounds the total before
+    anything is written: at most ``INFLATION`` times the compressed size, or
+    ``INFLATION_FLOOR`` for small wheels (real wheels inflate 2-10 times).
+    """
+    infos = archive.infolist()
+    declared = sum(i.file_size for i in infos)
+    packed = sum(i.compress_size for i in infos)
+    if declared > max(INFLATION_FLOOR, INFLATION * packed):
+        raise BadWheelError(
+            f"its members would inflate to {declared} bytes from {packed} (more than"
+            f" {INFLATION} times); refusing to unpack it"
+        )
+
+
+# -- placing files from the unpacked store (sync/store.py) ---------------------------------
+
+HARDLINK, REFLINK, COPY = "hardlink", "reflink", "copy"
+WRITTEN = "written"  # per-prefix files: launchers, scripts, RECORD, INSTALLER, ...
+_FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
+# Why a hard link may fail where a clone or copy still works: another file system, a
+# file system without hard links, too many links to one inode, and protected_hardlinks
+# (a group store's file owned by someone else).
+_NO_LINK = frozenset({errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES})
+_NO_CLONE = frozenset(
+    {errno.EXDEV, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EINVAL, errno.ENOTTY, errno.EPERM}
+)
+
+
+class Placer:
+    """Puts store files into a generation: hard link, else reflink (clone), else copy.
+
+    The way is found per destination on the first file and kept, so a prefix on another
+    file system than the store pays for one failed ``link`` and one failed clone, not one
+    per file. A hard link refused for one file only (too many links; a file someone else
+    owns, under ``protected_hardlinks``) falls back for that file alone. ``counts`` says how
+    many files went each way, for the generation's state (``overlock show``).
+
+    A placed file keeps the store file's mode (read-only) and modification time, whichever
+    way it was placed.
+    """
+
+    def __init__(self) -> None:
+        self.way = HARDLINK
+        self.counts: dict[str, int] = {}
+
+    def place(self, src: str, dest: str) -> None:
+        if self.way == HARDLINK:
+            try:
+                os.link(src, dest)
+            except OSError as exc:
+                if exc.errno not in _NO_LINK:
+                    raise
+                if exc.errno in (errno.EXDEV, errno.ENOTSUP):
+                    self.way = REFLINK  # so for every file here
+                self._fallback(src, dest)
+            else:
+                self._count(HARDLINK)
+            return
+        self._fallback(src, dest)
+
+    def _fallback(self, src: str, dest: str) -> None:
+        st = os.stat(src)  # noqa: PTH116
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            way = COPY
+            with open(src, "rb") as source:
+                if self.way in (HARDLINK, REFLINK) and _clone(source.fileno(), fd):
+                    way = REFLINK
+                else:
+                    if self.way == REFLINK:
+                        self.way = COPY
+                    _copy(source.fileno(), fd, st.st_size)
+            os.fchmod(fd, stat.S_IMODE(st.st_mode))
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(dest)  # noqa: PTH108
+            raise
+        os.close(fd)
+        os.utime(dest, ns=(st.st_atime_ns, st.st_mtime_ns))
+        self._count(way)
+
+    def _count(self, way: str) -> None:
+        self.counts[way] = self.counts.get(way, 0) + 1
+
+
+def _clone(src_fd: int, dest_fd: int) -> bool:
+    """Share ``src_fd``'s extents with the empty ``dest_fd`` (btrfs, xfs); False if refused."""
+    import fcntl
+
+    try:
+        fcntl.ioctl(dest_fd, _FICLONE, src_fd)
+    except OSError as exc:
+        if exc.errno not in _NO_CLONE:
+            raise
+        return False
+    return True
+
+
+def _copy(src_fd: int, dest_fd: int, size: int) -> None:
+    copied = 0
+    while copied < size:
+        try:
+            n = os.copy_file_range(src_fd, dest_fd, size - copied)
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+                raise
+            n = os.sendfile(dest_fd, src_fd, copied, size - copied)
+        if n == 0:  # the source shrank: it is not what the store verified
+            raise OSError(errno.EIO, "a store file changed while it was copied")
+        copied += n
+
+
+def merge_counts(into: dict[str, int], counts: Mapping[str, int]) -> None:
+    for way, n in counts.items():
+        into[way] = into.get(way, 0) + n
 
 
 def install_pool(workers: int) -> Executor:
@@ -441,7 +656,7 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _project_name(wheel: Path) -> str:
+def project_name(wheel: Path) -> str:
     try:
         return str(parse_wheel_filename(wheel.name)[0])
     except InvalidWheelFilename as exc:

@@ -26,7 +26,8 @@ from overlock.errors import BadInputError, HashMismatchError, SyncError
 from overlock.lock.pylock import Lock, LockedFile, LockedPackage
 from overlock.prefix.activate import overlay_environ
 from overlock.prefix.state import current_generation, read_state, state_root
-from overlock.sync.engine import foreign_files, plan, rollback, sync
+from overlock.sync.engine import plan, rollback, sync
+from overlock.sync.generation import foreign_files
 from overlock.sync.install import install_wheel
 
 # -- helpers ------------------------------------------------------------------------------

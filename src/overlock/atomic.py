@@ -11,13 +11,14 @@ mode is kept, a new file follows the umask (0644 under umask 022). ``mkstemp`` a
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import stat
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 _UMASK_LOCK = threading.Lock()
 
@@ -75,3 +76,9 @@ def atomic_writer(dest: Path) -> Iterator[IO[bytes]]:
 def write_text_atomic(dest: Path, text: str) -> None:
     with atomic_writer(dest) as fh:
         fh.write(text.encode("utf-8"))
+
+
+def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
+    """``data`` as indented, sorted JSON, written atomically (parents made as needed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True) + "\n")

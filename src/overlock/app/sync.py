@@ -23,7 +23,8 @@ from overlock.lock.make import lock_status
 from overlock.lock.pylock import Lock, LockedFile, read_lock
 from overlock.prefix.layers import lower_site_dirs
 from overlock.prefix.state import read_state
-from overlock.sync.engine import ProgressFactory, SyncResult, lock_hash, sync
+from overlock.sync.engine import SyncResult, sync
+from overlock.sync.generation import ProgressFactory, lock_hash
 from overlock.sync.stamp import observe as stamp_observe
 from overlock.sync.stamp import record as record_stamp
 from overlock.sync.store import Store

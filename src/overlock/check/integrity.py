@@ -19,7 +19,7 @@ from overlock.dists.requirements import same_version
 from overlock.lock.pylock import Lock, LockedPackage
 from overlock.prefix.bootstrap import boot_dir, render_sitecustomize
 from overlock.prefix.state import GenerationState
-from overlock.sync.engine import layout_key
+from overlock.sync.generation import layout_key
 
 # A sync whose plan is empty changes nothing, so repairs need a fresh generation.
 REPAIR_HINT = (

@@ -1,0 +1,493 @@
+"""Building a generation beside the current one: fetch, reuse what is unchanged, install the
+rest (from the unpacked store when there is one), carry foreign files over, verify."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import shutil
+import stat
+from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from concurrent.futures import BrokenExecutor, Future, as_completed
+from pathlib import Path
+from typing import Any, Protocol
+
+from packaging.utils import NormalizedName, canonicalize_name
+
+from overlock.atomic import write_json_atomic
+from overlock.base.env import BaseEnv
+from overlock.base.hiding import own_hides
+from overlock.baseproc import outside_link
+from overlock.dists.requirements import same_version
+from overlock.errors import SyncError
+from overlock.lock.pylock import Lock, LockedFile, LockedPackage
+from overlock.prefix.bootstrap import boot_dir, hide_spec, render_sitecustomize
+from overlock.prefix.layers import lower_site_dirs
+from overlock.prefix.state import (
+    STATE_DIRNAME,
+    STATE_FILE,
+    GenerationState,
+    InstalledPackage,
+    Owner,
+    abs_prefix,
+)
+from overlock.sync.importcheck import ImportCheckError, runtime_checks, verify_imports
+from overlock.sync.install import (
+    COPY,
+    HARDLINK,
+    WRITTEN,
+    ByteCompiler,
+    install_pool,
+    install_wheel,
+    merge_counts,
+)
+from overlock.sync.plan import SyncPlan
+from overlock.sync.store import Placed, Store, check_entries, install_entry
+
+INSTALL_WORKERS = 4  # at most; see install_workers()
+Fetch = Callable[[Sequence[LockedFile]], Mapping[str, Path]]
+Reporter = Callable[[str], None]
+
+
+class Counter(Protocol):
+    """A progress counter (output.Progress): advanced once per unit of work."""
+
+    def advance(self, what: str = "", n: int = 1) -> None: ...
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(self, *exc: object) -> Any: ...
+
+
+ProgressFactory = Callable[[str, int], Counter]
+
+
+def layout_key(base: BaseEnv, prefix: Path) -> dict[str, Any]:
+    """What files in a generation depend on besides the wheels; a change means rebuild."""
+    return {
+        "prefix": str(abs_prefix(prefix)),
+        "python": base.python,
+        "base-prefix": base.prefix,
+        "python-version": base.py_short,
+        "scheme": dict(sorted(base.scheme.items())),
+        "base-site-dirs": list(base.interpreter_site_dirs),
+        # Lower overlays are written into the bootstrap and launchers (prefix/layers.py).
+        **({"layers": lower_site_dirs(base)} if lower_site_dirs(base) else {}),
+        # So is what ``hide`` withholds (base/hiding.py); absent without one, as before.
+        **({"hide": hide, "hides": own_hides(base)} if (hide := hide_spec(base, prefix)) else {}),
+    }
+
+
+def lock_hash(lock: Lock) -> str:
+    return "sha256:" + hashlib.sha256(lock.dumps().encode()).hexdigest()
+
+
+def build(
+    gen: Path,
+    lock: Lock,
+    base: BaseEnv,
+    prefix: Path,
+    p: SyncPlan,
+    state: GenerationState | None,
+    fetch: Fetch,
+    compile_bytecode: bool,
+    report: Reporter,
+    *,
+    verify_imports: bool = True,
+    keep_foreign: bool = True,
+    owner: Owner | None = None,
+    progress: ProgressFactory | None = None,
+    store: Store | None = None,
+) -> list[str]:
+    gen.mkdir()
+    current = prefix.resolve() if state is not None else None
+    installed: dict[NormalizedName, InstalledPackage] = {}
+    placement: dict[str, int] = {}
+    to_install = list(p.to_install)
+    if p.rebuild is None and state is not None and current is not None:
+        for pkg in p.unchanged:
+            old = state.by_name[pkg.name]
+            if _reuse(current, gen, old, placement):
+                installed[pkg.name] = old
+            else:
+                report(f"{pkg.name}: files missing from the current generation; reinstalling")
+                to_install.append(pkg)
+    foreign = foreign_files(current, state) if current is not None and state else []
+    foreign_notes = _carry_foreign(current, gen, prefix, foreign, keep_foreign, report)
+
+    need = to_install
+    if store is not None:
+        ready, damaged = check_entries(store, [pkg.file.sha256 for pkg in to_install])
+        for pkg in to_install:
+            why = damaged.get(pkg.file.sha256)
+            if why is not None:
+                # Never linked into another generation: unpacked again from the wheel.
+                report(f"{pkg.name}: its entry in the store is damaged ({why}); unpacking again")
+                store.discard(pkg.file.sha256)
+        need = [pkg for pkg in to_install if pkg.file.sha256 not in ready]
+    paths = _fetch(fetch, [pkg.file for pkg in need])
+    boot = boot_dir(gen)
+    site_dirs = sorted({base.scheme["purelib"], base.scheme["platlib"]})
+    in_site_dirs = tuple(d + "/" for d in site_dirs)
+    warnings: list[str] = []
+    # Byte-code is compiled by the base interpreter while wheels are still being installed:
+    # each package's modules are handed over as soon as it is in place.
+    compiler = ByteCompiler(base, gen, prefix) if compile_bytecode else None
+    with compiler or contextlib.nullcontext():
+
+        def done(pkg: LockedPackage, files: list[str], counts: Mapping[str, int]) -> None:
+            merge_counts(placement, counts)
+            installed[pkg.name] = InstalledPackage(
+                name=pkg.name,
+                version=pkg.version,
+                sha256=pkg.file.sha256,
+                url=pkg.direct_url,
+                files=tuple(files),
+            )
+            if compiler is not None:
+                compiler.add(f for f in files if f.startswith(in_site_dirs))
+
+        hashed: list[str] = []
+
+        def meanwhile() -> None:  # while the wheels install, work that does not need them
+            boot.mkdir(parents=True)
+            sitecustomize = render_sitecustomize(base, prefix)
+            (boot / "sitecustomize.py").write_text(sitecustomize, encoding="utf-8")
+            hashed.append(lock_hash(lock))
+
+        _install_all(
+            gen,
+            base,
+            prefix,
+            to_install,
+            paths,
+            report,
+            done,
+            meanwhile,
+            progress=progress,
+            store=store,
+        )
+        if compiler is not None:
+            # Everything else compileall would find: reused packages (their byte-code is
+            # linked, so they cost a stat), carried files, the bootstrap.
+            for directory in (*(gen / d for d in site_dirs), boot):
+                compiler.add_tree(gen, directory)
+            # What is left once every wheel is in: for a large stack, seconds.
+            report("compiling byte-code with the base interpreter")
+            ok, output = compiler.finish()
+            if not ok:
+                warnings.append("some files could not be byte-compiled:\n" + output)
+                report(warnings[-1])
+
+    _verify(
+        gen,
+        base,
+        lock,
+        installed,
+        ignore=_dist_infos(foreign) if keep_foreign else set(),
+        placed={pkg.name for pkg in to_install},
+    )
+    if verify_imports:
+        _check_imports(gen, base, lock, installed, report)
+    new_state = GenerationState(
+        generation=int(gen.name.split("-")[1].split(".")[0]),
+        previous=state.generation if state else None,
+        packages=tuple(installed[name] for name in sorted(installed)),
+        layout=layout_key(base, prefix),
+        lock_hash=hashed[0],
+        base_fingerprint=lock.base_fingerprint,
+        owner=owner,
+        placement=dict(sorted(placement.items())),
+    )
+    write_json_atomic(gen / STATE_DIRNAME / STATE_FILE, new_state.to_json())
+    warnings.extend(foreign_notes)
+    return warnings
+
+
+def foreign_files(generation: Path, state: GenerationState) -> list[str]:
+    """Files in ``generation`` that no package in ``state`` installed (relative paths).
+
+    Byte-code caches and overlock's own ``.overlock/`` are not counted: they belong to the
+    files next to them, or to overlock.
+    """
+    known: set[str] = set()
+    for pkg in state.packages:
+        known.update(pkg.files)
+    out: list[str] = []
+    for root, dirs, files in os.walk(generation):
+        rel_root = os.path.relpath(root, generation)
+        rel_root = "" if rel_root == "." else rel_root + "/"
+        keep_dirs = []
+        for d in dirs:
+            rel = rel_root + d
+            if rel == STATE_DIRNAME or d == "__pycache__":
+                continue
+            if os.path.islink(os.path.join(root, d)):  # noqa: PTH114, PTH118
+                out.append(rel)  # a symlink is a file here; never descend into it
+            else:
+                keep_dirs.append(d)
+        dirs[:] = keep_dirs
+        out.extend(rel_root + f for f in files if rel_root + f not in known)
+    return sorted(out)
+
+
+def _carry_foreign(
+    current: Path | None,
+    gen: Path,
+    prefix: Path,
+    foreign: Sequence[str],
+    keep: bool,
+    report: Reporter,
+) -> list[str]:
+    """Keep (link into ``gen``) files someone else put in the prefix, and say so.
+
+    Symbolic links that lead out of the prefix are never carried: whatever a later install
+    or compile wrote through one would land outside the overlay (into the base, for a link
+    like ``site-packages/pkg -> BASE/.../site-packages``).
+    """
+    if not foreign or current is None:
+        return []
+    if not keep:
+        shown = _shown(foreign)
+        report(f"--drop-foreign: dropping {len(foreign)} file(s) overlock did not install: {shown}")
+        return [
+            f"dropped {len(foreign)} file(s) that overlock did not install ({shown});"
+            f" the previous generation still has them until the next sync"
+            " (`overlock rollback` returns to it)"
+        ]
+    kept: list[str] = []
+    leaving: list[str] = []
+    for rel in foreign:
+        src, dst = current / rel, gen / rel
+        if src.is_symlink():
+            target = outside_link(src, current)
+            if target is not None:
+                leaving.append(f"{rel} -> {target}")
+                continue
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.symlink_to(src.readlink())
+        else:
+            _link(src, dst)
+        kept.append(rel)
+    notes: list[str] = []
+    if leaving:
+        notes.append(
+            f"dropped {len(leaving)} symbolic link(s) leading out of {prefix}: {_shown(leaving)};"
+            " overlock never writes through a link out of the overlay (nothing is written"
+            " below the base). The previous generation still has them until the next sync"
+        )
+        report(notes[-1])
+    if kept:
+        notes.append(
+            f"{prefix} holds {len(kept)} file(s) that overlock did not install; they were"
+            f" kept: {_shown(kept)}. `overlock sync --drop-foreign` removes them"
+        )
+    return notes
+
+
+def _shown(items: Sequence[str]) -> str:
+    return ", ".join(items[:5]) + (f", ... ({len(items)} in all)" if len(items) > 5 else "")
+
+
+def _dist_infos(files: Sequence[str]) -> set[str]:
+    return {part for f in files for part in f.split("/") if part.endswith(".dist-info")}
+
+
+def _check_imports(
+    gen: Path,
+    base: BaseEnv,
+    lock: Lock,
+    installed: Mapping[NormalizedName, InstalledPackage],
+    report: Reporter,
+) -> None:
+    files = {name: pkg.files for name, pkg in installed.items()}
+    checks = runtime_checks(lock, base, files)
+    if not checks:
+        return
+    report(f"checking {len(checks)} import(s) in the base interpreter before switching")
+    failures = verify_imports(lock, base, gen, files, checks=checks)
+    if failures:
+        raise ImportCheckError(failures, lock, base)
+
+
+def _reuse(current: Path, gen: Path, old: InstalledPackage, counts: dict[str, int]) -> bool:
+    """Hard-link (or copy) ``old``'s files, and their byte-code, from ``current`` into ``gen``.
+
+    ``counts``: how many of ``old``'s files were linked and copied, added to.
+    """
+    for rel in old.files:
+        # lstat: a file someone replaced by a symbolic link is reinstalled, never linked
+        # (a hard link to the link's target would tie the overlay to that file, the base's
+        # maybe).
+        try:
+            if not stat.S_ISREG(os.lstat(current / rel).st_mode):
+                return False
+        except OSError:
+            return False
+    for rel in old.files:
+        way = _link(current / rel, gen / rel)
+        counts[way] = counts.get(way, 0) + 1
+        if rel.endswith(".py"):
+            src = current / rel
+            cache = src.parent / "__pycache__"
+            if cache.is_dir() and not cache.is_symlink():
+                for pyc in cache.glob(f"{src.stem}.*.pyc"):
+                    if not pyc.is_symlink():
+                        _link(pyc, gen / Path(rel).parent / "__pycache__" / pyc.name)
+    return True
+
+
+def _link(src: Path, dst: Path) -> str:
+    """Hard-link ``src`` at ``dst``, else copy it; which of the two (HARDLINK or COPY)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+            raise
+        # copy2 keeps the mtime, so the byte-code copied next to it stays valid.
+        shutil.copy2(src, dst)
+        return COPY
+    return HARDLINK
+
+
+def _fetch(fetch: Fetch, files: Sequence[LockedFile]) -> dict[str, Path]:
+    """Local paths of ``files``; their bytes are checked as they are installed."""
+    if not files:
+        return {}
+    got = fetch(files)
+    out: dict[str, Path] = {}
+    for f in files:
+        path = got.get(f.sha256)
+        if path is None:
+            raise SyncError(f"{f.filename} was not downloaded", hint="is the index reachable?")
+        out[f.sha256] = Path(path)
+    return out
+
+
+def install_workers(count: int) -> int:
+    """How many of ``count`` wheels to install at once: one per core, up to INSTALL_WORKERS."""
+    return max(1, min(count, INSTALL_WORKERS, os.cpu_count() or 1))
+
+
+def _install_all(
+    gen: Path,
+    base: BaseEnv,
+    prefix: Path,
+    packages: Sequence[LockedPackage],
+    paths: Mapping[str, Path],
+    report: Reporter,
+    done: Callable[[LockedPackage, list[str], Mapping[str, int]], None],
+    meanwhile: Callable[[], None],
+    *,
+    progress: ProgressFactory | None = None,
+    store: Store | None = None,
+) -> None:
+    """Install ``packages`` into ``gen`` a few at a time, the biggest wheels first.
+
+    ``meanwhile()`` runs in this thread once every wheel is queued; ``done(package, files,
+    counts)`` runs in this thread as each one completes (``counts``: how its files were
+    placed). With a ``store``, each wheel is unpacked into it (those without a path in
+    ``paths`` are there already) and linked from it. Each wheel is hashed as it is read and must
+    match the lock (HashMismatchError), so unverified bytes are never installed. On the
+    first error the wheels not started yet are dropped, the running ones finish, and the
+    error is raised.
+    """
+    if not packages:
+        meanwhile()
+        return
+    order = sorted(packages, key=lambda p: (-(p.file.size or 0), p.name))
+    with install_pool(install_workers(len(order))) as pool:
+        futures: dict[Future[Placed], LockedPackage] = {}
+        for pkg in order:
+            report(f"installing {pkg.name} {pkg.version}")
+            common: dict[str, Any] = {
+                "prefix": prefix,
+                "direct_url": pkg.direct_url,
+                "direct_url_info": pkg.direct_url_info,
+                "requested": bool(pkg.requested),
+            }
+            if store is not None:
+                wheel = paths.get(pkg.file.sha256)
+                future = pool.submit(
+                    install_entry, store.root, pkg.file.sha256, wheel, gen, base, **common
+                )
+            else:
+                wheel = paths[pkg.file.sha256]
+                future = pool.submit(
+                    _install_unstored, wheel, gen, base, sha256=pkg.file.sha256, **common
+                )
+            futures[future] = pkg
+        counter = progress("installing", len(order)) if progress is not None else None
+        try:
+            meanwhile()
+            with counter if counter is not None else contextlib.nullcontext():
+                for future in as_completed(futures):
+                    pkg = futures[future]
+                    result = future.result()
+                    if result.unpacked:
+                        report(f"unpacked {pkg.name} {pkg.version} into the store")
+                    done(pkg, result.files, result.counts)
+                    if counter is not None:
+                        counter.advance(f"{pkg.name} {pkg.version}")
+        except BrokenExecutor as exc:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise SyncError(f"a process installing wheels died: {exc}") from exc
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+def _install_unstored(wheel: Path, target: Path, base: BaseEnv, **kw: Any) -> Placed:
+    """``install_wheel`` straight into the generation, every file written (no store)."""
+    files = install_wheel(wheel, target, base, **kw)
+    return Placed(files, {WRITTEN: len(files)}, unpacked=False)
+
+
+def _verify(
+    gen: Path,
+    base: BaseEnv,
+    lock: Lock,
+    installed: Mapping[NormalizedName, InstalledPackage],
+    *,
+    ignore: AbstractSet[str] = frozenset(),
+    placed: AbstractSet[str] = frozenset(),
+) -> None:
+    """The new generation holds each locked distribution, at its version, and nothing else.
+
+    ``ignore``: dist-info directories someone else installed, kept on purpose. ``placed``:
+    packages installed by this sync, whose file lists name only files that were just
+    written or linked (each one's presence is checked for the packages carried over).
+    """
+    found: dict[NormalizedName, str] = {}
+    for site in {gen / base.scheme["purelib"], gen / base.scheme["platlib"]}:
+        if not site.is_dir():
+            continue
+        for entry in site.glob("*.dist-info"):
+            if entry.name in ignore:
+                continue
+            name, _, version = entry.name[: -len(".dist-info")].partition("-")
+            found[canonicalize_name(name)] = version
+    problems: list[str] = []
+    for pkg in lock.packages:
+        have = found.pop(pkg.name, None)
+        if have is None:
+            problems.append(f"{pkg.name} is missing")
+        elif not same_version(have, pkg.version):
+            problems.append(f"{pkg.name} is {have}, locked {pkg.version}")
+        elif pkg.name not in placed:
+            # os.path, not pathlib: this runs once per installed file (~11,000 for 50 wheels).
+            files = installed[pkg.name].files
+            missing = [f for f in files if not os.path.isfile(os.path.join(gen, f))]  # noqa: PTH113, PTH118
+            if missing:
+                problems.append(f"{pkg.name} lacks {missing[0]}")
+    problems += [f"{name} {v} is not in the lock" for name, v in sorted(found.items())]
+    if problems:
+        raise SyncError(
+            "the new overlay generation does not match the lock: " + "; ".join(problems),
+            hint="the previous overlay is untouched; a wheel's name or version may not"
+            " match the lock",
+        )

@@ -29,7 +29,8 @@ from harness.sources import backend_wheel_files, write_project
 from harness.wheels import MakeWheel, WheelSpec
 from overlock.base.env import probe
 from overlock.errors import SyncError
-from overlock.sync.install import ByteCompiler, install_wheel
+from overlock.sync.bytecode import ByteCompiler
+from overlock.sync.install import install_wheel
 
 KINDS = ("venv", "conda", "system")
 

@@ -24,7 +24,7 @@ from harness.project import Run, write_manifest
 from harness.wheels import WheelSpec
 from overlock import children
 from overlock.base.env import probe
-from overlock.sync.install import ByteCompiler
+from overlock.sync.bytecode import ByteCompiler
 
 PATIENCE = 120.0  # seconds; only ever spent when something is wrong
 
@@ -148,8 +148,8 @@ def test_closing_a_child_kills_what_it_started(tmp_path: Path) -> None:
 # fails the way a full disk fails an install.
 _DRIVER = """
 import errno, os, sys, time
-from overlock.sync import install
-real_add = install.ByteCompiler.add
+from overlock.sync import bytecode
+real_add = bytecode.ByteCompiler.add
 
 def children_of(pid):
     found = []
@@ -166,9 +166,9 @@ def children_of(pid):
 
 def add(self, rel_paths):
     real_add(self, rel_paths)
-    if getattr(install, "_seen", False):
+    if getattr(bytecode, "_seen", False):
         return
-    install._seen = True
+    bytecode._seen = True
     pid = self._proc.pid
     deadline = time.monotonic() + 120
     while not children_of(pid) and time.monotonic() < deadline:
@@ -179,7 +179,7 @@ def add(self, rel_paths):
     while True:
         time.sleep(1)
 
-install.ByteCompiler.add = add
+bytecode.ByteCompiler.add = add
 MODE = sys.argv[1]
 from overlock.cli.main import main
 sys.exit(main(sys.argv[2:]))

@@ -34,16 +34,10 @@ from overlock.prefix.state import (
     Owner,
     abs_prefix,
 )
+from overlock.sync.bytecode import ByteCompiler
 from overlock.sync.importcheck import ImportCheckError, runtime_checks, verify_imports
-from overlock.sync.install import (
-    COPY,
-    HARDLINK,
-    WRITTEN,
-    ByteCompiler,
-    install_pool,
-    install_wheel,
-    merge_counts,
-)
+from overlock.sync.install import install_pool, install_wheel, merge_counts
+from overlock.sync.placing import COPY, HARDLINK, WRITTEN
 from overlock.sync.plan import SyncPlan
 from overlock.sync.store import Placed, Store, check_entries, install_entry
 

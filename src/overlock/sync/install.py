@@ -20,16 +20,13 @@ from __future__ import annotations
 import base64
 import contextlib
 import email.parser
-import errno
 import hashlib
 import io
 import json
 import multiprocessing
 import os
 import stat
-import subprocess
 import sys
-import tempfile
 import threading
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
@@ -48,13 +45,12 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from packaging.version import InvalidVersion, Version
 
 from overlock.base.env import SCHEME_KEYS, BaseEnv
-from overlock.baseproc import base_argv, base_environ
-from overlock.children import Child
 from overlock.dists.metadata import parse_metadata
 from overlock.dists.urls import archive_direct_url
 from overlock.errors import HashMismatchError, SyncError
 from overlock.prefix.bootstrap import render_launcher
 from overlock.prefix.state import STATE_DIRNAME
+from overlock.sync.placing import Placer
 
 if TYPE_CHECKING:
     from installer.scripts import ScriptSection
@@ -521,105 +517,6 @@ def _check_inflation(archive: zipfile.ZipFile) -> None:
         )
 
 
-# -- placing files from the unpacked store (sync/store.py) ---------------------------------
-
-HARDLINK, REFLINK, COPY = "hardlink", "reflink", "copy"
-WRITTEN = "written"  # per-prefix files: launchers, scripts, RECORD, INSTALLER, ...
-_FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
-# Why a hard link may fail where a clone or copy still works: another file system, a
-# file system without hard links, too many links to one inode, and protected_hardlinks
-# (a group store's file owned by someone else).
-_NO_LINK = frozenset({errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES})
-_NO_CLONE = frozenset(
-    {errno.EXDEV, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EINVAL, errno.ENOTTY, errno.EPERM}
-)
-
-
-class Placer:
-    """Puts store files into a generation: hard link, else reflink (clone), else copy.
-
-    The way is found per destination on the first file and kept, so a prefix on another
-    file system than the store pays for one failed ``link`` and one failed clone, not one
-    per file. A hard link refused for one file only (too many links; a file someone else
-    owns, under ``protected_hardlinks``) falls back for that file alone. ``counts`` says how
-    many files went each way, for the generation's state (``overlock show``).
-
-    A placed file keeps the store file's mode (read-only) and modification time, whichever
-    way it was placed.
-    """
-
-    def __init__(self) -> None:
-        self.way = HARDLINK
-        self.counts: dict[str, int] = {}
-
-    def place(self, src: str, dest: str) -> None:
-        if self.way == HARDLINK:
-            try:
-                os.link(src, dest)
-            except OSError as exc:
-                if exc.errno not in _NO_LINK:
-                    raise
-                if exc.errno in (errno.EXDEV, errno.ENOTSUP):
-                    self.way = REFLINK  # so for every file here
-                self._fallback(src, dest)
-            else:
-                self._count(HARDLINK)
-            return
-        self._fallback(src, dest)
-
-    def _fallback(self, src: str, dest: str) -> None:
-        st = os.stat(src)  # noqa: PTH116
-        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        try:
-            way = COPY
-            with open(src, "rb") as source:
-                if self.way in (HARDLINK, REFLINK) and _clone(source.fileno(), fd):
-                    way = REFLINK
-                else:
-                    if self.way == REFLINK:
-                        self.way = COPY
-                    _copy(source.fileno(), fd, st.st_size)
-            os.fchmod(fd, stat.S_IMODE(st.st_mode))
-        except BaseException:
-            os.close(fd)
-            with contextlib.suppress(OSError):
-                os.unlink(dest)  # noqa: PTH108
-            raise
-        os.close(fd)
-        os.utime(dest, ns=(st.st_atime_ns, st.st_mtime_ns))
-        self._count(way)
-
-    def _count(self, way: str) -> None:
-        self.counts[way] = self.counts.get(way, 0) + 1
-
-
-def _clone(src_fd: int, dest_fd: int) -> bool:
-    """Share ``src_fd``'s extents with the empty ``dest_fd`` (btrfs, xfs); False if refused."""
-    import fcntl
-
-    try:
-        fcntl.ioctl(dest_fd, _FICLONE, src_fd)
-    except OSError as exc:
-        if exc.errno not in _NO_CLONE:
-            raise
-        return False
-    return True
-
-
-def _copy(src_fd: int, dest_fd: int, size: int) -> None:
-    copied = 0
-    while copied < size:
-        try:
-            n = os.copy_file_range(src_fd, dest_fd, size - copied)
-        except OSError as exc:
-            if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
-                raise
-            n = os.sendfile(dest_fd, src_fd, copied, size - copied)
-        if n == 0:  # the source shrank: it is not what the store verified
-            raise OSError(errno.EIO, "a store file changed while it was copied")
-        copied += n
-
-
 def merge_counts(into: dict[str, int], counts: Mapping[str, int]) -> None:
     for way, n in counts.items():
         into[way] = into.get(way, 0) + n
@@ -661,139 +558,3 @@ def project_name(wheel: Path) -> str:
         return str(parse_wheel_filename(wheel.name)[0])
     except InvalidWheelFilename as exc:
         raise SyncError(f"{wheel.name} is not a wheel file name: {exc}") from exc
-
-
-# Runs in the base interpreter, whatever its version (3.6+), with ``-B`` (baseproc.py): the
-# stdlib it imports is never cached below the base, while ``compile_file`` still writes the
-# overlay's byte-code (py_compile ignores -B). Reads NUL-terminated paths (relative to BUILT)
-# from stdin while the caller is still installing, and compiles each in a pool of processes,
-# with SEEN embedded instead of BUILT so that tracebacks and co_filename name PREFIX/..., not
-# a generation. A file whose ``__pycache__`` would not really lie inside BUILT (a symbolic
-# link on the way) is refused, not compiled: its byte-code would be written elsewhere. Only
-# stdlib functions go to the pool: they pickle under every start method (``-c`` code cannot
-# be imported by a spawned worker).
-_COMPILE_SCRIPT = """\
-import compileall, functools, itertools, os, sys
-built, seen = sys.argv[1], sys.argv[2]
-real_built = os.path.realpath(built).rstrip(os.sep) + os.sep
-refused = []
-inside = {}  # directory -> whether its __pycache__ really lies inside BUILT
-
-def really_inside(directory):
-    ok = inside.get(directory)
-    if ok is None:
-        cache = os.path.join(directory, "__pycache__")
-        ok = inside[directory] = os.path.realpath(cache).startswith(real_built)
-    return ok
-
-def paths():
-    rest = b""
-    for chunk in iter(functools.partial(sys.stdin.buffer.read1, 65536), b""):
-        parts = (rest + chunk).split(b"\\0")
-        rest = parts.pop()
-        for rel in parts:
-            rel = os.fsdecode(rel)
-            full = os.path.join(built, rel)
-            if not really_inside(os.path.dirname(full)):
-                refused.append(rel)
-                continue
-            yield full, os.path.dirname(os.path.join(seen, rel))
-
-compile_one = functools.partial(compileall.compile_file, quiet=1)
-first, second = itertools.tee(paths())
-names = (pair[0] for pair in first)
-ddirs = (pair[1] for pair in second)
-results = None
-if (os.cpu_count() or 1) > 1:
-    try:
-        from concurrent.futures import ProcessPoolExecutor
-        pool = ProcessPoolExecutor(os.cpu_count())
-    except (ImportError, OSError, NotImplementedError):
-        pool = None
-    if pool is not None:
-        with pool:
-            results = list(pool.map(compile_one, names, ddirs, chunksize=4))
-if results is None:
-    results = [compile_one(name, ddir) for name, ddir in zip(names, ddirs)]
-for rel in refused:
-    print("not compiled: %s leads out of the overlay through a symbolic link" % rel)
-sys.stdout.flush()
-sys.exit(0 if all(results) and not refused else 1)
-"""
-
-
-class ByteCompiler:
-    """Byte-compile files of a generation with the base interpreter, while it is being built.
-
-    One base-interpreter process, with a pool of ``os.cpu_count()`` workers, compiles files
-    as ``add`` hands them over, so compiling overlaps installing. ``finish`` waits for every
-    file; ``close`` (or leaving the ``with`` block) stops the compiler if it is still
-    running. Files already up to date are skipped by compileall, so reused packages cost a
-    stat.
-    """
-
-    def __init__(self, base: BaseEnv, built: Path, seen: Path) -> None:
-        # -E -s -S: nothing from the user's environment or the base's .pth files runs; -B
-        # (base_argv): importing the stdlib caches nothing below the base. The compile writes
-        # only the byte-code of the files given.
-        # Output goes to a file, not a pipe: a compiler blocked on a full pipe would stop
-        # reading its input while we are still writing to it.
-        self._output = tempfile.TemporaryFile()  # noqa: SIM115  (closed by close())
-        self._sent: set[str] = set()
-        # A process group of its own (children.py): close() kills the pool's workers too,
-        # which would otherwise wait for work forever once their parent is killed.
-        self._child = Child(
-            base_argv(
-                base.python, "-c", _COMPILE_SCRIPT, str(built), str(seen), flags=("-E", "-s", "-S")
-            ),
-            stdin=subprocess.PIPE,
-            stdout=self._output,
-            stderr=subprocess.STDOUT,
-            env=base_environ(),
-        )
-        self._proc = self._child.proc
-
-    def __enter__(self) -> ByteCompiler:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def add(self, rel_paths: Iterable[str]) -> None:
-        """Queue the ``.py`` files among ``rel_paths`` (relative to the built directory)."""
-        batch = [p for p in rel_paths if p.endswith(".py") and p not in self._sent]
-        if not batch:
-            return
-        self._sent.update(batch)
-        assert self._proc.stdin is not None
-        # A compiler that died early shows as its exit code in finish().
-        with contextlib.suppress(BrokenPipeError):
-            self._proc.stdin.write(b"".join(os.fsencode(p) + b"\0" for p in batch))
-            self._proc.stdin.flush()
-
-    def add_tree(self, built: Path, directory: Path) -> None:
-        """Queue every ``.py`` file under ``directory`` not queued yet (as compileall would)."""
-        found: list[str] = []
-        for root, _dirs, files in os.walk(directory):
-            rel_root = os.path.relpath(root, built)
-            found.extend(os.path.join(rel_root, f) for f in files if f.endswith(".py"))  # noqa: PTH118
-        self.add(found)
-
-    def finish(self) -> tuple[bool, str]:
-        """Wait for every queued file: (all compiled, compiler output).
-
-        A file that does not compile is not fatal (pip behaves the same): some wheels ship
-        sources for other Python versions.
-        """
-        assert self._proc.stdin is not None
-        with contextlib.suppress(BrokenPipeError):
-            self._proc.stdin.close()
-        code = self._proc.wait()
-        self._child.close()  # workers that outlived the compiler, if any
-        self._output.seek(0)
-        output = self._output.read().decode("utf-8", "replace").strip()
-        return code == 0, output
-
-    def close(self) -> None:
-        self._child.close()
-        self._output.close()

@@ -14,7 +14,7 @@ an install scheme is in it, so every overlay of every base shares it. Everything
 depend on them is written per generation by ``install_entry``: the mapping of each member
 to purelib/platlib/scripts/data/headers, the entry-point launchers, ``#!python`` scripts,
 RECORD, INSTALLER, REQUESTED and direct_url.json. Byte-code is not stored: it is made per
-generation by the base interpreter (install.ByteCompiler), because a ``.pyc`` belongs to one
+generation by the base interpreter (bytecode.ByteCompiler), because a ``.pyc`` belongs to one
 interpreter version while an entry serves every base, and compiling must never write into
 a sealed entry. (uv does the same: it compiles in the environment after linking, and its
 cache holds no byte-code.)
@@ -56,16 +56,15 @@ from overlock.base.env import BaseEnv
 from overlock.cache import UNPACKED_FORMAT
 from overlock.errors import SyncError
 from overlock.sync.install import (
-    WRITTEN,
     CheckedWheel,
     OverlayDestination,
-    Placer,
     install_errors,
     install_metadata,
     overlay_destination,
     project_name,
     read_checked,
 )
+from overlock.sync.placing import WRITTEN, Placer
 
 STORE_FORMAT = UNPACKED_FORMAT
 ENTRY_FILE = "entry.json"

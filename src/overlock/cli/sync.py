@@ -12,7 +12,7 @@ from typing import Any
 from overlock.app.overlay import Overlay
 from overlock.base.env import BaseEnv
 from overlock.baseproc import base_environ
-from overlock.cli.common import sync_and_report
+from overlock.cli.common import add_network_options, index_options, sync_and_report
 from overlock.errors import (
     BadInputError,
     CommandNotExecutableError,
@@ -28,8 +28,10 @@ def cmd_sync(args: argparse.Namespace, out: Any) -> int:
             hint="--allow-stale syncs a stale lock, --drop-foreign drops files overlock did"
             " not install, --move-aside moves an old install prefix out of the overlay's way",
         )
+    # --refresh: pages a build's requirements are looked up on (--offline is sync's own).
+    overlay = Overlay.load(args.manifest).with_index_options(index_options(args))
     return sync_and_report(
-        Overlay.load(args.manifest),
+        overlay,
         out,
         dry_run=args.dry_run,
         allow_stale=args.allow_stale,
@@ -150,7 +152,7 @@ def register(add: Callable[..., Any], manifest_opt: argparse.ArgumentParser) -> 
     )
     # Split into the three above; kept only to say so.
     p.add_argument("--force", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--offline", action="store_true", help="use only the download cache")
+    add_network_options(p)
     p.add_argument("--no-build", action="store_true", help="refuse to build anything from source")
     p.add_argument("--no-compile", action="store_true", help="do not byte-compile")
     p.add_argument(

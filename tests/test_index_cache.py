@@ -222,6 +222,75 @@ def test_add_and_remove_take_offline_too(project: Path, index: PackageIndex, ove
     assert index.requests == []
 
 
+def _forget_metadata() -> None:
+    """The cache as on a machine that never locked: no metadata, no wheels."""
+    for kind in ("metadata", "wheels"):
+        for entry in (_cache_root() / kind).rglob("*"):
+            if entry.is_file():
+                entry.unlink()
+
+
+def test_why_takes_offline(project: Path, index: PackageIndex, overlock: Any) -> None:
+    """``why`` reads a locked package's metadata from the index when neither the cache nor a
+    synced prefix has it: --offline asks nothing and says what is missing."""
+    _lock(overlock, project)
+    index.reset_log()
+    assert overlock("why", "-m", str(project), "helper", "--offline").code == 0
+    assert index.requests == []  # warm: all from the cache
+
+    _forget_metadata()
+    run = overlock("why", "-m", str(project), "helper", "--offline")
+    assert run.code == 0, run.err
+    assert index.requests == []
+    assert "--offline, and the metadata of" in run.err and "not in overlock's cache" in run.err
+    assert "without --offline" in run.err
+
+    run = overlock("why", "-m", str(project), "helper")  # the same, online, asks the index
+    assert run.code == 0 and "--offline" not in run.err
+    assert index.count("/files/*") >= 1
+
+
+def test_audit_takes_offline_and_refresh(project: Path, index: PackageIndex, overlock: Any) -> None:
+    """Pages kept but stale (max-age=0): an audit revalidates them; with --offline it asks
+    nothing; with a cold cache it cannot audit, and says why, asking nothing either."""
+    index.cache_pages("max-age=600")
+    _lock(overlock, project)
+    snapshot = project.parent / "snapshot.json"
+    assert overlock("base", "snapshot", "-m", str(project), "-o", str(snapshot)).code == 0
+    audit = ("audit", "--base", str(snapshot), str(project))
+
+    index.reset_log()
+    run = overlock(*audit, "--refresh")
+    assert run.code == 0, run.err
+    assert "its lock would not change" in run.out
+    assert _page_answers(index) and all(cond for _status, cond in _page_answers(index))
+
+    index.reset_log()
+    run = overlock(*audit, "--offline")
+    assert run.code == 0, run.err
+    assert "its lock would not change" in run.out
+    assert index.requests == []
+
+    for page in _kept_pages(_cache_root()):
+        page.unlink()
+    run = overlock(*audit, "--offline")
+    assert run.code == 1
+    assert "cannot be audited: --offline, and the index page" in run.out
+    assert "without --offline" in run.out
+    assert index.requests == []
+
+
+def test_sync_takes_refresh_and_offline(project: Path, index: PackageIndex, overlock: Any) -> None:
+    """sync asks an index only for what is not cached (files, a build's requirements)."""
+    _lock(overlock, project)
+    run = overlock("sync", "-m", str(project), "--refresh")
+    assert run.code == 0, run.err
+    index.reset_log()
+    run = overlock("sync", "-m", str(project), "--offline", "--refresh")
+    assert run.code == 0, run.err
+    assert index.requests == []
+
+
 def _tamper(entry: Path, change: Any) -> None:
     head, _, body = entry.read_bytes().partition(b"\n")
     doc, body = change(json.loads(head), body)

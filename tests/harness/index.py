@@ -37,6 +37,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -548,9 +549,16 @@ class _Server(ThreadingHTTPServer):
 
 
 class PackageIndex:
-    def __init__(self, root: Path, *, auth: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        auth: tuple[str, str] | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.root = root
         self.auth = auth
+        self.tls = tls  # a server context: the index speaks HTTPS
         self.files_dir = root / "files"
         self.find_links = root / "find-links"
         self.static_dir = root / "simple"
@@ -648,6 +656,8 @@ class PackageIndex:
         self._state.stopping.clear()
         handler = type("Handler", (_Handler,), {"state": self._state})
         self._server = _Server(("127.0.0.1", 0), handler)
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -682,15 +692,15 @@ class PackageIndex:
 
     @property
     def base_url(self) -> str:
-        """http://127.0.0.1:PORT, with no credentials."""
-        return f"http://127.0.0.1:{self.port}"
+        """http://127.0.0.1:PORT (https:// with ``tls``), with no credentials."""
+        return f"{'http' if self.tls is None else 'https'}://127.0.0.1:{self.port}"
 
     @property
     def url(self) -> str:
         if self.auth is None:
             return f"{self.base_url}/simple/"
         user, password = (quote(part, safe="") for part in self.auth)
-        return f"http://{user}:{password}@127.0.0.1:{self.port}/simple/"
+        return self.base_url.replace("://", f"://{user}:{password}@", 1) + "/simple/"
 
     @property
     def plain_url(self) -> str:

@@ -4,12 +4,14 @@ Enough of RFC 9110's proxying for an index on loopback: GET and HEAD with an abs
 (``GET http://127.0.0.1:PORT/simple/x/ HTTP/1.1``), forwarded to http:// origins only,
 answers passed back whole with their status, headers and body. ``Proxy-Authorization`` is
 recorded (tests check the client sent the credentials of the proxy URL) and never forwarded.
-With ``auth`` set, a request without the right credentials gets 407.
+With ``auth`` set, a request without the right credentials gets 407. With ``stall`` set it
+never finishes its status line instead: one byte per ``delay`` seconds.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,7 +38,7 @@ class ProxiedRequest(NamedTuple):
     method: str
     url: str  # the absolute URI the client asked the proxy for
     proxy_authorization: str | None
-    status: int
+    status: int  # 0: a stalling proxy never answered
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -56,6 +58,17 @@ class _Handler(BaseHTTPRequestHandler):
         proxy = self.proxy
         parts = urlsplit(self.path)
         given = self.headers.get("Proxy-Authorization")
+        if proxy.stall:
+            self._record(given, 0)
+            self.close_connection = True
+            while not proxy.stopping.is_set():
+                try:
+                    self.wfile.write(b"H")
+                    self.wfile.flush()
+                except OSError:
+                    return
+                proxy.stopping.wait(proxy.delay)
+            return
         if parts.scheme != "http" or not parts.hostname:
             self._answer(400, b"a proxy request needs an absolute http:// URI\n", given)
             return
@@ -102,8 +115,13 @@ class _Handler(BaseHTTPRequestHandler):
 class ForwardingProxy:
     """``with ForwardingProxy(auth=("user", "pw")) as proxy: ... proxy.url ... proxy.requests``"""
 
-    def __init__(self, *, auth: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self, *, auth: tuple[str, str] | None = None, stall: bool = False, delay: float = 0.05
+    ) -> None:
         self.auth = auth
+        self.stall = stall
+        self.delay = delay
+        self.stopping = threading.Event()
         self.auth_header = None
         if auth is not None:
             token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
@@ -132,6 +150,8 @@ class ForwardingProxy:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
         self._server.shutdown()
-        self._server.server_close()
+        with contextlib.suppress(OSError):
+            self._server.server_close()
         self._thread.join(timeout=5)

@@ -26,11 +26,11 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from overlock.app.overlay import Overlay, seen_base
+from overlock.app.overlay import IndexOptions, Overlay, seen_base
 from overlock.base.env import BaseEnv, load_snapshot
 from overlock.build.sources import source_kind
 from overlock.dists.types import DistMetadata, PackageSource, Release, SourceRef
-from overlock.errors import BadInputError, OverlockError
+from overlock.errors import BadInputError, IndexError_, OverlockError
 from overlock.lock.make import Change, diff_locks, lock_overlay, preferred_versions
 from overlock.lock.pylock import Lock, LockedPackage
 from overlock.prefix.layers import layers_of
@@ -247,6 +247,8 @@ def _one(
         new, failure = memo[key]
     except OverlockError as exc:
         return Verdict(shown, path.parent.name, ERROR, problem=exc.message, hint=exc.hint or "")
+    if isinstance(failure, IndexError_):  # the index could not be read: no verdict
+        return Verdict(shown, name, ERROR, problem=failure.message, hint=failure.hint or "")
     if failure is not None:
         return Verdict(
             shown, name, BREAKS, problem=failure.message, hint=failure.hint or "", shared=shared
@@ -347,11 +349,14 @@ def _source_ref(pkg: LockedPackage, url: str) -> SourceRef:
 class SharedSources:
     """One index session per distinct index configuration, all judged for one base."""
 
-    def __init__(self, stack: ExitStack) -> None:
+    def __init__(self, stack: ExitStack, options: IndexOptions | None = None) -> None:
         self._stack = stack
+        self._options = options  # --offline / --refresh of the run, for every overlay
         self._open: dict[str, PackageSource] = {}
 
     def __call__(self, overlay: Overlay, base: BaseEnv) -> PackageSource:
+        if self._options is not None:
+            overlay = overlay.with_index_options(self._options)
         config = overlay.index_config
         key = f"{config!r} proxy={config.proxy}"  # (the proxy is kept out of the repr)
         if key not in self._open:

@@ -8,7 +8,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from overlock.cli.common import add_json_option
+from overlock.cli.common import add_json_option, add_network_options, index_options
 from overlock.cli.output import Output
 
 EXAMPLE = """\
@@ -37,7 +37,7 @@ def cmd_audit(args: argparse.Namespace, out: Output) -> int:
             [Path(m).absolute() for m in args.manifests],
             candidate,
             described_as=args.base,
-            source_for=SharedSources(stack),
+            source_for=SharedSources(stack, index_options(args)),
             progress=out.debug,
         )
     if args.json:
@@ -87,3 +87,4 @@ def register(add: Callable[..., Any], manifest_opt: argparse.ArgumentParser) -> 
     )
     p.add_argument("manifests", nargs="+", metavar="MANIFEST", help="overlay.toml files")
     add_json_option(p)
+    add_network_options(p)

@@ -175,16 +175,25 @@ def add_index_options(parser: argparse.ArgumentParser) -> None:
         help="a directory or page of distribution files to search (repeat for more)",
     )
     parser.add_argument("--no-index", action="store_true", help="use only --find-links")
+    add_network_options(parser)
+
+
+def add_network_options(parser: argparse.ArgumentParser, *, refresh: bool = True) -> None:
+    """How a command that may ask an index uses the network (``--offline``, ``--refresh``).
+
+    ``refresh=False`` for a command that reads no index page (only metadata and files,
+    which are kept by their hash and never go stale)."""
     parser.add_argument(
         "--offline",
         action="store_true",
         help="never use the network: only index pages, metadata and files already cached",
     )
-    parser.add_argument(
-        "--refresh",
-        action="store_true",
-        help="revalidate every cached index page, however fresh the index said it is",
-    )
+    if refresh:
+        parser.add_argument(
+            "--refresh",
+            action="store_true",
+            help="revalidate every cached index page, however fresh the index said it is",
+        )
     add_proxy_option(parser)
 
 
@@ -289,6 +298,7 @@ def report_hide(out: Output, names: Sequence[str], base: BaseEnv, breakage: Sequ
 
 __all__ = [
     "add_json_option",
+    "add_network_options",
     "add_no_build_option",
     "add_overwrite_option",
     "add_policy_options",

@@ -13,7 +13,13 @@ from packaging.version import InvalidVersion, Version
 
 from overlock.app.overlay import Overlay
 from overlock.atomic import write_text_atomic
-from overlock.cli.common import add_json_option, add_overwrite_option, output_path
+from overlock.cli.common import (
+    add_json_option,
+    add_network_options,
+    add_overwrite_option,
+    index_options,
+    output_path,
+)
 from overlock.cli.output import Output
 from overlock.errors import OverlockError
 from overlock.lock.pylock import Lock, LockedPackage, read_lock
@@ -82,7 +88,8 @@ def _index_fallback(
                 return index.metadata(release).requires
         except OverlockError as exc:
             failed.append(str(exc))
-            out.debug(f"cannot read the metadata of {pkg.name} {pkg.version}: {exc.message}")
+            # Once (the others are not asked): the answer may lack this package's requirements.
+            out.note(f"warning: cannot read the metadata of {pkg.name} {pkg.version}: {exc}")
             return None
 
     return fetch
@@ -91,7 +98,7 @@ def _index_fallback(
 def cmd_why(args: argparse.Namespace, out: Output) -> int:
     from overlock.report.why import local_requires, why
 
-    overlay = Overlay.load(args.manifest)
+    overlay = Overlay.load(args.manifest).with_index_options(index_options(args))
     lock = _lock(overlay)
     base = overlay.base
     requires_of = local_requires(overlay.cache, overlay.prefix, base, _index_fallback(overlay, out))
@@ -195,6 +202,8 @@ def register(add: Callable[..., Any], manifest_opt: argparse.ArgumentParser) -> 
     )
     p.add_argument("name", metavar="NAME", help="a package name (any spelling)")
     add_json_option(p)
+    # Locked metadata only (kept by its hash, never stale): no page, so no --refresh.
+    add_network_options(p, refresh=False)
 
     p = add(
         "export",

@@ -9,17 +9,16 @@ import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from overlock.app.overlay import IndexOptions, Overlay
+from overlock.app.overlay import Overlay
 from overlock.base.env import BaseEnv
 from overlock.baseproc import base_environ
-from overlock.cli.common import add_proxy_option, sync_and_report
+from overlock.cli.common import add_network_options, index_options, sync_and_report
 from overlock.errors import (
     BadInputError,
     CommandNotExecutableError,
     CommandNotFoundError,
     SyncError,
 )
-from overlock.index.pipconfig import proxy_url
 
 
 def cmd_sync(args: argparse.Namespace, out: Any) -> int:
@@ -29,9 +28,8 @@ def cmd_sync(args: argparse.Namespace, out: Any) -> int:
             hint="--allow-stale syncs a stale lock, --drop-foreign drops files overlock did"
             " not install, --move-aside moves an old install prefix out of the overlay's way",
         )
-    overlay = Overlay.load(args.manifest)
-    if args.proxy:
-        overlay = overlay.with_index_options(IndexOptions(proxy=proxy_url(args.proxy)))
+    # --refresh: pages a build's requirements are looked up on (--offline is sync's own).
+    overlay = Overlay.load(args.manifest).with_index_options(index_options(args))
     return sync_and_report(
         overlay,
         out,
@@ -154,8 +152,7 @@ def register(add: Callable[..., Any], manifest_opt: argparse.ArgumentParser) -> 
     )
     # Split into the three above; kept only to say so.
     p.add_argument("--force", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--offline", action="store_true", help="use only the download cache")
-    add_proxy_option(p)
+    add_network_options(p)
     p.add_argument("--no-build", action="store_true", help="refuse to build anything from source")
     p.add_argument("--no-compile", action="store_true", help="do not byte-compile")
     p.add_argument(

@@ -63,6 +63,7 @@ from overlock.index import compat, httpcache, lazywheel
 from overlock.index import deadline as request_deadline
 from overlock.index.deadline import DeadlinePassed
 from overlock.index.pipconfig import IndexConfig
+from overlock.index.transport import Transport
 from overlock.limits import (
     DEADLINE_FACTOR,
     MAX_DOWNLOAD_ENV,
@@ -213,10 +214,7 @@ class _PageFetcher:
         return self._index.client.stream("GET", url, headers=headers)
 
     def iter_secure_origins(self) -> Iterable[tuple[str, str, str]]:
-        made = self._index._client
-        if made is not None:
-            return made.iter_secure_origins()
-        # What PyPIClient answers, without making one for a page that comes from the cache.
+        # What PyPIClient answers when given the trusted hosts (``make_client`` does not).
         trusted = [parse_netloc(host) for host in self._index.config.trusted_hosts]
         return [
             *DEFAULT_SECURE_ORIGINS,
@@ -224,22 +222,29 @@ class _PageFetcher:
         ]
 
 
-def ssl_context(config: IndexConfig) -> ssl.SSLContext:
+def ssl_context(config: IndexConfig, *, verify: bool = True) -> ssl.SSLContext:
     """TLS as the machine trusts it: the system store plus pip's ``cert`` bundle.
 
     Machines behind TLS-inspecting proxies have the proxy's CA in the system store (found by
-    truststore) or only in the bundle pip is pointed at (``cert``); both must work.
+    truststore) or only in the bundle pip is pointed at (``cert``); both must work. With
+    ``verify=False`` (pip's ``trusted-host``) no certificate is checked; a ``client-cert`` is
+    still presented, as pip does.
     """
     ctx: ssl.SSLContext
-    try:
-        import truststore
+    if not verify:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    else:
+        try:
+            import truststore
 
-        ctx = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    except (ImportError, OSError, ssl.SSLError) as exc:  # pragma: no cover - platform specific
-        logger.debug("truststore unavailable (%s); using OpenSSL's defaults", exc)
-        ctx = ssl.create_default_context()
+            ctx = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        except (ImportError, OSError, ssl.SSLError) as exc:  # pragma: no cover - platform specific
+            logger.debug("truststore unavailable (%s); using OpenSSL's defaults", exc)
+            ctx = ssl.create_default_context()
     try:
-        if config.cert:
+        if config.cert and verify:
             ctx.load_verify_locations(cafile=config.cert)
         if config.client_cert:
             ctx.load_cert_chain(config.client_cert)
@@ -256,26 +261,32 @@ def make_client(config: IndexConfig, *, backoff: float = 0.25) -> PyPIClient:
     """The HTTP client an ``Index`` uses, configured from ``config``."""
     client = _Client(
         backoff=backoff,
-        trusted_hosts=config.trusted_hosts,
-        verify=ssl_context(config),
+        # Trusted hosts, proxies and the request deadline are the transport's; unearth's
+        # own mounts (for trusted hosts) are left out so that every request goes through it.
+        transport=Transport(
+            ssl_context(config),
+            insecure_context=ssl_context(config, verify=False),
+            trusted_hosts=config.trusted_hosts,
+            proxies=_proxies(config),
+        ),
         timeout=httpx2.Timeout(config.timeout),
         follow_redirects=True,
-        proxy=config.proxy,
-        # unearth mounts an unverified transport for each trusted host, which would not
-        # go through the proxy: these replace them.
-        mounts={
-            f"all://{host}": httpx2.HTTPTransport(verify=False, proxy=config.proxy)
-            for host in config.trusted_hosts
-            if config.proxy
-        },
     )
     # Credentials are taken per host from the index URLs (and netrc), never prompted for:
     # a lock may run unattended.
     client.auth = MultiDomainBasicAuth(
         prompting=False, index_urls=[*config.index_urls, *config.auth_urls]
     )
-    request_deadline.install(client)
     return client
+
+
+def _proxies(config: IndexConfig) -> dict[str, str] | None:
+    """pip's ``proxy`` (``--proxy``, ``PIP_PROXY``) for every scheme and host, as pip (requests)
+    applies an explicit proxy: ``NO_PROXY`` exempts hosts from the environment's proxies only.
+    None: the environment's proxies."""
+    if not config.proxy:
+        return None
+    return {"http": config.proxy, "https": config.proxy}
 
 
 @dataclass

@@ -2,9 +2,10 @@
 
 httpx's timeouts bound each socket operation. A server that sends its status line or its
 headers a byte at a time passes every one of them, forever, and nothing of overlock's runs
-before the headers are complete. So the client's network backend is wrapped (``install``):
-within ``scope(deadline)`` every socket operation is given at most the time the deadline has
-left, none starts once it has passed, and ``DeadlinePassed`` ends the request.
+before the headers are complete. So the client's connections are made through ``Backend``
+(``transport.Transport`` gives it to every pool): within ``scope(deadline)`` every socket
+operation is given at most the time the deadline has left, none starts once it has passed,
+and ``DeadlinePassed`` ends the request.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import httpcore2
-import httpx2
 
 from overlock.limits import Deadline
 
@@ -86,7 +86,9 @@ class _Stream(httpcore2.NetworkStream):
         return self._inner.get_extra_info(info)
 
 
-class _Backend(httpcore2.NetworkBackend):
+class Backend(httpcore2.NetworkBackend):
+    """A network backend whose streams keep the deadline of ``scope``."""
+
     def __init__(self, inner: httpcore2.NetworkBackend) -> None:
         self._inner = inner
 
@@ -116,19 +118,4 @@ class _Backend(httpcore2.NetworkBackend):
         self._inner.sleep(seconds)
 
 
-def install(client: httpx2.Client) -> None:
-    """Make every HTTP transport of ``client`` (proxies and trusted hosts included) keep the
-    deadline of ``scope``.
-
-    httpx has no public way to give a client's transports a network backend, so this sets
-    the connection pools' own; tests/test_bounds_network.py fails if httpx2 moves it.
-    """
-    transports = [client._transport, *client._mounts.values()]
-    for transport in transports:
-        pool = getattr(transport, "_pool", None)
-        backend = getattr(pool, "_network_backend", None)
-        if isinstance(backend, httpcore2.NetworkBackend) and not isinstance(backend, _Backend):
-            pool._network_backend = _Backend(backend)  # type: ignore[union-attr]
-
-
-__all__ = ["DeadlinePassed", "install", "scope"]
+__all__ = ["Backend", "DeadlinePassed", "scope"]

@@ -21,7 +21,8 @@ from overlock.base.env import BaseEnv
 from overlock.cache import Cache
 from overlock.dists.types import DistFile
 from overlock.errors import HashMismatchError, IndexError_
-from overlock.index.client import Index, make_client
+from overlock.index.client import Index
+from overlock.index.http import make_client
 from overlock.index.pipconfig import IndexConfig
 from overlock.limits import MAX_DOWNLOAD_ENV, Deadline, max_download
 

@@ -24,7 +24,8 @@ from overlock.cache import Cache
 from overlock.dists.metadata import parse_metadata
 from overlock.errors import BuildRequiredError, HashMismatchError, IndexError_
 from overlock.index import lazywheel
-from overlock.index.client import Index, make_client
+from overlock.index.client import Index
+from overlock.index.http import make_client
 from overlock.index.pipconfig import PYPI_SIMPLE, IndexConfig
 from overlock.redact import strip_credentials
 

@@ -246,7 +246,8 @@ def test_a_retried_download_takes_back_the_bytes_of_its_failed_try(
     from overlock.base.env import BaseEnv
     from overlock.cache import Cache
     from overlock.dists.types import DistFile
-    from overlock.index.client import Index, make_client
+    from overlock.index.client import Index
+    from overlock.index.http import make_client
     from overlock.index.pipconfig import IndexConfig
 
     wheel = index.add_spec(

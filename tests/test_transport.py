@@ -21,7 +21,8 @@ from harness.wheels import WheelSpec, build_wheel
 from overlock.base.env import BaseEnv
 from overlock.cache import Cache
 from overlock.errors import BadInputError, IndexError_
-from overlock.index.client import Index, make_client
+from overlock.index.client import Index
+from overlock.index.http import make_client
 from overlock.index.pipconfig import IndexConfig
 from test_bounds_network import any_base
 

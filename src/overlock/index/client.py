@@ -15,7 +15,6 @@ import hashlib
 import json
 import logging
 import os
-import ssl
 import stat
 import threading
 import time
@@ -39,7 +38,6 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 from unearth import PackageFinder, TargetPython
-from unearth.auth import MultiDomainBasicAuth
 from unearth.evaluator import Package
 from unearth.fetchers import DEFAULT_SECURE_ORIGINS, Fetcher, PyPIClient
 from unearth.link import Link
@@ -62,8 +60,8 @@ from overlock.errors import (
 from overlock.index import compat, httpcache, lazywheel
 from overlock.index import deadline as request_deadline
 from overlock.index.deadline import DeadlinePassed
+from overlock.index.http import make_client
 from overlock.index.pipconfig import IndexConfig
-from overlock.index.transport import Transport
 from overlock.limits import (
     DEADLINE_FACTOR,
     MAX_DOWNLOAD_ENV,
@@ -126,14 +124,6 @@ class _BaseTarget(TargetPython):
 
     def supported_tags(self) -> list[Tag]:
         return self._base_tags
-
-
-class _Client(PyPIClient):
-    """unearth's client; retries live in ``Index._retrying`` alone (one layer, as in pip)."""
-
-    def __init__(self, *, backoff: float, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.backoff = backoff
 
 
 class _ServerError(Exception):
@@ -220,73 +210,6 @@ class _PageFetcher:
             *DEFAULT_SECURE_ORIGINS,
             *(("*", host, "*" if port is None else str(port)) for host, port in trusted),
         ]
-
-
-def ssl_context(config: IndexConfig, *, verify: bool = True) -> ssl.SSLContext:
-    """TLS as the machine trusts it: the system store plus pip's ``cert`` bundle.
-
-    Machines behind TLS-inspecting proxies have the proxy's CA in the system store (found by
-    truststore) or only in the bundle pip is pointed at (``cert``); both must work. With
-    ``verify=False`` (pip's ``trusted-host``) no certificate is checked; a ``client-cert`` is
-    still presented, as pip does.
-    """
-    ctx: ssl.SSLContext
-    if not verify:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    else:
-        try:
-            import truststore
-
-            ctx = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        except (ImportError, OSError, ssl.SSLError) as exc:  # pragma: no cover - platform specific
-            logger.debug("truststore unavailable (%s); using OpenSSL's defaults", exc)
-            ctx = ssl.create_default_context()
-    try:
-        if config.cert and verify:
-            ctx.load_verify_locations(cafile=config.cert)
-        if config.client_cert:
-            ctx.load_cert_chain(config.client_cert)
-    except (OSError, ssl.SSLError) as exc:
-        raise BadInputError(
-            f"cannot load the certificate file {getattr(exc, 'filename', None) or config.cert}"
-            f" named in the {config.origin}: {exc}",
-            hint="fix or remove pip's `cert` / `client-cert` setting (see `pip config list`)",
-        ) from exc
-    return ctx
-
-
-def make_client(config: IndexConfig, *, backoff: float = 0.25) -> PyPIClient:
-    """The HTTP client an ``Index`` uses, configured from ``config``."""
-    client = _Client(
-        backoff=backoff,
-        # Trusted hosts, proxies and the request deadline are the transport's; unearth's
-        # own mounts (for trusted hosts) are left out so that every request goes through it.
-        transport=Transport(
-            ssl_context(config),
-            insecure_context=ssl_context(config, verify=False),
-            trusted_hosts=config.trusted_hosts,
-            proxies=_proxies(config),
-        ),
-        timeout=httpx2.Timeout(config.timeout),
-        follow_redirects=True,
-    )
-    # Credentials are taken per host from the index URLs (and netrc), never prompted for:
-    # a lock may run unattended.
-    client.auth = MultiDomainBasicAuth(
-        prompting=False, index_urls=[*config.index_urls, *config.auth_urls]
-    )
-    return client
-
-
-def _proxies(config: IndexConfig) -> dict[str, str] | None:
-    """pip's ``proxy`` (``--proxy``, ``PIP_PROXY``) for every scheme and host, as pip (requests)
-    applies an explicit proxy: ``NO_PROXY`` exempts hosts from the environment's proxies only.
-    None: the environment's proxies."""
-    if not config.proxy:
-        return None
-    return {"http": config.proxy, "https": config.proxy}
 
 
 @dataclass
@@ -1174,6 +1097,4 @@ def _read_local_metadata(path: Path, name: str, filename: str) -> bytes:
 __all__ = [
     "Index",
     "IndexStats",
-    "make_client",
-    "ssl_context",
 ]

@@ -33,7 +33,10 @@ def fifo_with_writer(path: Path, data: bytes) -> Iterator[Path]:
     os.mkfifo(path)
 
     def write() -> None:
-        with open(path, "wb") as fh:  # blocks until someone opens the read end
+        # Blocks until someone opens the read end. A reader that only looked (overlock opens
+        # with O_NONBLOCK to see what the file is) may be gone by the time this writes: the
+        # broken pipe then is the expected end, not an error.
+        with contextlib.suppress(BrokenPipeError), open(path, "wb") as fh:
             fh.write(data)
 
     writer = threading.Thread(target=write, daemon=True)

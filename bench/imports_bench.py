@@ -128,7 +128,7 @@ def main() -> int:
                 *("-r", str(args.uv_requirements)),
             ]
     times: dict[str, list[float]] = {k: [] for k in jobs}
-    for job, argv in jobs.items():
+    for argv in jobs.values():
         wall(argv, env, cwd)  # warm-up
     for _ in range(args.runs):  # interleaved: load falls on every job alike
         for job, argv in jobs.items():

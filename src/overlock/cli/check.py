@@ -43,7 +43,7 @@ a newer commit). Exit status 0: all well; 1: a problem was found."""
 
 
 def cmd_check(args: argparse.Namespace, out: Output) -> int:
-    from overlock.app.sync import live_base
+    from overlock.app.live import live_base
     from overlock.check import check_overlay
 
     overlay = Overlay.load(args.manifest)

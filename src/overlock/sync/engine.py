@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -50,7 +49,7 @@ from overlock.base.hiding import own_hides
 from overlock.baseproc import outside_link
 from overlock.dists.requirements import same_version
 from overlock.errors import BadInputError, OwnedPrefixError, SyncError
-from overlock.lock.pylock import Lock, LockedFile, LockedPackage
+from overlock.lock.pylock import Lock, LockedFile, LockedPackage, lock_hash
 from overlock.prefix.bootstrap import boot_dir, hide_spec, render_sitecustomize
 from overlock.prefix.layers import lower_site_dirs
 from overlock.prefix.state import (
@@ -158,10 +157,6 @@ def layout_key(base: BaseEnv, prefix: Path) -> dict[str, Any]:
         # So is what ``hide`` withholds (base/hiding.py); absent without one, as before.
         **({"hide": hide, "hides": own_hides(base)} if (hide := hide_spec(base, prefix)) else {}),
     }
-
-
-def lock_hash(lock: Lock) -> str:
-    return "sha256:" + hashlib.sha256(lock.dumps().encode()).hexdigest()
 
 
 # -- plan --------------------------------------------------------------------------------

@@ -147,3 +147,15 @@ def test_parallel_and_serial_checks_give_the_same_report(hotfix: Project, edit: 
     assert report(True, cache) == serial  # ... and reused: the same report
     assert report(False, cache) == serial
     assert (serial["ok"] is False) == edit  # type: ignore[index]
+
+
+def test_refresh_imports_again_and_replaces_the_kept_verdict(hotfix: Project) -> None:
+    assert hotfix.check().code == 0
+    [entry] = kept_verdicts()
+    plant(entry, "PLANTED: all well")
+
+    run = hotfix.check("--refresh")
+
+    assert run.code == 0, run.out + run.err
+    assert "PLANTED" not in run.out
+    assert "PLANTED" not in entry.read_text()

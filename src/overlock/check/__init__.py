@@ -75,11 +75,13 @@ def check_overlay(
     environ: Mapping[str, str] | None = None,
     runner: Runner = children.run,
     parallel: bool = True,
+    refresh: bool = False,
 ) -> Report:
     """Run every check on the overlay at ``prefix``; ``base`` is the base as it is now.
 
     With ``cache``, the import verification's verdict is kept per generation and base and
-    reused while the prefix's files match their RECORDs (``verdicts``). ``parallel=False``
+    reused while the prefix's files match their RECORDs (``verdicts``), unless ``refresh``
+    (then the imports run, and their verdict replaces the kept one). ``parallel=False``
     runs the checks one after another (the report is the same).
     """
     prefix = Path(os.path.abspath(prefix))  # noqa: PTH100 - the stable link, unresolved
@@ -114,7 +116,7 @@ def check_overlay(
         return check_shadows(base, prefix, found, environ=environ, runner=runner)
 
     def imports() -> ImportsVerdict:
-        return imports_verdict(lock, base, prefix, state, cache_root=cache_root)
+        return imports_verdict(lock, base, prefix, state, cache_root=cache_root, reuse=not refresh)
 
     def sources() -> Section:
         return check_sources(lock, credentials=manifest.credential_urls)

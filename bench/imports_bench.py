@@ -81,12 +81,25 @@ def main() -> int:
     parser.add_argument("--uv-requirements", type=Path)
     parser.add_argument("--uv-cache-dir", type=Path, help="uv's cache (UV_* variables are dropped)")
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--src",
+        type=Path,
+        help="measure the overlock of another checkout's src/ (PYTHONPATH), e.g. the commit"
+        " before a change",
+    )
     args = parser.parse_args()
     cwd = args.manifest.resolve().parent
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_", "PYTHON"))}
     env["OVERLOCK_MANIFEST"] = str(args.manifest.resolve())
+    if args.src:
+        env["PYTHONPATH"] = str(args.src.resolve())
 
-    results: dict[str, Any] = {"python": sys.version.split()[0], "commands": {}, "wall": {}}
+    results: dict[str, Any] = {
+        "python": sys.version.split()[0],
+        "src": str(args.src) if args.src else None,
+        "commands": {},
+        "wall": {},
+    }
     for label, template in COMMANDS.items():
         argv = [a.replace("{why}", args.why) for a in template]
         runs = [importtime(argv, env, cwd) for _ in range(max(3, args.runs // 3))]

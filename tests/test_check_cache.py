@@ -16,8 +16,9 @@ from overlock.base.env import probe
 from overlock.cache import Cache
 from overlock.check import check_overlay
 from test_check import Project, hotfix, redeploy
+from test_layers import Overlock, Stack, _manifest, stack
 
-__all__ = ["hotfix"]  # the fixture, used by name
+__all__ = ["hotfix", "stack"]  # the fixtures, used by name
 
 
 def kept_verdicts() -> list[Path]:
@@ -159,3 +160,31 @@ def test_refresh_imports_again_and_replaces_the_kept_verdict(hotfix: Project) ->
     assert run.code == 0, run.out + run.err
     assert "PLANTED" not in run.out
     assert "PLANTED" not in entry.read_text()
+
+
+def test_a_resynced_lower_overlay_is_imported_again(stack: Stack, overlock: Overlock) -> None:
+    """The user's netlib 2.0 (shadowing the group's 1.0) imports the group's grouptool."""
+    user = str(stack.user(["plotkit"]))
+    for command in ("lock", "sync", "check"):
+        run = overlock(command, "-m", user)
+        assert run.code == 0, run.out + run.err
+    [entry] = kept_verdicts()
+    plant(entry, "PLANTED: all well")
+    # The group maintainer drops grouptool and syncs: a new generation behind the same prefix.
+    _manifest(
+        stack.group.parent,
+        str(stack.base.prefix),
+        ["hdfio==2.2.0", "netlib==1.0"],
+        stack.index,
+        name="beamline-7",
+    )
+    for command in ("lock", "sync"):
+        run = overlock(command, "-m", str(stack.group))
+        assert run.code == 0, run.err
+
+    run = overlock("check", "-m", user)
+
+    assert run.code == 1
+    assert "PLANTED" not in run.out
+    assert "`import netlib` of netlib (overlay) fails" in run.out
+    assert "grouptool" in imports_line(run.out)

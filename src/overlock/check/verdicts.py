@@ -10,6 +10,7 @@ stored under a key made of:
 - the base: its fingerprint (Python, tags, every name==version), its ``stat`` key (the one
   the probe cache trusts: interpreter, ``pyvenv.cfg``, each site directory's listing, each
   metadata file and ``.pth``), its module path, site directories and what ``hide`` hides;
+  for an overlay stacked on others, each lower overlay and the generation it points at;
 - the modules to import, and the code that imports them.
 
 A changed base changes the key. A file edited in place in the prefix does not (the state
@@ -40,6 +41,7 @@ from overlock.base.probe_cache import key_dirs
 from overlock.check.findings import ERROR, INFO, KINDS, WARNING, Finding, Section
 from overlock.limits import read_bounded
 from overlock.prefix.bootstrap import hide_spec
+from overlock.prefix.layers import layers_of, lower_site_dirs
 from overlock.prefix.state import STATE_DIRNAME
 from overlock.statkey import base_stat_key, stat_text
 from overlock.sync.importcheck import ModuleToCheck
@@ -66,7 +68,8 @@ def verdict_key(base: BaseEnv, prefix: Path, checks: Sequence[ModuleToCheck]) ->
         state_bytes = state_file.read_bytes()
     except OSError:
         return None
-    dirs = sorted({*key_dirs(base), *base.module_path})
+    lower = lower_site_dirs(base)  # lower overlays' site dirs, through their prefix links
+    dirs = sorted({*key_dirs(base), *base.module_path, *lower})
     parts: list[Any] = [
         FORMAT,
         __version__,
@@ -80,6 +83,8 @@ def verdict_key(base: BaseEnv, prefix: Path, checks: Sequence[ModuleToCheck]) ->
         list(base.module_path),
         list(base.site_dirs),
         repr(hide_spec(base, generation)),
+        layers_of(base),
+        [os.path.realpath(d) for d in lower],  # which generation of each lower overlay
         [[c.module, c.dist, c.layer, list(c.suspects), list(c.scanned)] for c in checks],
     ]
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()

@@ -7,7 +7,6 @@ the stamp check stays cheap to import.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable
 
@@ -24,7 +23,14 @@ def stat_text(path: str | os.PathLike[str]) -> str:
 
 
 def base_stat_key(python: str, prefix: str, dirs: Iterable[str], *salt: str) -> str:
-    """A digest of what a base's probe depends on, from ``stat`` alone.
+    """A digest of what a base's probe depends on, from ``stat`` alone (see base_stat_text)."""
+    import hashlib  # not at the top: the sync stamp compares the text and needs no digest
+
+    return hashlib.sha256(base_stat_text(python, prefix, dirs, *salt).encode()).hexdigest()
+
+
+def base_stat_text(python: str, prefix: str, dirs: Iterable[str], *salt: str) -> str:
+    """What a base's probe depends on, from ``stat`` alone.
 
     The interpreter (and its real file), ``pyvenv.cfg``, each of ``dirs`` (its listing), and
     each ``*.dist-info``/``*.egg-info`` metadata file and ``.pth`` file in them: installing,
@@ -50,4 +56,4 @@ def base_stat_key(python: str, prefix: str, dirs: Iterable[str], *salt: str) -> 
                 parts.append(f"{entry.name} {stat_text(inner)}")
             elif suffix == ".pth":
                 parts.append(f"{entry.name} {stat_text(entry.path)}")
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    return "\n".join(parts)

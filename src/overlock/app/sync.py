@@ -12,19 +12,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from overlock.app.live import live_base
 from overlock.app.lock import lazy_index
 from overlock.app.overlay import IndexOptions, Overlay
 from overlock.base.env import BaseEnv
-from overlock.base.hiding import hide
-from overlock.base.probe_cache import probe_cached
 from overlock.dists.types import DistFile
-from overlock.errors import BadInputError, OverlockError, StaleLockError, SyncError
+from overlock.errors import StaleLockError, SyncError
 from overlock.lock.make import lock_status
 from overlock.lock.pylock import Lock, LockedFile, read_lock
 from overlock.prefix.layers import lower_site_dirs
-from overlock.prefix.state import read_state
 from overlock.sync.engine import SyncResult, sync
-from overlock.sync.generation import ProgressFactory, lock_hash
+from overlock.sync.generation import ProgressFactory
 from overlock.sync.stamp import observe as stamp_observe
 from overlock.sync.stamp import record as record_stamp
 from overlock.sync.store import Store
@@ -39,19 +37,6 @@ Step = Callable[[str], AbstractContextManager[None]]
 
 
 DOWNLOAD_THREADS = 8
-
-
-def live_base(overlay: Overlay) -> BaseEnv:
-    """The base as it is now: sync and run act on a real interpreter, never on a snapshot."""
-    if overlay.manifest.base_snapshot is None:
-        return overlay.base
-    python = overlay.base.python
-    if not Path(python).exists():
-        raise BadInputError(
-            f"the manifest locks from a snapshot of {python}, which is not on this machine",
-            hint="sync on the machine that has the base, or set `base` in overlay.toml",
-        )
-    return hide(probe_cached(python, overlay.cache.root), overlay.manifest.hide)
 
 
 def downloader(
@@ -212,28 +197,3 @@ def sync_overlay(
         # The prefix now holds a current lock: the next plain sync can say so from a stamp.
         record_stamp(overlay.cache.root, overlay.manifest.path, observed, overlay.prefix, base)
     return result
-
-
-def behind(overlay: Overlay, prefix: Path) -> str | None:
-    """Why running ``prefix`` may not run what ``overlay`` locks, or None: another overlay
-    owns it, or it was synced from an earlier lock."""
-    try:
-        state = read_state(prefix)
-        lock = overlay.read_lock()
-    except OverlockError:
-        return None  # `overlock check` reports an unreadable lock or state; `run` still runs
-    if (
-        state is not None
-        and state.owner is not None
-        and not state.owner.same_manifest(overlay.owner)
-    ):
-        return (
-            f"{prefix} belongs to another overlay: it was synced from"
-            f" {state.owner}, not from {overlay.manifest.path}"
-        )
-    if state is None or lock is None or state.lock_hash == lock_hash(lock):
-        return None
-    return (
-        f"{prefix} was synced from an earlier {overlay.lock_path.name};"
-        " run `overlock sync` to bring it up to date"
-    )

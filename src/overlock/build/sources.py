@@ -26,7 +26,6 @@ from urllib.parse import unquote, urlsplit
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
-from unearth.utils import url_to_path
 
 from overlock.base.env import BaseEnv
 from overlock.build import git as vcs
@@ -145,6 +144,8 @@ class BuildingSource:
         return None
 
     def _directory(self, name: NormalizedName, url: str, refuse: str | None) -> Release:
+        from unearth.utils import url_to_path  # all of unearth loads with it: only when used
+
         tree = url_to_path(url)
         if not tree.is_dir():
             raise BadInputError(
@@ -279,8 +280,11 @@ def source_kind(url: str) -> str | None:
     if vcs.is_vcs_url(url):
         return "vcs"
     path = urlsplit(url).path
-    if url.startswith("file:") and url_to_path(url.split("#", 1)[0]).is_dir():
-        return "directory"
+    if url.startswith("file:"):
+        from unearth.utils import url_to_path  # all of unearth loads with it: only when used
+
+        if url_to_path(url.split("#", 1)[0]).is_dir():
+            return "directory"
     if is_sdist_name(unquote(path)):
         return "archive"
     return None

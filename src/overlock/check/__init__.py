@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from overlock import children
@@ -52,7 +53,7 @@ from overlock.check.consistency import Unmet, check_consistency, combined, unmet
 from overlock.check.dists import Dist, PrefixDist, locked_overlay, scan_prefix
 from overlock.check.drift import check_drift, check_stale
 from overlock.check.findings import ERROR, INFO, KINDS, WARNING, Finding, Report, Section
-from overlock.check.imports import check_imports
+from overlock.check.imports import ImportsVerdict, check_imports, imports_verdict
 from overlock.check.integrity import check_integrity
 from overlock.check.redundant import check_redundant
 from overlock.check.shadows import Runner, check_shadows
@@ -73,8 +74,16 @@ def check_overlay(
     cache: Cache | None = None,
     environ: Mapping[str, str] | None = None,
     runner: Runner = children.run,
+    parallel: bool = True,
+    refresh: bool = False,
 ) -> Report:
-    """Run every check on the overlay at ``prefix``; ``base`` is the base as it is now."""
+    """Run every check on the overlay at ``prefix``; ``base`` is the base as it is now.
+
+    With ``cache``, the import verification's verdict is kept per generation and base and
+    reused while the prefix's files match their RECORDs (``verdicts``), unless ``refresh``
+    (then the imports run, and their verdict replaces the kept one). ``parallel=False``
+    runs the checks one after another (the report is the same).
+    """
     prefix = Path(os.path.abspath(prefix))  # noqa: PTH100 - the stable link, unresolved
     state = read_state(prefix)
     if state is None:
@@ -99,19 +108,47 @@ def check_overlay(
     overlay = [d.as_dist() for d in found]
     roots = list(manifest.requires)
     as_locked, unknown = locked_overlay(lock, found, cache)
-    return Report(
-        (
-            check_drift(lock, base, as_locked, roots=roots, unknown=unknown),
-            check_stale(manifest, lock),
-            check_integrity(lock, base, prefix, state, found),
-            check_consistency(lock, base, overlay, roots=roots),
-            check_upstream(lock, base),
-            check_redundant(manifest, lock, base, overlay),
-            check_shadows(base, prefix, found, environ=environ, runner=runner),
-            check_imports(lock, base, prefix, state),
-            check_sources(lock, credentials=manifest.credential_urls),
-        )
-    )
+    cache_root = None if cache is None else cache.root
+
+    # The three that wait on other processes run in threads while the rest (hashing every
+    # file against its RECORD, mostly) runs here; each is independent of the others.
+    def shadows() -> Section:
+        return check_shadows(base, prefix, found, environ=environ, runner=runner)
+
+    def imports() -> ImportsVerdict:
+        return imports_verdict(lock, base, prefix, state, cache_root=cache_root, reuse=not refresh)
+
+    def sources() -> Section:
+        return check_sources(lock, credentials=manifest.credential_urls)
+
+    with ThreadPoolExecutor(max_workers=3 if parallel else 1) as pool:
+        try:
+            shadow_job = pool.submit(shadows)
+            imports_job = pool.submit(imports)
+            sources_job = pool.submit(sources)
+            if not parallel:
+                for job in (shadow_job, imports_job, sources_job):
+                    job.exception()  # wait: nothing else runs meanwhile
+            local = (
+                check_drift(lock, base, as_locked, roots=roots, unknown=unknown),
+                check_stale(manifest, lock),
+                check_integrity(lock, base, prefix, state, found),
+                check_consistency(lock, base, overlay, roots=roots),
+                check_upstream(lock, base),
+                check_redundant(manifest, lock, base, overlay),
+            )
+            shadow_section, verdict = shadow_job.result(), imports_job.result()
+            sources_section = sources_job.result()
+        except BaseException:
+            children.kill_all()  # Ctrl-C: do not wait for the base interpreter's imports
+            raise
+    intact = local[2].ok  # integrity: every file matches its RECORD
+    if verdict.reused and not intact:
+        # The kept verdict was about the files as synced; these are not.
+        verdict = imports_verdict(lock, base, prefix, state, cache_root=cache_root, reuse=False)
+    if cache_root is not None and intact:
+        verdict.keep(cache_root)
+    return Report((*local, shadow_section, verdict.section, sources_section))
 
 
 __all__ = [

@@ -38,12 +38,13 @@ lock), integrity (prefix vs lock and RECORD hashes), consistency (every Requires
 base + overlay), upstream (caps the index's metadata of Debian/conda base packages declares),
 redundant (requested packages the base now provides), shadowing (overlay
 copies are the ones imported), imports (shadowing packages and the base packages that
-require or import them import in the base interpreter), sources (a locked git branch has
-a newer commit). Exit status 0: all well; 1: a problem was found."""
+require or import them import in the base interpreter; the verdict is kept per generation
+and base, and reused while every file matches its RECORD: --refresh imports again), sources
+(a locked git branch has a newer commit). Exit status 0: all well; 1: a problem was found."""
 
 
 def cmd_check(args: argparse.Namespace, out: Output) -> int:
-    from overlock.app.sync import live_base
+    from overlock.app.live import live_base
     from overlock.check import check_overlay
 
     overlay = Overlay.load(args.manifest)
@@ -55,7 +56,9 @@ def cmd_check(args: argparse.Namespace, out: Output) -> int:
         )
     base = live_base(overlay)
     prefix = overlay.prefix
-    report = check_overlay(overlay.manifest, lock, base, prefix, cache=overlay.cache)
+    report = check_overlay(
+        overlay.manifest, lock, base, prefix, cache=overlay.cache, refresh=args.refresh
+    )
     if args.json:
         out.json(
             {
@@ -142,6 +145,11 @@ def register(add: Callable[..., Any], manifest_opt: argparse.ArgumentParser) -> 
         example=EXAMPLE,
     )
     add_json_option(p, "report")
+    p.add_argument(
+        "--refresh",
+        action="store_true",
+        help="run the import check again even if a verdict is kept for this generation and base",
+    )
 
 
 __all__ = ["cmd_check", "register"]

@@ -33,7 +33,7 @@ def cmd_kernel_install(args: argparse.Namespace, out: Output) -> int:
         install,
         kernel_spec,
     )
-    from overlock.app.sync import live_base
+    from overlock.app.live import live_base
     from overlock.prefix.bootstrap import boot_dir
 
     overlay = Overlay.load(args.manifest)

@@ -59,7 +59,7 @@ def _resolve_command(command: Sequence[str], base: BaseEnv, env: Mapping[str, st
 
 
 def cmd_run(args: argparse.Namespace, out: Any) -> int:
-    from overlock.app.sync import behind, live_base
+    from overlock.app.live import behind, live_base
     from overlock.prefix.activate import overlay_environ
 
     overlay = Overlay.load(args.manifest)
@@ -93,7 +93,7 @@ def cmd_run(args: argparse.Namespace, out: Any) -> int:
 
 
 def cmd_activate(args: argparse.Namespace, out: Any) -> int:
-    from overlock.app.sync import live_base
+    from overlock.app.live import live_base
     from overlock.prefix.activate import activate_script, default_shell, python_on_path_note
 
     overlay = Overlay.load(args.manifest)

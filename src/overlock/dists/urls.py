@@ -7,18 +7,24 @@ from collections.abc import Collection
 from typing import Any
 
 from packaging.direct_url import ArchiveInfo, DirectUrl, DirInfo, VcsInfo
-from unearth.link import Link
+
+# unearth's Link is imported where it is used: importing any part of unearth loads all of it
+# (its finder, httpx2, ssl: ~45 ms), which commands that only read a lock never need.
 
 
 def fragment_hashes(url: str, algorithms: Collection[str]) -> dict[str, str]:
     """``{algorithm: hex}`` from a ``#sha256=...`` fragment (one hash, as pip reads it), when
     it names one of ``algorithms``."""
+    from unearth.link import Link
+
     found = Link(url).hash_option or {}
     return {name: values[0].lower() for name, values in found.items() if name in algorithms}
 
 
 def fragment_subdirectory(url: str) -> str | None:
     """``#subdirectory=dir`` of the URL, or None."""
+    from unearth.link import Link
+
     return Link(url).subdirectory or None
 
 

@@ -8,6 +8,7 @@ same bytes: keys and packages are written in a fixed order, nothing depends on t
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -664,3 +665,8 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
         return [_plain(v) for v in value]
     return value
+
+
+def lock_hash(lock: Lock) -> str:
+    """What a generation records of the lock it was synced from (``state.json``)."""
+    return "sha256:" + hashlib.sha256(lock.dumps().encode()).hexdigest()

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
+from typing import Any
 
 from overlock.base.env import BaseEnv
-from overlock.base.hiding import hidden_by, hidden_modules
+from overlock.base.hiding import hidden_by, hidden_modules, own_hides
 from overlock.prefix.layers import layers_of, lower_site_dirs
-from overlock.prefix.state import STATE_DIRNAME
+from overlock.prefix.state import STATE_DIRNAME, abs_prefix
 
 BOOT_DIRNAME = "boot"  # under PREFIX/.overlock/
 
@@ -356,3 +357,19 @@ def render_launcher(base: BaseEnv, prefix: Path, module: str, attr: str) -> byte
         func_path=attr,
     )
     return (shebang(base.python) + body).encode("utf-8")
+
+
+def layout_key(base: BaseEnv, prefix: Path) -> dict[str, Any]:
+    """What files in a generation depend on besides the wheels; a change means rebuild."""
+    return {
+        "prefix": str(abs_prefix(prefix)),
+        "python": base.python,
+        "base-prefix": base.prefix,
+        "python-version": base.py_short,
+        "scheme": dict(sorted(base.scheme.items())),
+        "base-site-dirs": list(base.interpreter_site_dirs),
+        # Lower overlays are written into the bootstrap and launchers (prefix/layers.py).
+        **({"layers": lower_site_dirs(base)} if lower_site_dirs(base) else {}),
+        # So is what ``hide`` withholds (base/hiding.py); absent without one, as before.
+        **({"hide": hide, "hides": own_hides(base)} if (hide := hide_spec(base, prefix)) else {}),
+    }

@@ -14,10 +14,9 @@ from typing import Any
 from overlock.base.env import BaseEnv
 from overlock.errors import OverlockError
 from overlock.lock.make import LockStatus
-from overlock.lock.pylock import Lock, LockedPackage
+from overlock.lock.pylock import Lock, LockedPackage, lock_hash
 from overlock.prefix.layers import hider, layer_label, layers_of
 from overlock.prefix.state import Owner, read_state
-from overlock.sync.generation import lock_hash
 
 # ``style(text, *styles)``: Output.style, or the identity when printing plain text.
 Style = Callable[..., str]

@@ -39,6 +39,7 @@ from pathlib import Path
 from overlock.base.env import BaseEnv
 from overlock.errors import BadInputError, OwnedPrefixError, SyncError
 from overlock.lock.pylock import Lock
+from overlock.prefix.bootstrap import layout_key
 from overlock.prefix.state import (
     LOCK_FILE,
     STATE_DIRNAME,
@@ -52,13 +53,7 @@ from overlock.prefix.state import (
     read_state_file,
     state_root,
 )
-from overlock.sync.generation import (
-    Fetch,
-    ProgressFactory,
-    Reporter,
-    build,
-    layout_key,
-)
+from overlock.sync.generation import Fetch, ProgressFactory, Reporter, build
 from overlock.sync.plan import SyncPlan, make_plan
 from overlock.sync.store import Store
 from overlock.sync.switching import (

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import shutil
 import stat
@@ -19,20 +18,17 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from overlock.atomic import write_json_atomic
 from overlock.base.env import BaseEnv
-from overlock.base.hiding import own_hides
 from overlock.baseproc import outside_link
 from overlock.dists.requirements import same_version
 from overlock.errors import SyncError
-from overlock.lock.pylock import Lock, LockedFile, LockedPackage
-from overlock.prefix.bootstrap import boot_dir, hide_spec, render_sitecustomize
-from overlock.prefix.layers import lower_site_dirs
+from overlock.lock.pylock import Lock, LockedFile, LockedPackage, lock_hash
+from overlock.prefix.bootstrap import boot_dir, layout_key, render_sitecustomize
 from overlock.prefix.state import (
     STATE_DIRNAME,
     STATE_FILE,
     GenerationState,
     InstalledPackage,
     Owner,
-    abs_prefix,
 )
 from overlock.sync.bytecode import ByteCompiler
 from overlock.sync.importcheck import ImportCheckError, runtime_checks, verify_imports
@@ -57,26 +53,6 @@ class Counter(Protocol):
 
 
 ProgressFactory = Callable[[str, int], Counter]
-
-
-def layout_key(base: BaseEnv, prefix: Path) -> dict[str, Any]:
-    """What files in a generation depend on besides the wheels; a change means rebuild."""
-    return {
-        "prefix": str(abs_prefix(prefix)),
-        "python": base.python,
-        "base-prefix": base.prefix,
-        "python-version": base.py_short,
-        "scheme": dict(sorted(base.scheme.items())),
-        "base-site-dirs": list(base.interpreter_site_dirs),
-        # Lower overlays are written into the bootstrap and launchers (prefix/layers.py).
-        **({"layers": lower_site_dirs(base)} if lower_site_dirs(base) else {}),
-        # So is what ``hide`` withholds (base/hiding.py); absent without one, as before.
-        **({"hide": hide, "hides": own_hides(base)} if (hide := hide_spec(base, prefix)) else {}),
-    }
-
-
-def lock_hash(lock: Lock) -> str:
-    return "sha256:" + hashlib.sha256(lock.dumps().encode()).hexdigest()
 
 
 def build(

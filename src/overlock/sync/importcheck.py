@@ -23,7 +23,7 @@ import re
 import subprocess
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from packaging.requirements import Requirement
@@ -59,6 +59,9 @@ class ImportFailure:
     error: str  # "ImportError: numpy.core.multiarray failed to import"
     blamed: NormalizedName | None  # the shadowed package that most likely caused it
     frames: tuple[str, ...] = ()  # file names in the traceback, innermost last
+    # False when the import did not finish (a timeout, a crash): it may pass the next time,
+    # so `check` does not keep the verdict.
+    settled: bool = True
 
     def describe(self, lock: Lock, base: BaseEnv) -> str:
         who = f"{self.check.dist} ({self.check.layer})"
@@ -310,7 +313,8 @@ def verify_imports(
         else:
             tail = stderr.strip().splitlines()[-1:] or [f"exit status {code}"]
             why = f"the interpreter died ({tail[0]})"
-        failures.append(_failure(by_module[module], why, (), overlay_files, base))
+        unsettled = _failure(by_module[module], why, (), overlay_files, base)
+        failures.append(replace(unsettled, settled=False))
     elif code not in (0, None) and not failures:
         raise SyncError(
             f"the import check could not run in {base.python}: {stderr.strip()[-500:]}",

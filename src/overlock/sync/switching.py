@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from overlock.atomic import write_json_atomic
 from overlock.base.env import BaseEnv
 from overlock.errors import BadInputError
-from overlock.lock.pylock import Lock
+from overlock.lock.pylock import Lock, lock_hash
 from overlock.prefix.state import (
     STATE_DIRNAME,
     STATE_FILE,
@@ -23,7 +23,7 @@ from overlock.prefix.state import (
     Owner,
     gen_number,
 )
-from overlock.sync.generation import Reporter, lock_hash
+from overlock.sync.generation import Reporter
 
 
 def switch(prefix: Path, gen: Path) -> None:

@@ -4,56 +4,23 @@ request that a server trickling bytes cannot stretch."""
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
-from packaging.tags import compatible_tags
 from packaging.utils import canonicalize_name
 
+from harness.clients import open_index
 from harness.index import PackageIndex
 from harness.wheels import WheelSpec, build_wheel
-from overlock.base.env import BaseEnv
 from overlock.cache import Cache
 from overlock.dists.types import DistFile
 from overlock.errors import HashMismatchError, IndexError_
-from overlock.index.client import Index
-from overlock.index.http import make_client
-from overlock.index.pipconfig import IndexConfig
 from overlock.limits import MAX_DOWNLOAD_ENV, Deadline, max_download
 
 ALPHA = "alpha-1.0-py3-none-any.whl"
-
-
-def any_base() -> BaseEnv:
-    tags = [str(t) for t in compatible_tags((3, 12), interpreter="cp312", platforms=["any"])]
-    return BaseEnv(
-        python="/opt/base/bin/python3.12",
-        prefix="/opt/base",
-        kind="venv",
-        python_version="3.12.4",
-        implementation="cpython",
-        markers={"python_version": "3.12", "python_full_version": "3.12.4"},
-        tags=tuple(tags),
-        scheme={},
-        site_dirs=(),
-        distributions=(),
-    )
-
-
-@contextlib.contextmanager
-def open_index(
-    url: str, cache: Cache, *, retries: int, timeout: float = 5, trusted: tuple[str, ...] = ()
-) -> Iterator[Index]:
-    machine = IndexConfig(retries=retries, timeout=timeout, trusted_hosts=trusted)
-    config = IndexConfig.from_manifest((url,), (), machine)
-    client = make_client(config, backoff=0.01)
-    with client, Index(config, any_base(), cache, client=client) as ix:
-        yield ix
 
 
 @pytest.fixture
@@ -233,7 +200,7 @@ def test_an_index_dribbling_its_headers_is_given_up_on(
             cache,
             retries=1,
             timeout=0.5,
-            trusted=(f"127.0.0.1:{alpha.port}",) if trusted else (),
+            trusted_hosts=(f"127.0.0.1:{alpha.port}",) if trusted else (),
         ) as ix,
         pytest.raises(IndexError_) as err,
     ):

@@ -14,13 +14,12 @@ import socket
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from harness.bases import MakeBase
+from harness.clients import PATIENCE, wait_for
 from harness.gitserve import GitServer
 from harness.index import PackageIndex
 from harness.project import write_manifest
@@ -28,7 +27,6 @@ from harness.sources import GIT_ENV, commit_all, git_init, write_project
 from harness.wheels import WheelSpec
 from overlock.limits import GIT_TIMEOUT_ENV, git_timeout
 
-PATIENCE = 120.0  # seconds; only ever spent when something is wrong
 SECRET = "StallPw-4c2e8a1f"
 
 
@@ -90,15 +88,6 @@ class SilentServer:
         for thread in list(self._threads):
             thread.join(timeout=10)
         self._sock.close()
-
-
-def wait_for(condition: Callable[[], bool], patience: float = PATIENCE) -> bool:
-    deadline = time.monotonic() + patience
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def processes_naming(text: str) -> list[str]:

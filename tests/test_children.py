@@ -12,21 +12,19 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from harness.bases import MakeBase
+from harness.clients import PATIENCE, wait_for
 from harness.index import PackageIndex
 from harness.project import Run, write_manifest
 from harness.wheels import WheelSpec
 from overlock import children
 from overlock.base.env import probe
 from overlock.sync.bytecode import ByteCompiler
-
-PATIENCE = 120.0  # seconds; only ever spent when something is wrong
 
 needs_a_pool = pytest.mark.skipif(
     (os.cpu_count() or 1) < 2, reason="the compiler uses a process pool only on 2+ CPUs"
@@ -64,15 +62,6 @@ def group_members(pgid: int) -> list[int]:
         if st is not None and st[0] != "Z" and st[2] == pgid:
             out.append(p)
     return out
-
-
-def wait_for(condition: Callable[[], bool], patience: float = PATIENCE) -> bool:
-    deadline = time.monotonic() + patience
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def py_tree(root: Path, count: int) -> list[str]:

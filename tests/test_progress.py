@@ -241,9 +241,7 @@ def test_a_retried_download_takes_back_the_bytes_of_its_failed_try(
     index: PackageIndex, tmp_path: Path
 ) -> None:
     """The bar counts each byte of the file once, however many tries it took."""
-    from packaging.tags import compatible_tags
-
-    from overlock.base.env import BaseEnv
+    from harness.clients import any_base
     from overlock.cache import Cache
     from overlock.dists.types import DistFile
     from overlock.index.client import Index
@@ -253,18 +251,7 @@ def test_a_retried_download_takes_back_the_bytes_of_its_failed_try(
     wheel = index.add_spec(
         WheelSpec(name="bigpkg", version="1.0", files={"bigpkg/blob.bin": os.urandom(BIG)})
     )
-    base = BaseEnv(
-        python="/opt/base/bin/python3.12",
-        prefix="/opt/base",
-        kind="venv",
-        python_version="3.12.4",
-        implementation="cpython",
-        markers={"python_version": "3.12", "python_full_version": "3.12.4"},
-        tags=tuple(str(t) for t in compatible_tags((3, 12))),
-        scheme={},
-        site_dirs=(),
-        distributions=(),
-    )
+    base = any_base()
     index.fault("/files/" + wheel.name, "truncate")
     config = IndexConfig.from_manifest((index.url,), (), IndexConfig(retries=2, timeout=30))
     heard: list[int] = []

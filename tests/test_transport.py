@@ -5,7 +5,6 @@ and TLS: verified by default, against pip's ``cert`` bundle, unchecked for a tru
 from __future__ import annotations
 
 import base64
-import contextlib
 import shutil
 import ssl
 import subprocess
@@ -15,35 +14,14 @@ from pathlib import Path
 import pytest
 from packaging.utils import canonicalize_name
 
+from harness.clients import open_index
 from harness.index import PackageIndex
 from harness.proxy import ForwardingProxy
 from harness.wheels import WheelSpec, build_wheel
-from overlock.base.env import BaseEnv
 from overlock.cache import Cache
 from overlock.errors import BadInputError, IndexError_
-from overlock.index.client import Index
-from overlock.index.http import make_client
-from overlock.index.pipconfig import IndexConfig
-from test_bounds_network import any_base
 
 ALPHA = canonicalize_name("alpha")
-
-
-@contextlib.contextmanager
-def open_index(
-    url: str,
-    cache: Cache,
-    *,
-    timeout: float = 5,
-    trusted_hosts: tuple[str, ...] = (),
-    cert: str | None = None,
-) -> Iterator[Index]:
-    machine = IndexConfig(retries=0, timeout=timeout, trusted_hosts=trusted_hosts, cert=cert)
-    config = IndexConfig.from_manifest((url,), (), machine)
-    client = make_client(config, backoff=0.01)
-    base: BaseEnv = any_base()
-    with client, Index(config, base, cache, client=client) as ix:
-        yield ix
 
 
 @pytest.fixture

@@ -141,6 +141,14 @@ def time_runs(
     return times
 
 
+def wall(argv: list[str], env: dict[str, str], cwd: Path) -> float:
+    """Wall time of one run of ``argv``, whatever it exits with (``check`` exits 1 on what it
+    finds, and the benches time it all the same)."""
+    start = time.perf_counter()
+    subprocess.run(argv, env=env, cwd=cwd, capture_output=True, check=False)
+    return time.perf_counter() - start
+
+
 def median_seconds(argv: list[str], env: dict[str, str], cwd: Path, runs: int) -> float:
     """Median wall time of ``argv`` over ``runs`` runs, after one unmeasured warm-up run."""
     return statistics.median(time_runs(argv, env, cwd, runs))

@@ -31,6 +31,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from _common import wall
+
 from overlock import check as checks
 from overlock.app.live import live_base
 from overlock.app.overlay import Overlay
@@ -74,12 +76,6 @@ def sections(manifest: Path) -> dict[str, float]:
         lambda: checks.check_sources(lock, credentials=overlay.manifest.credential_urls),
     )
     return times
-
-
-def wall(argv: list[str], env: dict[str, str], cwd: Path) -> float:
-    start = time.perf_counter()
-    subprocess.run(argv, env=env, cwd=cwd, capture_output=True, check=False)
-    return time.perf_counter() - start
 
 
 def main() -> int:

@@ -21,9 +21,10 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
+
+from _common import wall
 
 COMMANDS: dict[str, list[str]] = {
     "--version": ["--version"],
@@ -59,12 +60,6 @@ def importtime(argv: list[str], env: dict[str, str], cwd: Path) -> dict[str, Any
         "self_ms": sum(s for s, _c in modules.values()) / 1000,
         "cumulative": {n: c / 1000 for n, (_s, c) in modules.items()},
     }
-
-
-def wall(argv: list[str], env: dict[str, str], cwd: Path) -> float:
-    start = time.perf_counter()
-    subprocess.run(argv, env=env, cwd=cwd, capture_output=True, check=False)
-    return time.perf_counter() - start
 
 
 def main() -> int:

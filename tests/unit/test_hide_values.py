@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
-from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from overlock.base.hiding import absent, hide
@@ -15,24 +13,13 @@ from overlock.lock.make import lock_overlay, lock_status
 from overlock.lock.pylock import Lock, LockedDirectory, LockedPackage
 from overlock.manifest.model import Manifest
 
-from .values import MemorySource, dist, make_base
+from .values import MemorySource, dist, make_base, make_manifest
 
 pytestmark = pytest.mark.unit
 
 
 def _manifest(*requires: str, hidden: tuple[str, ...] = ("alib",)) -> Manifest:
-    return Manifest(
-        path=Path("/project/overlay.toml"),
-        base="/base",
-        base_snapshot=None,
-        prefix_template="/overlays/{name}",
-        name="unit",
-        requires=tuple(Requirement(r) for r in requires),
-        requires_text=requires,
-        index=None,
-        shadow="auto",
-        hide=tuple(canonicalize_name(n) for n in hidden),
-    )
+    return make_manifest(*requires, hide=tuple(canonicalize_name(n) for n in hidden))
 
 
 def test_the_view_withholds_without_changing_what_the_base_is() -> None:

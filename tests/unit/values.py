@@ -189,8 +189,9 @@ def picks(outcome: Any) -> Mapping[str, str]:
     return {p.name: str(p.version) for p in outcome.picks}
 
 
-def make_manifest(*requires: str) -> Manifest:
-    """An overlay.toml as values: ``requires`` on a base at /base, prefix /overlays/unit."""
+def make_manifest(*requires: str, **fields: Any) -> Manifest:
+    """An overlay.toml as values: ``requires`` on a base at /base, prefix /overlays/unit;
+    ``fields`` set other fields of ``Manifest`` (``hide=...``)."""
     return Manifest(
         path=Path("/project/overlay.toml"),
         base="/base",
@@ -201,4 +202,5 @@ def make_manifest(*requires: str) -> Manifest:
         requires_text=requires,
         index=None,
         shadow="auto",
+        **fields,
     )

@@ -263,6 +263,13 @@ class BaseEnv:
         return json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n"
 
 
+# Snapshots already read and checked by this process, by (path, text): an audit opens one per
+# overlay, and every overlay of a facility may name the same one. Keyed by the text itself, so a
+# file rewritten in between is read afresh; BaseEnv is immutable, so sharing it is safe.
+_SNAPSHOTS: dict[tuple[str, str], BaseEnv] = {}
+_SNAPSHOTS_KEPT = 4
+
+
 def load_snapshot(path: Path) -> BaseEnv:
     try:
         text = read_text_bounded(path)
@@ -273,6 +280,17 @@ def load_snapshot(path: Path) -> BaseEnv:
         ) from exc
     except UnicodeDecodeError as exc:
         raise BaseProbeError(f"base snapshot {path} is not UTF-8 text ({exc.reason})") from None
+    known = _SNAPSHOTS.get((str(path), text))
+    if known is not None:
+        return known
+    env = _parse_snapshot(path, text)
+    if len(_SNAPSHOTS) >= _SNAPSHOTS_KEPT:
+        _SNAPSHOTS.pop(next(iter(_SNAPSHOTS)))
+    _SNAPSHOTS[(str(path), text)] = env
+    return env
+
+
+def _parse_snapshot(path: Path, text: str) -> BaseEnv:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

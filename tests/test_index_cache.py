@@ -280,6 +280,27 @@ def test_audit_takes_offline_and_refresh(project: Path, index: PackageIndex, ove
     assert index.requests == []
 
 
+def test_audit_takes_pips_index_options(
+    project: Path, index: PackageIndex, overlock: Any, tmp_path: Path
+) -> None:
+    """`--index-url` replaces every overlay's primary index for the audit, as on `lock`."""
+    _lock(overlock, project)
+    snapshot = project.parent / "snapshot.json"
+    assert overlock("base", "snapshot", "-m", str(project), "-o", str(snapshot)).code == 0
+    mirror = PackageIndex(tmp_path / "mirror")
+    mirror.add_many(p for p in index.files_dir.iterdir() if p.suffix == ".whl")
+    mirror.start()
+    try:
+        index.reset_log()
+        audit = ("audit", "--base", str(snapshot), str(project), "--refresh")
+        run = overlock(*audit, "--index-url", mirror.url)
+        assert run.code == 0, run.err
+        assert "its lock would not change" in run.out
+        assert mirror.requests and index.requests == []
+    finally:
+        mirror.stop()
+
+
 def test_sync_takes_refresh_and_offline(project: Path, index: PackageIndex, overlock: Any) -> None:
     """sync asks an index only for what is not cached (files, a build's requirements)."""
     _lock(overlock, project)

@@ -8,7 +8,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from overlock.cli.common import add_json_option, add_network_options, index_options
+from overlock.cli.common import add_index_options, add_json_option, index_options
 from overlock.cli.output import Output
 
 EXAMPLE = """\
@@ -87,4 +87,4 @@ def register(add: Callable[..., Any], manifest_opt: argparse.ArgumentParser) -> 
     )
     p.add_argument("manifests", nargs="+", metavar="MANIFEST", help="overlay.toml files")
     add_json_option(p)
-    add_network_options(p)
+    add_index_options(p)  # for this audit, on top of each overlay's [index]

@@ -21,10 +21,12 @@ from dataclasses import dataclass
 import tomlkit
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidName, NormalizedName, canonicalize_name
-from tomlkit.container import Container, OutOfOrderTableProxy
+from tomlkit.container import OutOfOrderTableProxy
+from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import Array, InlineTable, Item, String, Table
 
 from overlock.errors import BadInputError
+from overlock.manifest.positions import Positions
 
 # A project name as PEP 508 allows it (what `remove` accepts).
 
@@ -101,6 +103,8 @@ def add_requirements(text: str, requirements: Sequence[str]) -> Edit:
         seen[key] = raw
 
     doc = tomlkit.parse(text)
+    if _requires_array(doc, create=False) is None:
+        doc = _with_requires(text) or doc
     array = _requires_array(doc, create=True)
     assert array is not None
     changes: list[Change] = []
@@ -182,32 +186,47 @@ def _requires_array(doc: tomlkit.TOMLDocument, *, create: bool) -> Array | None:
     """The ``[overlay] requires`` array; with ``create``, add an empty one if absent.
 
     The caller has validated the manifest, so ``[overlay]`` exists and ``requires``, if
-    present, is an array.
+    present, is an array. ``add`` first tries :func:`_with_requires` on the text, which
+    places a new array where a person would; this is the fallback.
     """
     overlay = doc["overlay"]
     assert isinstance(overlay, (Table, InlineTable, OutOfOrderTableProxy))
-    if "requires" in overlay:
-        found = overlay["requires"]
-        assert isinstance(found, Array)
-        return found
-    if not create:
-        return None
-    array = tomlkit.array()
-    container = overlay.value if isinstance(overlay, Table) else None
-    if isinstance(container, Container):
-        # Right after the table's last key: appending would put it after any comments and
-        # blank lines that introduce the next table.
-        body = container.body
-        keyed = [i for i, (key, _item) in enumerate(body) if key is not None]
-        if keyed and keyed[-1] + 1 < len(body):
-            container._insert_at(keyed[-1] + 1, "requires", array)
-            found = overlay["requires"]
-            assert isinstance(found, Array)
-            return found
-    overlay["requires"] = array
+    if "requires" not in overlay:
+        if not create:
+            return None
+        overlay["requires"] = tomlkit.array()
     found = overlay["requires"]
     assert isinstance(found, Array)
     return found
+
+
+def _with_requires(text: str) -> tomlkit.TOMLDocument | None:
+    """``text`` with ``requires = []`` as the last key of its ``[overlay]`` table.
+
+    tomlkit can only append a key to a table, which puts it after the comments and blank
+    lines that introduce the next table (and offers no public way to insert elsewhere), so
+    the line goes into the text, right after the line of the table's last key. None when
+    ``[overlay]`` is not a ``[header]`` table, or when the result does not read back as the
+    same document plus an empty ``requires`` (the scanner lost its way): the caller then
+    lets tomlkit append.
+    """
+    end = Positions(text).table_ends.get(("overlay",))
+    if end is None:
+        return None
+    newline = "\r\n" if text[:end].endswith("\r") else "\n"
+    if text[:end].endswith("\r"):
+        end -= 1
+    try:
+        doc = tomlkit.parse(f"{text[:end]}{newline}requires = []{text[end:]}")
+        before = tomlkit.parse(text).unwrap()
+    except TOMLKitError:
+        return None
+    overlay = before.get("overlay")
+    if not isinstance(overlay, dict):
+        return None
+    if doc.unwrap() != {**before, "overlay": {**overlay, "requires": []}}:
+        return None
+    return doc
 
 
 def _entry_name(entry: object) -> NormalizedName | None:

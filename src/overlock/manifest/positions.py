@@ -32,6 +32,10 @@ class Positions:
         self._starts = [0] + [m.end() for m in re.finditer("\n", text)]
         self.lines: dict[KeyPath, int] = {}
         self.repeated: list[int] = []  # lines of keys seen before; see load_manifest
+        # Per [table] header: the offset of the end of the line that holds its last own key
+        # (or the header itself) -- where a new key of that table can go, before the
+        # comments and blank lines that introduce the next table.
+        self.table_ends: dict[KeyPath, int] = {}
         with contextlib.suppress(_ScanError, IndexError):
             self._document()
 
@@ -85,8 +89,17 @@ class Positions:
                 # [a.b] also defines [a]: an issue about `a` belongs on this line too.
                 for end in range(1, len(table) + 1):
                     self.lines.setdefault(table[:end], self._line_at(start))
+                if not double:
+                    self.table_ends.setdefault(table, self._line_end())
             else:
                 self._keyval(table)
+                if table in self.table_ends:
+                    self.table_ends[table] = self._line_end()
+
+    def _line_end(self) -> int:
+        # Past the value only blanks or a comment may follow on the line.
+        end = self.text.find("\n", self.i)
+        return len(self.text) if end < 0 else end
 
     def _keyval(self, table: KeyPath) -> None:
         start = self.i

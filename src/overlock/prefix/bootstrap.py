@@ -64,16 +64,21 @@ def _overlock_hide(hide):
                 return True
         return False
 
-    def hidden_dist(dist):
-        # The metadata directory's name says the project without reading METADATA; a
-        # distribution that does not have one (an egg's EGG-INFO) is asked for its Name.
-        stem = os.path.basename(str(getattr(dist, "_path", "")).rstrip(os.sep))
-        name = None
-        if stem.endswith((".dist-info", ".egg-info")):
-            name = stem.rsplit(".", 1)[0].split("-")[0]
-        if not name:
+    def dist_name(dist):
+        # The Name header, read through the public read_text and without the email
+        # parser (its cost grows with the long description that follows the headers).
+        text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+        for line in text.split("\\n\\n", 1)[0].splitlines():
+            if not line.strip():
+                break
+            if line[:5].lower() == "name:":
+                return line[5:].strip()
+        return None
+
+    def hidden_dist(dist, name):
+        if name is None:
             try:
-                name = dist.metadata["Name"]
+                name = dist_name(dist)
             except Exception:
                 name = None
         places = names.get(canonical(name or ""))
@@ -84,9 +89,13 @@ def _overlock_hide(hide):
         except Exception:
             return False
 
-    def visible(found):
+    def visible(found, args, kwargs):
+        # A query by name (version(), metadata(), ...) finds only distributions of that
+        # name, so their METADATA is read only when everything is listed (entry_points()).
+        context = kwargs.get("context", args[0] if args else None)
+        name = getattr(context, "name", None)
         for dist in found:
-            if not hidden_dist(dist):
+            if not hidden_dist(dist, name):
                 yield dist
 
     def patch_backport(module):
@@ -97,7 +106,7 @@ def _overlock_hide(hide):
                 state["backport"] = True
 
     def filtered(original):
-        return lambda *args, **kwargs: visible(original(*args, **kwargs))
+        return lambda *args, **kwargs: visible(original(*args, **kwargs), args, kwargs)
 
     class _OverlockBackportLoader(object):
         def __init__(self, loader):
@@ -130,7 +139,7 @@ def _overlock_hide(hide):
             def find_distributions(cls, *args, **kwargs):
                 if state["backport"]:
                     return iter(())  # as the backport's own install switches this one off
-                return visible(PathFinder.find_distributions(*args, **kwargs))
+                return visible(PathFinder.find_distributions(*args, **kwargs), args, kwargs)
 
     at = [i for i, f in enumerate(sys.meta_path) if f is PathFinder]
     if at:

@@ -144,7 +144,7 @@ def test_the_cap_is_configurable_and_has_a_sane_default() -> None:
 def test_an_endless_index_page_is_cut_off(
     alpha: PackageIndex, cache: Cache, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("overlock.index.client.MAX_PAGE_BYTES", 2 * 1024 * 1024)
+    monkeypatch.setattr("overlock.index.pages.MAX_PAGE_BYTES", 2 * 1024 * 1024)
     alpha.fault("/simple/alpha/", "endless")
     with open_index(alpha.url, cache, retries=0) as ix, pytest.raises(IndexError_) as err:
         ix.releases(canonicalize_name("alpha"))

@@ -5,6 +5,10 @@ file:// indexes), judged for the *base* (its tags and Python version, never the 
 interpreter's). Metadata comes from the cache (keyed by the wheel's sha256), else a PEP 658
 ``.metadata`` file, else range requests on the wheel's zip directory, else a full download.
 Nothing is fetched before the resolver asks for a name.
+
+This module ranks releases and picks their files; every request goes through a ``Session``
+(index/session.py: retries, deadlines, size caps, errors without secrets), and pages through
+its ``PageFetcher`` (index/pages.py: the page cache).
 """
 
 from __future__ import annotations
@@ -12,20 +16,17 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
-import json
 import logging
 import os
 import stat
 import threading
-import time
 import zipfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar, cast
-from urllib.parse import unquote, urljoin, urlsplit
+from typing import Any, cast
+from urllib.parse import unquote, urlsplit
 
 import httpx2
 from packaging.requirements import Requirement
@@ -39,9 +40,9 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 from unearth import PackageFinder, TargetPython
 from unearth.evaluator import Package
-from unearth.fetchers import DEFAULT_SECURE_ORIGINS, Fetcher, PyPIClient
+from unearth.fetchers import Fetcher, PyPIClient
 from unearth.link import Link
-from unearth.utils import parse_netloc, url_to_path
+from unearth.utils import url_to_path
 
 from overlock import untrusted
 from overlock.base.env import BaseEnv
@@ -57,22 +58,17 @@ from overlock.errors import (
     IndexError_,
     OverlockError,
 )
-from overlock.index import compat, httpcache, lazywheel
-from overlock.index import deadline as request_deadline
-from overlock.index.deadline import DeadlinePassed
-from overlock.index.http import make_client
+from overlock.index import compat, lazywheel
+from overlock.index.pages import PageFetcher, file_sizes
 from overlock.index.pipconfig import IndexConfig
+from overlock.index.session import BodyTooLarge, IndexStats, Session
 from overlock.limits import (
-    DEADLINE_FACTOR,
     MAX_DOWNLOAD_ENV,
-    MAX_PAGE_BYTES,
-    MIN_RATE,
-    Deadline,
     human_size,
     max_download,
 )
 from overlock.manifest.policy import WHAT_IS_BUILT
-from overlock.redact import redact_url, scrub, secrets_in, strip_credentials
+from overlock.redact import redact_url, strip_credentials
 
 logger = logging.getLogger("overlock.index.client")
 
@@ -92,27 +88,7 @@ class _Quiet(logging.Filter):
 for _name in ("unearth", "unearth.collector", "unearth.finder", "unearth.evaluator"):
     logging.getLogger(_name).addFilter(_Quiet())
 
-# Describe the body as it arrived; a Response rebuilt from the decoded bytes must not.
-_BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 _VCS_PREFIXES = ("git+", "hg+", "svn+", "bzr+")
-_T = TypeVar("_T")
-
-
-@dataclass(frozen=True)
-class IndexStats:
-    """What an ``Index`` asked of the network (and of its cache) so far."""
-
-    pages: int = 0  # index / find-links pages fetched (file:// ones included)
-    pages_cached: int = 0  # pages answered from the cache without a request
-    pages_revalidated: int = 0  # of ``pages``: conditional requests answered 304
-    metadata_requests: int = 0  # PEP 658 ``.metadata`` files fetched
-    range_requests: int = 0  # HTTP range requests on wheels
-    downloads: int = 0  # whole files downloaded (or copied from a local index)
-    cache_hits: int = 0  # metadata or files served from the cache
-    local_reads: int = 0  # METADATA read straight from a local wheel
-
-    def as_dict(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 class _BaseTarget(TargetPython):
@@ -126,90 +102,9 @@ class _BaseTarget(TargetPython):
         return self._base_tags
 
 
-class _ServerError(Exception):
-    """An answer of HTTP 5xx: retried like a dropped connection."""
-
-    def __init__(self, status: int) -> None:
-        super().__init__(f"HTTP {status}")
-        self.status = status
-
-
-class _TooLarge(Exception):
-    """A body went past the size it may have; never retried (the server means it)."""
-
-    def __init__(self, limit: int, got: int, declared: bool) -> None:
-        super().__init__(f"more than {limit} bytes")
-        self.limit = limit
-        self.got = got
-        self.declared = declared  # said so in Content-Length, nothing was read
-
-
-_RETRIED = (httpx2.TransportError, _ServerError, DeadlinePassed)
 # Threads that fetch pages and metadata ahead of the resolver (``Index.prefetch``): a few
 # requests in flight hide most of a remote index's latency; more only load the index.
 PREFETCH_THREADS = 6
-
-
-class _PageFetcher:
-    """What unearth fetches pages through: counts them, turns failures into IndexError_.
-
-    unearth logs and skips a page that answers 5xx, which would make a broken index look
-    like one without the package; a lock must fail loudly instead. 404 stays "not here".
-    Pages are read within ``Index._retrying`` (one retry layer, a deadline, a size cap).
-    """
-
-    def __init__(self, index: Index) -> None:
-        self._index = index
-
-    def get(self, url: str, *, headers: Mapping[str, str] | None = None) -> httpx2.Response:
-        index = self._index
-        kept = index._kept_page(url, headers)
-        config = index.config
-        if kept is not None and (config.offline or (not config.refresh and kept.fresh())):
-            index._count("pages_cached")
-            resp = index._page_response(kept)
-            index._note_page(resp)
-            return resp
-        if config.offline and httpcache.cacheable_url(url):
-            raise index._offline_error(f"the index page {redact_url(url)}")
-        sent = {**(headers or {}), **(kept.validators() if kept is not None else {})}
-        index._count("pages")
-        resp = index._bounded_get(url, headers=sent, limit=MAX_PAGE_BYTES)
-        if resp.status_code == 304 and kept is not None:
-            index._count("pages_revalidated")
-            kept = kept.revalidated(resp.headers)
-            if httpcache.storable(200, resp.headers, kept.body, index._secrets):
-                index._keep_page(kept)
-            else:  # "still the same, and now do not keep it"
-                index.cache.drop_page(kept.key)
-            resp = index._page_response(kept)
-        elif httpcache.cacheable_url(url):
-            index._keep_response(url, headers, resp)
-        if resp.status_code >= 400 and resp.status_code not in (404, 410):
-            raise index._status_error(url, resp.status_code)
-        if resp.status_code in (404, 410):
-            index._local.pages_missing = getattr(index._local, "pages_missing", 0) + 1
-        if resp.status_code < 300:
-            index._note_page(resp)
-        return resp
-
-    def head(self, url: str, *, headers: Mapping[str, str] | None = None) -> httpx2.Response:
-        if self._index.config.offline:
-            raise self._index._offline_error(redact_url(url))
-        return self._index._head(url, headers=headers)
-
-    def get_stream(
-        self, url: str, *, headers: Mapping[str, str] | None = None
-    ) -> AbstractContextManager[httpx2.Response]:
-        return self._index.client.stream("GET", url, headers=headers)
-
-    def iter_secure_origins(self) -> Iterable[tuple[str, str, str]]:
-        # What PyPIClient answers when given the trusted hosts (``make_client`` does not).
-        trusted = [parse_netloc(host) for host in self._index.config.trusted_hosts]
-        return [
-            *DEFAULT_SECURE_ORIGINS,
-            *(("*", host, "*" if port is None else str(port)) for host, port in trusted),
-        ]
 
 
 @dataclass
@@ -233,10 +128,7 @@ class Index:
         self.config = config
         self.base = base
         self.cache = cache if cache is not None else Cache.default()
-        self._owns_client = client is None
-        self._client = client  # made on first use when None (see ``client``)
-        self._secrets = secrets_in([*config.sources, *config.auth_urls])
-        self._counts = dict.fromkeys(IndexStats().as_dict(), 0)
+        self.session = Session(config, client=client)
         self._releases: dict[NormalizedName, tuple[Release, ...]] = {}
         self._metadata: dict[str, DistMetadata] = {}
         self._links: dict[str, Link] = {}  # DistFile.url -> the link it came from
@@ -244,16 +136,14 @@ class Index:
         self._tag_rank = {tag: i for i, tag in enumerate(base.parsed_tags)}
         self._set_aside: dict[NormalizedName, tuple[SetAside, ...]] = {}
         self._missing: set[NormalizedName] = set()
-        # Pages that answered 404/410, per thread: metadata may be fetched ahead in threads
-        # (``prefetch``) while ``releases`` counts the misses of its own pages.
-        self._local = threading.local()
-        self._count_lock = threading.Lock()
+        self._lock = threading.Lock()
         # Prefetching (``prefetch``): a pool made on first use, and one lock per release list
         # or metadata file, so a thread and the resolver never fetch the same thing twice.
         self.prefetch_threads = prefetch_threads
         self._pool: ThreadPoolExecutor | None = None
         self._key_locks: dict[tuple[str, str], threading.Lock] = {}
-        fetcher = cast(Fetcher, _PageFetcher(self))
+        self._pages = PageFetcher(self.session, self.cache, self._note_page)
+        fetcher = cast(Fetcher, self._pages)
         target = _BaseTarget(base)
         self._sources: list[_Source] = []
         for url in config.sources:
@@ -278,8 +168,7 @@ class Index:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
-        if self._owns_client and self._client is not None:
-            self._client.close()
+        self.session.close()
 
     def __enter__(self) -> Index:
         return self
@@ -288,19 +177,9 @@ class Index:
         self.close()
 
     @property
-    def client(self) -> PyPIClient:
-        """The HTTP client, made on first use: a lock answered from the cache needs none, and
-        making one (TLS context, transports) is a good part of such a lock's time."""
-        if self._client is None:
-            with self._count_lock:
-                if self._client is None:
-                    self._client = make_client(self.config)
-        return self._client
-
-    @property
     def stats(self) -> dict[str, int]:
         """Counts so far (keys: the fields of ``IndexStats``); a plain dict so it goes to JSON."""
-        return dict(self._counts)
+        return self.session.stats
 
     # -- PackageSource ------------------------------------------------------------------------
 
@@ -319,7 +198,7 @@ class Index:
         wheels: dict[Version, list[tuple[tuple[int, int, Any, int], Link, str]]] = {}
         sdists: dict[Version, list[tuple[tuple[int, int], Link, str]]] = {}
         unusable: dict[Version, str] = {}
-        pages_missing = getattr(self._local, "pages_missing", 0)
+        pages_missing = self._pages.missing_pages()
         for order, source in enumerate(self._sources):
             for package in self._find(source, name):
                 version = _version(package)
@@ -373,7 +252,7 @@ class Index:
             for v, why in sorted(unusable.items(), reverse=True)
             if v not in wheels and v not in sdists
         )
-        if not out and not unusable and getattr(self._local, "pages_missing", 0) > pages_missing:
+        if not out and not unusable and self._pages.missing_pages() > pages_missing:
             self._missing.add(name)
         logger.debug("%s: %d releases usable on the base", name, len(out))
         return self._releases[name]
@@ -413,7 +292,7 @@ class Index:
         if meta.name != release.name or not same_version(meta.version, str(release.version)):
             # The install would refuse this wheel (sync/install.py); so must the lock.
             raise IndexError_(
-                f"{wheel.filename} from {self._scrub(wheel.url)} is not a valid wheel: its"
+                f"{wheel.filename} from {self.session.scrub(wheel.url)} is not a valid wheel: its"
                 f" metadata names {meta.name} {meta.version}, not {release.name}"
                 f" {release.version} as its file name says",
                 hint="the index serves a broken or tampered wheel; require another version",
@@ -430,7 +309,7 @@ class Index:
         if not requirement.url:
             raise BadInputError(f"{requirement} is not a direct reference (`name @ URL`)")
         url = requirement.url
-        shown = self._scrub(redact_url(url))
+        shown = self.session.scrub(redact_url(url))
         name = canonicalize_name(requirement.name)
         if url.startswith(_VCS_PREFIXES):
             raise BuildRequiredError(
@@ -485,7 +364,7 @@ class Index:
         if expected:
             cached = self.cache.wheel(expected, file.filename)
             if cached is not None:
-                self._count("cache_hits")
+                self.session.count("cache_hits")
                 return cached
         local = _local_path(file.url)
         # A download stops at the size the lock records, else at a cap (limits.py).
@@ -494,16 +373,16 @@ class Index:
             dest = tmp / file.filename
             try:
                 if local is not None:
-                    self._count("downloads")
+                    self.session.count("downloads")
                     try:
                         digest, size = _copy_hashing(local, dest, limit, on_bytes)
                     except OSError as exc:
                         raise IndexError_(f"cannot read {local}: {exc.strerror or exc}") from None
                 elif self.config.offline:
-                    raise self._offline_error(file.filename)
+                    raise self.session.offline_error(file.filename)
                 else:
-                    digest, size = self._fetch_to(file.url, dest, limit, on_bytes)
-            except _TooLarge as exc:
+                    digest, size = self.session.fetch_to(file.url, dest, limit, on_bytes)
+            except BodyTooLarge as exc:
                 raise self._download_too_large(file, exc, limit) from None
             self._verify(file, digest, size)
             return self.cache.adopt_wheel(digest, file.filename, dest)
@@ -535,7 +414,7 @@ class Index:
         if self.config.offline:
             return None  # the file itself may be in the cache (else download says so)
         try:
-            response = self._head(url)
+            response = self.session.head(url)
         except IndexError_:
             return None
         length = response.headers.get("Content-Length")
@@ -549,12 +428,12 @@ class Index:
         try:
             yield from source.finder.find_all_packages(name, allow_yanked=True)
         except ValueError as exc:  # unearth: an unusable find-links location, or a bad URL
-            raise IndexError_(self._scrub(f"{source.label}: {exc}")) from None
+            raise IndexError_(self.session.scrub(f"{source.label}: {exc}")) from None
         except (TypeError, KeyError, AttributeError) as exc:
             # unearth trusts a JSON page's types (a number where a URL goes, a list for a
             # table); an index is untrusted input, so such a page is an error of the index.
             raise IndexError_(
-                self._scrub(
+                self.session.scrub(
                     f"the index page for {name} at {source.label} is malformed"
                     f" ({type(exc).__name__}: {exc})"
                 ),
@@ -573,7 +452,7 @@ class Index:
             # cache's keys (and the lock) as if it were one.
             if algo in _HEX_LENGTHS and not _is_hex(value, _HEX_LENGTHS[algo]):
                 raise IndexError_(
-                    self._scrub(
+                    self.session.scrub(
                         f"the index page at {label} gives {link.filename} a {algo} that is not"
                         f" {_HEX_LENGTHS[algo]} hex digits: {value[:80]!r}"
                     ),
@@ -614,7 +493,7 @@ class Index:
             untrusted.sha256(given, f"the sha256 of {link.filename}")
         except untrusted.UntrustedValue as exc:
             raise IndexError_(
-                self._scrub(f"{label}: {exc}"),
+                self.session.scrub(f"{label}: {exc}"),
                 hint="the index serves a damaged page; retry later, or tell its maintainers",
             ) from None
 
@@ -631,28 +510,12 @@ class Index:
                 data = _read_local_metadata(path, name, link.filename)
             except IndexError_:
                 return None  # unusable wheels are reported if the resolver picks them
-            self._count("local_reads")
+            self.session.count("local_reads")
             self.cache.put_metadata(sha, data)
         return parse_metadata(data).requires_python
 
     def _note_page(self, resp: httpx2.Response) -> None:
-        # unearth drops PEP 700 ``size`` from JSON pages; keep it for DistFile.size.
-        if not resp.headers.get("Content-Type", "").startswith(
-            "application/vnd.pypi.simple.v1+json"
-        ):
-            return
-        try:
-            files = json.loads(resp.content).get("files", [])
-        except (ValueError, AttributeError):
-            return
-        base_url = str(resp.url)
-        for entry in files if isinstance(files, list) else ():
-            if isinstance(entry, dict) and isinstance(entry.get("size"), int) and entry.get("url"):
-                try:
-                    url = urljoin(base_url, str(entry["url"])).split("#", 1)[0]
-                except ValueError:
-                    continue  # unearth reports the page
-                self._sizes[strip_credentials(url)] = entry["size"]
+        self._sizes.update(file_sizes(resp))
 
     # -- fetching ahead -----------------------------------------------------------------------
 
@@ -691,49 +554,8 @@ class Index:
             logger.debug("prefetching %s: %s", name, exc)
 
     def _key_lock(self, key: tuple[str, str]) -> threading.Lock:
-        with self._count_lock:
+        with self._lock:
             return self._key_locks.setdefault(key, threading.Lock())
-
-    # -- kept pages (index/httpcache.py) ------------------------------------------------------
-
-    def _kept_page(self, url: str, headers: Mapping[str, str] | None) -> httpcache.Entry | None:
-        if not httpcache.cacheable_url(url):
-            return None
-        accept = (headers or {}).get("Accept", "")
-        data = self.cache.get_page(httpcache.entry_key(url, accept), httpcache.MAX_ENTRY_BYTES)
-        if data is None:
-            return None
-        entry = httpcache.Entry.from_bytes(data, url=url, accept=accept)
-        if entry is None:
-            logger.debug("ignoring a damaged cache entry for %s", self._scrub(redact_url(url)))
-        return entry
-
-    def _keep_page(self, entry: httpcache.Entry) -> None:
-        self.cache.put_page(entry.key, entry.to_bytes())
-
-    def _keep_response(
-        self, url: str, headers: Mapping[str, str] | None, resp: httpx2.Response
-    ) -> None:
-        accept = (headers or {}).get("Accept", "")
-        if not httpcache.storable(resp.status_code, resp.headers, resp.content, self._secrets):
-            # The index said not to keep it (or it holds a secret): nor the older copy.
-            self.cache.drop_page(httpcache.entry_key(url, accept))
-            return
-        self._keep_page(
-            httpcache.entry_from_response(url, accept, str(resp.url), resp.headers, resp.content)
-        )
-
-    def _page_response(self, entry: httpcache.Entry) -> httpx2.Response:
-        """A kept page as unearth reads a fetched one (its URL is the base of its links)."""
-        headers = {"Content-Type": entry.headers.get("content-type", "text/html")}
-        request = httpx2.Request("GET", entry.final_url)
-        return httpx2.Response(200, headers=headers, content=entry.body, request=request)
-
-    def _offline_error(self, what: str) -> IndexError_:
-        return IndexError_(
-            self._scrub(f"--offline, and {what} is not in overlock's cache"),
-            hint="run once without --offline (with network access) to fill the cache",
-        )
 
     # -- metadata -----------------------------------------------------------------------------
 
@@ -742,17 +564,17 @@ class Index:
         if sha:
             cached = self.cache.get_metadata(sha)
             if cached is not None:
-                self._count("cache_hits")
+                self.session.count("cache_hits")
                 return cached
             cached_wheel = self.cache.wheel(sha, wheel.filename)
             if cached_wheel is not None:
-                self._count("cache_hits")
+                self.session.count("cache_hits")
                 data = _read_local_metadata(cached_wheel, name, wheel.filename)
                 self.cache.put_metadata(sha, data)
                 return data
         local = _local_path(wheel.url)
         if local is not None:
-            self._count("local_reads")
+            self.session.count("local_reads")
             data = _read_local_metadata(local, name, wheel.filename)
         else:
             data = self._remote_metadata(name, wheel)
@@ -762,13 +584,13 @@ class Index:
 
     def _remote_metadata(self, name: str, wheel: DistFile) -> bytes:
         if self.config.offline:
-            raise self._offline_error(f"the metadata of {wheel.filename}")
+            raise self.session.offline_error(f"the metadata of {wheel.filename}")
         if wheel.has_metadata:
             data = self._pep658(wheel)
             if data is not None:
                 return data
         try:
-            data, _ = lazywheel.read_metadata(self._range_fetcher(wheel.url), name)
+            data, _ = lazywheel.read_metadata(self.session.range_fetcher(wheel.url), name)
             return data
         except lazywheel.RangeNotSupported as exc:
             logger.info("%s: no range requests (%s); downloading it whole", wheel.url, exc)
@@ -780,13 +602,13 @@ class Index:
 
     def _pep658(self, wheel: DistFile) -> bytes | None:
         url = wheel.url + ".metadata"
-        self._count("metadata_requests")
-        resp = self._bounded_get(url)
+        self.session.count("metadata_requests")
+        resp = self.session.get(url)
         if resp.status_code in (404, 410):
             logger.info("%s: advertised .metadata is missing; reading the wheel instead", wheel.url)
             return None
         if resp.status_code >= 400:
-            raise self._status_error(url, resp.status_code)
+            raise self.session.status_error(url, resp.status_code)
         data = resp.content
         link = self._links.get(wheel.url)
         promised = link.dist_info_metadata if link is not None else None
@@ -803,182 +625,8 @@ class Index:
                     break
         return data
 
-    def _range_fetcher(self, url: str) -> lazywheel.RangeFetch:
-        def fetch(range_value: str) -> lazywheel.RangeResponse:
-            self._count("range_requests")
-            headers = {"Range": range_value, "Accept-Encoding": "identity"}
-
-            def once(deadline: Deadline) -> lazywheel.RangeResponse:
-                with self.client.stream("GET", url, headers=headers) as resp:
-                    if resp.status_code == 206:
-                        chunks: list[bytes] = []
-                        self._read_body(resp, deadline, MAX_PAGE_BYTES, chunks.append, raw=True)
-                        return lazywheel.RangeResponse(
-                            206, resp.headers.get("Content-Range"), b"".join(chunks)
-                        )
-                    if resp.status_code >= 500:
-                        raise _ServerError(resp.status_code)
-                    if resp.status_code >= 400 and resp.status_code != 416:
-                        raise self._status_error(url, resp.status_code)
-                    # A 200 is the whole file: leave it unread, the caller downloads it
-                    # properly (hashed, into the cache) instead.
-                    return lazywheel.RangeResponse(resp.status_code, None, b"")
-
-            try:
-                return self._retrying(url, once)
-            except _TooLarge as exc:
-                raise self._too_large(url, exc) from None
-
-        return fetch
-
-    # -- HTTP helpers -------------------------------------------------------------------------
-
-    def _retrying(self, url: str, op: Callable[[Deadline], _T]) -> _T:
-        """``op`` tried ``retries + 1`` times in all, as pip counts: the only retry layer.
-
-        Dropped connections, timeouts, HTTP 5xx and a passed deadline are retried, each try
-        with a deadline of its own (``limits.Deadline``) that bounds it from the connect on
-        (``index/deadline.py``); anything else is raised at once.
-        """
-        attempts = max(0, self.config.retries) + 1
-        backoff = float(getattr(self.client, "backoff", 0.25))
-        attempt = 0
-        while True:
-            attempt += 1
-            deadline = Deadline(DEADLINE_FACTOR * self.config.timeout)
-            try:
-                with request_deadline.scope(deadline):
-                    return op(deadline)
-            except _RETRIED as exc:
-                if attempt >= attempts:
-                    raise self._failure(url, exc) from None
-                logger.info("retrying %s after %s", self._scrub(redact_url(url)), exc)
-            except httpx2.HTTPError as exc:  # not the network's fault: retrying cannot help
-                raise self._network_error(url, exc) from None
-            time.sleep(backoff * 2 ** (attempt - 1))
-
-    def _read_body(
-        self,
-        resp: httpx2.Response,
-        deadline: Deadline,
-        limit: int,
-        write: Callable[[bytes], object],
-        *,
-        raw: bool,
-    ) -> int:
-        """Pass ``resp``'s body to ``write`` as it arrives, within ``limit`` and ``deadline``."""
-        declared = resp.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise _TooLarge(limit, int(declared), declared=True)
-        size = 0
-        # No chunk size: each piece as the network delivers it, so the deadline is checked
-        # even when a server sends a byte at a time.
-        for chunk in resp.iter_raw() if raw else resp.iter_bytes():
-            size += len(chunk)
-            if size > limit:
-                raise _TooLarge(limit, size, declared=False)
-            write(chunk)
-            deadline.credit(len(chunk))
-            if deadline.expired:
-                raise DeadlinePassed(
-                    f"still sending after {deadline.grace:g} s plus 1 s per"
-                    f" {human_size(int(MIN_RATE))} received"
-                )
-        return size
-
-    def _bounded_get(
-        self, url: str, *, headers: Mapping[str, str] | None = None, limit: int = MAX_PAGE_BYTES
-    ) -> httpx2.Response:
-        """GET ``url`` whole into memory, retried, within ``limit`` bytes and a deadline."""
-
-        def once(deadline: Deadline) -> httpx2.Response:
-            with self.client.stream("GET", url, headers=headers) as resp:
-                if resp.status_code >= 500:
-                    raise _ServerError(resp.status_code)
-                chunks: list[bytes] = []
-                self._read_body(resp, deadline, limit, chunks.append, raw=False)
-                kept = [
-                    (k, v) for k, v in resp.headers.multi_items() if k.lower() not in _BODY_HEADERS
-                ]
-                return httpx2.Response(
-                    resp.status_code, headers=kept, content=b"".join(chunks), request=resp.request
-                )
-
-        try:
-            return self._retrying(url, once)
-        except _TooLarge as exc:
-            raise self._too_large(url, exc) from None
-
-    def _head(self, url: str, *, headers: Mapping[str, str] | None = None) -> httpx2.Response:
-        def once(_deadline: Deadline) -> httpx2.Response:
-            resp = self.client.head(url, headers=headers)
-            if resp.status_code >= 500:
-                raise _ServerError(resp.status_code)
-            return resp
-
-        return self._retrying(url, once)
-
-    def _fetch_to(
-        self, url: str, dest: Path, limit: int, on_bytes: Callable[[int], object] | None = None
-    ) -> tuple[str, int]:
-        counted = [0]  # bytes this try reported to on_bytes, taken back if it fails
-
-        def attempt(deadline: Deadline) -> tuple[str, int]:
-            self._count("downloads")
-            h = hashlib.sha256()
-            with (
-                self.client.stream("GET", url, headers={"Accept-Encoding": "identity"}) as resp,
-                open(dest, "wb") as fh,
-            ):
-                if resp.status_code >= 500:
-                    raise _ServerError(resp.status_code)
-                if resp.status_code >= 400:
-                    raise self._status_error(url, resp.status_code)
-
-                def write(chunk: bytes) -> None:
-                    h.update(chunk)
-                    fh.write(chunk)
-                    if on_bytes is not None:
-                        counted[0] += len(chunk)
-                        on_bytes(len(chunk))
-
-                size = self._read_body(resp, deadline, limit, write, raw=True)
-            return h.hexdigest(), size
-
-        def once(deadline: Deadline) -> tuple[str, int]:
-            try:
-                return attempt(deadline)
-            except BaseException:
-                if on_bytes is not None and counted[0]:
-                    on_bytes(-counted[0])
-                counted[0] = 0
-                raise
-
-        return self._retrying(url, once)
-
-    def _failure(self, url: str, exc: Exception) -> IndexError_:
-        if isinstance(exc, _ServerError):
-            return self._status_error(url, exc.status)
-        if isinstance(exc, DeadlinePassed):
-            return IndexError_(
-                self._scrub(f"{redact_url(url)} was too slow: {exc}"),
-                hint="the index or a proxy is stalling; retry later, or raise pip's `timeout`"
-                f" (now {self.config.timeout:g} s; each request may take {DEADLINE_FACTOR:g}"
-                " times that)",
-            )
-        return self._network_error(url, exc)
-
-    def _too_large(self, url: str, exc: _TooLarge) -> IndexError_:
-        return IndexError_(
-            self._scrub(
-                f"{redact_url(url)} sent more than {human_size(exc.limit)}, the most overlock reads"
-                " from an index page or metadata file; stopped there"
-            ),
-            hint="the index or a proxy is misbehaving; check the index URL",
-        )
-
-    def _download_too_large(self, file: DistFile, exc: _TooLarge, limit: int) -> OverlockError:
-        shown = self._scrub(file.url)
+    def _download_too_large(self, file: DistFile, exc: BodyTooLarge, limit: int) -> OverlockError:
+        shown = self.session.scrub(file.url)
         got = (
             f"the server announced {exc.got} bytes"
             if exc.declared
@@ -1001,40 +649,17 @@ class Index:
         expected = file.sha256
         if expected and digest != expected.lower():
             raise HashMismatchError(
-                f"{file.filename} from {self._scrub(file.url)} has sha256 {digest}, but"
+                f"{file.filename} from {self.session.scrub(file.url)} has sha256 {digest}, but"
                 f" {file.index or 'the lock'} promised {expected}",
                 hint="the file changed on the index or was damaged on the way (a proxy?);"
                 " nothing was kept: retry, and tell the index's maintainers if it persists",
             )
         if file.size is not None and size != file.size:
             raise HashMismatchError(
-                f"{file.filename} from {self._scrub(file.url)} is {size} bytes, but"
+                f"{file.filename} from {self.session.scrub(file.url)} is {size} bytes, but"
                 f" {file.index or 'the lock'} promised {file.size}",
                 hint="the download was damaged or cut short; nothing was kept — retry",
             )
-
-    def _count(self, key: str) -> None:
-        with self._count_lock:
-            self._counts[key] += 1
-
-    def _scrub(self, text: str) -> str:
-        return scrub(text, self._secrets)
-
-    def _network_error(self, url: str, exc: Exception) -> IndexError_:
-        return IndexError_(
-            self._scrub(f"cannot reach {redact_url(url)}: {type(exc).__name__}: {exc}"),
-            hint="check the network, proxy and index settings"
-            f" ({self._scrub(self.config.describe())})",
-        )
-
-    def _status_error(self, url: str, status: int) -> IndexError_:
-        hint = "the index failed; retry later"
-        if status in (401, 403):
-            hint = "check the credentials for this index (in its URL, ~/.netrc or keyring)"
-        if status == 407:
-            hint = "the proxy wants other credentials: check the user and password in pip's"
-            hint += " `proxy` setting, $PIP_PROXY or --proxy"
-        return IndexError_(self._scrub(f"{redact_url(url)} answered HTTP {status}"), hint=hint)
 
     def _build_required(self, release: Release) -> BuildRequiredError:
         what = f"{release.name} {release.version}"
@@ -1083,7 +708,7 @@ def _copy_hashing(
         try:
             return copy_hashing(fin, fout, limit=limit, on_bytes=on_bytes)
         except TooLarge as exc:
-            raise _TooLarge(limit, exc.got, declared=False) from None
+            raise BodyTooLarge(limit, exc.got, declared=False) from None
 
 
 def _read_local_metadata(path: Path, name: str, filename: str) -> bytes:

@@ -20,7 +20,7 @@ logger = logging.getLogger("overlock.index.http")
 
 
 class HttpClient(PyPIClient):
-    """unearth's client; retries live in ``Index._retrying`` alone (one layer, as in pip)."""
+    """unearth's client; retries live in ``Session.retrying`` alone (one layer, as in pip)."""
 
     def __init__(self, *, backoff: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)

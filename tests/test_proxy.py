@@ -122,3 +122,18 @@ def test_a_trusted_host_is_reached_through_the_proxy_too(
         run = overlock("lock", "-m", str(manifest), "--proxy", proxy.url)
     assert run.code == 0, run.err
     assert index.requests and len(proxy.requests) == len(index.requests)
+
+
+def test_add_with_sync_takes_the_command_line_proxy_for_the_lock_and_the_downloads(
+    make_base: MakeBase, index: PackageIndex, overlock: Overlock, tmp_path: Path
+) -> None:
+    # `add --sync` locks a new overlay.toml and syncs it: --proxy must reach both steps.
+    base = make_base("venv")
+    index.add_spec(WheelSpec(name="gamma", version="1.0"))
+    manifest = write_manifest(tmp_path / "p", base, [], index=index)
+    with ForwardingProxy() as proxy:
+        run = overlock("add", "-m", str(manifest), "gamma", "--sync", "--proxy", proxy.url)
+    assert run.code == 0, run.err
+    assert any(r.url.endswith("/simple/gamma/") for r in proxy.requests), proxy.requests
+    assert any(r.url.endswith(".whl") and r.method == "GET" for r in proxy.requests)
+    assert index.requests and len(proxy.requests) == len(index.requests)

@@ -234,6 +234,8 @@ def make_lock(
 ) -> tuple[Lock, Outcome, dict[str, int]]:
     """Lock ``overlay`` against its base and index, as `lock`, `add` and `remove` do.
 
+    The caller gives ``overlay`` this run's index options (``Overlay.with_index_options``).
+
     Versions of ``keep`` (the existing lock) that still fit are kept, unless ``args`` says
     ``--upgrade`` or names the package with ``--upgrade-package``. Returns the lock, the
     resolver's outcome and the index's request counts. Breakage the base already had is
@@ -241,11 +243,6 @@ def make_lock(
     """
     from overlock.app.lock import lock_manifest
     from overlock.lock.make import preferred_versions
-
-    options = index_options(args)
-    if options != overlay.index_options and options != IndexOptions():
-        overlay.index_options = options
-        overlay.__dict__.pop("index_config", None)  # computed again with them
 
     prefer = preferred_versions(
         keep,

@@ -28,6 +28,7 @@ from overlock.cli.common import (
     add_no_build_option,
     add_policy_options,
     add_upgrade_options,
+    index_options,
     make_lock,
     sync_and_report,
 )
@@ -299,13 +300,18 @@ def _shown_path(path: Path) -> str:
 def _edit(args: argparse.Namespace, out: Output, change: Callable[[str], Edit]) -> int:
     from overlock.lock.make import diff_locks
 
-    overlay = Overlay.load(args.manifest)  # the manifest as it is must be valid
+    # The manifest as it is must be valid; this run's index options hold for the new one too.
+    overlay = Overlay.load(args.manifest).with_index_options(index_options(args))
     path = overlay.manifest.path
     lock_path = overlay.lock_path
     old_text = read_manifest_text(path)
     edit = change(old_text)
     try:
-        new = Overlay(validated_manifest(edit.text, path)) if edit.changed else overlay
+        new = (
+            Overlay(validated_manifest(edit.text, path), overlay.index_options)
+            if edit.changed
+            else overlay
+        )
         old_lock = overlay.read_lock()
         lock, _outcome, _requests = make_lock(
             new, out, no_build=args.no_build, keep=old_lock, args=args

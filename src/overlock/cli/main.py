@@ -52,8 +52,8 @@ def cmd_lock(args: argparse.Namespace, out: Output) -> int:
     from overlock.lock.make import diff_locks, lock_status
     from overlock.lock.pylock import write_lock
 
-    overlay = Overlay.load(args.manifest)
-    overlay.index_options = index_options(args)  # --offline and --proxy hold for the checks too
+    # --offline and --proxy hold for the checks too.
+    overlay = Overlay.load(args.manifest).with_index_options(index_options(args))
     with out.status("reading the base environment"):
         base = overlay.base  # a probe of the base interpreter, unless cached
     old = overlay.read_lock()

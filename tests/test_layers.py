@@ -303,3 +303,39 @@ def test_three_overlays_deep(stack: Stack, overlock: Overlock, tmp_path: Path) -
         "beamline-7",
     ]
     assert (tmp_path / "top" / "overlay" / "top").is_dir()
+
+
+def test_a_group_locked_from_a_snapshot_is_live_when_a_user_overlay_syncs(
+    stack: Stack, overlock: Overlock, make_wheel: MakeWheel, tmp_path: Path
+) -> None:
+    # The group locks from a snapshot of the base (made where the base lives, read anywhere);
+    # sync, check and run must look at the real base under the whole stack, not the snapshot.
+    snapshot = tmp_path / "base.json"
+    made = overlock("base", "snapshot", "--base", str(stack.base.prefix), "-o", str(snapshot))
+    assert made.code == 0, made.err
+    write_manifest(
+        stack.group.parent,
+        None,
+        ["hdfio==2.2.0", "netlib==1.0", "grouptool"],
+        index=stack.index,
+        name="beamline-7",
+        snapshot=snapshot,
+    )
+    for command in ("lock", "sync"):
+        run = overlock(command, "-m", str(stack.group))
+        assert run.code == 0, run.err
+    user = stack.user(["calib"])
+    m = str(user)
+    for command in ("lock", "sync"):
+        run = overlock(command, "-m", m)
+        assert run.code == 0, run.err
+
+    # The base changes after the snapshot: the snapshot no longer says what it holds.
+    stack.base.make_writable()
+    stack.base.install(make_wheel(name="sidecar", version="1.0"))
+    stack.base.make_readonly()
+    refused = overlock("sync", "-m", m)
+    assert refused.code == 1, refused.out + refused.err
+    assert "refusing to sync: the base changed since the lock" in refused.err, refused.err
+    check = overlock("check", "-m", m)
+    assert check.code == 1 and "the base changed since the lock" in check.out, check.out

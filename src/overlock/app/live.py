@@ -9,26 +9,38 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from overlock.app.overlay import Overlay
+from overlock.app.overlay import Overlay, seen_base
 from overlock.base.env import BaseEnv
-from overlock.base.hiding import hide
 from overlock.base.probe_cache import probe_cached
 from overlock.errors import BadInputError, OverlockError
 from overlock.lock.pylock import lock_hash
+from overlock.manifest.model import Manifest
 from overlock.prefix.state import read_state
 
 
 def live_base(overlay: Overlay) -> BaseEnv:
-    """The base as it is now: sync and run act on a real interpreter, never on a snapshot."""
-    if overlay.manifest.base_snapshot is None:
+    """The base as it is now: sync and run act on a real interpreter, never on a snapshot.
+
+    A snapshot may name the environment of this overlay or of the bottom of its stack (a
+    group overlay locked from a snapshot): either way the interpreter it names is probed.
+    """
+    manifest = overlay.manifest
+    if manifest.base_snapshot is None and manifest.base_overlay is None:
         return overlay.base
-    python = overlay.base.python
-    if not Path(python).exists():
-        raise BadInputError(
-            f"the manifest locks from a snapshot of {python}, which is not on this machine",
-            hint="sync on the machine that has the base, or set `base` in overlay.toml",
-        )
-    return hide(probe_cached(python, overlay.cache.root), overlay.manifest.hide)
+
+    def live(lowest: Manifest) -> BaseEnv:
+        if lowest.base_snapshot is None:
+            return overlay.environment(lowest)
+        python = overlay.environment(lowest).python
+        if not Path(python).exists():
+            raise BadInputError(
+                f"{lowest.path.name} locks from a snapshot of {python}, which is not on this"
+                " machine",
+                hint="sync on the machine that has the base, or set `base` in overlay.toml",
+            )
+        return probe_cached(python, overlay.cache.root)
+
+    return seen_base(manifest, live)
 
 
 def behind(overlay: Overlay, prefix: Path) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import dataclasses
 import shutil
 import subprocess
@@ -690,3 +691,28 @@ def test_a_base_interpreter_that_cannot_report_is_a_clear_finding(
         "the base interpreter with the overlay active failed to report what it imports"
     )
     assert finding.details == ("exit status 1: Fatal Python error: init_fs_encoding",)
+
+
+def test_a_prefix_an_older_overlock_wrote_is_rebuilt_by_sync_not_reported_as_edited(
+    hotfix: Project,
+) -> None:
+    # As an older overlock left it: other bootstrap code, and no digest of it in the layout.
+    state_file = hotfix.prefix / ".overlock" / "state.json"
+    state = json.loads(state_file.read_text())
+    del state["layout"]["bootstrap-code"]
+    state_file.write_text(json.dumps(state))
+    boot = hotfix.prefix / ".overlock" / "boot" / "sitecustomize.py"
+    boot.write_text("# the bootstrap of an older overlock\n" + boot.read_text())
+    generation = hotfix.prefix.resolve()
+
+    run = hotfix.check()
+    assert run.code == 1
+    assert "built for another base layout (bootstrap-code)" in run.out, run.out
+    assert "differs from what `overlock sync` wrote" not in run.out
+    assert "run `overlock sync` to rebuild it" in run.err
+
+    synced = hotfix.overlock("sync", "-m", str(hotfix.manifest))
+    assert synced.code == 0, synced.err
+    assert hotfix.prefix.resolve() != generation  # rebuilt, not "nothing to do"
+    assert not boot.read_text().startswith("# the bootstrap of an older overlock")
+    assert hotfix.check().code == 0

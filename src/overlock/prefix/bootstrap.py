@@ -13,6 +13,8 @@ under a generation directory, so an atomic switch of generations needs no rewrit
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import shlex
 from pathlib import Path
 from typing import Any
@@ -368,9 +370,22 @@ def render_launcher(base: BaseEnv, prefix: Path, module: str, attr: str) -> byte
     return (shebang(base.python) + body).encode("utf-8")
 
 
+@functools.cache
+def bootstrap_code() -> str:
+    """A digest of the code written into every bootstrap and launcher.
+
+    Part of the layout: a prefix synced by an overlock that wrote other code is rebuilt by
+    the next sync (and `check` says so), rather than reported as edited by hand while sync
+    finds nothing to do.
+    """
+    code = "\0".join((HIDE_FUNCTION, ACTIVATE_FUNCTION, _SITECUSTOMIZE, _LAUNCHER))
+    return hashlib.sha256(code.encode()).hexdigest()[:16]
+
+
 def layout_key(base: BaseEnv, prefix: Path) -> dict[str, Any]:
     """What files in a generation depend on besides the wheels; a change means rebuild."""
     return {
+        "bootstrap-code": bootstrap_code(),
         "prefix": str(abs_prefix(prefix)),
         "python": base.python,
         "base-prefix": base.prefix,

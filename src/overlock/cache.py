@@ -13,7 +13,13 @@ Layout under the root::
     unpacked-v1/<sha256[:2]>/<sha256>/             the wheel with that sha256, unpacked and
                                                    read-only; generations hard-link its files
                                                    (sync/store.py)
+    probes/, import-scan/                          saved base probes (base/probe_cache.py) and
+                                                   import scans (base/importscan.py)
+    check-imports/                                 import-check verdicts (check/verdicts.py)
+    sync-stamps/                                   no-op sync stamps (sync/stamp.py)
+    tmp/                                           scratch directories of running processes
 
+Nothing here removes entries: ``overlock cache prune|clean`` does (app/cachetool.py).
 Entries are keyed by the *file's* hash, so they never go stale: the same hash is the same
 bytes on any index. Index pages are the exception: they change, so index/httpcache.py decides
 when one may be reused, and reads each back as untrusted input. Every write goes to a
@@ -41,6 +47,8 @@ from overlock.locations import cache_root
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1024 * 1024
 UNPACKED_FORMAT = 1  # the layout of an unpacked-store entry (sync/store.py)
+UNPACKED_DIR = f"unpacked-v{UNPACKED_FORMAT}"
+SCRATCH_DIR = "tmp"
 
 
 class TooLarge(Exception):
@@ -160,7 +168,7 @@ class Cache:
 
         Downloads go here first, so that moving them into place is a rename, not a copy.
         """
-        tmp_root = self.root / "tmp"
+        tmp_root = self.root / SCRATCH_DIR
         tmp_root.mkdir(parents=True, exist_ok=True)
         path = Path(tempfile.mkdtemp(dir=tmp_root))
         try:
@@ -259,7 +267,7 @@ class Cache:
         Keyed by the wheel's sha256 alone: an entry holds the archive's members as they
         are, nothing that depends on a base or a prefix, so every overlay shares it.
         """
-        return self.root / f"unpacked-v{UNPACKED_FORMAT}"
+        return self.root / UNPACKED_DIR
 
     def git_dir(self, url: str) -> Path:
         """Where the bare mirror of the git repository at ``url`` lives."""

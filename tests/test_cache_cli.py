@@ -1,0 +1,246 @@
+"""`overlock cache dir|info|prune|clean`: real syncs into real prefixes from the harness's
+index, then the real CLI on the cache they filled (``$OVERLOCK_CACHE_DIR``, per test)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.bases import Base, MakeBase, clean_env
+from harness.index import PackageIndex
+from harness.project import Run, write_manifest
+from harness.wheels import WheelSpec
+from overlock.cache import Cache
+from overlock.filelock import flocked
+from overlock.prefix.state import state_root
+from overlock.sync.stamp import stamp_path
+from overlock.sync.store import LOCK_FILE, Store
+
+Overlock = Callable[..., Run]
+OVERLOCK = str(Path(sys.executable).with_name("overlock"))
+HOUR = 3600
+
+
+@pytest.fixture
+def two(make_base: MakeBase, index: PackageIndex, tmp_path: Path) -> tuple[Base, Path, Path]:
+    """Two overlays of one base: ``one`` locks gamma 1.0 and delta, ``two`` gamma 2.0 and
+    delta (so delta's store entry is linked by both)."""
+    base = make_base("venv")
+    for version in ("1.0", "2.0"):
+        index.add_spec(WheelSpec(name="gamma", version=version))
+    index.add_spec(WheelSpec(name="delta", version="1.0"))
+    one = write_manifest(tmp_path / "one", base, ["gamma==1.0", "delta"], index=index)
+    two = write_manifest(tmp_path / "two", base, ["gamma==2.0", "delta"], index=index)
+    return base, one, two
+
+
+def _sync(overlock: Overlock, manifest: Path) -> None:
+    locked = overlock("lock", "-m", str(manifest))
+    assert locked.code == 0, locked.err
+    synced = overlock("sync", "-m", str(manifest))
+    assert synced.code == 0, synced.err
+
+
+def _prefix(manifest: Path, base: Base) -> Path:
+    return manifest.parent / "overlay" / base.prefix.name
+
+
+def _delete_prefix(prefix: Path) -> None:
+    prefix.unlink()  # the prefix is a link to its current generation
+    shutil.rmtree(state_root(prefix))
+
+
+def _store() -> Store:
+    return Store(Cache.default().unpacked_root())
+
+
+def _entries(store: Store) -> dict[str, str]:
+    """The dist-info directory (``gamma-1.0.dist-info``) -> sha256 of each store entry."""
+    out = {}
+    for path in store.root.glob("??/*/entry.json"):
+        out[json.loads(path.read_text())["dist-info"]] = path.parent.name
+    return out
+
+
+def _json(run: Run) -> dict[str, object]:
+    assert run.code == 0, run.err
+    data = json.loads(run.out)
+    assert isinstance(data, dict)
+    return data
+
+
+def _kinds(data: dict[str, object]) -> dict[str, dict[str, int]]:
+    kinds = data["kinds"]
+    assert isinstance(kinds, dict)
+    return kinds
+
+
+def _imports(base: Base, prefix: Path, module: str) -> str:
+    (site,) = prefix.glob("lib/python3.*/site-packages")
+    run = subprocess.run(
+        [str(base.python), "-c", f"import {module}; print({module}.__version__)"],
+        capture_output=True,
+        text=True,
+        env=clean_env({"PYTHONPATH": str(site)}),
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    return run.stdout.strip()
+
+
+def _age(path: Path, seconds: float) -> None:
+    """Make ``path`` and everything in it look untouched for ``seconds``."""
+    then = time.time() - seconds
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            os.utime(os.path.join(root, name), (then, then), follow_symlinks=False)
+    os.utime(path, (then, then), follow_symlinks=False)
+
+
+# -- dir and info ------------------------------------------------------------------------
+
+
+def test_dir_is_the_cache_root_of_the_environment(overlock: Overlock, tmp_path: Path) -> None:
+    run = overlock("cache", "dir")
+    assert run.code == 0
+    assert run.out.strip() == os.environ["OVERLOCK_CACHE_DIR"] == str(Cache.default().root)
+
+
+def test_info_counts_entries_and_each_inode_once(
+    two: tuple[Base, Path, Path], overlock: Overlock
+) -> None:
+    base, one, _two = two
+    _sync(overlock, one)
+    data = _json(overlock("cache", "info", "--json"))
+    assert data["root"] == str(Cache.default().root) and data["exists"] is True
+    kinds = _kinds(data)
+    assert set(kinds) == {
+        *("wheels", "metadata", "built", "pages", "git", "probes", "checks", "hashes"),
+        *("stamps", "store", "scratch"),
+    }
+    assert set(kinds["store"]) == {"entries", "bytes", "linked", "linked_bytes"}
+    assert kinds["wheels"]["entries"] == 2  # gamma 1.0, delta 1.0
+    assert kinds["store"]["entries"] == kinds["store"]["linked"] == 2
+    assert kinds["probes"]["entries"] >= 1
+    assert kinds["stamps"]["entries"] == 1
+    # The prefix links the trees' files but RECORD (written per generation); entry.json
+    # is the store's own.
+    store = _store()
+    files = [p.stat() for p in store.root.glob("??/*/**/*") if p.is_file()]
+    assert kinds["store"]["bytes"] == sum(st.st_size for st in files)
+    shared = sum(st.st_size for st in files if st.st_nlink > 1)
+    assert kinds["store"]["linked_bytes"] == shared > 0
+    total = data["total"]
+    assert isinstance(total, dict)
+    assert total["bytes"] == sum(k["bytes"] for k in kinds.values())
+
+    # A second link to a store file inside the cache adds an entry, not bytes.
+    (stored,) = store.root.glob("??/*/tree/gamma/__init__.py")
+    scratch = Cache.default().root / "tmp" / "leftover"
+    scratch.mkdir(parents=True)
+    os.link(stored, scratch / "again.py")
+    again = _kinds(_json(overlock("cache", "info", "--json")))
+    assert again["scratch"]["entries"] == 1
+    assert again["scratch"]["bytes"] == 0
+    assert again["store"] == kinds["store"]
+
+    text = overlock("cache", "info")
+    assert text.code == 0
+    assert "2 still linked into prefixes" in text.out
+
+
+def test_a_missing_cache_is_nothing_to_do(overlock: Overlock) -> None:
+    root = Cache.default().root
+    assert not root.exists()
+    info = _json(overlock("cache", "info", "--json"))
+    assert info["exists"] is False and info["total"] == {"entries": 0, "bytes": 0}
+    for command in (("prune",), ("clean",), ("clean", "pages")):
+        run = overlock("cache", *command)
+        assert run.code == 0, run.err
+        assert "nothing to do" in run.out
+    assert not root.exists()  # not created by looking at it
+
+
+def test_clean_of_an_unknown_kind_names_the_kinds() -> None:
+    run = subprocess.run(
+        [OVERLOCK, "cache", "clean", "wheel"], capture_output=True, text=True, env=clean_env()
+    )
+    assert run.returncode == 2
+    assert "invalid choice: 'wheel'" in run.stderr
+    assert "'wheels'" in run.stderr and "'store'" in run.stderr
+
+
+# -- prune -------------------------------------------------------------------------------
+
+G1, G2, D1 = "gamma-1.0.dist-info", "gamma-2.0.dist-info", "delta-1.0.dist-info"
+
+
+def test_prune_removes_entries_no_prefix_links_and_keeps_the_others(
+    two: tuple[Base, Path, Path], overlock: Overlock
+) -> None:
+    base, one, two_ = two
+    _sync(overlock, one)
+    _sync(overlock, two_)
+    store = _store()
+    entries = _entries(store)
+    assert set(entries) == {G1, G2, D1}
+
+    nothing = _json(overlock("cache", "prune", "--json"))
+    assert nothing["removed"] == [] and nothing["freed_bytes"] == 0
+    assert nothing["kept"] == {"linked_store_entries": 3, "fresh_scratch": []}
+
+    _delete_prefix(_prefix(two_, base))  # the only prefix that linked gamma 2.0
+
+    # --dry-run says what would go and removes nothing.
+    dry = _json(overlock("cache", "prune", "--dry-run", "--json"))
+    assert dry["dry_run"] is True
+    assert dry["removed"] == [
+        {"kind": "store", "path": str(store.entry_dir(entries[G2])), "bytes": dry["freed_bytes"]}
+    ]
+    freed = dry["freed_bytes"]
+    assert isinstance(freed, int) and freed > 0
+    assert _entries(store) == entries
+
+    done = _json(overlock("cache", "prune", "--json"))
+    assert done["dry_run"] is False and done["failed"] == []
+    assert done["removed"] == dry["removed"] and done["freed_bytes"] == freed
+    assert done["kept"] == {"linked_store_entries": 2, "fresh_scratch": []}
+    assert _entries(store) == {G1: entries[G1], D1: entries[D1]}
+    assert not store.entry_dir(entries[G2]).exists()
+    assert list((store.root / "trash").iterdir()) == []
+    # What stays is what overlay one links; it still imports and checks out.
+    assert _imports(base, _prefix(one, base), "gamma") == "1.0"
+    assert overlock("check", "-m", str(one)).code == 0
+    text = overlock("cache", "prune")
+    assert text.code == 0 and "removed nothing" in text.out and "kept 2 store entries" in text.out
+
+
+def test_prune_removes_an_entry_once_no_generation_links_it(
+    two: tuple[Base, Path, Path], overlock: Overlock
+) -> None:
+    base, one, _two = two
+    text = one.read_text()
+    _sync(overlock, one)
+    one.write_text(text.replace('"gamma==1.0"', '"gamma==2.0"'))
+    _sync(overlock, one)
+    store = _store()
+    entries = _entries(store)
+    # gamma 1.0 is linked by the previous generation, the one `rollback` returns to.
+    assert _json(overlock("cache", "prune", "--json"))["removed"] == []
+    one.write_text(text.replace('"gamma==1.0", "delta"', '"gamma==2.0"'))
+    _sync(overlock, one)  # generation 1 goes; 2 (gamma 2.0, delta) is the rollback one
+    pruned = _json(overlock("cache", "prune", "--json"))
+    assert pruned["removed"] == [
+        {"kind": "store", "path": str(store.entry_dir(entries[G1])), "bytes": pruned["freed_bytes"]}
+    ]
+    assert _entries(store) == {G2: entries[G2], D1: entries[D1]}
+    assert overlock("rollback", "-m", str(one)).code == 0
+    assert _imports(base, _prefix(one, base), "delta") == "1.0"

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,14 +71,14 @@ def _entries(store: Store) -> dict[str, str]:
     return out
 
 
-def _json(run: Run) -> dict[str, object]:
+def _json(run: Run) -> dict[str, Any]:
     assert run.code == 0, run.err
     data = json.loads(run.out)
     assert isinstance(data, dict)
     return data
 
 
-def _kinds(data: dict[str, object]) -> dict[str, dict[str, int]]:
+def _kinds(data: dict[str, Any]) -> dict[str, dict[str, int]]:
     kinds = data["kinds"]
     assert isinstance(kinds, dict)
     return kinds
@@ -101,7 +102,7 @@ def _age(path: Path, seconds: float) -> None:
     then = time.time() - seconds
     for root, dirs, files in os.walk(path):
         for name in dirs + files:
-            os.utime(os.path.join(root, name), (then, then), follow_symlinks=False)
+            os.utime(Path(root) / name, (then, then), follow_symlinks=False)
     os.utime(path, (then, then), follow_symlinks=False)
 
 
@@ -117,7 +118,7 @@ def test_dir_is_the_cache_root_of_the_environment(overlock: Overlock, tmp_path: 
 def test_info_counts_entries_and_each_inode_once(
     two: tuple[Base, Path, Path], overlock: Overlock
 ) -> None:
-    base, one, _two = two
+    _base, one, _two = two
     _sync(overlock, one)
     data = _json(overlock("cache", "info", "--json"))
     assert data["root"] == str(Cache.default().root) and data["exists"] is True
@@ -244,3 +245,244 @@ def test_prune_removes_an_entry_once_no_generation_links_it(
     assert _entries(store) == {G2: entries[G2], D1: entries[D1]}
     assert overlock("rollback", "-m", str(one)).code == 0
     assert _imports(base, _prefix(one, base), "delta") == "1.0"
+
+
+def test_prune_removes_old_leftovers_and_stamps_of_deleted_overlays(
+    two: tuple[Base, Path, Path], overlock: Overlock
+) -> None:
+    _base, one, two_ = two
+    _sync(overlock, one)
+    _sync(overlock, two_)
+    cache = Cache.default()
+    store = _store()
+    leftovers = {}
+    for where in (store.root / "tmp", store.root / "trash", cache.root / "tmp"):
+        for age in ("old", "fresh"):
+            path = where / f"{age}-leftover"
+            (path / "sub").mkdir(parents=True)
+            (path / "sub" / "file").write_text("x" * 100)
+            leftovers[path] = age
+    for path, age in leftovers.items():
+        if age == "old":
+            _age(path, 2 * HOUR)
+    # Old outside, fresh within: a process still writing into it.
+    mixed = cache.root / "tmp" / "old-outside"
+    (mixed / "part").mkdir(parents=True)
+    _age(mixed, 2 * HOUR)
+    (mixed / "part" / "being-written").write_text("y")
+    stamps = {m: Path(stamp_path(cache.root, m)) for m in (one, two_)}
+    gamma2 = _entries(store)[G2]
+    assert all(s.is_file() for s in stamps.values())
+    shutil.rmtree(two_.parent)  # the overlay two is deleted (its prefix goes with it)
+
+    pruned = _json(overlock("cache", "prune", "--json"))
+    kinds = sorted((r["kind"], Path(r["path"]).name) for r in pruned["removed"])
+    assert kinds == [
+        ("scratch", "old-leftover"),
+        ("stamps", stamps[two_].name),
+        ("store", gamma2),
+        ("store", "old-leftover"),
+        ("store", "old-leftover"),
+    ]
+    for path, age in leftovers.items():
+        assert path.exists() == (age == "fresh"), path
+    assert mixed.exists()
+    kept = pruned["kept"]
+    assert isinstance(kept, dict)
+    assert sorted(kept["fresh_scratch"]) == sorted(
+        [str(p) for p, age in leftovers.items() if age == "fresh"] + [str(mixed)]
+    )
+    assert stamps[one].is_file() and not stamps[two_].exists()
+    assert G2 not in _entries(store)
+
+
+def test_clean_leaves_synced_prefixes_working(
+    two: tuple[Base, Path, Path], overlock: Overlock
+) -> None:
+    base, one, _two = two
+    _sync(overlock, one)
+    cache = Cache.default()
+    before = _kinds(_json(overlock("cache", "info", "--json")))
+    assert before["wheels"]["entries"] == 2 and before["store"]["entries"] == 2
+
+    cleaned = _json(overlock("cache", "clean", "--json"))
+    assert cleaned["failed"] == [] and cleaned["dry_run"] is False
+    after = _json(overlock("cache", "info", "--json"))
+    assert after["total"] == {"entries": 0, "bytes": 0}
+    assert (cache.unpacked_root() / LOCK_FILE).is_file()  # syncs keep locking the same file
+    # The store's files were the prefix's own links: nothing it needs went with the cache.
+    freed = cleaned["freed_bytes"]
+    assert isinstance(freed, int)
+    assert freed < sum(k["bytes"] for k in before.values())
+    assert _imports(base, _prefix(one, base), "gamma") == "1.0"
+    checked = overlock("check", "-m", str(one))
+    assert checked.code == 0, checked.out + checked.err
+    # And the next sync fills the cache again.
+    one.write_text(one.read_text().replace('"gamma==1.0"', '"gamma==2.0"'))
+    _sync(overlock, one)
+    assert _imports(base, _prefix(one, base), "gamma") == "2.0"
+
+
+def test_clean_of_named_kinds_removes_only_those(
+    two: tuple[Base, Path, Path], overlock: Overlock
+) -> None:
+    _base, one, _two = two
+    _sync(overlock, one)
+    before = _kinds(_json(overlock("cache", "info", "--json")))
+    cleaned = _json(overlock("cache", "clean", "wheels", "metadata", "--json"))
+    assert {r["kind"] for r in cleaned["removed"]} == {"wheels", "metadata"}
+    after = _kinds(_json(overlock("cache", "info", "--json")))
+    assert after["wheels"]["entries"] == after["metadata"]["entries"] == 0
+    assert {k: v for k, v in after.items() if k not in ("wheels", "metadata")} == {
+        k: v for k, v in before.items() if k not in ("wheels", "metadata")
+    }
+
+
+# -- never through a symbolic link ---------------------------------------------------------
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Iterator[Path]:
+    """A stand-in for $HOME (the real one is not risked): files that must survive."""
+    path = tmp_path / "home"
+    (path / "projects").mkdir(parents=True)
+    (path / "notes.txt").write_text("precious\n")
+    (path / "projects" / "thesis.tex").write_text("precious\n")
+    yield path
+    assert (path / "notes.txt").read_text() == "precious\n"
+    assert (path / "projects" / "thesis.tex").read_text() == "precious\n"
+
+
+def _plant(cache: Cache, home: Path) -> list[Path]:
+    """Links to ``home`` wherever a kind's walk or removal could meet them."""
+    store = cache.unpacked_root()
+    links = [
+        cache.root / "wheels" / "ab" / "link-to-home",  # inside a kind's directory
+        cache.root / "pages",  # a kind's directory itself
+        store / "cd" / ("e" * 64),  # a store entry
+        store / "ef",  # a store shard
+        store / "trash" / "link-to-home",  # a leftover
+        cache.root / "tmp" / "link-to-home",  # a scratch directory
+        cache.root / "sync-stamps" / "0000000000000000.stamp",
+    ]
+    for link in links:
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_dir():
+            shutil.rmtree(link)
+        link.symlink_to(home, target_is_directory=True)
+        _age(link, 2 * HOUR)
+    return links
+
+
+def test_clean_and_prune_never_follow_a_symlink_out_of_the_cache(
+    two: tuple[Base, Path, Path], overlock: Overlock, home: Path
+) -> None:
+    _base, one, _two = two
+    _sync(overlock, one)
+    cache = Cache.default()
+    links = _plant(cache, home)
+    info = _json(overlock("cache", "info", "--json"))
+    assert info["symlinks_skipped"] == [str(cache.root / "pages")]
+    assert _kinds(info)["wheels"]["bytes"] > 0
+
+    pruned = _json(overlock("cache", "prune", "--json"))
+    assert pruned["failed"] == []
+    cleaned = _json(overlock("cache", "clean", "--json"))
+    assert cleaned["failed"] == [] and cleaned["symlinks_skipped"] == [str(cache.root / "pages")]
+    for link in links:
+        # Removed as a link, or (a kind's own directory) left alone: never followed.
+        assert not link.exists() or link.is_symlink(), link
+    assert (cache.root / "pages").is_symlink()
+    assert not any(Path(r["path"]) == home for r in cleaned["removed"])
+
+
+# -- concurrency with syncs --------------------------------------------------------------
+
+
+def test_prune_waits_while_a_sync_uses_the_store_or_refuses_with_no_wait(
+    two: tuple[Base, Path, Path], overlock: Overlock
+) -> None:
+    base, one, two_ = two
+    _sync(overlock, one)
+    _sync(overlock, two_)
+    _delete_prefix(_prefix(two_, base))
+    store = _store()
+    gamma2 = _entries(store)[G2]
+    # The syncs are over: their lock (and their forked workers') is released.
+    assert _json(overlock("cache", "prune", "--dry-run", "--no-wait", "--json"))["removed"]
+
+    with store.using():  # what a sync holds from choosing entries until it linked them
+        refused = overlock("cache", "prune", "--no-wait")
+        assert refused.code == 1
+        assert "a sync is using the unpacked store" in refused.err
+        assert "without --no-wait" in refused.err
+        refused = overlock("cache", "clean", "store", "--no-wait", "--json")
+        assert refused.code == 1
+        assert _entries(store)[G2] == gamma2
+
+        waiting = subprocess.Popen(
+            [OVERLOCK, "cache", "prune", "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=clean_env(),
+        )
+        assert waiting.stderr is not None
+        said = waiting.stderr.readline()  # said before it blocks on the lock
+        assert "waiting for the syncs using" in said, said
+        assert waiting.poll() is None  # it cannot finish: the lock is still held
+        assert _entries(store)[G2] == gamma2
+    out, err = waiting.communicate(timeout=600)
+    assert waiting.returncode == 0, err
+    removed = json.loads(out)["removed"]
+    assert [Path(r["path"]).name for r in removed] == [gamma2]
+    assert G2 not in _entries(store)
+
+
+def _waits_for_lock(pid: int, inode: int) -> bool:
+    """Whether process ``pid`` is blocked on a flock of the file with ``inode``."""
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if (
+            len(fields) > 6
+            and fields[1:3] == ["->", "FLOCK"]
+            and int(fields[5]) == pid
+            and int(fields[6].rsplit(":", 1)[1]) == inode
+        ):
+            return True
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/locks").is_file(), reason="needs Linux's /proc/locks")
+def test_a_sync_waits_for_a_prune_or_clean_and_then_succeeds(
+    two: tuple[Base, Path, Path], overlock: Overlock
+) -> None:
+    base, one, two_ = two
+    _sync(overlock, one)
+    assert overlock("lock", "-m", str(two_)).code == 0
+    store = _store()
+    lock_file = store.root / LOCK_FILE
+    with flocked(lock_file, exclusive=True):  # what prune and clean hold
+        syncing = subprocess.Popen(
+            [OVERLOCK, "sync", "-m", str(two_)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=clean_env(),
+        )
+        inode = lock_file.stat().st_ino
+        while not _waits_for_lock(syncing.pid, inode):
+            assert syncing.poll() is None, "the sync used the store without its lock"
+            time.sleep(0.05)
+        # Meanwhile the "clean" removes every entry, delta's too, which the sync would have
+        # linked without fetching had it looked before the lock was free.
+        for entry in store.root.glob("??/*"):
+            store.discard(entry.name)
+        assert _entries(store) == {}
+    _out, err = syncing.communicate(timeout=600)
+    assert syncing.returncode == 0, err
+    assert _imports(base, _prefix(two_, base), "gamma") == "2.0"
+    checked = overlock("check", "-m", str(two_))
+    assert checked.code == 0, checked.out + checked.err
+    # Overlay one, synced before, was not disturbed by its entries going.
+    assert overlock("check", "-m", str(one)).code == 0

@@ -189,6 +189,13 @@ def _is_dir(path: Path) -> bool:
         return False
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
 def _is_link(path: Path) -> bool:
     try:
         return stat.S_ISLNK(os.lstat(path).st_mode)
@@ -436,7 +443,8 @@ def _prune(cache: Cache, out: Outcome, now: float) -> None:
         out.links.append(str(stamps))
         return
     for path in _children(stamps, out.problems):
-        manifest = stamp_manifest(str(path)) if path.name.endswith(".stamp") else None
+        plain = path.name.endswith(".stamp") and _is_file(path)  # read, never through a link
+        manifest = stamp_manifest(str(path)) if plain else None
         if manifest is not None and not os.path.lexists(manifest):
             _remove("stamps", path, out)
 

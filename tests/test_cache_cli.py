@@ -43,11 +43,12 @@ def two(make_base: MakeBase, index: PackageIndex, tmp_path: Path) -> tuple[Base,
     return base, one, two
 
 
-def _sync(overlock: Overlock, manifest: Path) -> None:
-    locked = overlock("lock", "-m", str(manifest))
-    assert locked.code == 0, locked.err
-    synced = overlock("sync", "-m", str(manifest))
-    assert synced.code == 0, synced.err
+def _sync(overlock: Overlock, *manifests: Path) -> None:
+    for manifest in manifests:
+        locked = overlock("lock", "-m", str(manifest))
+        assert locked.code == 0, locked.err
+        synced = overlock("sync", "-m", str(manifest))
+        assert synced.code == 0, synced.err
 
 
 def _prefix(manifest: Path, base: Base) -> Path:
@@ -57,6 +58,15 @@ def _prefix(manifest: Path, base: Base) -> Path:
 def _delete_prefix(prefix: Path) -> None:
     prefix.unlink()  # the prefix is a link to its current generation
     shutil.rmtree(state_root(prefix))
+
+
+def _orphan(overlock: Overlock, two: tuple[Base, Path, Path], *gone: Path) -> dict[str, str]:
+    """Sync both overlays, delete the prefixes of those in ``gone``; the store's entries."""
+    base, one, two_ = two
+    _sync(overlock, one, two_)
+    for manifest in gone:
+        _delete_prefix(_prefix(manifest, base))
+    return _entries(_store())
 
 
 def _store() -> Store:
@@ -188,8 +198,7 @@ def test_prune_removes_entries_no_prefix_links_and_keeps_the_others(
     two: tuple[Base, Path, Path], overlock: Overlock
 ) -> None:
     base, one, two_ = two
-    _sync(overlock, one)
-    _sync(overlock, two_)
+    _sync(overlock, one, two_)
     store = _store()
     entries = _entries(store)
     assert set(entries) == {G1, G2, D1}
@@ -251,8 +260,7 @@ def test_prune_removes_old_leftovers_and_stamps_of_deleted_overlays(
     two: tuple[Base, Path, Path], overlock: Overlock
 ) -> None:
     _base, one, two_ = two
-    _sync(overlock, one)
-    _sync(overlock, two_)
+    _sync(overlock, one, two_)
     cache = Cache.default()
     store = _store()
     leftovers = {}
@@ -402,12 +410,9 @@ def test_clean_and_prune_never_follow_a_symlink_out_of_the_cache(
 def test_prune_waits_while_a_sync_uses_the_store_or_refuses_with_no_wait(
     two: tuple[Base, Path, Path], overlock: Overlock
 ) -> None:
-    base, one, two_ = two
-    _sync(overlock, one)
-    _sync(overlock, two_)
-    _delete_prefix(_prefix(two_, base))
+    _base, _one, two_ = two
+    gamma2 = _orphan(overlock, two, two_)[G2]
     store = _store()
-    gamma2 = _entries(store)[G2]
     # The syncs are over: their lock (and their forked workers') is released.
     assert _json(overlock("cache", "prune", "--dry-run", "--no-wait", "--json"))["removed"]
 
@@ -486,3 +491,53 @@ def test_a_sync_waits_for_a_prune_or_clean_and_then_succeeds(
     assert checked.code == 0, checked.out + checked.err
     # Overlay one, synced before, was not disturbed by its entries going.
     assert overlock("check", "-m", str(one)).code == 0
+
+
+# -- a cache a group shares ----------------------------------------------------------------
+
+# Root without the capabilities that bypass file permissions: it then meets another user's
+# files as any member of a group sharing the cache would.
+UNPRIVILEGED = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--"]
+
+
+def _as_another_user(path: Path) -> None:
+    """Hand ``path`` and everything in it to ``nobody``, as another member would own it."""
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            os.chown(Path(root) / name, 65534, 65534, follow_symlinks=False)
+    os.chown(path, 65534, 65534)
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None,
+    reason="drops root's permission bypass with setpriv, so needs root and setpriv",
+)
+def test_prune_in_a_shared_cache_reports_what_it_cannot_read_or_remove(
+    two: tuple[Base, Path, Path], overlock: Overlock
+) -> None:
+    _base, one, two_ = two
+    entries = _orphan(overlock, two, one, two_)  # no entry is linked any more
+    store = _store()
+    # gamma 2.0: another user's entry, in a directory only they may change.
+    _as_another_user(store.entry_dir(entries[G2]))
+    # gamma 1.0: another user's tree this one cannot even list (it might be linked).
+    _as_another_user(store.entry_dir(entries[G1]) / "tree")
+    (store.entry_dir(entries[G1]) / "tree").chmod(0o700)
+
+    run = subprocess.run(
+        [*UNPRIVILEGED, OVERLOCK, "cache", "prune", "--json"],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+    )
+    assert run.returncode == 1, run.stderr
+    data = json.loads(run.stdout)
+    assert [Path(r["path"]).name for r in data["removed"]] == [entries[D1]]
+    failed = {Path(f["path"]): f["error"] for f in data["failed"]}
+    assert failed == {
+        store.entry_dir(entries[G2]): "Permission denied",
+        store.entry_dir(entries[G1]) / "tree": "Permission denied",
+    }
+    assert "skipped" in run.stderr and "only their owner" in run.stderr
+    assert _entries(store) == {G1: entries[G1], G2: entries[G2]}
+    assert list((store.root / "trash").iterdir()) == []

@@ -95,9 +95,9 @@ def _report(out: Output, outcome: Any, verb: str, json_mode: bool) -> int:
     for path in outcome.links:
         out.note(f"left the symbolic link {path} alone (not followed)")
     for path, why in outcome.problems.items:
-        out.note(f"could not remove {path}: {why}")
+        out.note(f"skipped {path}: {why}")
     if outcome.problems.items:
-        out.note("  hint: files of other users in a shared cache can only be removed by them")
+        out.note("  hint: in a cache a group shares, only their owner can remove some files")
         return 1
     return 0
 

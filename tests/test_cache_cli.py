@@ -469,7 +469,7 @@ def test_a_sync_waits_for_a_prune_or_clean_and_then_succeeds(
     lock_file = store.root / LOCK_FILE
     with flocked(lock_file, exclusive=True):  # what prune and clean hold
         syncing = subprocess.Popen(
-            [OVERLOCK, "sync", "-m", str(two_)],
+            [OVERLOCK, "sync", "-v", "-m", str(two_)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -486,6 +486,7 @@ def test_a_sync_waits_for_a_prune_or_clean_and_then_succeeds(
         assert _entries(store) == {}
     _out, err = syncing.communicate(timeout=600)
     assert syncing.returncode == 0, err
+    assert "waiting for `overlock cache prune` or `clean` to finish" in err
     assert _imports(base, _prefix(two_, base), "gamma") == "2.0"
     checked = overlock("check", "-m", str(two_))
     assert checked.code == 0, checked.out + checked.err

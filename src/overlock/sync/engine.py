@@ -215,7 +215,8 @@ def sync(
         # From choosing which store entries to link until they are linked, none is pruned.
         using = contextlib.ExitStack()
         if store is not None:
-            using.enter_context(store.using())
+            waiting = "waiting for `overlock cache prune` or `clean` to finish with the store"
+            using.enter_context(store.using(lambda: report(waiting)))
         try:
             warn = build(
                 building,

@@ -47,7 +47,7 @@ import posixpath
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -164,8 +164,9 @@ class Store:
         return f"Store({str(self.root)!r})"
 
     @contextlib.contextmanager
-    def using(self) -> Iterator[None]:
-        """Hold the store's lock shared: no entry is removed by a prune or clean meanwhile.
+    def using(self, on_wait: Callable[[], object] | None = None) -> Iterator[None]:
+        """Hold the store's lock shared: no entry is removed by a prune or clean meanwhile
+        (``on_wait()`` first if one is running).
 
         A prune removes only entries no file of which is linked anywhere else, so what a
         generation linked stays safe after this ends. A store whose lock file cannot be
@@ -174,7 +175,8 @@ class Store:
         with contextlib.ExitStack() as held:
             with contextlib.suppress(OSError):
                 self.root.mkdir(parents=True, exist_ok=True)
-                held.enter_context(flocked(self.root / LOCK_FILE, exclusive=False))
+                lock = flocked(self.root / LOCK_FILE, exclusive=False, on_wait=on_wait)
+                held.enter_context(lock)
             yield
 
     def entry_dir(self, sha256: str) -> Path:

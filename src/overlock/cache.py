@@ -37,6 +37,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -49,6 +50,33 @@ _CHUNK = 1024 * 1024
 UNPACKED_FORMAT = 1  # the layout of an unpacked-store entry (sync/store.py)
 UNPACKED_DIR = f"unpacked-v{UNPACKED_FORMAT}"
 SCRATCH_DIR = "tmp"
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of entry and the directories (under the root) that hold it (``overlock
+    cache``, app/cachetool.py)."""
+
+    name: str
+    dirs: tuple[str, ...]
+    what: str
+    per_directory: bool = False  # an entry is a directory below dirs, not each file
+
+
+# The names are those the modules that write them use (the layout above).
+KINDS = (
+    Kind("wheels", ("wheels",), "downloaded and built wheels, by sha256"),
+    Kind("metadata", ("metadata",), "wheel METADATA, by the wheel's sha256"),
+    Kind("built", ("built", "built-metadata"), "which wheel each source build made"),
+    Kind("pages", ("pages",), "index pages (reused as their Cache-Control allows)"),
+    Kind("git", ("git",), "bare mirrors of git repositories", per_directory=True),
+    Kind("probes", ("probes", "import-scan"), "saved probes and import scans of bases"),
+    Kind("checks", ("check-imports",), "import-check verdicts of generations"),
+    Kind("hashes", ("local-hashes",), "sha256 of local wheels, by path and stat"),
+    Kind("stamps", ("sync-stamps",), "stamps that answer a sync with nothing to do"),
+    Kind("store", (UNPACKED_DIR,), "unpacked wheels that generations hard-link"),
+    Kind("scratch", (SCRATCH_DIR,), "directories of running (or killed) processes", True),
+)
 
 
 class TooLarge(Exception):

@@ -8,9 +8,11 @@ removes those. ``clean`` removes whole kinds, like ``uv cache clean``.
 Safety:
 
 * Both hold the store's lock exclusive (sync/store.py ``LOCK_FILE``), which syncs hold
-  shared from choosing which entries to link until they are linked (and while they
-  download): no entry a sync is about to link disappears, and no download lands in a
-  directory being removed.
+  shared from choosing which entries to link until they are linked (downloads included):
+  no entry a sync is about to link disappears, and no download of a sync lands in a
+  directory being removed. ``overlock lock`` does not take it: a ``clean`` of the kinds
+  it writes (pages, metadata, wheels) while it runs can make it fail, and it can be run
+  again.
 * An entry is pruned only when each of its files has a single link (``st_nlink == 1``): a
   generation that linked it, whoever's, shares its inodes. Prefixes that got copies or
   clones do not need it. Entries a prefix still links stay valid after ``clean`` as well:
@@ -40,40 +42,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from overlock.cache import SCRATCH_DIR, UNPACKED_DIR, Cache
+from overlock.cache import KINDS, Cache, Kind
 from overlock.filelock import Busy, flocked
 from overlock.sync.stamp import STAMP_DIR, stamp_manifest
 from overlock.sync.store import LOCK_FILE
 
 SCRATCH_AGE = 3600.0  # seconds without a change before a scratch directory is a leftover
 _SHARD = re.compile(r"^[0-9a-f]{2}$")
-
-
-@dataclass(frozen=True)
-class Kind:
-    """One kind of cache entry and the directories (under the cache root) that hold it."""
-
-    name: str
-    dirs: tuple[str, ...]
-    what: str
-    per_directory: bool = False  # an entry is a directory below dirs, not each file
-
-
-# The directory names are those the modules that write them use (cache.py's layout).
-KINDS = (
-    Kind("wheels", ("wheels",), "downloaded and built wheels, by sha256"),
-    Kind("metadata", ("metadata",), "wheel METADATA, by the wheel's sha256"),
-    Kind("built", ("built", "built-metadata"), "which wheel each source build made"),
-    Kind("pages", ("pages",), "index pages (reused as their Cache-Control allows)"),
-    Kind("git", ("git",), "bare mirrors of git repositories", per_directory=True),
-    Kind("probes", ("probes", "import-scan"), "saved probes and import scans of bases"),
-    Kind("checks", ("check-imports",), "import-check verdicts of generations"),
-    Kind("hashes", ("local-hashes",), "sha256 of local wheels, by path and stat"),
-    Kind("stamps", (STAMP_DIR,), "stamps that answer a sync with nothing to do"),
-    Kind("store", (UNPACKED_DIR,), "unpacked wheels that generations hard-link"),
-    Kind("scratch", (SCRATCH_DIR,), "private directories of running (or killed) processes", True),
-)
-KIND_NAMES = tuple(k.name for k in KINDS)
 
 
 # -- walking without following links ----------------------------------------------------

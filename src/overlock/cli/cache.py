@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from overlock.cache import Cache
+from overlock.cache import KINDS, Cache
 from overlock.cli.common import add_json_option
 from overlock.cli.output import Output
 from overlock.errors import OverlockError
@@ -33,7 +33,7 @@ def cmd_cache_dir(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_cache_info(args: argparse.Namespace, out: Output) -> int:
-    from overlock.app.cachetool import KINDS, info
+    from overlock.app.cachetool import info
 
     found = info(Cache.default())
     if args.json:
@@ -139,8 +139,6 @@ EXAMPLES = {
 
 
 def register(add: Callable[..., Any], manifest_opt: argparse.ArgumentParser) -> None:
-    from overlock.app.cachetool import KINDS
-
     kinds_help = "; ".join(f"{k.name}: {k.what}" for k in KINDS)
     group = add(
         "cache",

@@ -123,6 +123,10 @@ def test_dir_is_the_cache_root_of_the_environment(overlock: Overlock, tmp_path: 
     run = overlock("cache", "dir")
     assert run.code == 0
     assert run.out.strip() == os.environ["OVERLOCK_CACHE_DIR"] == str(Cache.default().root)
+    env = clean_env({"XDG_CACHE_HOME": str(tmp_path / "xdg")})
+    del env["OVERLOCK_CACHE_DIR"]
+    run2 = subprocess.run([OVERLOCK, "cache", "dir"], capture_output=True, text=True, env=env)
+    assert run2.returncode == 0 and run2.stdout == f"{tmp_path / 'xdg' / 'overlock'}\n"
 
 
 def test_info_counts_entries_and_each_inode_once(
@@ -283,7 +287,11 @@ def test_prune_removes_old_leftovers_and_stamps_of_deleted_overlays(
     assert all(s.is_file() for s in stamps.values())
     shutil.rmtree(two_.parent)  # the overlay two is deleted (its prefix goes with it)
 
+    dry = _json(overlock("cache", "prune", "--dry-run", "--json"))
+    assert all(path.exists() for path in leftovers) and stamps[two_].exists()
+    assert G2 in _entries(store)
     pruned = _json(overlock("cache", "prune", "--json"))
+    assert pruned["removed"] == dry["removed"] and pruned["freed_bytes"] == dry["freed_bytes"]
     kinds = sorted((r["kind"], Path(r["path"]).name) for r in pruned["removed"])
     assert kinds == [
         ("scratch", "old-leftover"),

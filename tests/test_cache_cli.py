@@ -229,6 +229,10 @@ def test_prune_removes_entries_no_prefix_links_and_keeps_the_others(
     assert done["kept"] == {"linked_store_entries": 2, "fresh_scratch": []}
     assert _entries(store) == {G1: entries[G1], D1: entries[D1]}
     assert not store.entry_dir(entries[G2]).exists()
+    shard = store.entry_dir(entries[G2]).parent
+    assert shard.exists() == any(
+        store.entry_dir(sha).parent == shard for sha in entries.values() if sha != entries[G2]
+    )
     assert list((store.root / "trash").iterdir()) == []
     # What stays is what overlay one links; it still imports and checks out.
     assert _imports(base, _prefix(one, base), "gamma") == "1.0"

@@ -339,6 +339,8 @@ def _remove_entry(store: Path, entry: Path, out: Outcome) -> None:
         out.problems.add(entry, exc)
         _rmtree(holder, Problems())
         return
+    with contextlib.suppress(OSError):  # a shard left empty (syncs make it again)
+        entry.parent.rmdir()
     before = len(out.problems.items)
     _rmtree(holder, out.problems)
     if len(out.problems.items) > before:

@@ -85,9 +85,9 @@ def _report(out: Output, outcome: Any, verb: str, json_mode: bool) -> int:
     counts: dict[str, int] = {}
     for r in outcome.removed:
         counts[r.kind] = counts.get(r.kind, 0) + 1
-    what = ", ".join(f"{n} {kind}" for kind, n in counts.items()) or "nothing"
+    what = ", ".join(f"{n} {kind} {'entry' if n == 1 else 'entries'}" for kind, n in counts.items())
     freed = "would free" if outcome.dry_run else "freed"
-    out.info(f"{verb} {what}; {freed} {_human(outcome.freed)}")
+    out.info(f"{verb} {what or 'nothing'}; {freed} {_human(outcome.freed)}")
     if outcome.kept_linked:
         out.info(f"kept {outcome.kept_linked} store entries that prefixes still link")
     if outcome.kept_fresh:

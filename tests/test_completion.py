@@ -77,6 +77,8 @@ def test_bash_completes_commands_options_and_choices(
     assert set(_bash_complete(script, "")) == _top_level_commands()
     assert _bash_complete(script, "-v", "--color", "always", "sy") == ["sync"]
     assert _bash_complete(script, "kernel", "in") == ["install"]
+    assert _bash_complete(script, "cache", "pr") == ["prune"]
+    assert _bash_complete(script, "cache", "clean", "pa") == ["pages"]
     assert _bash_complete(script, "lock", "--color", "") == ["auto", "always", "never"]
     assert _bash_complete(script, "completion", "") == ["bash", "fish", "zsh"]
     options = _bash_complete(script, "lock", "--")
@@ -164,6 +166,7 @@ def test_fish_completes_commands_options_and_choices(tmp_path: Path) -> None:
     assert complete("overlock sy") == ["sync"]
     assert set(complete("overlock ")) == _top_level_commands()
     assert complete("overlock kernel in") == ["install"]
+    assert complete("overlock cache clean st") == ["stamps", "store"]
     assert complete("overlock --color ") == ["always", "auto", "never"]
     assert "--dry-run" in complete("overlock sync --")
     assert complete("overlock --color never lo") == ["lock"]

@@ -13,7 +13,13 @@ Layout under the root::
     unpacked-v1/<sha256[:2]>/<sha256>/             the wheel with that sha256, unpacked and
                                                    read-only; generations hard-link its files
                                                    (sync/store.py)
+    probes/, import-scan/                          saved base probes (base/probe_cache.py) and
+                                                   import scans (base/importscan.py)
+    check-imports/                                 import-check verdicts (check/verdicts.py)
+    sync-stamps/                                   no-op sync stamps (sync/stamp.py)
+    tmp/                                           scratch directories of running processes
 
+Nothing here removes entries: ``overlock cache prune|clean`` does (app/cachetool.py).
 Entries are keyed by the *file's* hash, so they never go stale: the same hash is the same
 bytes on any index. Index pages are the exception: they change, so index/httpcache.py decides
 when one may be reused, and reads each back as untrusted input. Every write goes to a
@@ -31,6 +37,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -41,6 +48,35 @@ from overlock.locations import cache_root
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1024 * 1024
 UNPACKED_FORMAT = 1  # the layout of an unpacked-store entry (sync/store.py)
+UNPACKED_DIR = f"unpacked-v{UNPACKED_FORMAT}"
+SCRATCH_DIR = "tmp"
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of entry and the directories (under the root) that hold it (``overlock
+    cache``, app/cachetool.py)."""
+
+    name: str
+    dirs: tuple[str, ...]
+    what: str
+    per_directory: bool = False  # an entry is a directory below dirs, not each file
+
+
+# The names are those the modules that write them use (the layout above).
+KINDS = (
+    Kind("wheels", ("wheels",), "downloaded and built wheels, by sha256"),
+    Kind("metadata", ("metadata",), "wheel METADATA, by the wheel's sha256"),
+    Kind("built", ("built", "built-metadata"), "which wheel each source build made"),
+    Kind("pages", ("pages",), "index pages (reused as their Cache-Control allows)"),
+    Kind("git", ("git",), "bare mirrors of git repositories", per_directory=True),
+    Kind("probes", ("probes", "import-scan"), "saved probes and import scans of bases"),
+    Kind("checks", ("check-imports",), "import-check verdicts of generations"),
+    Kind("hashes", ("local-hashes",), "sha256 of local wheels, by path and stat"),
+    Kind("stamps", ("sync-stamps",), "stamps that answer a sync with nothing to do"),
+    Kind("store", (UNPACKED_DIR,), "unpacked wheels that generations hard-link"),
+    Kind("scratch", (SCRATCH_DIR,), "directories of running (or killed) processes", True),
+)
 
 
 class TooLarge(Exception):
@@ -160,7 +196,7 @@ class Cache:
 
         Downloads go here first, so that moving them into place is a rename, not a copy.
         """
-        tmp_root = self.root / "tmp"
+        tmp_root = self.root / SCRATCH_DIR
         tmp_root.mkdir(parents=True, exist_ok=True)
         path = Path(tempfile.mkdtemp(dir=tmp_root))
         try:
@@ -259,7 +295,7 @@ class Cache:
         Keyed by the wheel's sha256 alone: an entry holds the archive's members as they
         are, nothing that depends on a base or a prefix, so every overlay shares it.
         """
-        return self.root / f"unpacked-v{UNPACKED_FORMAT}"
+        return self.root / UNPACKED_DIR
 
     def git_dir(self, url: str) -> Path:
         """Where the bare mirror of the git repository at ``url`` lives."""

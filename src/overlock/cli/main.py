@@ -227,6 +227,7 @@ COMMAND_MODULES = (
     "overlock.cli.check",
     "overlock.cli.kernel",
     "overlock.cli.audit",
+    "overlock.cli.cache",
 )
 
 

@@ -30,6 +30,7 @@ store's stat key keeps the damaged entry from being linked again.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Sequence
@@ -211,6 +212,11 @@ def sync(
         prune(root, keep={state.generation, state.previous or 0} if state else set())
         number = next_generation(root)
         building = root / f"gen-{number}.partial"
+        # From choosing which store entries to link until they are linked, none is pruned.
+        using = contextlib.ExitStack()
+        if store is not None:
+            waiting = "waiting for `overlock cache prune` or `clean` to finish with the store"
+            using.enter_context(store.using(lambda: report(waiting)))
         try:
             warn = build(
                 building,
@@ -233,6 +239,8 @@ def sync(
         except BaseException:
             shutil.rmtree(building, ignore_errors=True)
             raise
+        finally:
+            using.close()
         if kind == "empty":
             prefix.rmdir()
         elif kind == "foreign":

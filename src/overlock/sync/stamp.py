@@ -129,6 +129,16 @@ def _read(path: str) -> dict[str, Any] | None:
     }
 
 
+def stamp_manifest(path: str) -> str | None:
+    """The manifest the stamp at ``path`` was written for; None for a file of another
+    format or a damaged one."""
+    try:
+        stamp = _read(path)
+    except (OSError, ValueError):
+        return None
+    return None if stamp is None else str(stamp["manifest"])
+
+
 def _plain_sync(argv: Sequence[str]) -> tuple[str | None, int] | None:
     """(``-m`` value or None, how many ``-q``) if ``argv`` is a plain ``sync``, else None."""
     if not argv or argv[0] != "sync":

@@ -8,6 +8,9 @@ Layout under ``Cache.unpacked_root()`` (``cache.UNPACKED_FORMAT`` is part of tha
                                          sha256, size, and the stat key it was sealed with
     tmp/                                 entries being unpacked (renamed into place whole)
     trash/                               damaged entries on their way out
+    lock                                 held shared by syncs while they look up, unpack
+                                         and link entries; exclusive by ``overlock cache
+                                         prune|clean`` (app/cachetool.py), which remove them
 
 What an entry holds depends on the wheel's bytes alone: nothing about a base, a prefix or
 an install scheme is in it, so every overlay of every base shares it. Everything that does
@@ -44,7 +47,7 @@ import posixpath
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -55,6 +58,7 @@ from installer.utils import SCHEME_NAMES, Scheme, parse_entrypoints
 from overlock.base.env import BaseEnv
 from overlock.cache import UNPACKED_FORMAT
 from overlock.errors import SyncError
+from overlock.filelock import flocked
 from overlock.sync.install import (
     CheckedWheel,
     OverlayDestination,
@@ -68,6 +72,7 @@ from overlock.sync.placing import WRITTEN, Placer
 
 STORE_FORMAT = UNPACKED_FORMAT
 ENTRY_FILE = "entry.json"
+LOCK_FILE = "lock"
 TREE = "tree"
 _TREE = Scheme("tree")  # the one "scheme" of an entry: the archive as it is
 
@@ -157,6 +162,22 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({str(self.root)!r})"
+
+    @contextlib.contextmanager
+    def using(self, on_wait: Callable[[], object] | None = None) -> Iterator[None]:
+        """Hold the store's lock shared: no entry is removed by a prune or clean meanwhile
+        (``on_wait()`` first if one is running).
+
+        A prune removes only entries no file of which is linked anywhere else, so what a
+        generation linked stays safe after this ends. A store whose lock file cannot be
+        opened (a read-only cache) is used without it.
+        """
+        with contextlib.ExitStack() as held:
+            with contextlib.suppress(OSError):
+                self.root.mkdir(parents=True, exist_ok=True)
+                lock = flocked(self.root / LOCK_FILE, exclusive=False, on_wait=on_wait)
+                held.enter_context(lock)
+            yield
 
     def entry_dir(self, sha256: str) -> Path:
         sha = sha256.lower()

@@ -76,6 +76,7 @@ class RequestRecord(NamedTuple):
     path: str
     headers: dict[str, str]
     status: int  # 0 when the connection was dropped without an answer
+    client_port: int = 0  # the port the request came from (a proxy's tunnel, say)
 
 
 @dataclass
@@ -390,7 +391,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self._recorded:
             return
         self._recorded = True
-        record = RequestRecord(self.command, self.path, dict(self.headers.items()), status)
+        record = RequestRecord(
+            self.command, self.path, dict(self.headers.items()), status, self.client_address[1]
+        )
         with self.state.lock:
             self.state.requests.append(record)
 

@@ -279,3 +279,23 @@ def test_no_proxy_exempts_the_index_from_the_environments_proxy_only(
         assert proxy.requests == []
     else:
         _tunnelled(proxy, https_index)
+
+
+def test_a_cidr_block_in_no_proxy_exempts_an_ip_address_host(
+    https_manifest: Path,
+    https_index: PackageIndex,
+    tls_certificate: Certificate,
+    overlock: Overlock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """NO_PROXY=127.0.0.0/8, as requests (hence pip) reads it: the index on 127.0.0.1 is
+    reached directly. The proxy would refuse the lock (407: no credentials)."""
+    monkeypatch.setenv("PIP_CERT", str(tls_certificate.cert))
+    monkeypatch.setenv("PIP_RETRIES", "0")
+    with ForwardingProxy(auth=("alice", SECRET)) as proxy:
+        without_credentials = proxy.url.replace(f"alice:{SECRET}@", "")
+        _give_proxy(monkeypatch, "HTTPS_PROXY", without_credentials, no_proxy="127.0.0.0/8")
+        run = overlock("lock", "-m", str(https_manifest))
+    assert run.code == 0, run.err
+    assert proxy.requests == []
+    assert https_index.count("/simple/beta/") >= 1

@@ -9,6 +9,7 @@ import io
 import json
 import os
 import socket
+import ssl
 import stat
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from harness.bases import MakeBase, other_pythons, tree_checksum
 from harness.index import HTML_V1, JSON_V1, PackageIndex
 from harness.netguard import NetworkGuardError
 from harness.proxy import ForwardingProxy
+from harness.tls import Certificate
 from harness.wheels import MakeWheel, WheelSpec, build_sdist, build_wheel, wheel_filename
 
 # -- helpers ------------------------------------------------------------------------------
@@ -565,3 +567,22 @@ def test_proxy_exit_ends_a_tunnel_left_open(populated: PackageIndex) -> None:
     # sees the end at once, not when its socket times out.
     with sock:
         assert _until_closed(sock) == b""
+
+
+def test_https_index_shakes_hands_on_each_connection_in_its_own_thread(
+    tls_certificate: Certificate, tmp_path: Path
+) -> None:
+    """A connection whose client has not sent its hello yet (one a proxy opened on CONNECT,
+    its client busy with another handshake) holds up no other connection's handshake."""
+    client = ssl.create_default_context(cafile=str(tls_certificate.cert))
+    index = PackageIndex(tmp_path / "idx", tls=tls_certificate.server_context())
+    # The first connection stays silent while a second one is made and used.
+    with (
+        index,
+        socket.create_connection(("127.0.0.1", index.port), timeout=60),
+        socket.create_connection(("127.0.0.1", index.port), timeout=60) as raw,
+        client.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        tls.sendall(b"GET /simple/ HTTP/1.1\r\nHost: x\r\nAccept: text/html\r\n\r\n")
+        assert tls.recv(65536).startswith(b"HTTP/1.1 200 ")
+    assert index.count("/simple/") == 1

@@ -37,6 +37,7 @@ def use_proxy(mp: pytest.MonkeyPatch, url: str, no_proxy: str | None = None) -> 
     for name in ("NO_PROXY", "no_proxy"):
         mp.delenv(name, raising=False)
     mp.setenv("HTTP_PROXY", url)
+    mp.setenv("HTTPS_PROXY", url)
     if no_proxy is not None:
         mp.setenv("NO_PROXY", no_proxy)
 
@@ -114,6 +115,23 @@ def tls_index(tls_certificate: Certificate, tmp_path: Path) -> Iterator[tuple[Pa
     index.add(build_wheel(WheelSpec("alpha", "1.0"), tmp_path / "b"))
     with index:
         yield index, tls_certificate.cert
+
+
+def test_a_stalling_proxy_is_given_up_on_for_an_https_index_too(
+    tls_index: tuple[PackageIndex, Path], cache: Cache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer to the CONNECT never ends: the deadline covers the tunnel's set-up too."""
+    index, cert = tls_index
+    with ForwardingProxy(stall=True) as proxy:
+        use_proxy(monkeypatch, proxy.url)
+        with (
+            open_index(index.url, cache, cert=str(cert), timeout=0.5) as ix,
+            pytest.raises(IndexError_) as err,
+        ):
+            ix.releases(ALPHA)
+    assert "too slow: no complete answer within 2 s" in str(err.value)
+    assert [(r.method, r.url) for r in proxy.requests] == [("CONNECT", f"127.0.0.1:{index.port}")]
+    assert index.requests == []
 
 
 def test_an_untrusted_certificate_is_refused(

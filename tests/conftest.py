@@ -19,6 +19,7 @@ from harness import netguard
 from harness.bases import Base, MakeBase, make_conda_base, make_system_base, make_venv_base
 from harness.index import PackageIndex
 from harness.project import Run
+from harness.tls import Certificate, self_signed
 from harness.wheels import MakeWheel, WheelSpec, build_wheel
 
 _STRIP_PREFIXES = ("PIP_", "UV_")
@@ -121,6 +122,15 @@ def make_wheel(wheel_dir: Path, built_wheels: Callable[[WheelSpec], Path]) -> Ma
 def index(tmp_path: Path) -> Iterator[PackageIndex]:
     with PackageIndex(tmp_path / "index") as started:
         yield started
+
+
+@pytest.fixture(scope="session")
+def tls_certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
+    """A self-signed certificate for 127.0.0.1 that no trust store holds (harness/tls.py)."""
+    made = self_signed(tmp_path_factory.mktemp("tls"))
+    if made is None:
+        pytest.skip("needs the openssl command (.ci/run installs it)")
+    return made
 
 
 # -- bases --------------------------------------------------------------------------------

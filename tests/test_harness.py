@@ -9,6 +9,7 @@ import io
 import json
 import os
 import socket
+import ssl
 import stat
 import subprocess
 import sys
@@ -27,6 +28,8 @@ import pytest
 from harness.bases import MakeBase, other_pythons, tree_checksum
 from harness.index import HTML_V1, JSON_V1, PackageIndex
 from harness.netguard import NetworkGuardError
+from harness.proxy import ForwardingProxy
+from harness.tls import Certificate
 from harness.wheels import MakeWheel, WheelSpec, build_sdist, build_wheel, wheel_filename
 
 # -- helpers ------------------------------------------------------------------------------
@@ -481,3 +484,105 @@ def test_make_wheel_accepts_spec_or_keywords(make_wheel: MakeWheel, wheel_dir: P
     assert (
         by_spec.read_bytes() == build_wheel(WheelSpec("same", "1.0"), wheel_dir / "x").read_bytes()
     )
+
+
+# -- the forwarding proxy's CONNECT tunnels ---------------------------------------------------
+
+
+def _open_tunnel(
+    proxy: ForwardingProxy, target: str, *, auth: str | None = None, then: bytes = b""
+) -> tuple[socket.socket, bytes]:
+    """CONNECT ``target`` through ``proxy`` (``then``: bytes sent in the same packet, before
+    the answer); the socket and the proxy's answer head."""
+    sock = socket.create_connection(("127.0.0.1", proxy.port), timeout=60)
+    head = f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n"
+    if auth is not None:
+        head += f"Proxy-Authorization: {auth}\r\n"
+    sock.sendall(head.encode() + b"\r\n" + then)
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        answer += chunk
+    return sock, answer
+
+
+def _until_closed(sock: socket.socket) -> bytes:
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+def test_proxy_tunnels_bytes_both_ways_until_a_side_closes(populated: PackageIndex) -> None:
+    target = f"127.0.0.1:{populated.port}"
+    # The request inside the tunnel leaves with the CONNECT, before its answer: the proxy
+    # must relay what it read past the CONNECT's head too.
+    inner = b"GET /simple/ HTTP/1.1\r\nHost: x\r\nAccept: text/html\r\nConnection: close\r\n\r\n"
+    with ForwardingProxy(auth=("u", "p")) as proxy:
+        assert proxy.auth_header is not None
+        sock, answer = _open_tunnel(proxy, target, auth=proxy.auth_header, then=inner)
+        with sock:
+            assert answer.startswith(b"HTTP/1.1 200 "), answer
+            rest = answer.split(b"\r\n\r\n", 1)[1] + _until_closed(sock)
+    # The index's answer came back whole, and its close (Connection: close) ended the tunnel.
+    assert rest.startswith(b"HTTP/1.1 200 "), rest[:200]
+    assert b"demo-pkg" in rest
+    [connect] = proxy.requests
+    assert (connect.method, connect.url, connect.status) == ("CONNECT", target, 200)
+    assert connect.proxy_authorization == proxy.auth_header
+    [seen] = populated.requests
+    assert (seen.path, seen.client_port) == ("/simple/", connect.tunnel_port)
+
+
+def test_proxy_refuses_a_connect_without_its_credentials_or_off_loopback(
+    populated: PackageIndex,
+) -> None:
+    with ForwardingProxy(auth=("u", "p")) as proxy:
+        assert proxy.auth_header is not None
+        refused = []
+        for target, auth in [
+            (f"127.0.0.1:{populated.port}", None),
+            (f"127.0.0.1:{populated.port}", "Basic d3Jvbmc6d3Jvbmc="),
+            ("example.org:443", proxy.auth_header),
+            (f"127.0.0.2:{populated.port}", proxy.auth_header),
+            ("127.0.0.1:http", proxy.auth_header),
+        ]:
+            sock, answer = _open_tunnel(proxy, target, auth=auth)
+            with sock:
+                refused.append(answer.split(b"\r\n", 1)[0])
+                if answer.startswith(b"HTTP/1.1 407"):
+                    assert b"Proxy-Authenticate: Basic" in answer
+    assert [line.split()[1] for line in refused] == [b"407", b"407", b"403", b"403", b"403"]
+    assert [r.status for r in proxy.requests] == [407, 407, 403, 403, 403]
+    assert populated.requests == []
+
+
+def test_proxy_exit_ends_a_tunnel_left_open(populated: PackageIndex) -> None:
+    with ForwardingProxy() as proxy:
+        sock, answer = _open_tunnel(proxy, f"127.0.0.1:{populated.port}")
+        assert answer.startswith(b"HTTP/1.1 200 "), answer
+    # An idle tunnel (a client's pooled connection) does not outlive the proxy: the client
+    # sees the end at once, not when its socket times out.
+    with sock:
+        assert _until_closed(sock) == b""
+
+
+def test_https_index_shakes_hands_on_each_connection_in_its_own_thread(
+    tls_certificate: Certificate, tmp_path: Path
+) -> None:
+    """A connection whose client has not sent its hello yet (one a proxy opened on CONNECT,
+    its client busy with another handshake) holds up no other connection's handshake."""
+    client = ssl.create_default_context(cafile=str(tls_certificate.cert))
+    index = PackageIndex(tmp_path / "idx", tls=tls_certificate.server_context())
+    # The first connection stays silent while a second one is made and used.
+    with (
+        index,
+        socket.create_connection(("127.0.0.1", index.port), timeout=60),
+        socket.create_connection(("127.0.0.1", index.port), timeout=60) as raw,
+        client.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        tls.sendall(b"GET /simple/ HTTP/1.1\r\nHost: x\r\nAccept: text/html\r\n\r\n")
+        assert tls.recv(65536).startswith(b"HTTP/1.1 200 ")
+    assert index.count("/simple/") == 1

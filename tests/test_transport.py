@@ -5,9 +5,6 @@ and TLS: verified by default, against pip's ``cert`` bundle, unchecked for a tru
 from __future__ import annotations
 
 import base64
-import shutil
-import ssl
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +14,7 @@ from packaging.utils import canonicalize_name
 from harness.clients import open_index
 from harness.index import PackageIndex
 from harness.proxy import ForwardingProxy
+from harness.tls import Certificate
 from harness.wheels import WheelSpec, build_wheel
 from overlock.cache import Cache
 from overlock.errors import BadInputError, IndexError_
@@ -39,6 +37,7 @@ def use_proxy(mp: pytest.MonkeyPatch, url: str, no_proxy: str | None = None) -> 
     for name in ("NO_PROXY", "no_proxy"):
         mp.delenv(name, raising=False)
     mp.setenv("HTTP_PROXY", url)
+    mp.setenv("HTTPS_PROXY", url)
     if no_proxy is not None:
         mp.setenv("NO_PROXY", no_proxy)
 
@@ -110,25 +109,29 @@ def test_a_proxy_of_an_unknown_kind_is_a_clear_error(
 
 
 @pytest.fixture
-def tls_index(tmp_path: Path) -> Iterator[tuple[PackageIndex, Path]]:
+def tls_index(tls_certificate: Certificate, tmp_path: Path) -> Iterator[tuple[PackageIndex, Path]]:
     """An HTTPS index whose certificate (for 127.0.0.1) no system store trusts."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("needs the openssl command (.ci/run installs it)")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    args = "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2"
-    names = ["-subj", "/CN=overlock test index", "-addext", "subjectAltName=IP:127.0.0.1"]
-    subprocess.run(
-        [openssl, *args.split(), *names, "-keyout", str(key), "-out", str(cert)],
-        check=True,
-        capture_output=True,
-    )
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cert, key)
-    index = PackageIndex(tmp_path / "tls-index", tls=ctx)
+    index = PackageIndex(tmp_path / "tls-index", tls=tls_certificate.server_context())
     index.add(build_wheel(WheelSpec("alpha", "1.0"), tmp_path / "b"))
     with index:
-        yield index, cert
+        yield index, tls_certificate.cert
+
+
+def test_a_stalling_proxy_is_given_up_on_for_an_https_index_too(
+    tls_index: tuple[PackageIndex, Path], cache: Cache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer to the CONNECT never ends: the deadline covers the tunnel's set-up too."""
+    index, cert = tls_index
+    with ForwardingProxy(stall=True) as proxy:
+        use_proxy(monkeypatch, proxy.url)
+        with (
+            open_index(index.url, cache, cert=str(cert), timeout=0.5) as ix,
+            pytest.raises(IndexError_) as err,
+        ):
+            ix.releases(ALPHA)
+    assert "too slow: no complete answer within 2 s" in str(err.value)
+    assert [(r.method, r.url) for r in proxy.requests] == [("CONNECT", f"127.0.0.1:{index.port}")]
+    assert index.requests == []
 
 
 def test_an_untrusted_certificate_is_refused(

@@ -76,6 +76,7 @@ class RequestRecord(NamedTuple):
     path: str
     headers: dict[str, str]
     status: int  # 0 when the connection was dropped without an answer
+    client_port: int = 0  # the port the request came from (a proxy's tunnel, say)
 
 
 @dataclass
@@ -327,6 +328,15 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the request log is self.state.requests; stderr noise helps nobody
 
+    def setup(self) -> None:
+        # An https:// index shakes hands here, in the connection's own thread, as real
+        # servers do: in the accept loop, a client slow to send its hello on one connection
+        # would hold up the handshakes of all the others (a client that handshakes one
+        # connection at a time, behind a proxy that opened them all, waits for ever).
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.do_handshake()
+        super().setup()
+
     def do_GET(self) -> None:
         self._handle(send_body=True)
 
@@ -390,7 +400,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self._recorded:
             return
         self._recorded = True
-        record = RequestRecord(self.command, self.path, dict(self.headers.items()), status)
+        record = RequestRecord(
+            self.command, self.path, dict(self.headers.items()), status, self.client_address[1]
+        )
         with self.state.lock:
             self.state.requests.append(record)
 
@@ -543,7 +555,8 @@ class _Server(ThreadingHTTPServer):
         # Clients hanging up mid-answer is normal in fault tests; anything else is a bug
         # in the harness and should be loud.
         exc = sys.exc_info()[1]
-        if isinstance(exc, (ConnectionError, TimeoutError)):
+        # ssl.SSLError: a client that refused the certificate (or hung up mid-handshake).
+        if isinstance(exc, (ConnectionError, TimeoutError, ssl.SSLError)):
             return
         super().handle_error(request, client_address)
 
@@ -657,7 +670,9 @@ class PackageIndex:
         handler = type("Handler", (_Handler,), {"state": self._state})
         self._server = _Server(("127.0.0.1", 0), handler)
         if self.tls is not None:
-            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
+            self._server.socket = self.tls.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},

@@ -15,11 +15,12 @@ does) is done here, in the few lines overlock needs.
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import ssl
 import threading
 import urllib.request
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import httpcore2
 import httpx2
@@ -159,11 +160,19 @@ class Transport(httpx2.BaseTransport):
 def _bypassed(host: str, port: int | None, no_proxy: str) -> bool:
     """Whether ``NO_PROXY`` exempts ``host`` (curl's reading, which pip's shares): ``*``,
     a name that is the host or a domain it is in (a leading dot optional), or an IP address;
-    each with an optional ``:port``."""
+    each with an optional ``:port``. For a host that is an IP address, also a CIDR block
+    (``10.0.0.0/8``, ``::1/128``), as requests (hence pip) reads them: see ``_in_block``."""
     host = host.lower().rstrip(".")
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = None
+    with suppress(ValueError):  # a name: no block matches it (nothing is resolved)
+        address = ipaddress.ip_address(host)
     for entry in no_proxy.lower().replace(" ", ",").split(","):
         if entry == "*":
             return True
+        if "/" in entry:
+            if address is not None and _in_block(address, entry):
+                return True
+            continue
         if entry.startswith("["):  # [v6]:port
             name, _, want = entry[1:].partition("]")
             want = want.lstrip(":")
@@ -177,6 +186,29 @@ def _bypassed(host: str, port: int | None, no_proxy: str) -> bool:
         if host == name or host.endswith("." + name):
             return True
     return False
+
+
+def _in_block(address: ipaddress.IPv4Address | ipaddress.IPv6Address, entry: str) -> bool:
+    """Whether ``address`` lies in the CIDR block ``entry``, as requests'
+    ``should_bypass_proxies`` decides it (``is_valid_cidr``, ``address_in_network`` and, for
+    IPv6, ``address_in_network_ipv6``): an address, ``/`` and a prefix length in decimal,
+    1-32 for IPv4, 1-128 for IPv6; host bits in the address are ignored (``10.1.2.3/8`` is
+    ``10.0.0.0/8``). Anything else with a ``/`` (a netmask, a name, a bracketed or malformed
+    address) is no block and matches nothing, never an error: requests ignores it too.
+
+    Where curl (7.86+) differs: a ``/0`` block is ignored here, as requests ignores it, while
+    curl compares it as the whole address (``/32``); neither takes it as "every address".
+    And requests older than its IPv6 support (2.31, which pip 23.2 vendors) knows IPv4 blocks
+    only: an IPv6 block exempts here what such a pip sends through the proxy.
+    """
+    network, _, bits = entry.partition("/")
+    if not bits.isdigit() or not bits.isascii():
+        return False
+    try:
+        block = ipaddress.ip_network(f"{network}/{int(bits)}", strict=False)
+    except ValueError:
+        return False
+    return block.prefixlen > 0 and address in block
 
 
 def _proxy(url: str) -> httpcore2.Proxy:

@@ -5,7 +5,9 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -23,9 +25,15 @@ from harness.bases import Base, MakeBase, clean_env
 from harness.wheels import MakeWheel
 from overlock.base.env import BaseEnv, probe
 from overlock.errors import BadInputError, HashMismatchError, SyncError
-from overlock.lock.pylock import Lock, LockedFile, LockedPackage
+from overlock.lock.pylock import Lock, LockedFile, LockedPackage, lock_hash, same_lock
 from overlock.prefix.activate import overlay_environ
-from overlock.prefix.state import current_generation, read_state, state_root
+from overlock.prefix.state import (
+    STATE_DIRNAME,
+    STATE_FILE,
+    current_generation,
+    read_state,
+    state_root,
+)
 from overlock.sync.engine import plan, rollback, sync
 from overlock.sync.generation import foreign_files
 from overlock.sync.install import install_wheel
@@ -214,6 +222,33 @@ def test_noop_is_instant_and_fetches_nothing(
     assert [p.name for p in dry.plan.add] == ["gamma"]
     assert [p.name for p in dry.plan.remove] == ["beta"]
     assert current_generation(prefix) == 1
+
+
+def test_a_prefix_synced_before_the_lock_hash_changed_is_still_current(
+    shadow_base: Base, make_wheel: MakeWheel, tmp_path: Path
+) -> None:
+    env = probe(shadow_base.prefix)
+    prefix = tmp_path / "ov"
+    lock = make_lock(make_wheel(name="beta", version="1.0"))
+    sync(lock, env, prefix, fetch=FileFetcher())
+    # As an earlier overlock recorded it: a digest of the lock's TOML text.
+    state_file = prefix / STATE_DIRNAME / STATE_FILE
+    data = json.loads(state_file.read_text())
+    legacy = "sha256:" + hashlib.sha256(lock.dumps().encode()).hexdigest()
+    data["lock-hash"] = legacy
+    state_file.write_text(json.dumps(data))
+
+    again = sync(lock, env, prefix, fetch=FileFetcher())
+
+    assert not again.changed and again.generation == 1
+    # Kept as it was: an overlay above this one locked against a fingerprint made of it.
+    assert json.loads(state_file.read_text())["lock-hash"] == legacy
+    state = read_state(prefix)
+    assert state is not None and same_lock(state.lock_hash, lock)
+    # Another lock text for the same packages: the new kind of hash is recorded.
+    other = dataclasses.replace(lock, manifest_hash="sha256:other")
+    assert not sync(other, env, prefix, fetch=FileFetcher()).changed
+    assert json.loads(state_file.read_text())["lock-hash"] == lock_hash(other)
 
 
 def test_hash_mismatch_switches_nothing(

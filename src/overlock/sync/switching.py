@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from overlock.atomic import write_json_atomic
 from overlock.base.env import BaseEnv
 from overlock.errors import BadInputError
-from overlock.lock.pylock import Lock, lock_hash
+from overlock.lock.pylock import Lock, lock_hash, same_lock
 from overlock.prefix.state import (
     STATE_DIRNAME,
     STATE_FILE,
@@ -81,15 +81,13 @@ def refresh_lock_facts(
     prefix: Path, state: GenerationState, lock: Lock, owner: Owner | None
 ) -> None:
     """Same packages, another lock text (a new manifest hash) or owner: record it, atomically."""
-    new_hash = lock_hash(lock)
-    if (
-        state.lock_hash == new_hash
-        and state.base_fingerprint == lock.base_fingerprint
-        and state.owner == owner
-    ):
+    same = same_lock(state.lock_hash, lock)
+    if same and state.base_fingerprint == lock.base_fingerprint and state.owner == owner:
         return
     data = state.to_json()
-    data["lock-hash"] = new_hash
+    # A hash of the earlier definition stays while it matches: the fingerprint an overlay
+    # above this one locked against is made of it (prefix/layers.py).
+    data["lock-hash"] = state.lock_hash if same else lock_hash(lock)
     data["base-fingerprint"] = lock.base_fingerprint
     data["owner"] = None if owner is None else owner.to_json()
     write_json_atomic(prefix / STATE_DIRNAME / STATE_FILE, data)

@@ -182,6 +182,44 @@ def test_resync_add_remove_upgrade_downgrade_is_exact(
     assert shadow_base.checksum() == before
 
 
+def test_a_resync_recycles_the_retired_generation_keeping_only_what_the_lock_keeps(
+    shadow_base: Base, make_wheel: MakeWheel, tmp_path: Path
+) -> None:
+    env = probe(shadow_base.prefix)
+    prefix = tmp_path / "ov"
+    site = prefix / env.scheme["purelib"]
+    fetch = FileFetcher()
+    a2, a3 = make_wheel(name="alpha", version="2.0"), make_wheel(name="alpha", version="3.0")
+    b1, c1 = make_wheel(name="beta", version="1.0"), make_wheel(name="gamma", version="1.0")
+    sync(make_lock(a2, b1, c1), env, prefix, fetch=fetch)  # gen-1
+    first = (site / "alpha" / "__init__.py").stat().st_ino
+    (site / "mine.txt").write_text("a file of the user's")
+    sync(make_lock(a3, b1), env, prefix, fetch=fetch)  # gen-2: mine.txt carried over
+    assert (site / "mine.txt").exists()
+    (site / "mine.txt").unlink()  # ... and deleted there
+    sync(make_lock(a3, b1, make_wheel(name="delta", version="0.1")), env, prefix, fetch=fetch)
+    spare = state_root(prefix) / "spare"  # gen-1, retired: gen-3 and gen-2 are kept
+    assert spare.is_dir() and (spare / env.scheme["purelib"] / "gamma").is_dir()
+
+    result = sync(make_lock(a2, b1), env, prefix, fetch=fetch)  # gen-4, from the spare
+
+    assert result.generation == 4 and current_generation(prefix) == 4
+    # alpha 2.0 was kept from the spare: neither fetched nor installed again.
+    assert (site / "alpha" / "__init__.py").stat().st_ino == first
+    assert a2.name not in fetch.calls[-1]
+    assert site_dists(prefix, env) == {"alpha": "2.0", "beta": "1.0"}
+    # What the lock dropped went, byte-code and directories too; the file the user deleted
+    # from the current generation did not come back from the spare.
+    assert not (site / "gamma").exists() and not (site / "delta").exists()
+    assert not (site / "mine.txt").exists()
+    assert foreign_files(prefix.resolve(), read_state(prefix)) == []  # type: ignore[arg-type]
+    out = run_overlay(env, prefix, "import alpha, beta; print(alpha.__version__)")
+    assert out.stdout.split() == ["2.0"], out.stderr
+    gens = sorted(p.name for p in state_root(prefix).iterdir() if p.name.startswith("gen-"))
+    assert gens == ["gen-3", "gen-4"] and spare.is_dir()  # gen-2 is the spare now
+    assert rollback(prefix) == 3
+
+
 def test_replace_shares_unchanged_files_by_hard_link(
     shadow_base: Base, make_wheel: MakeWheel, tmp_path: Path
 ) -> None:

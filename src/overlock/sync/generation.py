@@ -10,7 +10,7 @@ import shutil
 import stat
 from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from concurrent.futures import BrokenExecutor, Future, as_completed
+from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, wait
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,13 +29,14 @@ from overlock.prefix.state import (
     GenerationState,
     InstalledPackage,
     Owner,
+    read_state_file,
 )
 from overlock.sync.bytecode import ByteCompiler
 from overlock.sync.importcheck import ImportCheckError, runtime_checks, verify_imports
 from overlock.sync.install import install_pool, install_wheel, merge_counts
 from overlock.sync.placing import COPY, HARDLINK, WRITTEN
 from overlock.sync.plan import SyncPlan
-from overlock.sync.store import Placed, Store, check_entries, install_entry
+from overlock.sync.store import Placed, Store, has_entry, install_entry
 
 INSTALL_WORKERS = 4  # at most; see install_workers()
 Fetch = Callable[[Sequence[LockedFile]], Mapping[str, Path]]
@@ -71,16 +72,28 @@ def build(
     owner: Owner | None = None,
     progress: ProgressFactory | None = None,
     store: Store | None = None,
+    recycle: bool = False,
 ) -> list[str]:
-    gen.mkdir()
+    """Build generation ``gen`` for ``lock``; warnings to show.
+
+    ``recycle``: ``gen`` is a retired generation of this prefix, renamed into place, to be
+    trimmed to what the lock keeps of it (``recycle``) instead of made from nothing.
+    """
+    kept = recycle_generation(gen, lock, layout_key(base, prefix)) if recycle else {}
+    if not recycle:
+        gen.mkdir()
     current = prefix.resolve() if state is not None else None
-    installed: dict[NormalizedName, InstalledPackage] = {}
+    installed: dict[NormalizedName, InstalledPackage] = dict(kept)
     placement: dict[str, int] = {}
-    to_install = list(p.to_install)
+    if kept:
+        placement[HARDLINK] = sum(len(pkg.files) for pkg in kept.values())
+    to_install = [pkg for pkg in p.to_install if pkg.name not in kept]
     if p.rebuild is None and state is not None and current is not None:
         made: set[str] = set()
         for pkg in p.unchanged:
             old = state.by_name[pkg.name]
+            if pkg.name in kept:
+                continue
             if _reuse(current, gen, old, placement, made):
                 installed[pkg.name] = old
             else:
@@ -91,14 +104,8 @@ def build(
 
     need = to_install
     if store is not None:
-        ready, damaged = check_entries(store, [pkg.file.sha256 for pkg in to_install])
-        for pkg in to_install:
-            why = damaged.get(pkg.file.sha256)
-            if why is not None:
-                # Never linked into another generation: unpacked again from the wheel.
-                report(f"{pkg.name}: its entry in the store is damaged ({why}); unpacking again")
-                store.discard(pkg.file.sha256)
-        need = [pkg for pkg in to_install if pkg.file.sha256 not in ready]
+        # Entries are read and checked (Entry.damage) by the workers that link them.
+        need = [pkg for pkg in to_install if not has_entry(store, pkg.file.sha256)]
     paths = _fetch(fetch, [pkg.file for pkg in need])
     boot = boot_dir(gen)
     site_dirs = sorted({base.scheme["purelib"], base.scheme["platlib"]})
@@ -140,6 +147,7 @@ def build(
             meanwhile,
             progress=progress,
             store=store,
+            fetch=fetch,
         )
         if compiler is not None:
             # Everything else compileall would find: reused packages (their byte-code is
@@ -171,30 +179,114 @@ def build(
     return warnings
 
 
+def recycle_generation(
+    gen: Path, lock: Lock, layout: Mapping[str, Any]
+) -> dict[NormalizedName, InstalledPackage]:
+    """Trim the retired generation at ``gen`` to the packages ``lock`` keeps; those packages.
+
+    A package is kept when the lock has it from the same file (and URL) and each of its
+    files is still a regular file; every other file goes: the files of the packages the
+    lock changes or drops (with their byte-code), and the files no package installed (the
+    current generation's are carried over again). Its state and bootstrap go too, to be
+    written again. A spare made for another layout is emptied. A re-sync that changes one
+    package then touches that package's files, not every file of the prefix.
+    """
+    old = read_state_file(gen / STATE_DIRNAME / STATE_FILE)
+    shutil.rmtree(gen / STATE_DIRNAME, ignore_errors=True)
+    if old is None or dict(old.layout) != dict(layout):
+        shutil.rmtree(gen)
+        gen.mkdir()
+        return {}
+    root = str(gen) + os.sep
+    wanted = lock.by_name
+    kept: dict[NormalizedName, InstalledPackage] = {}
+    doomed: list[str] = []
+    for pkg in old.packages:
+        new = wanted.get(pkg.name)
+        if (
+            new is not None
+            and new.file.sha256 == pkg.sha256
+            and new.direct_url == pkg.url
+            and all(_inside(rel) and _regular(root + rel) for rel in pkg.files)
+        ):
+            kept[pkg.name] = pkg
+        else:
+            doomed.extend(pkg.files)
+    doomed.extend(foreign_files(gen, old))
+    emptied: set[str] = set()
+    compiled: dict[str, list[str]] = {}
+    for rel in doomed:
+        if not _inside(rel):
+            continue  # never removed through a path that leaves the generation
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            os.unlink(root + rel)  # noqa: PTH108
+        head, _, name = rel.rpartition("/")
+        if head:
+            emptied.add(head)
+        if name.endswith(".py"):
+            cache = head + "/__pycache__" if head else "__pycache__"
+            names = compiled.get(cache)
+            if names is None:
+                names = compiled[cache] = _byte_code(root + cache)
+            stem = name[:-3] + "."
+            for pyc in names:
+                if pyc.startswith(stem) and len(pyc) >= len(stem) + 5:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(root + cache + "/" + pyc)  # noqa: PTH108
+            emptied.add(cache)
+    # Directories left empty go, deepest first (a directory still holding files stays).
+    for rel in sorted(_with_parents(emptied), key=lambda d: d.count("/"), reverse=True):
+        with contextlib.suppress(OSError):
+            os.rmdir(root + rel)  # noqa: PTH106
+    return kept
+
+
+def _inside(rel: str) -> bool:
+    """A relative path that stays below its root (a state file is read, not trusted)."""
+    return bool(rel) and not rel.startswith("/") and ".." not in rel.split("/")
+
+
+def _regular(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _with_parents(directories: AbstractSet[str]) -> set[str]:
+    out: set[str] = set()
+    for d in directories:
+        while d and d not in out:
+            out.add(d)
+            d = d.rpartition("/")[0]
+    return out
+
+
 def foreign_files(generation: Path, state: GenerationState) -> list[str]:
     """Files in ``generation`` that no package in ``state`` installed (relative paths).
 
     Byte-code caches and overlock's own ``.overlock/`` are not counted: they belong to the
-    files next to them, or to overlock.
+    files next to them, or to overlock. A symbolic link is a file here, never followed.
+    One ``scandir`` per directory and no ``stat`` (the entries' types are enough): this
+    runs on every sync that changes something, over every directory of the prefix.
     """
     known: set[str] = set()
     for pkg in state.packages:
         known.update(pkg.files)
     out: list[str] = []
-    for root, dirs, files in os.walk(generation):
-        rel_root = os.path.relpath(root, generation)
-        rel_root = "" if rel_root == "." else rel_root + "/"
-        keep_dirs = []
-        for d in dirs:
-            rel = rel_root + d
-            if rel == STATE_DIRNAME or d == "__pycache__":
-                continue
-            if os.path.islink(os.path.join(root, d)):  # noqa: PTH114, PTH118
-                out.append(rel)  # a symlink is a file here; never descend into it
-            else:
-                keep_dirs.append(d)
-        dirs[:] = keep_dirs
-        out.extend(rel_root + f for f in files if rel_root + f not in known)
+    root = str(generation) + os.sep
+    todo = [""]
+    while todo:
+        rel_root = todo.pop()
+        with os.scandir(root + rel_root if rel_root else root) as entries:
+            for entry in entries:
+                rel = rel_root + entry.name
+                if (entry.name == "__pycache__" or rel == STATE_DIRNAME) and entry.is_dir():
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    todo.append(rel + "/")
+                elif rel not in known:
+                    out.append(rel)
     return sorted(out)
 
 
@@ -379,25 +471,26 @@ def _install_all(
     *,
     progress: ProgressFactory | None = None,
     store: Store | None = None,
+    fetch: Fetch | None = None,
 ) -> None:
     """Install ``packages`` into ``gen`` a few at a time, the biggest wheels first.
 
     ``meanwhile()`` runs in this thread once every wheel is queued; ``done(package, files,
     counts)`` runs in this thread as each one completes (``counts``: how its files were
     placed). With a ``store``, each wheel is unpacked into it (those without a path in
-    ``paths`` are there already) and linked from it. Each wheel is hashed as it is read and must
-    match the lock (HashMismatchError), so unverified bytes are never installed. On the
-    first error the wheels not started yet are dropped, the running ones finish, and the
-    error is raised.
+    ``paths`` are there already) and linked from it; a worker that finds an entry damaged
+    discards it, and the wheel is then fetched (``fetch``) and unpacked again. Each wheel is
+    hashed as it is read and must match the lock (HashMismatchError), so unverified bytes
+    are never installed. On the first error the wheels not started yet are dropped, the
+    running ones finish, and the error is raised.
     """
     if not packages:
         meanwhile()
         return
     order = sorted(packages, key=lambda p: (-(p.file.size or 0), p.name))
     with install_pool(install_workers(len(order))) as pool:
-        futures: dict[Future[Placed], LockedPackage] = {}
-        for pkg in order:
-            report(f"installing {pkg.name} {pkg.version}")
+
+        def submit(pkg: LockedPackage, wheel: Path | None) -> Future[Placed]:
             common: dict[str, Any] = {
                 "prefix": prefix,
                 "direct_url": pkg.direct_url,
@@ -405,28 +498,45 @@ def _install_all(
                 "requested": bool(pkg.requested),
             }
             if store is not None:
-                wheel = paths.get(pkg.file.sha256)
-                future = pool.submit(
+                return pool.submit(
                     install_entry, store.root, pkg.file.sha256, wheel, gen, base, **common
                 )
-            else:
-                wheel = paths[pkg.file.sha256]
-                future = pool.submit(
-                    _install_unstored, wheel, gen, base, sha256=pkg.file.sha256, **common
-                )
-            futures[future] = pkg
+            assert wheel is not None
+            return pool.submit(
+                _install_unstored, wheel, gen, base, sha256=pkg.file.sha256, **common
+            )
+
+        futures: dict[Future[Placed], LockedPackage] = {}
+        for pkg in order:
+            report(f"installing {pkg.name} {pkg.version}")
+            futures[submit(pkg, paths.get(pkg.file.sha256))] = pkg
         counter = progress("installing", len(order)) if progress is not None else None
         try:
             meanwhile()
             with counter if counter is not None else contextlib.nullcontext():
-                for future in as_completed(futures):
-                    pkg = futures[future]
-                    result = future.result()
-                    if result.unpacked:
-                        report(f"unpacked {pkg.name} {pkg.version} into the store")
-                    done(pkg, result.files, result.counts)
-                    if counter is not None:
-                        counter.advance(f"{pkg.name} {pkg.version}")
+                pending = set(futures)
+                while pending:
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        pkg = futures[future]
+                        result = future.result()
+                        if result.damaged is not None:
+                            report(
+                                f"{pkg.name}: its entry in the store is damaged"
+                                f" ({result.damaged}); unpacking again"
+                            )
+                            wheel = _fetch(fetch, [pkg.file])[pkg.file.sha256] if fetch else None
+                            if wheel is None:
+                                raise SyncError(f"{pkg.name}: its entry in the store is damaged")
+                            again = submit(pkg, wheel)
+                            futures[again] = pkg
+                            pending.add(again)
+                            continue
+                        if result.unpacked:
+                            report(f"unpacked {pkg.name} {pkg.version} into the store")
+                        done(pkg, result.files, result.counts)
+                        if counter is not None:
+                            counter.advance(f"{pkg.name} {pkg.version}")
         except BrokenExecutor as exc:
             pool.shutdown(wait=True, cancel_futures=True)
             raise SyncError(f"a process installing wheels died: {exc}") from exc

@@ -44,7 +44,7 @@ import posixpath
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -306,6 +306,9 @@ class Placed:
     files: list[str]
     counts: dict[str, int]
     unpacked: bool  # the wheel was unpacked into the store by this call
+    # Why the entry could not be used (it was discarded; nothing was placed): the caller
+    # installs the wheel again, with its file. None when it was placed.
+    damaged: str | None = None
 
 
 def install_entry(
@@ -322,10 +325,12 @@ def install_entry(
 ) -> Placed:
     """Install the wheel with ``sha256`` under ``target`` from the store at ``store_root``.
 
-    ``wheel``: the wheel file, unpacked into the store first (None: the entry must be there
-    already, checked by the caller with ``Entry.damage``). Otherwise as ``install_wheel``:
-    the same files, RECORD and launchers, except that the wheel's members are linked (or
-    cloned, or copied) from the store instead of written, and are read-only.
+    ``wheel``: the wheel file, unpacked into the store first when its entry is not there
+    (None: the entry must be there; it is checked here with ``Entry.damage``, in the worker
+    that links it, and a damaged one is discarded and reported in ``Placed.damaged`` with
+    nothing placed). Otherwise as ``install_wheel``: the same files, RECORD and launchers,
+    except that the wheel's members are linked (or cloned, or copied) from the store instead
+    of written, and are read-only.
     """
     store = Store(store_root)
     unpacked = False
@@ -337,7 +342,12 @@ def install_entry(
     else:
         found = store.get(sha256)
         if found is None:
-            raise SyncError(f"the store has no entry for {sha256} any more", hint="sync again")
+            return Placed([], {}, unpacked=False, damaged="its entry is unreadable")
+        why = found.damage()
+        if why is not None:
+            # Never linked into another generation: unpacked again from the wheel.
+            store.discard(sha256)
+            return Placed([], {}, unpacked=False, damaged=why)
         entry = found
     destination = overlay_destination(base, target, entry.name, prefix)
     placer = Placer()
@@ -390,17 +400,6 @@ def install_entry(
     return Placed(sorted(destination.files), counts, unpacked)
 
 
-def check_entries(store: Store, sha256s: Sequence[str]) -> tuple[dict[str, Entry], dict[str, str]]:
-    """Which of ``sha256s`` have an intact entry; the damaged ones, each with the reason."""
-    ready: dict[str, Entry] = {}
-    damaged: dict[str, str] = {}
-    for sha in sha256s:
-        entry = store.get(sha)
-        if entry is None:
-            continue
-        why = entry.damage()
-        if why is None:
-            ready[sha] = entry
-        else:
-            damaged[sha] = why
-    return ready, damaged
+def has_entry(store: Store, sha256: str) -> bool:
+    """Whether the store holds a sealed entry for ``sha256`` (not read, not checked)."""
+    return os.path.isfile(store.entry_dir(sha256) / ENTRY_FILE)  # noqa: PTH113

@@ -55,8 +55,27 @@ def next_generation(root: Path) -> int:
     return max(numbers) + 1
 
 
-def prune(root: Path, keep: set[int]) -> None:
-    """Remove generations not in ``keep`` and leftovers of interrupted syncs."""
+SPARE = "spare"  # a retired generation, for the next sync to recycle (generation.recycle)
+
+
+def prune(root: Path, keep: set[int], *, spare: bool = False) -> None:
+    """Remove generations not in ``keep`` and leftovers of interrupted syncs.
+
+    ``spare``: the newest generation not kept is renamed to ``SPARE`` instead (replacing an
+    older spare): the next sync recycles it rather than link every file again, and deleting
+    its ~10,000 files no longer costs this sync a third of a second.
+    """
+    retired = sorted(
+        (n, entry)
+        for entry in root.iterdir()
+        if (n := gen_number(entry.name)) is not None and n not in keep
+    )
+    if spare and retired:
+        _, newest = retired.pop()
+        old = root / SPARE
+        if os.path.lexists(old):
+            old.rename(root / f"trash-{SPARE}-{os.getpid()}")
+        newest.rename(old)
     for entry in sorted(root.iterdir()):
         n = gen_number(entry.name)
         partial = entry.name.endswith(".partial") or entry.name.startswith("trash-")

@@ -218,6 +218,12 @@ def test_a_resync_recycles_the_retired_generation_keeping_only_what_the_lock_kee
     gens = sorted(p.name for p in state_root(prefix).iterdir() if p.name.startswith("gen-"))
     assert gens == ["gen-3", "gen-4"] and spare.is_dir()  # gen-2 is the spare now
     assert rollback(prefix) == 3
+    # A spare whose state cannot be read keeps nothing: the sync builds from nothing.
+    (spare / STATE_DIRNAME / STATE_FILE).write_text("{not json")
+    again = sync(make_lock(a3, b1), env, prefix, fetch=fetch)
+    assert again.changed and current_generation(prefix) == again.generation
+    assert site_dists(prefix, env) == {"alpha": "3.0", "beta": "1.0"}
+    assert not (site / "gamma").exists() and not (site / "mine.txt").exists()
 
 
 def test_replace_shares_unchanged_files_by_hard_link(

@@ -191,7 +191,10 @@ def recycle_generation(
     written again. A spare made for another layout is emptied. A re-sync that changes one
     package then touches that package's files, not every file of the prefix.
     """
-    old = read_state_file(gen / STATE_DIRNAME / STATE_FILE)
+    try:
+        old = read_state_file(gen / STATE_DIRNAME / STATE_FILE)
+    except SyncError:  # unreadable: nothing in it is known, so nothing is kept
+        old = None
     shutil.rmtree(gen / STATE_DIRNAME, ignore_errors=True)
     if old is None or dict(old.layout) != dict(layout):
         shutil.rmtree(gen)

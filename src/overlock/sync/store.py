@@ -231,7 +231,11 @@ def _unpack(wheel: Path, data: bytes, sha256: str, tmp: Path) -> Entry:
     # Paths are checked against tree/ alone: what an entry may not hold in a prefix (the
     # state directory, a path out of a scheme) is checked when it is placed.
     destination = OverlayDestination(
-        scheme_dict={_TREE: str(tree)}, interpreter="", script_kind="posix", target=str(tmp)
+        scheme_dict={_TREE: str(tree)},
+        interpreter="",
+        script_kind="posix",
+        target=str(tmp),
+        sealed={},  # each file written read-only, its stat key kept (no chmod, no stat)
     )
     files: list[tuple[str, str, str, str, int]] = []
     with install_errors(wheel.name, tmp), zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -250,8 +254,10 @@ def _unpack(wheel: Path, data: bytes, sha256: str, tmp: Path) -> Entry:
             assert record.hash_ is not None and record.size is not None
             scheme, rel = _scheme_of(path, data_dir, root_scheme)
             files.append((path, scheme, rel, record.hash_.value, record.size))
+    keys = destination.sealed
+    assert keys is not None
     sealed = tuple(
-        StoredFile(path, scheme, rel, digest, size, *_seal(tree / path))
+        StoredFile(path, scheme, rel, digest, size, *keys[path])
         for path, scheme, rel, digest, size in files
     )
     entry = Entry(
@@ -267,15 +273,6 @@ def _unpack(wheel: Path, data: bytes, sha256: str, tmp: Path) -> Entry:
     (tmp / ENTRY_FILE).write_text(text, encoding="utf-8")
     os.chmod(tmp / ENTRY_FILE, 0o444)  # noqa: PTH101
     return entry
-
-
-def _seal(path: Path) -> tuple[int, int, int]:
-    """Make ``path`` read-only (keeping its executable bits); its stat key afterwards."""
-    st = os.lstat(path)
-    mode = 0o555 if st.st_mode & 0o100 else 0o444
-    os.chmod(path, mode)  # noqa: PTH101
-    st = os.lstat(path)
-    return (st.st_ino, st.st_mtime_ns, st.st_mode)
 
 
 def _scheme_of(path: str, data_dir: str, root_scheme: str) -> tuple[str, str]:

@@ -226,6 +226,26 @@ def test_a_resync_recycles_the_retired_generation_keeping_only_what_the_lock_kee
     assert not (site / "gamma").exists() and not (site / "mine.txt").exists()
 
 
+def test_a_reused_file_replaced_by_a_symbolic_link_is_installed_again_not_linked(
+    shadow_base: Base, make_wheel: MakeWheel, tmp_path: Path
+) -> None:
+    env = probe(shadow_base.prefix)
+    prefix = tmp_path / "ov"
+    b1 = make_wheel(name="beta", version="1.0")
+    sync(make_lock(b1), env, prefix, fetch=FileFetcher())
+    module = prefix / env.scheme["purelib"] / "beta" / "__init__.py"
+    shipped = module.read_bytes()
+    elsewhere = tmp_path / "elsewhere.py"
+    elsewhere.write_text("print('not beta')\n")
+    module.unlink()
+    module.symlink_to(elsewhere)
+
+    sync(make_lock(b1, make_wheel(name="gamma", version="1.0")), env, prefix, fetch=FileFetcher())
+
+    assert not module.is_symlink() and module.read_bytes() == shipped
+    assert elsewhere.stat().st_nlink == 1
+
+
 def test_replace_shares_unchanged_files_by_hard_link(
     shadow_base: Base, make_wheel: MakeWheel, tmp_path: Path
 ) -> None:

@@ -11,6 +11,7 @@ import stat
 from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, wait
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -88,18 +89,21 @@ def build(
     if kept:
         placement[HARDLINK] = sum(len(pkg.files) for pkg in kept.values())
     to_install = [pkg for pkg in p.to_install if pkg.name not in kept]
-    if p.rebuild is None and state is not None and current is not None:
+    # One walk of the current generation: which of its files are regular ones (to reuse),
+    # and which no package installed (to carry over).
+    scan = scan_generation(current) if current is not None and state is not None else None
+    if p.rebuild is None and state is not None and current is not None and scan is not None:
         made: set[str] = set()
         for pkg in p.unchanged:
             old = state.by_name[pkg.name]
             if pkg.name in kept:
                 continue
-            if _reuse(current, gen, old, placement, made):
+            if _reuse(current, gen, old, placement, made, scan.regular):
                 installed[pkg.name] = old
             else:
                 report(f"{pkg.name}: files missing from the current generation; reinstalling")
                 to_install.append(pkg)
-    foreign = foreign_files(current, state) if current is not None and state else []
+    foreign = scan.foreign(state) if scan is not None and state is not None else []
     foreign_notes = _carry_foreign(current, gen, prefix, foreign, keep_foreign, report)
 
     need = to_install
@@ -202,6 +206,7 @@ def recycle_generation(
         return {}
     root = str(gen) + os.sep
     wanted = lock.by_name
+    scan = scan_generation(gen)
     kept: dict[NormalizedName, InstalledPackage] = {}
     doomed: list[str] = []
     for pkg in old.packages:
@@ -210,12 +215,12 @@ def recycle_generation(
             new is not None
             and new.file.sha256 == pkg.sha256
             and new.direct_url == pkg.url
-            and all(_inside(rel) and _regular(root + rel) for rel in pkg.files)
+            and all(rel in scan.regular for rel in pkg.files)  # found below gen: inside it
         ):
             kept[pkg.name] = pkg
         else:
             doomed.extend(pkg.files)
-    doomed.extend(foreign_files(gen, old))
+    doomed.extend(scan.foreign(old))
     emptied: set[str] = set()
     compiled: dict[str, list[str]] = {}
     for rel in doomed:
@@ -249,13 +254,6 @@ def _inside(rel: str) -> bool:
     return bool(rel) and not rel.startswith("/") and ".." not in rel.split("/")
 
 
-def _regular(path: str) -> bool:
-    try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
-    except OSError:
-        return False
-
-
 def _with_parents(directories: AbstractSet[str]) -> set[str]:
     out: set[str] = set()
     for d in directories:
@@ -265,18 +263,28 @@ def _with_parents(directories: AbstractSet[str]) -> set[str]:
     return out
 
 
-def foreign_files(generation: Path, state: GenerationState) -> list[str]:
-    """Files in ``generation`` that no package in ``state`` installed (relative paths).
+@dataclass(frozen=True)
+class Scan:
+    """What a generation holds, by one walk: paths relative to it, byte-code caches and
+    overlock's own ``.overlock/`` left out, symbolic links never followed."""
 
-    Byte-code caches and overlock's own ``.overlock/`` are not counted: they belong to the
-    files next to them, or to overlock. A symbolic link is a file here, never followed.
-    One ``scandir`` per directory and no ``stat`` (the entries' types are enough): this
-    runs on every sync that changes something, over every directory of the prefix.
-    """
-    known: set[str] = set()
-    for pkg in state.packages:
-        known.update(pkg.files)
-    out: list[str] = []
+    regular: frozenset[str]  # regular files
+    others: tuple[str, ...]  # anything else that is not a directory: symbolic links, ...
+
+    def foreign(self, state: GenerationState) -> list[str]:
+        """The entries no package in ``state`` installed."""
+        known: set[str] = set()
+        for pkg in state.packages:
+            known.update(pkg.files)
+        return sorted(p for p in (*self.regular, *self.others) if p not in known)
+
+
+def scan_generation(generation: Path) -> Scan:
+    """Walk ``generation``: one ``scandir`` per directory and no ``stat`` (the entries'
+    types are enough); this runs on every sync that changes something, over every
+    directory of the prefix, and replaces a ``stat`` per file reused."""
+    regular: set[str] = set()
+    others: list[str] = []
     root = str(generation) + os.sep
     todo = [""]
     while todo:
@@ -288,9 +296,20 @@ def foreign_files(generation: Path, state: GenerationState) -> list[str]:
                     continue
                 if entry.is_dir(follow_symlinks=False):
                     todo.append(rel + "/")
-                elif rel not in known:
-                    out.append(rel)
-    return sorted(out)
+                elif entry.is_file(follow_symlinks=False):
+                    regular.add(rel)
+                else:
+                    others.append(rel)
+    return Scan(frozenset(regular), tuple(others))
+
+
+def foreign_files(generation: Path, state: GenerationState) -> list[str]:
+    """Files in ``generation`` that no package in ``state`` installed (relative paths).
+
+    Byte-code caches and overlock's own ``.overlock/`` are not counted: they belong to the
+    files next to them, or to overlock. A symbolic link is a file here, never followed.
+    """
+    return scan_generation(generation).foreign(state)
 
 
 def _carry_foreign(
@@ -373,25 +392,27 @@ def _check_imports(
 
 
 def _reuse(
-    current: Path, gen: Path, old: InstalledPackage, counts: dict[str, int], made: set[str]
+    current: Path,
+    gen: Path,
+    old: InstalledPackage,
+    counts: dict[str, int],
+    made: set[str],
+    regular: AbstractSet[str],
 ) -> bool:
     """Hard-link (or copy) ``old``'s files, and their byte-code, from ``current`` into ``gen``.
 
     ``counts``: how many of ``old``'s files were linked and copied, added to. ``made``: the
-    directories of ``gen`` known to exist, added to. Plain strings, one ``lstat`` and one
-    ``link`` per file: this runs for every file a re-sync keeps (pathlib, a ``mkdir`` and a
-    ``glob`` per file took a re-sync of one package of 54 four times as long as linking).
+    directories of ``gen`` known to exist, added to. ``regular``: the regular files of
+    ``current`` (``scan_generation``). Plain strings, one ``link`` per file: this runs for
+    every file a re-sync keeps (pathlib, a ``mkdir`` and a ``glob`` per file took a re-sync
+    of one package of 54 four times as long as linking).
     """
     src_root, dst_root = str(current) + os.sep, str(gen) + os.sep
-    for rel in old.files:
-        # lstat: a file someone replaced by a symbolic link is reinstalled, never linked
-        # (a hard link to the link's target would tie the overlay to that file, the base's
-        # maybe).
-        try:
-            if not stat.S_ISREG(os.lstat(src_root + rel).st_mode):
-                return False
-        except OSError:
-            return False
+    # Only regular files: one someone replaced by a symbolic link is reinstalled, never
+    # linked (a hard link to the link's target would tie the overlay to that file, the
+    # base's maybe).
+    if not all(rel in regular for rel in old.files):
+        return False
     caches: dict[str, list[str]] = {}  # directory -> the byte-code files of its __pycache__
     for rel in old.files:
         way = _link_in(src_root + rel, dst_root + rel, made)

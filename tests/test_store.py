@@ -306,6 +306,31 @@ def test_two_unpacks_of_one_wheel_leave_one_entry(make_wheel: MakeWheel, tmp_pat
     assert store.add(wheel, sha).root == won.root
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o277])
+def test_stored_files_are_read_only_whatever_the_umask(
+    make_wheel: MakeWheel, tmp_path: Path, umask: int
+) -> None:
+    source = make_wheel(name="beta", version="1.0", files={"beta/__init__.py": "x = 1\n"})
+    # The same wheel with one member marked executable in the archive.
+    wheel = tmp_path / source.name
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(wheel, "w") as new:
+        for info in old.infolist():
+            if info.filename == "beta/__init__.py":
+                info.external_attr = (stat.S_IFREG | 0o755) << 16
+            new.writestr(info, old.read(info))
+    sha = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    old_umask = os.umask(umask)
+    try:
+        entry = Store(tmp_path / "store").add(wheel, sha)
+    finally:
+        os.umask(old_umask)
+    modes = {f.path: stat.S_IMODE(os.lstat(entry.tree / f.path).st_mode) for f in entry.files}
+    assert modes.pop("beta/__init__.py") == 0o555
+    assert modes and set(modes.values()) == {0o444}
+    # The stat keys recorded are the files' own: the entry is intact.
+    assert entry.damage() is None
+
+
 def _hostile_wheel(path: Path, members: dict[str, bytes]) -> Path:
     """A wheel whose RECORD truthfully lists ``members`` (name, hash and size)."""
     import base64

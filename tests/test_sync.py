@@ -5,7 +5,9 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -23,9 +25,15 @@ from harness.bases import Base, MakeBase, clean_env
 from harness.wheels import MakeWheel
 from overlock.base.env import BaseEnv, probe
 from overlock.errors import BadInputError, HashMismatchError, SyncError
-from overlock.lock.pylock import Lock, LockedFile, LockedPackage
+from overlock.lock.pylock import Lock, LockedFile, LockedPackage, lock_hash, same_lock
 from overlock.prefix.activate import overlay_environ
-from overlock.prefix.state import current_generation, read_state, state_root
+from overlock.prefix.state import (
+    STATE_DIRNAME,
+    STATE_FILE,
+    current_generation,
+    read_state,
+    state_root,
+)
 from overlock.sync.engine import plan, rollback, sync
 from overlock.sync.generation import foreign_files
 from overlock.sync.install import install_wheel
@@ -174,6 +182,70 @@ def test_resync_add_remove_upgrade_downgrade_is_exact(
     assert shadow_base.checksum() == before
 
 
+def test_a_resync_recycles_the_retired_generation_keeping_only_what_the_lock_keeps(
+    shadow_base: Base, make_wheel: MakeWheel, tmp_path: Path
+) -> None:
+    env = probe(shadow_base.prefix)
+    prefix = tmp_path / "ov"
+    site = prefix / env.scheme["purelib"]
+    fetch = FileFetcher()
+    a2, a3 = make_wheel(name="alpha", version="2.0"), make_wheel(name="alpha", version="3.0")
+    b1, c1 = make_wheel(name="beta", version="1.0"), make_wheel(name="gamma", version="1.0")
+    sync(make_lock(a2, b1, c1), env, prefix, fetch=fetch)  # gen-1
+    first = (site / "alpha" / "__init__.py").stat().st_ino
+    (site / "mine.txt").write_text("a file of the user's")
+    sync(make_lock(a3, b1), env, prefix, fetch=fetch)  # gen-2: mine.txt carried over
+    assert (site / "mine.txt").exists()
+    (site / "mine.txt").unlink()  # ... and deleted there
+    sync(make_lock(a3, b1, make_wheel(name="delta", version="0.1")), env, prefix, fetch=fetch)
+    spare = state_root(prefix) / "spare"  # gen-1, retired: gen-3 and gen-2 are kept
+    assert spare.is_dir() and (spare / env.scheme["purelib"] / "gamma").is_dir()
+
+    result = sync(make_lock(a2, b1), env, prefix, fetch=fetch)  # gen-4, from the spare
+
+    assert result.generation == 4 and current_generation(prefix) == 4
+    # alpha 2.0 was kept from the spare: neither fetched nor installed again.
+    assert (site / "alpha" / "__init__.py").stat().st_ino == first
+    assert a2.name not in fetch.calls[-1]
+    assert site_dists(prefix, env) == {"alpha": "2.0", "beta": "1.0"}
+    # What the lock dropped went, byte-code and directories too; the file the user deleted
+    # from the current generation did not come back from the spare.
+    assert not (site / "gamma").exists() and not (site / "delta").exists()
+    assert not (site / "mine.txt").exists()
+    assert foreign_files(prefix.resolve(), read_state(prefix)) == []  # type: ignore[arg-type]
+    out = run_overlay(env, prefix, "import alpha, beta; print(alpha.__version__)")
+    assert out.stdout.split() == ["2.0"], out.stderr
+    gens = sorted(p.name for p in state_root(prefix).iterdir() if p.name.startswith("gen-"))
+    assert gens == ["gen-3", "gen-4"] and spare.is_dir()  # gen-2 is the spare now
+    assert rollback(prefix) == 3
+    # A spare whose state cannot be read keeps nothing: the sync builds from nothing.
+    (spare / STATE_DIRNAME / STATE_FILE).write_text("{not json")
+    again = sync(make_lock(a3, b1), env, prefix, fetch=fetch)
+    assert again.changed and current_generation(prefix) == again.generation
+    assert site_dists(prefix, env) == {"alpha": "3.0", "beta": "1.0"}
+    assert not (site / "gamma").exists() and not (site / "mine.txt").exists()
+
+
+def test_a_reused_file_replaced_by_a_symbolic_link_is_installed_again_not_linked(
+    shadow_base: Base, make_wheel: MakeWheel, tmp_path: Path
+) -> None:
+    env = probe(shadow_base.prefix)
+    prefix = tmp_path / "ov"
+    b1 = make_wheel(name="beta", version="1.0")
+    sync(make_lock(b1), env, prefix, fetch=FileFetcher())
+    module = prefix / env.scheme["purelib"] / "beta" / "__init__.py"
+    shipped = module.read_bytes()
+    elsewhere = tmp_path / "elsewhere.py"
+    elsewhere.write_text("print('not beta')\n")
+    module.unlink()
+    module.symlink_to(elsewhere)
+
+    sync(make_lock(b1, make_wheel(name="gamma", version="1.0")), env, prefix, fetch=FileFetcher())
+
+    assert not module.is_symlink() and module.read_bytes() == shipped
+    assert elsewhere.stat().st_nlink == 1
+
+
 def test_replace_shares_unchanged_files_by_hard_link(
     shadow_base: Base, make_wheel: MakeWheel, tmp_path: Path
 ) -> None:
@@ -214,6 +286,33 @@ def test_noop_is_instant_and_fetches_nothing(
     assert [p.name for p in dry.plan.add] == ["gamma"]
     assert [p.name for p in dry.plan.remove] == ["beta"]
     assert current_generation(prefix) == 1
+
+
+def test_a_prefix_synced_before_the_lock_hash_changed_is_still_current(
+    shadow_base: Base, make_wheel: MakeWheel, tmp_path: Path
+) -> None:
+    env = probe(shadow_base.prefix)
+    prefix = tmp_path / "ov"
+    lock = make_lock(make_wheel(name="beta", version="1.0"))
+    sync(lock, env, prefix, fetch=FileFetcher())
+    # As an earlier overlock recorded it: a digest of the lock's TOML text.
+    state_file = prefix / STATE_DIRNAME / STATE_FILE
+    data = json.loads(state_file.read_text())
+    legacy = "sha256:" + hashlib.sha256(lock.dumps().encode()).hexdigest()
+    data["lock-hash"] = legacy
+    state_file.write_text(json.dumps(data))
+
+    again = sync(lock, env, prefix, fetch=FileFetcher())
+
+    assert not again.changed and again.generation == 1
+    # Kept as it was: an overlay above this one locked against a fingerprint made of it.
+    assert json.loads(state_file.read_text())["lock-hash"] == legacy
+    state = read_state(prefix)
+    assert state is not None and same_lock(state.lock_hash, lock)
+    # Another lock text for the same packages: the new kind of hash is recorded.
+    other = dataclasses.replace(lock, manifest_hash="sha256:other")
+    assert not sync(other, env, prefix, fetch=FileFetcher()).changed
+    assert json.loads(state_file.read_text())["lock-hash"] == lock_hash(other)
 
 
 def test_hash_mismatch_switches_nothing(

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 import pytest
 import tomlkit
 from packaging.pylock import Pylock
 
+from overlock.errors import StaleLockError
 from overlock.lock.make import lock_overlay
-from overlock.lock.pylock import Lock
+from overlock.lock.pylock import LOCK_HASH_PREFIX, Lock, lock_hash, same_lock
 
 from .values import MemorySource, dist, make_base, make_manifest
 
@@ -73,3 +75,44 @@ def test_the_base_list_is_written_as_tomlkit_writes_a_multiline_array(
     text = lock.dumps()
     assert "distributions = " + expected in text
     assert Lock.loads(text).base_distributions == tuple(sorted(listed))
+
+
+def test_the_lock_hash_follows_every_written_fact_without_rendering_toml() -> None:
+    lock = _lock()
+    again = Lock.loads(lock.dumps())
+    assert lock_hash(again) == lock_hash(lock)
+    assert lock_hash(lock).startswith(LOCK_HASH_PREFIX)
+    # Anything the file would say differently changes the hash; the order of the base's
+    # list does not (the file sorts it).
+    changed = [
+        dataclasses.replace(lock, manifest_hash="sha256:other"),
+        dataclasses.replace(lock, base_distributions=("a==1",)),
+        dataclasses.replace(lock, base_distributions=()),
+        dataclasses.replace(lock, base_distributions=None),
+        dataclasses.replace(lock, packages=lock.packages[:1]),
+    ]
+    hashes = {lock_hash(lock), *(lock_hash(c) for c in changed)}
+    assert len(hashes) == len(changed) + 1
+    listed = dataclasses.replace(lock, base_distributions=("b==1", "a==1"))
+    assert lock_hash(listed) == lock_hash(
+        dataclasses.replace(listed, base_distributions=("a==1", "b==1"))
+    )
+
+
+def test_a_lock_hash_recorded_by_an_earlier_overlock_is_still_recognised() -> None:
+    lock, other = _lock(), dataclasses.replace(_lock(), manifest_hash="sha256:other")
+    # What generations synced before the hash changed hold: a digest of the TOML text.
+    legacy = "sha256:" + hashlib.sha256(lock.dumps().encode()).hexdigest()
+    assert same_lock(legacy, lock)
+    assert not same_lock(legacy, other)
+    assert same_lock(lock_hash(lock), lock)
+    assert not same_lock(lock_hash(other), lock)
+
+
+def test_reading_a_lock_takes_the_standard_toml_parser() -> None:
+    text = _lock().dumps()
+    with pytest.raises(StaleLockError, match="not valid TOML"):
+        Lock.loads(text.replace("[[packages]]", "[[packages]", 1))
+    # A key twice: tomllib refuses it (tomlkit's document would keep the last one).
+    with pytest.raises(StaleLockError, match="not valid TOML"):
+        Lock.loads(text.replace("lock-version = ", 'lock-version = "1.0"\nlock-version = ', 1))

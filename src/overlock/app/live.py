@@ -13,7 +13,7 @@ from overlock.app.overlay import Overlay, seen_base
 from overlock.base.env import BaseEnv
 from overlock.base.probe_cache import probe_cached
 from overlock.errors import BadInputError, OverlockError
-from overlock.lock.pylock import lock_hash
+from overlock.lock.pylock import same_lock
 from overlock.manifest.model import Manifest
 from overlock.prefix.state import read_state
 
@@ -60,7 +60,7 @@ def behind(overlay: Overlay, prefix: Path) -> str | None:
             f"{prefix} belongs to another overlay: it was synced from"
             f" {state.owner}, not from {overlay.manifest.path}"
         )
-    if state is None or lock is None or state.lock_hash == lock_hash(lock):
+    if state is None or lock is None or same_lock(state.lock_hash, lock):
         return None
     return (
         f"{prefix} was synced from an earlier {overlay.lock_path.name};"

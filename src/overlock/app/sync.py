@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from overlock.app.live import live_base
-from overlock.app.lock import lazy_index
 from overlock.app.overlay import IndexOptions, Overlay
 from overlock.base.env import BaseEnv
 from overlock.dists.types import DistFile
@@ -119,7 +118,9 @@ def with_built_sources(
     """Build (or take from the cache) the wheel of every source in the lock."""
     if not any(p.needs_build for p in lock.packages):
         return lock
-    from overlock.build.sources import build_sources  # the build stack, only when needed
+    # The build stack (and app.lock's, with the resolver's), only when there is a source.
+    from overlock.app.lock import lazy_index
+    from overlock.build.sources import build_sources
 
     with lazy_index(lambda: overlay.index(base)) as index:
         return build_sources(

@@ -14,7 +14,7 @@ from typing import Any
 from overlock.base.env import BaseEnv
 from overlock.errors import OverlockError
 from overlock.lock.make import LockStatus
-from overlock.lock.pylock import Lock, LockedPackage, lock_hash
+from overlock.lock.pylock import Lock, LockedPackage, same_lock
 from overlock.prefix.layers import hider, layer_label, layers_of
 from overlock.prefix.state import Owner, read_state
 
@@ -297,7 +297,7 @@ def prefix_state(prefix: Path, lock: Lock, manifest: Path | None = None) -> Pref
         return PrefixState(
             str(prefix), ANOTHER_OVERLAY, state.generation, detail=str(state.owner), owner=owner
         )
-    same = state.lock_hash == lock_hash(lock)
+    same = same_lock(state.lock_hash, lock)
     return PrefixState(
         str(prefix),
         SYNCED if same else OTHER,

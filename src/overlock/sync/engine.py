@@ -10,13 +10,17 @@ Layout on disk, for a prefix the user calls ``/data/ov``::
             .overlock/state.json           what this generation holds (read by ``plan``)
             .overlock/boot/sitecustomize.py  the activation bootstrap (see prefix/activate.py)
         gen-6/                             previous generation, kept for ``rollback``
+        spare/                             the generation before, retired: the next sync
+                                           trims it to what its lock keeps and builds on it
 
-A new generation is built beside the current one (``gen-N.partial``), reusing unchanged
-packages by hard-linking the files the previous generation recorded for them, verified, renamed
-to ``gen-N`` and only then switched in with ``os.replace`` of a symlink over the prefix — one
-atomic rename. A sync killed at any point leaves the prefix pointing at a complete generation;
-leftovers are removed by the next sync. Everything written into a generation names the stable
-prefix (``/data/ov/...``), never ``gen-N``, so the switch needs no rewriting.
+A new generation is built beside the current one (``gen-N.partial``): from the spare when
+there is one (the packages the lock keeps stay, every other file goes), reusing the other
+unchanged packages by hard-linking the files the current generation recorded for them,
+verified, renamed to ``gen-N`` and only then switched in with ``os.replace`` of a symlink
+over the prefix — one atomic rename. A sync killed at any point leaves the prefix pointing
+at a complete generation; leftovers are removed by the next sync. Everything written into a
+generation names the stable prefix (``/data/ov/...``), never ``gen-N``, so the switch needs
+no rewriting.
 
 A wheel's files come from the unpacked store (sync/store.py): unpacked once per cache, then
 hard-linked into each generation (cloned or copied where a link fails: another file system,
@@ -58,6 +62,7 @@ from overlock.sync.generation import Fetch, ProgressFactory, Reporter, build
 from overlock.sync.plan import SyncPlan, make_plan
 from overlock.sync.store import Store
 from overlock.sync.switching import (
+    SPARE,
     exclusive,
     next_generation,
     prune,
@@ -212,6 +217,10 @@ def sync(
         prune(root, keep={state.generation, state.previous or 0} if state else set())
         number = next_generation(root)
         building = root / f"gen-{number}.partial"
+        spare = root / SPARE
+        recycle = p.rebuild is None and spare.is_dir() and not spare.is_symlink()
+        if recycle:
+            spare.rename(building)
         # From choosing which store entries to link until they are linked, none is pruned.
         using = contextlib.ExitStack()
         if store is not None:
@@ -233,6 +242,7 @@ def sync(
                 owner=claim.owner,
                 progress=progress,
                 store=store,
+                recycle=recycle,
             )
             final = root / f"gen-{number}"
             building.rename(final)
@@ -250,7 +260,7 @@ def sync(
         report(f"switching {prefix} to generation {number}")
         switch(prefix, final)
         report(f"{prefix} now holds generation {number}")
-        prune(root, keep={number} | ({state.generation} if state else set()))
+        prune(root, keep={number} | ({state.generation} if state else set()), spare=True)
         return SyncResult(
             p,
             prefix,

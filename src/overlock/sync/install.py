@@ -208,6 +208,9 @@ class OverlayDestination(SchemeDictionaryDestination):
     _made: set[str] = field(default_factory=set)
     _checked: set[str] = field(default_factory=set)
     _dirs: dict[tuple[str, str], str] = field(default_factory=dict)  # see place()
+    # When not None, files are written read-only (0444, 0555 when executable: the unpacked
+    # store's seal) and each one's stat key (inode, mtime, mode) is recorded here, by path.
+    sealed: dict[str, tuple[int, int, int]] | None = None
 
     def _really_inside(self, directory: str) -> bool:
         """No symbolic link between ``target`` and ``directory`` (which is below it).
@@ -322,7 +325,11 @@ class OverlayDestination(SchemeDictionaryDestination):
         size = 0
         # O_EXCL: two packages shipping one file is an error, never a silent overwrite.
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-        fd = os.open(dest, flags, 0o777 if is_executable else 0o666)
+        if self.sealed is not None:  # the store's read-only modes, whatever the umask
+            mode = 0o555 if is_executable else 0o444
+        else:  # a prefix's, less the umask
+            mode = 0o777 if is_executable else 0o666
+        fd = os.open(dest, flags, mode)
         try:  # the bare descriptor: a file object costs three more system calls per file
             while chunk := stream.read(_CHUNK):
                 for h in hashers:
@@ -331,6 +338,14 @@ class OverlayDestination(SchemeDictionaryDestination):
                 view = memoryview(chunk)
                 while view:
                     view = view[os.write(fd, view) :]
+            if self.sealed is not None:
+                # Written through the descriptor opened before the file was read-only; the
+                # stat key is taken after the last write (closing changes nothing of it).
+                st = os.fstat(fd)
+                if stat.S_IMODE(st.st_mode) != mode:  # a umask took bits away
+                    os.fchmod(fd, mode)
+                    st = os.fstat(fd)
+                self.sealed[path] = (st.st_ino, st.st_mtime_ns, st.st_mode)
         finally:
             os.close(fd)
         if expected is not None:

@@ -47,7 +47,7 @@ import posixpath
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -252,7 +252,11 @@ def _unpack(wheel: Path, data: bytes, sha256: str, tmp: Path) -> Entry:
     # Paths are checked against tree/ alone: what an entry may not hold in a prefix (the
     # state directory, a path out of a scheme) is checked when it is placed.
     destination = OverlayDestination(
-        scheme_dict={_TREE: str(tree)}, interpreter="", script_kind="posix", target=str(tmp)
+        scheme_dict={_TREE: str(tree)},
+        interpreter="",
+        script_kind="posix",
+        target=str(tmp),
+        sealed={},  # each file written read-only, its stat key kept (no chmod, no stat)
     )
     files: list[tuple[str, str, str, str, int]] = []
     with install_errors(wheel.name, tmp), zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -271,8 +275,10 @@ def _unpack(wheel: Path, data: bytes, sha256: str, tmp: Path) -> Entry:
             assert record.hash_ is not None and record.size is not None
             scheme, rel = _scheme_of(path, data_dir, root_scheme)
             files.append((path, scheme, rel, record.hash_.value, record.size))
+    keys = destination.sealed
+    assert keys is not None
     sealed = tuple(
-        StoredFile(path, scheme, rel, digest, size, *_seal(tree / path))
+        StoredFile(path, scheme, rel, digest, size, *keys[path])
         for path, scheme, rel, digest, size in files
     )
     entry = Entry(
@@ -288,15 +294,6 @@ def _unpack(wheel: Path, data: bytes, sha256: str, tmp: Path) -> Entry:
     (tmp / ENTRY_FILE).write_text(text, encoding="utf-8")
     os.chmod(tmp / ENTRY_FILE, 0o444)  # noqa: PTH101
     return entry
-
-
-def _seal(path: Path) -> tuple[int, int, int]:
-    """Make ``path`` read-only (keeping its executable bits); its stat key afterwards."""
-    st = os.lstat(path)
-    mode = 0o555 if st.st_mode & 0o100 else 0o444
-    os.chmod(path, mode)  # noqa: PTH101
-    st = os.lstat(path)
-    return (st.st_ino, st.st_mtime_ns, st.st_mode)
 
 
 def _scheme_of(path: str, data_dir: str, root_scheme: str) -> tuple[str, str]:
@@ -327,6 +324,9 @@ class Placed:
     files: list[str]
     counts: dict[str, int]
     unpacked: bool  # the wheel was unpacked into the store by this call
+    # Why the entry could not be used (it was discarded; nothing was placed): the caller
+    # installs the wheel again, with its file. None when it was placed.
+    damaged: str | None = None
 
 
 def install_entry(
@@ -343,10 +343,12 @@ def install_entry(
 ) -> Placed:
     """Install the wheel with ``sha256`` under ``target`` from the store at ``store_root``.
 
-    ``wheel``: the wheel file, unpacked into the store first (None: the entry must be there
-    already, checked by the caller with ``Entry.damage``). Otherwise as ``install_wheel``:
-    the same files, RECORD and launchers, except that the wheel's members are linked (or
-    cloned, or copied) from the store instead of written, and are read-only.
+    ``wheel``: the wheel file, unpacked into the store first when its entry is not there
+    (None: the entry must be there; it is checked here with ``Entry.damage``, in the worker
+    that links it, and a damaged one is discarded and reported in ``Placed.damaged`` with
+    nothing placed). Otherwise as ``install_wheel``: the same files, RECORD and launchers,
+    except that the wheel's members are linked (or cloned, or copied) from the store instead
+    of written, and are read-only.
     """
     store = Store(store_root)
     unpacked = False
@@ -358,7 +360,12 @@ def install_entry(
     else:
         found = store.get(sha256)
         if found is None:
-            raise SyncError(f"the store has no entry for {sha256} any more", hint="sync again")
+            return Placed([], {}, unpacked=False, damaged="its entry is unreadable")
+        why = found.damage()
+        if why is not None:
+            # Never linked into another generation: unpacked again from the wheel.
+            store.discard(sha256)
+            return Placed([], {}, unpacked=False, damaged=why)
         entry = found
     destination = overlay_destination(base, target, entry.name, prefix)
     placer = Placer()
@@ -411,17 +418,6 @@ def install_entry(
     return Placed(sorted(destination.files), counts, unpacked)
 
 
-def check_entries(store: Store, sha256s: Sequence[str]) -> tuple[dict[str, Entry], dict[str, str]]:
-    """Which of ``sha256s`` have an intact entry; the damaged ones, each with the reason."""
-    ready: dict[str, Entry] = {}
-    damaged: dict[str, str] = {}
-    for sha in sha256s:
-        entry = store.get(sha)
-        if entry is None:
-            continue
-        why = entry.damage()
-        if why is None:
-            ready[sha] = entry
-        else:
-            damaged[sha] = why
-    return ready, damaged
+def has_entry(store: Store, sha256: str) -> bool:
+    """Whether the store holds a sealed entry for ``sha256`` (not read, not checked)."""
+    return os.path.isfile(store.entry_dir(sha256) / ENTRY_FILE)  # noqa: PTH113

@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from overlock.atomic import write_json_atomic
 from overlock.base.env import BaseEnv
 from overlock.errors import BadInputError
-from overlock.lock.pylock import Lock, lock_hash
+from overlock.lock.pylock import Lock, lock_hash, same_lock
 from overlock.prefix.state import (
     STATE_DIRNAME,
     STATE_FILE,
@@ -55,8 +55,27 @@ def next_generation(root: Path) -> int:
     return max(numbers) + 1
 
 
-def prune(root: Path, keep: set[int]) -> None:
-    """Remove generations not in ``keep`` and leftovers of interrupted syncs."""
+SPARE = "spare"  # a retired generation, for the next sync to recycle (generation.recycle)
+
+
+def prune(root: Path, keep: set[int], *, spare: bool = False) -> None:
+    """Remove generations not in ``keep`` and leftovers of interrupted syncs.
+
+    ``spare``: the newest generation not kept is renamed to ``SPARE`` instead (replacing an
+    older spare): the next sync recycles it rather than link every file again, and deleting
+    its ~10,000 files no longer costs this sync a third of a second.
+    """
+    retired = sorted(
+        (n, entry)
+        for entry in root.iterdir()
+        if (n := gen_number(entry.name)) is not None and n not in keep
+    )
+    if spare and retired:
+        _, newest = retired.pop()
+        old = root / SPARE
+        if os.path.lexists(old):
+            old.rename(root / f"trash-{SPARE}-{os.getpid()}")
+        newest.rename(old)
     for entry in sorted(root.iterdir()):
         n = gen_number(entry.name)
         partial = entry.name.endswith(".partial") or entry.name.startswith("trash-")
@@ -81,15 +100,13 @@ def refresh_lock_facts(
     prefix: Path, state: GenerationState, lock: Lock, owner: Owner | None
 ) -> None:
     """Same packages, another lock text (a new manifest hash) or owner: record it, atomically."""
-    new_hash = lock_hash(lock)
-    if (
-        state.lock_hash == new_hash
-        and state.base_fingerprint == lock.base_fingerprint
-        and state.owner == owner
-    ):
+    same = same_lock(state.lock_hash, lock)
+    if same and state.base_fingerprint == lock.base_fingerprint and state.owner == owner:
         return
     data = state.to_json()
-    data["lock-hash"] = new_hash
+    # A hash of the earlier definition stays while it matches: the fingerprint an overlay
+    # above this one locked against is made of it (prefix/layers.py).
+    data["lock-hash"] = state.lock_hash if same else lock_hash(lock)
     data["base-fingerprint"] = lock.base_fingerprint
     data["owner"] = None if owner is None else owner.to_json()
     write_json_atomic(prefix / STATE_DIRNAME / STATE_FILE, data)

@@ -18,11 +18,15 @@ _INDEX = {"unearth", "httpx2", "ssl"}
 # The sync engine, the installer and the resolver: only sync, lock and what reports a plan.
 _SYNC = {"overlock.app.sync", "overlock.sync.engine", "installer"}
 _RESOLVE = {"resolvelib", "overlock.resolve.resolver", "overlock.app.lock"}
+# Whether a lock is current needs no resolver, whether asked (--check) or not (a lock of an
+# unchanged overlay.toml keeps the lock without resolving).
+_RESOLVER = {"resolvelib", "overlock.resolve.resolver"}
 
 NOT_IMPORTED = {
     ("check",): _INDEX | _RESOLVE | {"overlock.app.sync"},
     ("show",): _INDEX | {"overlock.app.sync", "overlock.sync.engine"},
-    ("lock", "--check"): _INDEX | _SYNC,
+    ("lock", "--check"): _INDEX | _SYNC | _RESOLVER,
+    ("lock",): _INDEX | _SYNC | _RESOLVER,
     ("why", "alpha"): _INDEX | _SYNC | _RESOLVE,
     ("export",): _INDEX | _SYNC | _RESOLVE,
     ("activate",): _INDEX | _SYNC | _RESOLVE,

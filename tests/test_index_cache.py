@@ -417,3 +417,37 @@ def test_metadata_is_fetched_ahead_in_parallel_and_the_lock_is_the_same(
     serial_path.parent.mkdir()
     write_lock(lock, serial_path)
     assert serial_path.read_bytes() == parallel
+
+
+def test_a_base_package_a_move_breaks_is_fetched_as_soon_as_the_move_is_known(
+    tmp_path: Path, index: PackageIndex, make_base: Any, make_wheel: Any, overlock: Any
+) -> None:
+    """zcore moves from the base's 1.0 to 2.0, which the base's dep-plugin (capped below 2)
+    does not accept: dep-plugin's page is asked for once zcore's page is read, while the
+    resolver still waits for dep-first's, not a round trip after zcore's metadata."""
+    base = make_base(
+        wheels=[
+            make_wheel(name="zcore", version="1.0"),
+            make_wheel(name="dep-plugin", version="1.0", requires=("zcore<2",)),
+        ]
+    )
+    _publish(
+        index,
+        WheelSpec("zcore", "2.0"),
+        WheelSpec("dep-plugin", "1.1", requires=("zcore>=2",)),
+        WheelSpec("dep-first", "1.0"),
+    )
+    manifest = write_manifest(tmp_path / "p", base, ["dep-first", "zcore>=2"], index=index)
+    # The resolver takes dep-first first (by name); its page is answered only once another
+    # dep* page is asked for, and only the hint can ask for dep-plugin's by then.
+    gate = index.gate("/simple/dep*", parties=2, timeout=30)
+
+    lock = _lock(overlock, manifest)
+
+    assert not gate.broken, "dep-plugin's page waited for zcore's metadata"
+    assert picks(read_lock(manifest.parent / "pylock.overlay.toml")) == {
+        "dep-first": "1.0",
+        "dep-plugin": "1.1",
+        "zcore": "2.0",
+    }
+    assert lock

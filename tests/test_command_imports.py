@@ -3,11 +3,9 @@ synced overlay, in a real process, lists no module of a stage the command does n
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
+from harness.imports import imported
 from test_check import Project, hotfix
 
 __all__ = ["hotfix"]  # the fixture, used by name
@@ -32,21 +30,6 @@ NOT_IMPORTED = {
     ("activate",): _INDEX | _SYNC | _RESOLVE,
     ("run", "--", "python", "-c", "pass"): _INDEX | _SYNC | _RESOLVE,
 }
-
-
-def imported(argv: list[str]) -> tuple[int, set[str]]:
-    proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "overlock", *argv],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    names = {
-        line.rsplit("|", 1)[-1].strip()
-        for line in proc.stderr.splitlines()
-        if line.startswith("import time:")
-    }
-    return proc.returncode, names
 
 
 @pytest.mark.parametrize("command", sorted(NOT_IMPORTED), ids=" ".join)

@@ -4,6 +4,7 @@ request log says what was asked."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from harness.imports import imported
 from harness.index import PackageIndex
 from harness.project import picks, write_manifest
 from harness.wheels import WheelSpec
@@ -451,3 +453,52 @@ def test_a_base_package_a_move_breaks_is_fetched_as_soon_as_the_move_is_known(
         "zcore": "2.0",
     }
     assert lock
+
+
+def test_a_lock_whose_pages_are_all_fresh_loads_no_http_stack(
+    project: Path, index: PackageIndex, overlock: Any
+) -> None:
+    index.cache_pages("max-age=600")
+    first = _lock(overlock, project)
+    index.reset_log()
+
+    (project.parent / "pylock.overlay.toml").unlink()
+    code, names = imported(["lock", "-m", str(project)])
+
+    assert code == 0
+    assert "overlock.cli.main" in names  # the lock ran, and was measured
+    assert (project.parent / "pylock.overlay.toml").read_bytes() == first
+    assert index.requests == []
+    loaded = names & {"unearth", "httpx2", "httpcore2", "ssl", "overlock.index.http"}
+    assert not loaded, sorted(loaded)
+
+
+def test_a_kept_page_whose_body_changed_is_judged_again(
+    project: Path, index: PackageIndex, overlock: Any
+) -> None:
+    """The releases kept from a page stand only for that page's body: the same page kept
+    with another body (corelib 2.0 gone from it) is parsed again, so corelib>=2 fails."""
+    from overlock.index import httpcache
+
+    index.cache_pages("max-age=600")
+    _lock(overlock, project)
+    changed = 0
+    for path in _kept_pages(_cache_root()):
+        head = json.loads(path.read_bytes().partition(b"\n")[0])
+        entry = httpcache.Entry.from_bytes(
+            path.read_bytes(), url=head["url"], accept=head["accept"]
+        )
+        assert entry is not None
+        if not entry.url.rstrip("/").endswith("/corelib"):
+            continue
+        page = json.loads(entry.body)
+        page["files"] = [f for f in page["files"] if "-2.0" not in f["filename"]]
+        body = json.dumps(page).encode()
+        path.write_bytes(dataclasses.replace(entry, body=body).to_bytes())
+        changed += 1
+    assert changed == 1
+
+    run = _try_lock(overlock, project, "--offline")
+
+    assert run.code == 1, run.err
+    assert "corelib" in run.err

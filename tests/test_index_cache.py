@@ -502,3 +502,31 @@ def test_a_kept_page_whose_body_changed_is_judged_again(
 
     assert run.code == 1, run.err
     assert "corelib" in run.err
+
+
+def test_a_base_package_the_requested_version_breaks_is_fetched_with_the_moved_page(
+    tmp_path: Path, index: PackageIndex, make_base: Any, make_wheel: Any, overlock: Any
+) -> None:
+    """overlay.toml asks for dep-core>=2; the base's dep-plugin caps it below 2: both pages
+    are asked for at once, not dep-plugin's after dep-core's has been read."""
+    base = make_base(
+        wheels=[
+            make_wheel(name="dep-core", version="1.0"),
+            make_wheel(name="dep-plugin", version="1.0", requires=("dep-core<2",)),
+        ]
+    )
+    _publish(
+        index,
+        WheelSpec("dep-core", "2.0"),
+        WheelSpec("dep-plugin", "1.1", requires=("dep-core>=2",)),
+    )
+    manifest = write_manifest(tmp_path / "p", base, ["dep-core>=2"], index=index)
+    gate = index.gate("/simple/dep-*", parties=2, timeout=30)
+
+    _lock(overlock, manifest)
+
+    assert not gate.broken, "dep-plugin's page waited for dep-core's"
+    assert picks(read_lock(manifest.parent / "pylock.overlay.toml")) == {
+        "dep-core": "2.0",
+        "dep-plugin": "1.1",
+    }

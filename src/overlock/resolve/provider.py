@@ -524,13 +524,17 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
             if dist is not None:
                 # A base name that moves: the base packages its likely version breaks are
                 # fetched as soon as that version is known, not a round trip later (when
-                # the resolver reads its dependencies).
+                # the resolver reads its dependencies); those that refuse the versions the
+                # requirement names (``urllib3>=2``: 2) are fetched with it, at once.
                 guess = self._then_dependents(r.name, guess)
             wanted.append((r.name, guess))
+            if dist is not None:
+                for version in _named_versions(r.specifier):
+                    wanted.extend(self._broken_dependents(r.name, version))
         if moved is not None:
             wanted.extend(self._broken_dependents(moved.name, moved.version))
         if wanted:
-            ahead(wanted)
+            ahead(list({name: (name, guess) for name, guess in wanted}.values()))
 
     def _broken_dependents(
         self, name: NormalizedName, version: Version
@@ -651,3 +655,14 @@ def _parsed_lines(dist: InstalledDist) -> Iterator[tuple[str, Requirement]]:
     for text in dist.requires:
         with contextlib.suppress(InvalidRequirement):
             yield text, Requirement(text)
+
+
+def _named_versions(specifier: SpecifierSet) -> list[Version]:
+    """The versions a specifier admits by name (``>=2``, ``==2.1``, ``~=2.1``: the lowest it
+    admits): where a moved package most likely lands, for fetching ahead."""
+    out = []
+    for spec in specifier:
+        if spec.operator in (">=", "==", "~=", "===") and "*" not in spec.version:
+            with contextlib.suppress(InvalidVersion):
+                out.append(Version(spec.version))
+    return out

@@ -530,3 +530,23 @@ def test_a_base_package_the_requested_version_breaks_is_fetched_with_the_moved_p
         "dep-core": "2.0",
         "dep-plugin": "1.1",
     }
+
+
+def test_a_page_fetched_again_with_another_body_is_judged_again_and_asked_once(
+    project: Path, index: PackageIndex, overlock: Any
+) -> None:
+    """Pages the index does not let a client keep fresh are fetched on every lock; the
+    releases judged from one are reused only while its body is the same. A new release
+    changes helper's page: it is read (once: what was fetched to compare is parsed) and
+    the new release is locked."""
+    first = _lock(overlock, project)
+    assert picks(read_lock(project.parent / "pylock.overlay.toml"))["helper"] == "1.0"
+    assert _lock(overlock, project) == first  # the same bodies: the same lock
+    _publish(index, WheelSpec("helper", "1.1"))
+    index.reset_log()
+
+    _lock(overlock, project)
+
+    assert picks(read_lock(project.parent / "pylock.overlay.toml"))["helper"] == "1.1"
+    asked = [r.path for r in index.requests if r.path.startswith("/simple/helper")]
+    assert asked == ["/simple/helper/"]

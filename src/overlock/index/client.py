@@ -150,6 +150,9 @@ class Index:
         self._keeps_releases = bool(self._locations) and all(
             is_index and httpcache.cacheable_url(url) for url, is_index in self._locations
         )
+        # Pages are asked for again by the URL kept (credential-free) only for indexes
+        # whose URLs carry no credentials.
+        self._plain_urls = all(strip_credentials(url) == url for url, _ in self._locations)
 
     @property
     def _sources(self) -> list[_Source]:
@@ -210,22 +213,25 @@ class Index:
         if not self._keeps_releases:
             return self._find_releases(name)
         path = release_cache.record_path(self.cache, self.config, self.base, name)
-        if not self.config.refresh:
-            kept = release_cache.load(
-                path, self.cache, name, offline=self.config.offline, count=self.session.count
-            )
-            if kept is not None:
-                self._set_aside[name] = kept.set_aside
-                if kept.missing:
-                    self._missing.add(name)
-                self._promises.update(kept.promises)
-                self._releases[name] = kept.releases
-                return kept.releases
+        missing_before = self._pages.missing_pages()
+        record = release_cache.read(path, name)
+        if record is not None:
+            pages, judged = record
+            config = self.config
+            if not config.refresh and release_cache.kept_and_fresh(
+                pages, self.cache, offline=config.offline
+            ):
+                for _ in pages:  # each answered from the cache, as PageFetcher counts it
+                    self.session.count("pages_cached")
+                return self._adopt(name, judged)
+            if not config.offline and self._plain_urls and self._same_pages(pages):
+                return self._adopt(name, judged)
         log = self._pages.start_log()
         try:
-            found = self._find_releases(name)
+            found = self._find_releases(name, missing_before)
         finally:
             self._pages.stop_log()
+            self._pages.clear_aside()
         if len(log) == len(self._locations) and None not in log:
             files = [f for r in found for f in (r.wheel, r.sdist) if f is not None]
             judged = release_cache.Judged(
@@ -237,12 +243,35 @@ class Index:
             release_cache.save(path, name, [p for p in log if p is not None], judged)
         return found
 
-    def _find_releases(self, name: NormalizedName) -> Sequence[Release]:
+    def _adopt(self, name: NormalizedName, judged: release_cache.Judged) -> Sequence[Release]:
+        self._set_aside[name] = judged.set_aside
+        if judged.missing:
+            self._missing.add(name)
+        self._promises.update(judged.promises)
+        self._releases[name] = judged.releases
+        return judged.releases
+
+    def _same_pages(self, pages: Sequence[release_cache.PageRead]) -> bool:
+        """Fetch ``pages`` again (revalidated or whole, as the index allows): whether each
+        is kept with the body it had, from the same place. What was fetched is handed to
+        unearth when it is not: no page is asked for twice."""
+        for page in pages:
+            resp = self._pages.get(page.url, headers={"Accept": page.accept})
+            read = self._pages.last_read()
+            self._pages.set_aside(page.url, page.accept, resp, read)
+            if resp.status_code != 200 or read != page:
+                return False
+        self._pages.clear_aside()
+        return True
+
+    def _find_releases(
+        self, name: NormalizedName, missing_before: int | None = None
+    ) -> Sequence[Release]:
         # version -> [(rank, link)]; rank orders yanked last, then tag priority, then source.
         wheels: dict[Version, list[tuple[tuple[int, int, Any, int], Link, str]]] = {}
         sdists: dict[Version, list[tuple[tuple[int, int], Link, str]]] = {}
         unusable: dict[Version, str] = {}
-        pages_missing = self._pages.missing_pages()
+        pages_missing = self._pages.missing_pages() if missing_before is None else missing_before
         for order, source in enumerate(self._sources):
             for package in self._find(source, name):
                 version = _version(package)

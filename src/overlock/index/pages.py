@@ -5,7 +5,6 @@ fresh (always under ``--offline``, never under ``--refresh``).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import threading
@@ -57,19 +56,48 @@ class PageFetcher:
         self._local.log = None
 
     def _note(self, entry: httpcache.Entry | None) -> None:
+        read = None if entry is None else PageRead.of(entry)
+        self._local.noted = read  # what set_aside hands on with the response
         log = getattr(self._local, "log", None)
         if log is not None:
-            log.append(
-                None
-                if entry is None
-                else PageRead(entry.url, entry.accept, hashlib.sha256(entry.body).hexdigest())
-            )
+            log.append(read)
+
+    def _note_again(self, read: PageRead | None) -> None:
+        log = getattr(self._local, "log", None)
+        if log is not None:
+            log.append(read)
+
+    def last_read(self) -> PageRead | None:
+        """How the page this thread read last is kept (None: it is not)."""
+        return getattr(self._local, "noted", None)
 
     def missing_pages(self) -> int:
         """How many pages answered "not here" (404/410) in this thread so far."""
         return int(getattr(self._local, "missing", 0))
 
+    def set_aside(
+        self, url: str, accept: str, resp: httpx2.Response, read: PageRead | None
+    ) -> None:
+        """Answer this thread's next GET of ``url`` with ``accept`` with ``resp`` (fetched
+        already, to compare it with a kept release list; ``read``: how it is kept), not
+        with another request."""
+        stash = getattr(self._local, "stash", None)
+        if stash is None:
+            stash = self._local.stash = {}
+        stash[(url, accept)] = (resp, read)
+
+    def clear_aside(self) -> None:
+        self._local.stash = None
+
     def get(self, url: str, *, headers: Mapping[str, str] | None = None) -> httpx2.Response:
+        stash: dict[tuple[str, str], tuple[httpx2.Response, PageRead | None]] | None
+        stash = getattr(self._local, "stash", None)
+        if stash:
+            found = stash.pop((url, (headers or {}).get("Accept", "")), None)
+            if found is not None:
+                answer: httpx2.Response = found[0]
+                self._note_again(found[1])
+                return answer
         session = self.session
         config = session.config
         kept = self._kept(url, headers)

@@ -1,15 +1,17 @@
-"""A project's releases as ``Index`` judged them from its kept pages, so that a lock whose
-pages are all fresh in the cache answers without parsing them again, and without loading
-unearth and the HTTP stack (about a third of such a lock's imports).
+"""A project's releases as ``Index`` judged them from its pages, kept so that a page read
+again with the same body is not parsed again: a lock whose pages are all fresh in the cache
+answers without loading unearth and the HTTP stack (about a third of such a lock's imports),
+and one whose pages come back whole and unchanged (an index or proxy that sends no
+validators) skips unearth's parse of them (most of such a lock's CPU time on PyPI).
 
 A record is filed under the project's name, the index configuration, the base's tags,
 Python and markers, and the code that judges pages; it names each page it was judged from
-(URL, ``Accept``, the body's sha256). It is used only while every one of those pages is
-still in the page cache with that same body and is fresh (any age under ``--offline``,
-never under ``--refresh``): exactly when ``PageFetcher`` would answer each of them from the
-cache, so the releases are the ones parsing them again would give. Records are read back
-as untrusted input (bounded, every field type-checked, hashes checked as hex), and a bad
-one is ignored, then replaced.
+(URL, ``Accept``, where redirects ended, the body's sha256). It is used when every one of
+those pages is still in the page cache with that same body and is fresh (any age under
+``--offline``, never under ``--refresh``), or when each was fetched again (``Index``) and is
+that same body from the same place: the releases parsing them again would give. Records
+are read back as untrusted input (bounded, every field type-checked, hashes checked as hex),
+and a bad one is ignored, then replaced.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from overlock.index import httpcache
 from overlock.index.pipconfig import IndexConfig
 from overlock.limits import read_bounded
 
-FORMAT = 1
+FORMAT = 2
 MAX_RECORD_BYTES = 64 * 1024 * 1024
 _CODE = ("index/client.py", "index/compat.py", "index/release_cache.py", "dists/types.py")
 
@@ -45,7 +47,17 @@ class PageRead:
 
     url: str  # without credentials, as httpcache keeps it
     accept: str
+    final_url: str  # where redirects ended: the base of the page's relative links
     sha256: str  # of the body
+
+    @classmethod
+    def of(cls, entry: httpcache.Entry) -> PageRead:
+        sha = hashlib.sha256(entry.body).hexdigest()
+        return cls(entry.url, entry.accept, entry.final_url, sha)
+
+    def is_of(self, entry: httpcache.Entry) -> bool:
+        """Whether ``entry`` is this page, as it was read (the same body from the same place)."""
+        return self == PageRead.of(entry)
 
 
 @dataclass(frozen=True)
@@ -78,14 +90,11 @@ def record_path(cache: Cache, config: IndexConfig, base: BaseEnv, name: Normaliz
     }
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode("utf-8", "surrogatepass"))
     text = digest.hexdigest()
-    return cache.root / f"releases-v{FORMAT}" / text[:2] / f"{text}.json"
+    return cache.root / "releases" / text[:2] / f"{text}.json"
 
 
-def load(
-    path: Path, cache: Cache, name: NormalizedName, *, offline: bool, count: Any
-) -> Judged | None:
-    """The record of ``name`` at ``path`` if each page it names is kept, unchanged, and
-    usable now (``count(key)`` hears of each page so answered); else None."""
+def read(path: Path, name: NormalizedName) -> tuple[list[PageRead], Judged] | None:
+    """The record of ``name`` at ``path``: the pages it was judged from, and the judgement."""
     try:
         data = json.loads(read_bounded(path, MAX_RECORD_BYTES))
         if data.get("name") != name:
@@ -94,8 +103,12 @@ def load(
         judged = _judged(data, name)
     except (OSError, ValueError, KeyError, TypeError, AttributeError, untrusted.UntrustedValue):
         return None
-    if not pages:
-        return None
+    return (pages, judged) if pages else None
+
+
+def kept_and_fresh(pages: Sequence[PageRead], cache: Cache, *, offline: bool) -> bool:
+    """Whether each of ``pages`` is in the page cache with the same body, and fresh (any
+    age ``offline``): whether ``PageFetcher`` would answer each from the cache."""
     for page in pages:
         raw = cache.get_page(httpcache.entry_key(page.url, page.accept), httpcache.MAX_ENTRY_BYTES)
         entry = (
@@ -103,13 +116,11 @@ def load(
             if raw is not None
             else None
         )
-        if entry is None or hashlib.sha256(entry.body).hexdigest() != page.sha256:
-            return None
+        if entry is None or not page.is_of(entry):
+            return False
         if not (offline or entry.fresh()):
-            return None
-    for _ in pages:
-        count("pages_cached")
-    return judged
+            return False
+    return True
 
 
 def save(path: Path, name: NormalizedName, pages: Sequence[PageRead], judged: Judged) -> None:
@@ -117,7 +128,7 @@ def save(path: Path, name: NormalizedName, pages: Sequence[PageRead], judged: Ju
     record = {
         "format": FORMAT,
         "name": name,
-        "pages": [[p.url, p.accept, p.sha256] for p in pages],
+        "pages": [[p.url, p.accept, p.final_url, p.sha256] for p in pages],
         "releases": [
             {"version": str(r.version), "wheel": _file_json(r.wheel), "sdist": _file_json(r.sdist)}
             for r in judged.releases
@@ -150,10 +161,10 @@ def _file_json(f: DistFile | None) -> dict[str, Any] | None:
 
 
 def _page(item: Any) -> PageRead:
-    url, accept, sha = item
-    if not (isinstance(url, str) and isinstance(accept, str)):
+    url, accept, final_url, sha = item
+    if not all(isinstance(v, str) for v in (url, accept, final_url)):
         raise TypeError("a page record holds strings")
-    return PageRead(url, accept, untrusted.sha256(sha, "a page's sha256"))
+    return PageRead(url, accept, final_url, untrusted.sha256(sha, "a page's sha256"))
 
 
 def _text(value: Any, *, optional: bool = False) -> Any:

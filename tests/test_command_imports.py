@@ -3,11 +3,9 @@ synced overlay, in a real process, lists no module of a stage the command does n
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
+from harness.imports import imported
 from test_check import Project, hotfix
 
 __all__ = ["hotfix"]  # the fixture, used by name
@@ -18,31 +16,20 @@ _INDEX = {"unearth", "httpx2", "ssl"}
 # The sync engine, the installer and the resolver: only sync, lock and what reports a plan.
 _SYNC = {"overlock.app.sync", "overlock.sync.engine", "installer"}
 _RESOLVE = {"resolvelib", "overlock.resolve.resolver", "overlock.app.lock"}
+# Whether a lock is current needs no resolver, whether asked (--check) or not (a lock of an
+# unchanged overlay.toml keeps the lock without resolving).
+_RESOLVER = {"resolvelib", "overlock.resolve.resolver"}
 
 NOT_IMPORTED = {
     ("check",): _INDEX | _RESOLVE | {"overlock.app.sync"},
     ("show",): _INDEX | {"overlock.app.sync", "overlock.sync.engine"},
-    ("lock", "--check"): _INDEX | _SYNC,
+    ("lock", "--check"): _INDEX | _SYNC | _RESOLVER,
+    ("lock",): _INDEX | _SYNC | _RESOLVER,
     ("why", "alpha"): _INDEX | _SYNC | _RESOLVE,
     ("export",): _INDEX | _SYNC | _RESOLVE,
     ("activate",): _INDEX | _SYNC | _RESOLVE,
     ("run", "--", "python", "-c", "pass"): _INDEX | _SYNC | _RESOLVE,
 }
-
-
-def imported(argv: list[str]) -> tuple[int, set[str]]:
-    proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "overlock", *argv],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    names = {
-        line.rsplit("|", 1)[-1].strip()
-        for line in proc.stderr.splitlines()
-        if line.startswith("import time:")
-    }
-    return proc.returncode, names
 
 
 @pytest.mark.parametrize("command", sorted(NOT_IMPORTED), ids=" ".join)

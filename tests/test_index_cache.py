@@ -4,6 +4,7 @@ request log says what was asked."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from harness.imports import imported
 from harness.index import PackageIndex
 from harness.project import picks, write_manifest
 from harness.wheels import WheelSpec
@@ -417,3 +419,134 @@ def test_metadata_is_fetched_ahead_in_parallel_and_the_lock_is_the_same(
     serial_path.parent.mkdir()
     write_lock(lock, serial_path)
     assert serial_path.read_bytes() == parallel
+
+
+def test_a_base_package_a_move_breaks_is_fetched_as_soon_as_the_move_is_known(
+    tmp_path: Path, index: PackageIndex, make_base: Any, make_wheel: Any, overlock: Any
+) -> None:
+    """zcore moves from the base's 1.0 to 2.0, which the base's dep-plugin (capped below 2)
+    does not accept: dep-plugin's page is asked for once zcore's page is read, while the
+    resolver still waits for dep-first's, not a round trip after zcore's metadata."""
+    base = make_base(
+        wheels=[
+            make_wheel(name="zcore", version="1.0"),
+            make_wheel(name="dep-plugin", version="1.0", requires=("zcore<2",)),
+        ]
+    )
+    _publish(
+        index,
+        WheelSpec("zcore", "2.0"),
+        WheelSpec("dep-plugin", "1.1", requires=("zcore>=2",)),
+        WheelSpec("dep-first", "1.0"),
+    )
+    manifest = write_manifest(tmp_path / "p", base, ["dep-first", "zcore>=2"], index=index)
+    # The resolver takes dep-first first (by name); its page is answered only once another
+    # dep* page is asked for, and only the hint can ask for dep-plugin's by then.
+    gate = index.gate("/simple/dep*", parties=2, timeout=30)
+
+    lock = _lock(overlock, manifest)
+
+    assert not gate.broken, "dep-plugin's page waited for zcore's metadata"
+    assert picks(read_lock(manifest.parent / "pylock.overlay.toml")) == {
+        "dep-first": "1.0",
+        "dep-plugin": "1.1",
+        "zcore": "2.0",
+    }
+    assert lock
+
+
+def test_a_lock_whose_pages_are_all_fresh_loads_no_http_stack(
+    project: Path, index: PackageIndex, overlock: Any
+) -> None:
+    index.cache_pages("max-age=600")
+    first = _lock(overlock, project)
+    index.reset_log()
+
+    (project.parent / "pylock.overlay.toml").unlink()
+    code, names = imported(["lock", "-m", str(project)])
+
+    assert code == 0
+    assert "overlock.cli.main" in names  # the lock ran, and was measured
+    assert (project.parent / "pylock.overlay.toml").read_bytes() == first
+    assert index.requests == []
+    loaded = names & {"unearth", "httpx2", "httpcore2", "ssl", "overlock.index.http"}
+    assert not loaded, sorted(loaded)
+
+
+def test_a_kept_page_whose_body_changed_is_judged_again(
+    project: Path, index: PackageIndex, overlock: Any
+) -> None:
+    """The releases kept from a page stand only for that page's body: the same page kept
+    with another body (corelib 2.0 gone from it) is parsed again, so corelib>=2 fails."""
+    from overlock.index import httpcache
+
+    index.cache_pages("max-age=600")
+    _lock(overlock, project)
+    changed = 0
+    for path in _kept_pages(_cache_root()):
+        head = json.loads(path.read_bytes().partition(b"\n")[0])
+        entry = httpcache.Entry.from_bytes(
+            path.read_bytes(), url=head["url"], accept=head["accept"]
+        )
+        assert entry is not None
+        if not entry.url.rstrip("/").endswith("/corelib"):
+            continue
+        page = json.loads(entry.body)
+        page["files"] = [f for f in page["files"] if "-2.0" not in f["filename"]]
+        body = json.dumps(page).encode()
+        path.write_bytes(dataclasses.replace(entry, body=body).to_bytes())
+        changed += 1
+    assert changed == 1
+
+    run = _try_lock(overlock, project, "--offline")
+
+    assert run.code == 1, run.err
+    assert "corelib" in run.err
+
+
+def test_a_base_package_the_requested_version_breaks_is_fetched_with_the_moved_page(
+    tmp_path: Path, index: PackageIndex, make_base: Any, make_wheel: Any, overlock: Any
+) -> None:
+    """overlay.toml asks for dep-core>=2; the base's dep-plugin caps it below 2: both pages
+    are asked for at once, not dep-plugin's after dep-core's has been read."""
+    base = make_base(
+        wheels=[
+            make_wheel(name="dep-core", version="1.0"),
+            make_wheel(name="dep-plugin", version="1.0", requires=("dep-core<2",)),
+        ]
+    )
+    _publish(
+        index,
+        WheelSpec("dep-core", "2.0"),
+        WheelSpec("dep-plugin", "1.1", requires=("dep-core>=2",)),
+    )
+    manifest = write_manifest(tmp_path / "p", base, ["dep-core>=2"], index=index)
+    gate = index.gate("/simple/dep-*", parties=2, timeout=30)
+
+    _lock(overlock, manifest)
+
+    assert not gate.broken, "dep-plugin's page waited for dep-core's"
+    assert picks(read_lock(manifest.parent / "pylock.overlay.toml")) == {
+        "dep-core": "2.0",
+        "dep-plugin": "1.1",
+    }
+
+
+def test_a_page_fetched_again_with_another_body_is_judged_again_and_asked_once(
+    project: Path, index: PackageIndex, overlock: Any
+) -> None:
+    """Pages the index does not let a client keep fresh are fetched on every lock; the
+    releases judged from one are reused only while its body is the same. A new release
+    changes helper's page: it is read (once: what was fetched to compare is parsed) and
+    the new release is locked."""
+    first = _lock(overlock, project)
+    assert picks(read_lock(project.parent / "pylock.overlay.toml"))["helper"] == "1.0"
+    assert _lock(overlock, project) == first  # the same bodies: the same lock
+    _publish(index, WheelSpec("helper", "1.1"))
+    index.reset_log()
+
+    _lock(overlock, project)
+
+    assert picks(read_lock(project.parent / "pylock.overlay.toml"))["helper"] == "1.1"
+    asked = [r.path for r in index.requests if r.path.startswith("/simple/helper")]
+    assert asked == ["/simple/helper/"]

@@ -6,24 +6,26 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.utils import NormalizedName, canonicalize_name
-from packaging.version import Version
 
 from overlock.app.overlay import Overlay
 from overlock.base.env import BaseEnv
-from overlock.base.importscan import ImportScan
-from overlock.build.backend import Step, WheelSource
-from overlock.build.sources import Reporter, building_source, source_changes
-from overlock.dists.types import PackageSource
-from overlock.lock import upstream
-from overlock.lock.make import lock_overlay
 from overlock.lock.pylock import Lock
-from overlock.manifest.constraints import load_constraints
 from overlock.manifest.model import Manifest
-from overlock.manifest.policy import ResolvePolicy
-from overlock.resolve.model import Outcome
+
+if TYPE_CHECKING:
+    # The builder, the resolver and the upstream review load only when a lock is made, or
+    # a locked source tree checked: a lock found current (``lock --check``, an unchanged
+    # overlay.toml) needs none of them.
+    from packaging.version import Version
+
+    from overlock.build.backend import Step, WheelSource
+    from overlock.build.sources import Reporter
+    from overlock.dists.types import PackageSource
+    from overlock.manifest.policy import ResolvePolicy
+    from overlock.resolve.model import Outcome
 
 # Each round of enforcing upstream requirements may shadow a package whose own base importers
 # have upstream requirements in turn; a few rounds reach every realistic fixed point.
@@ -36,6 +38,10 @@ def source_checker(
     """``source_changes`` for ``overlay``, as ``lock.make.lock_status`` takes it."""
 
     def check(lock: Lock) -> list[str]:
+        if not any(p.directory is not None and p.metadata_hash is not None for p in lock.packages):
+            return []  # only a locked source tree can change under a lock (source_changes)
+        from overlock.build.sources import source_changes
+
         with lazy_index(overlay.index) as index:
             return source_changes(
                 lock,
@@ -65,6 +71,10 @@ def lock_manifest(
     """``lock.make.lock_overlay`` with sources built as the manifest allows: what every
     command that writes a lock should call. ``prefer``: versions to keep when possible;
     ``step``: how a build says what it is doing (default: ``reporter``)."""
+    from overlock.build.sources import building_source
+    from overlock.lock.make import lock_overlay
+    from overlock.manifest.constraints import load_constraints
+
     constraints = load_constraints(overlay.index_config.constraint_files)
     source = building_source(
         overlay.manifest,
@@ -87,6 +97,7 @@ def lock_manifest(
             policy=policy,
             prefer=prefer,
             constraints=constraints,
+            graph_dir=overlay.cache.root / "base-graphs",
         )
 
     return lock_with_upstream(overlay.manifest, base, source, lock_on, reporter=reporter)
@@ -109,6 +120,9 @@ def lock_with_upstream(
     policy = manifest.upstream_metadata
     if policy == "off":
         return lock, outcome
+    from overlock.base.importscan import ImportScan
+    from overlock.lock import upstream
+
     scan = ImportScan.for_base(base)
     found = upstream.review(lock, base, source, scan, report=reporter)
     if policy == "enforce":

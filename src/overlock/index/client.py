@@ -25,12 +25,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-import httpx2
 from packaging.requirements import Requirement
-from packaging.tags import Tag
 from packaging.utils import (
     InvalidWheelFilename,
     NormalizedName,
@@ -38,11 +36,6 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 from packaging.version import InvalidVersion, Version
-from unearth import PackageFinder, TargetPython
-from unearth.evaluator import Package
-from unearth.fetchers import Fetcher, PyPIClient
-from unearth.link import Link
-from unearth.utils import url_to_path
 
 from overlock import untrusted
 from overlock.base.env import BaseEnv
@@ -58,7 +51,7 @@ from overlock.errors import (
     IndexError_,
     OverlockError,
 )
-from overlock.index import compat, lazywheel
+from overlock.index import compat, httpcache, lazywheel, release_cache
 from overlock.index.pages import PageFetcher, file_sizes
 from overlock.index.pipconfig import IndexConfig
 from overlock.index.session import BodyTooLarge, IndexStats, Session
@@ -69,6 +62,15 @@ from overlock.limits import (
 )
 from overlock.manifest.policy import WHAT_IS_BUILT
 from overlock.redact import redact_url, strip_credentials
+
+if TYPE_CHECKING:
+    # unearth loads httpx2 and the rest of the HTTP stack: imported where a page is parsed
+    # (index/finder.py) or a request made, not for a lock answered from the cache.
+    import httpx2
+    from unearth import PackageFinder
+    from unearth.evaluator import Package
+    from unearth.fetchers import PyPIClient
+    from unearth.link import Link
 
 logger = logging.getLogger("overlock.index.client")
 
@@ -89,17 +91,6 @@ for _name in ("unearth", "unearth.collector", "unearth.finder", "unearth.evaluat
     logging.getLogger(_name).addFilter(_Quiet())
 
 _VCS_PREFIXES = ("git+", "hg+", "svn+", "bzr+")
-
-
-class _BaseTarget(TargetPython):
-    """unearth's target Python, answering with the base's tags and version."""
-
-    def __init__(self, base: BaseEnv) -> None:
-        super().__init__(py_ver=base.python_version_info or None)
-        self._base_tags = list(base.parsed_tags)
-
-    def supported_tags(self) -> list[Tag]:
-        return self._base_tags
 
 
 # Threads that fetch pages and metadata ahead of the resolver (``Index.prefetch``): a few
@@ -131,7 +122,8 @@ class Index:
         self.session = Session(config, client=client)
         self._releases: dict[NormalizedName, tuple[Release, ...]] = {}
         self._metadata: dict[str, DistMetadata] = {}
-        self._links: dict[str, Link] = {}  # DistFile.url -> the link it came from
+        # DistFile.url -> what its page promised of a .metadata file (PEP 658: bool or hashes)
+        self._promises: dict[str, Any] = {}
         self._sizes: dict[str, int] = {}  # PEP 700 sizes from JSON pages, by credential-free URL
         self._tag_rank = {tag: i for i, tag in enumerate(base.parsed_tags)}
         self._set_aside: dict[NormalizedName, tuple[SetAside, ...]] = {}
@@ -143,24 +135,47 @@ class Index:
         self._pool: ThreadPoolExecutor | None = None
         self._key_locks: dict[tuple[str, str], threading.Lock] = {}
         self._pages = PageFetcher(self.session, self.cache, self._note_page)
-        fetcher = cast(Fetcher, self._pages)
-        target = _BaseTarget(base)
-        self._sources: list[_Source] = []
+        self._locations: list[tuple[str, bool]] = []  # (url, is an index) per source
         for url in config.sources:
             is_index = not config.no_index and url in config.index_urls
             if not is_index and "://" not in url and not Path(url).exists():
                 # pip skips a missing find-links location with a warning too.
                 logger.warning("find-links location %s does not exist; ignored", url)
                 continue
-            finder = PackageFinder(
-                session=fetcher,
-                index_urls=[url] if is_index else [],
-                find_links=[] if is_index else [url],
-                target_python=target,
-                trusted_hosts=config.trusted_hosts,
-                ignore_compatibility=True,
-            )
-            self._sources.append(_Source(strip_credentials(url), finder))
+            self._locations.append((url, is_index))
+        self._finders: list[_Source] | None = None  # made on first use (``_sources``)
+        self._finders_lock = threading.Lock()
+        # Release lists are kept (release_cache.py) only when every source is a page of an
+        # index over HTTP(S), whose kept copy says whether it changed.
+        self._keeps_releases = bool(self._locations) and all(
+            is_index and httpcache.cacheable_url(url) for url, is_index in self._locations
+        )
+        # Pages are asked for again by the URL kept (credential-free) only for indexes
+        # whose URLs carry no credentials.
+        self._plain_urls = all(strip_credentials(url) == url for url, _ in self._locations)
+
+    @property
+    def _sources(self) -> list[_Source]:
+        if self._finders is None:
+            with self._finders_lock:
+                if self._finders is None:
+                    from overlock.index.finder import BaseTarget, make_finder
+
+                    target = BaseTarget(self.base)
+                    self._finders = [
+                        _Source(
+                            strip_credentials(url),
+                            make_finder(
+                                self._pages,
+                                url,
+                                is_index=is_index,
+                                target=target,
+                                trusted_hosts=self.config.trusted_hosts,
+                            ),
+                        )
+                        for url, is_index in self._locations
+                    ]
+        return self._finders
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -191,14 +206,72 @@ class Index:
             return found
         with self._key_lock(("releases", name)):  # a prefetch of it may be under way
             found = self._releases.get(name)
-            return found if found is not None else self._find_releases(name)
+            return found if found is not None else self._judge_releases(name)
 
-    def _find_releases(self, name: NormalizedName) -> Sequence[Release]:
+    def _judge_releases(self, name: NormalizedName) -> Sequence[Release]:
+        """``_find_releases``, or what it gave from the same kept pages (release_cache.py)."""
+        if not self._keeps_releases:
+            return self._find_releases(name)
+        path = release_cache.record_path(self.cache, self.config, self.base, name)
+        missing_before = self._pages.missing_pages()
+        record = release_cache.read(path, name)
+        if record is not None:
+            pages, judged = record
+            config = self.config
+            if not config.refresh and release_cache.kept_and_fresh(
+                pages, self.cache, offline=config.offline
+            ):
+                for _ in pages:  # each answered from the cache, as PageFetcher counts it
+                    self.session.count("pages_cached")
+                return self._adopt(name, judged)
+            if not config.offline and self._plain_urls and self._same_pages(pages):
+                return self._adopt(name, judged)
+        log = self._pages.start_log()
+        try:
+            found = self._find_releases(name, missing_before)
+        finally:
+            self._pages.stop_log()
+            self._pages.clear_aside()
+        if len(log) == len(self._locations) and None not in log:
+            files = [f for r in found for f in (r.wheel, r.sdist) if f is not None]
+            judged = release_cache.Judged(
+                releases=tuple(found),
+                set_aside=self._set_aside.get(name, ()),
+                missing=name in self._missing,
+                promises={f.url: self._promises.get(f.url) for f in files},
+            )
+            release_cache.save(path, name, [p for p in log if p is not None], judged)
+        return found
+
+    def _adopt(self, name: NormalizedName, judged: release_cache.Judged) -> Sequence[Release]:
+        self._set_aside[name] = judged.set_aside
+        if judged.missing:
+            self._missing.add(name)
+        self._promises.update(judged.promises)
+        self._releases[name] = judged.releases
+        return judged.releases
+
+    def _same_pages(self, pages: Sequence[release_cache.PageRead]) -> bool:
+        """Fetch ``pages`` again (revalidated or whole, as the index allows): whether each
+        is kept with the body it had, from the same place. What was fetched is handed to
+        unearth when it is not: no page is asked for twice."""
+        for page in pages:
+            resp = self._pages.get(page.url, headers={"Accept": page.accept})
+            read = self._pages.last_read()
+            self._pages.set_aside(page.url, page.accept, resp, read)
+            if resp.status_code != 200 or read != page:
+                return False
+        self._pages.clear_aside()
+        return True
+
+    def _find_releases(
+        self, name: NormalizedName, missing_before: int | None = None
+    ) -> Sequence[Release]:
         # version -> [(rank, link)]; rank orders yanked last, then tag priority, then source.
         wheels: dict[Version, list[tuple[tuple[int, int, Any, int], Link, str]]] = {}
         sdists: dict[Version, list[tuple[tuple[int, int], Link, str]]] = {}
         unusable: dict[Version, str] = {}
-        pages_missing = self._pages.missing_pages()
+        pages_missing = self._pages.missing_pages() if missing_before is None else missing_before
         for order, source in enumerate(self._sources):
             for package in self._find(source, name):
                 version = _version(package)
@@ -320,7 +393,7 @@ class Index:
         parts = urlsplit(url)
         path_part = unquote(parts.path)
         filename = path_part.rstrip("/").rsplit("/", 1)[-1]
-        if parts.scheme == "file" and url_to_path(url.split("#", 1)[0]).is_dir():
+        if parts.scheme == "file" and _file_url_path(url).is_dir():
             raise BuildRequiredError(
                 f"{requirement.name} @ {shown} is a source directory; overlock cannot build"
                 " it here",
@@ -470,7 +543,7 @@ class Index:
         # JSON pages may say ``"yanked": true``; unearth passes that bool through as the reason.
         yank: object = link.yank_reason
         yanked = None if yank is None or yank is False else ("" if yank is True else str(yank))
-        self._links[url] = link
+        self._promises[url] = link.dist_info_metadata
         return DistFile(
             filename=link.filename,
             url=url,
@@ -610,8 +683,7 @@ class Index:
         if resp.status_code >= 400:
             raise self.session.status_error(url, resp.status_code)
         data = resp.content
-        link = self._links.get(wheel.url)
-        promised = link.dist_info_metadata if link is not None else None
+        promised = self._promises.get(wheel.url)
         if isinstance(promised, dict):
             for algo, value in promised.items():
                 if algo in hashlib.algorithms_guaranteed:
@@ -693,6 +765,12 @@ def _version(package: Package) -> Version | None:
 def _local_path(url: str) -> Path | None:
     if not url.startswith("file:"):
         return None
+    return _file_url_path(url)
+
+
+def _file_url_path(url: str) -> Path:
+    from unearth.utils import url_to_path
+
     return url_to_path(url.split("#", 1)[0])
 
 

@@ -10,17 +10,18 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin
-
-import httpx2
-from unearth.fetchers import DEFAULT_SECURE_ORIGINS
-from unearth.utils import parse_netloc
 
 from overlock.cache import Cache
 from overlock.index import httpcache
+from overlock.index.release_cache import PageRead
 from overlock.index.session import Session
 from overlock.limits import MAX_PAGE_BYTES
 from overlock.redact import redact_url, strip_credentials
+
+if TYPE_CHECKING:
+    import httpx2  # loaded by unearth, which reads every page through this fetcher
 
 logger = logging.getLogger("overlock.index.pages")
 
@@ -44,16 +45,65 @@ class PageFetcher:
         # while the resolver's thread counts the misses of its own (``missing_pages``).
         self._local = threading.local()
 
+    def start_log(self) -> list[PageRead | None]:
+        """Note, in this thread, each page read from now on: how it is kept in the cache,
+        or None when it is not (release_cache.py judges only from kept pages)."""
+        log: list[PageRead | None] = []
+        self._local.log = log
+        return log
+
+    def stop_log(self) -> None:
+        self._local.log = None
+
+    def _note(self, entry: httpcache.Entry | None) -> None:
+        read = None if entry is None else PageRead.of(entry)
+        self._local.noted = read  # what set_aside hands on with the response
+        log = getattr(self._local, "log", None)
+        if log is not None:
+            log.append(read)
+
+    def _note_again(self, read: PageRead | None) -> None:
+        log = getattr(self._local, "log", None)
+        if log is not None:
+            log.append(read)
+
+    def last_read(self) -> PageRead | None:
+        """How the page this thread read last is kept (None: it is not)."""
+        return getattr(self._local, "noted", None)
+
     def missing_pages(self) -> int:
         """How many pages answered "not here" (404/410) in this thread so far."""
         return int(getattr(self._local, "missing", 0))
 
+    def set_aside(
+        self, url: str, accept: str, resp: httpx2.Response, read: PageRead | None
+    ) -> None:
+        """Answer this thread's next GET of ``url`` with ``accept`` with ``resp`` (fetched
+        already, to compare it with a kept release list; ``read``: how it is kept), not
+        with another request."""
+        stash = getattr(self._local, "stash", None)
+        if stash is None:
+            stash = self._local.stash = {}
+        stash[(url, accept)] = (resp, read)
+
+    def clear_aside(self) -> None:
+        self._local.stash = None
+
     def get(self, url: str, *, headers: Mapping[str, str] | None = None) -> httpx2.Response:
+        stash: dict[tuple[str, str], tuple[httpx2.Response, PageRead | None]] | None
+        stash = getattr(self._local, "stash", None)
+        if stash:
+            found = stash.pop((url, (headers or {}).get("Accept", "")), None)
+            if found is not None:
+                answer: httpx2.Response = found[0]
+                self._note_again(found[1])
+                return answer
         session = self.session
         config = session.config
         kept = self._kept(url, headers)
         if kept is not None and (config.offline or (not config.refresh and kept.fresh())):
             session.count("pages_cached")
+            self._note(kept)
             resp = _response(kept)
             self._on_page(resp)
             return resp
@@ -62,16 +112,19 @@ class PageFetcher:
         sent = {**(headers or {}), **(kept.validators() if kept is not None else {})}
         session.count("pages")
         resp = session.get(url, headers=sent, limit=MAX_PAGE_BYTES)
+        stored = None
         if resp.status_code == 304 and kept is not None:
             session.count("pages_revalidated")
             kept = kept.revalidated(resp.headers)
             if httpcache.storable(200, resp.headers, kept.body, session.secrets):
                 self.cache.put_page(kept.key, kept.to_bytes())
+                stored = kept
             else:  # "still the same, and now do not keep it"
                 self.cache.drop_page(kept.key)
             resp = _response(kept)
         elif httpcache.cacheable_url(url):
-            self._keep(url, headers, resp)
+            stored = self._keep(url, headers, resp)
+        self._note(stored if resp.status_code == 200 else None)
         if resp.status_code >= 400 and resp.status_code not in (404, 410):
             raise session.status_error(url, resp.status_code)
         if resp.status_code in (404, 410):
@@ -92,6 +145,9 @@ class PageFetcher:
 
     def iter_secure_origins(self) -> Iterable[tuple[str, str, str]]:
         # What PyPIClient answers when given the trusted hosts (``make_client`` does not).
+        from unearth.fetchers import DEFAULT_SECURE_ORIGINS
+        from unearth.utils import parse_netloc
+
         trusted = [parse_netloc(host) for host in self.session.config.trusted_hosts]
         return [
             *DEFAULT_SECURE_ORIGINS,
@@ -112,18 +168,21 @@ class PageFetcher:
             )
         return entry
 
-    def _keep(self, url: str, headers: Mapping[str, str] | None, resp: httpx2.Response) -> None:
+    def _keep(
+        self, url: str, headers: Mapping[str, str] | None, resp: httpx2.Response
+    ) -> httpcache.Entry | None:
         accept = (headers or {}).get("Accept", "")
         if not httpcache.storable(
             resp.status_code, resp.headers, resp.content, self.session.secrets
         ):
             # The index said not to keep it (or it holds a secret): nor the older copy.
             self.cache.drop_page(httpcache.entry_key(url, accept))
-            return
+            return None
         entry = httpcache.entry_from_response(
             url, accept, str(resp.url), resp.headers, resp.content
         )
         self.cache.put_page(entry.key, entry.to_bytes())
+        return entry
 
 
 def file_sizes(resp: httpx2.Response) -> Iterator[tuple[str, int]]:
@@ -146,6 +205,8 @@ def file_sizes(resp: httpx2.Response) -> Iterator[tuple[str, int]]:
 
 def _response(entry: httpcache.Entry) -> httpx2.Response:
     """A kept page as unearth reads a fetched one (its URL is the base of its links)."""
+    import httpx2
+
     headers = {"Content-Type": entry.headers.get("content-type", "text/html")}
     request = httpx2.Request("GET", entry.final_url)
     return httpx2.Response(200, headers=headers, content=entry.body, request=request)

@@ -15,19 +15,19 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TypeVar
-
-import httpx2
-from unearth.fetchers import PyPIClient
+from typing import TYPE_CHECKING, TypeVar
 
 from overlock.errors import IndexError_
-from overlock.index import deadline as request_deadline
 from overlock.index import lazywheel
-from overlock.index.deadline import DeadlinePassed
-from overlock.index.http import make_client
 from overlock.index.pipconfig import IndexConfig
 from overlock.limits import DEADLINE_FACTOR, MAX_PAGE_BYTES, MIN_RATE, Deadline, human_size
 from overlock.redact import redact_url, scrub, secrets_in
+
+if TYPE_CHECKING:
+    # The HTTP stack (httpx2, unearth's client, TLS) loads with the first request: a lock
+    # answered from the page cache makes none (index/pages.py).
+    import httpx2
+    from unearth.fetchers import PyPIClient
 
 logger = logging.getLogger("overlock.index.session")
 
@@ -71,7 +71,13 @@ class BodyTooLarge(Exception):
         self.declared = declared  # said so in Content-Length, nothing was read
 
 
-RETRIED = (httpx2.TransportError, ServerError, DeadlinePassed)
+def _retried() -> tuple[type[Exception], ...]:
+    """What ``Session.retrying`` tries again: dropped connections, timeouts, 5xx, a stall."""
+    import httpx2
+
+    from overlock.index.deadline import DeadlinePassed
+
+    return (httpx2.TransportError, ServerError, DeadlinePassed)
 
 
 class Session:
@@ -94,6 +100,8 @@ class Session:
         """The HTTP client, made on first use: a lock answered from the cache needs none, and
         making one (TLS context, transports) is a good part of such a lock's time."""
         if self._client is None:
+            from overlock.index.http import make_client
+
             with self._lock:
                 if self._client is None:
                     self._client = make_client(self.config)
@@ -120,6 +128,11 @@ class Session:
         with a deadline of its own (``limits.Deadline``) that bounds it from the connect on
         (``index/deadline.py``); anything else is raised at once.
         """
+        import httpx2
+
+        from overlock.index import deadline as request_deadline
+
+        retried = _retried()
         attempts = max(0, self.config.retries) + 1
         backoff = float(getattr(self.client, "backoff", 0.25))
         attempt = 0
@@ -129,7 +142,7 @@ class Session:
             try:
                 with request_deadline.scope(deadline):
                     return op(deadline)
-            except RETRIED as exc:
+            except retried as exc:
                 if attempt >= attempts:
                     raise self.failure(url, exc) from None
                 logger.info("retrying %s after %s", self.scrub(redact_url(url)), exc)
@@ -147,6 +160,8 @@ class Session:
         raw: bool,
     ) -> int:
         """Pass ``resp``'s body to ``write`` as it arrives, within ``limit`` and ``deadline``."""
+        from overlock.index.deadline import DeadlinePassed
+
         declared = resp.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limit:
             raise BodyTooLarge(limit, int(declared), declared=True)
@@ -170,6 +185,8 @@ class Session:
         self, url: str, *, headers: Mapping[str, str] | None = None, limit: int = MAX_PAGE_BYTES
     ) -> httpx2.Response:
         """GET ``url`` whole into memory, retried, within ``limit`` bytes and a deadline."""
+
+        import httpx2
 
         def once(deadline: Deadline) -> httpx2.Response:
             with self.client.stream("GET", url, headers=headers) as resp:
@@ -265,6 +282,8 @@ class Session:
         return fetch
 
     def failure(self, url: str, exc: Exception) -> IndexError_:
+        from overlock.index.deadline import DeadlinePassed
+
         if isinstance(exc, ServerError):
             return self.status_error(url, exc.status)
         if isinstance(exc, DeadlinePassed):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from packaging.markers import Marker
 from packaging.utils import NormalizedName, canonicalize_name
@@ -20,8 +21,10 @@ from overlock.manifest.model import Manifest
 from overlock.manifest.policy import ResolvePolicy, binary_names
 from overlock.prefix.layers import hider, layer_drift, layers_of
 from overlock.redact import strip_credentials, strip_text
-from overlock.resolve.model import Outcome, Pick
-from overlock.resolve.resolver import resolve
+
+if TYPE_CHECKING:
+    # Types only: whether a lock is current, and what changed, need no resolver.
+    from overlock.resolve.model import Outcome, Pick
 
 # Fills in what an index page may leave out (size, sha256) for a file about to be locked.
 Completer = Callable[[DistFile], DistFile]
@@ -37,12 +40,16 @@ def lock_overlay(
     policy: ResolvePolicy | None = None,
     prefer: Mapping[NormalizedName, Version] | None = None,
     constraints: Sequence[Constraint] = (),
+    graph_dir: Path | None = None,
 ) -> tuple[Lock, Outcome]:
     """Resolve ``manifest`` on ``base`` and return the lock to write.
 
     ``allow_build``: releases published only as an sdist are candidates (``source`` must
-    then give their metadata, see build.sources.BuildingSource).
+    then give their metadata, see build.sources.BuildingSource); ``graph_dir``: where the
+    base's dependency graph is kept between locks (resolve/graph_cache.py).
     """
+    from overlock.resolve.resolver import resolve
+
     outcome = resolve(
         manifest.requires,
         base,
@@ -53,6 +60,7 @@ def lock_overlay(
         policy=replace(policy or resolve_policy(manifest), constraints=tuple(constraints)),
         prefer=prefer,
         keep=manifest.keep,
+        graph_dir=graph_dir,
     )
     packages = tuple(_locked(p, complete, source) for p in outcome.picks)
     provided = {p.name: str(p.version) for p in outcome.picks}

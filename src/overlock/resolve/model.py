@@ -4,6 +4,7 @@ outcome (a pick per package) the lock is made from."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -32,13 +33,18 @@ class Req:
     kind: str = DEP
     text: str = ""  # as written, for messages
 
-    @property
+    @cached_property
     def identifier(self) -> str:
         if self.kind == PY:
             return PYTHON
         if self.extras:
             return f"{self.name}[{','.join(sorted(self.extras))}]"
         return self.name
+
+    @cached_property
+    def pinned(self) -> bool:
+        """An exact pin (``==1.2``, not ``==1.*``): the resolver decides it first."""
+        return any(s.operator in ("==", "===") and "*" not in s.version for s in self.specifier)
 
     def __str__(self) -> str:
         if self.kind == PY:
@@ -57,7 +63,7 @@ class Candidate:
     release: Release | None = field(default=None, compare=False, hash=False)
     dist: InstalledDist | None = field(default=None, compare=False, hash=False)
 
-    @property
+    @cached_property
     def identifier(self) -> str:
         if self.origin == "python":
             return PYTHON

@@ -28,7 +28,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from dataclasses import dataclass
 from typing import Any
 
-from packaging.requirements import Requirement
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -43,6 +43,31 @@ from overlock.manifest.policy import ResolvePolicy
 from overlock.resolve.model import DEP, KEEP, PY, PYTHON, Candidate, Req, req_from_requirement
 
 
+class ParsedOnUse(Mapping[NormalizedName, tuple[Requirement, ...]]):
+    """Requirement texts per distribution, parsed when first looked up: a lock reads the
+    edges of the few base packages it moves, not those of the whole base."""
+
+    def __init__(self, texts: Mapping[NormalizedName, tuple[str, ...]]) -> None:
+        self.texts = texts
+        self._parsed: dict[NormalizedName, tuple[Requirement, ...]] = {}
+
+    def __getitem__(self, name: NormalizedName) -> tuple[Requirement, ...]:
+        found = self._parsed.get(name)
+        if found is None:
+            out = []
+            for text in self.texts[name]:
+                with contextlib.suppress(InvalidRequirement):
+                    out.append(Requirement(text))
+            found = self._parsed[name] = tuple(out)
+        return found
+
+    def __iter__(self) -> Iterator[NormalizedName]:
+        return iter(self.texts)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
 @dataclass(frozen=True)
 class BaseGraph:
     """The base's dependency edges, judged once: which hold, which were broken before."""
@@ -51,19 +76,60 @@ class BaseGraph:
     dependents: Mapping[NormalizedName, tuple[NormalizedName, ...]]  # reverse of deps
     broken: tuple[str, ...]
 
+    def to_json(self) -> dict[str, Any]:
+        """The graph as plain data; each edge as its Requires-Dist text, verbatim."""
+        return {
+            "deps": {
+                name: list(self.deps.texts[name])
+                if isinstance(self.deps, ParsedOnUse)
+                else [str(r) for r in reqs]
+                for name, reqs in self.deps.items()
+            },
+            "dependents": {k: list(v) for k, v in self.dependents.items()},
+            "broken": list(self.broken),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, base: BaseEnv) -> BaseGraph | None:
+        """The graph ``to_json`` gave for ``base``, or None if ``data`` is not one: every
+        edge must be a Requires-Dist line of that distribution in ``base`` (read back from
+        a cache, it is checked as untrusted input)."""
+        if not isinstance(data, dict):
+            return None
+        deps, dependents, broken = data.get("deps"), data.get("dependents"), data.get("broken")
+        if not (
+            isinstance(deps, dict) and isinstance(dependents, dict) and isinstance(broken, list)
+        ):
+            return None
+        installed = {d.name: d for d in base.installed}
+        texts: dict[NormalizedName, tuple[str, ...]] = {}
+        for name, lines in deps.items():
+            dist = installed.get(name)
+            if dist is None or not isinstance(lines, list) or not set(lines) <= set(dist.requires):
+                return None
+            texts[dist.name] = tuple(lines)
+        reverse: dict[NormalizedName, tuple[NormalizedName, ...]] = {}
+        for name, names in dependents.items():
+            if not isinstance(names, list) or not all(n in texts for n in names):
+                return None
+            reverse[canonicalize_name(name)] = tuple(canonicalize_name(n) for n in names)
+        if not all(isinstance(b, str) for b in broken):
+            return None
+        return cls(deps=ParsedOnUse(texts), dependents=reverse, broken=tuple(broken))
+
     @classmethod
     def of(cls, base: BaseEnv, replaced: Collection[NormalizedName] = ()) -> BaseGraph:
         """``replaced``: hidden names (base/hiding.py) the overlay requests itself; the base's
         requirements on them are enforced. Those on other hidden names are left out here
         (neither enforced nor pre-existing breakage: base/hiding.py reports them)."""
-        deps: dict[NormalizedName, tuple[Requirement, ...]] = {}
+        deps: dict[NormalizedName, tuple[str, ...]] = {}
         dependents: dict[NormalizedName, set[NormalizedName]] = {}
         broken: list[str] = []
         env = base.marker_env("")
         withheld = {d.name for d in base.withheld}
         for dist in base.distributions:
-            kept: list[Requirement] = []
-            for r in dist.parsed_requires:
+            kept: list[str] = []
+            for text, r in _parsed_lines(dist):
                 if r.marker is not None and not marker_true(r.marker, env):
                     continue
                 target_name = canonicalize_name(r.name)
@@ -71,7 +137,7 @@ class BaseGraph:
                     continue
                 if target_name in withheld:
                     if target_name in replaced:
-                        kept.append(r)
+                        kept.append(text)
                         dependents.setdefault(target_name, set()).add(dist.name)
                     continue
                 target = base.by_name.get(target_name)
@@ -88,11 +154,11 @@ class BaseGraph:
                         f" but the base has {target.name} {target.version}"
                     )
                     continue
-                kept.append(r)
+                kept.append(text)
                 dependents.setdefault(target_name, set()).add(dist.name)
             deps[dist.name] = tuple(kept)
         return cls(
-            deps=deps,
+            deps=ParsedOnUse(deps),
             dependents={k: tuple(sorted(v)) for k, v in dependents.items()},
             broken=tuple(sorted(broken)),
         )
@@ -139,6 +205,7 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
             if base.evaluate(constraint.requirement.marker):
                 self._constraints.setdefault(constraint.name, []).append(constraint)
         self._deps_cache: dict[Candidate, list[Req]] = {}
+        self._satisfied: dict[tuple[int, int], tuple[SpecifierSet, Version, bool]] = {}
 
     # resolvelib API ----------------------------------------------------------------
 
@@ -153,13 +220,10 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
         information: Mapping[str, Iterator[RequirementInformation[Req, Candidate]]],
         backtrack_causes: Sequence[RequirementInformation[Req, Candidate]],
     ) -> Any:
+        # Called for every unsatisfied name in every round (resolvelib): kept cheap.
         infos = list(information[identifier])
         has_url = any(i.requirement.url for i in infos)
-        pinned = any(
-            s.operator in ("==", "===") and "*" not in s.version
-            for i in infos
-            for s in i.requirement.specifier
-        )
+        pinned = any(i.requirement.pinned for i in infos)
         from_root = any(i.parent is None for i in infos)
         cause = any(c.requirement.identifier == identifier for c in backtrack_causes)
         return (
@@ -186,9 +250,22 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
             return True
         if requirement.url:
             return candidate.origin == "direct"
+        specifier = requirement.specifier
+        if not specifier:
+            return True
+        # resolvelib asks again for every pin in every round; the answer for one specifier
+        # and one version never changes. Keyed by identity (the pair is kept, so neither id
+        # can be reused): hashing a SpecifierSet costs more than the check.
+        version = candidate.version
+        key = (id(specifier), id(version))
+        known = self._satisfied.get(key)
+        if known is not None and known[0] is specifier and known[1] is version:
+            return known[2]
         # Pre-releases are filtered when candidates are listed (find_matches); here a pin
         # that was chosen must keep satisfying, pre-release or not.
-        return requirement.specifier.contains(candidate.version, prereleases=True)
+        answer = specifier.contains(version, prereleases=True)
+        self._satisfied[key] = (specifier, version, answer)
+        return answer
 
     def get_dependencies(self, candidate: Candidate) -> Iterable[Req]:
         cached = self._deps_cache.get(candidate)
@@ -443,21 +520,61 @@ class OverlayProvider(AbstractProvider[Req, Candidate, str]):
                 or r.specifier.contains(dist.parsed_version, prereleases=True)
             ):
                 continue
-            wanted.append((r.name, self._likely_first(r.name, r.specifier)))
-        if moved is not None and moved.name in self.base.by_name:
-            for dependent in self.graph.dependents.get(moved.name, ()):
-                if dependent in self.keep or (
-                    self.shadow == "explicit" and dependent not in self.requested
-                ):
-                    continue
-                if any(
-                    canonicalize_name(r.name) == moved.name
-                    and not r.specifier.contains(moved.version, prereleases=True)
-                    for r in self.graph.deps.get(dependent, ())
-                ):
-                    wanted.append((dependent, self._likely_first(dependent, SpecifierSet())))
+            guess = self._likely_first(r.name, r.specifier)
+            if dist is not None:
+                # A base name that moves: the base packages its likely version breaks are
+                # fetched as soon as that version is known, not a round trip later (when
+                # the resolver reads its dependencies); those that refuse the versions the
+                # requirement names (``urllib3>=2``: 2) are fetched with it, at once.
+                guess = self._then_dependents(r.name, guess)
+            wanted.append((r.name, guess))
+            if dist is not None:
+                for version in _named_versions(r.specifier):
+                    wanted.extend(self._broken_dependents(r.name, version))
+        if moved is not None:
+            wanted.extend(self._broken_dependents(moved.name, moved.version))
         if wanted:
-            ahead(wanted)
+            ahead(list({name: (name, guess) for name, guess in wanted}.values()))
+
+    def _broken_dependents(
+        self, name: NormalizedName, version: Version
+    ) -> list[tuple[NormalizedName, Callable[[Sequence[Release]], Release | None]]]:
+        """The base packages whose requirement on base name ``name`` refuses ``version``
+        (they will have to be shadowed too), each with its likely first release."""
+        if name not in self.base.by_name:
+            return []
+        out = []
+        for dependent in self.graph.dependents.get(name, ()):
+            if dependent in self.keep or (
+                self.shadow == "explicit" and dependent not in self.requested
+            ):
+                continue
+            if any(
+                canonicalize_name(r.name) == name
+                and not r.specifier.contains(version, prereleases=True)
+                for r in self.graph.deps.get(dependent, ())
+            ):
+                out.append((dependent, self._likely_first(dependent, SpecifierSet())))
+        return out
+
+    def _then_dependents(
+        self, name: NormalizedName, guess: Callable[[Sequence[Release]], Release | None]
+    ) -> Callable[[Sequence[Release]], Release | None]:
+        """``guess``, which also asks ahead for the base packages its pick would break.
+
+        It runs in the source's prefetch thread once ``name``'s releases are read; it only
+        reads the provider's fixed state (base, graph, policy)."""
+        ahead = getattr(self.source, "prefetch", None)
+
+        def guess_and_follow(releases: Sequence[Release]) -> Release | None:
+            first = guess(releases)
+            if first is not None and ahead is not None:
+                dependents = self._broken_dependents(name, first.version)
+                if dependents:
+                    ahead(dependents)
+            return first
+
+        return guess_and_follow
 
     def _likely_first(
         self, name: NormalizedName, specifier: SpecifierSet
@@ -531,3 +648,21 @@ def _order(
     up = sorted((r for r in newest if r.version > base_version), key=lambda r: r.version)
     down = [r for r in newest if r.version < base_version]
     return up + down
+
+
+def _parsed_lines(dist: InstalledDist) -> Iterator[tuple[str, Requirement]]:
+    """Each Requires-Dist line of ``dist`` that parses, with its parse."""
+    for text in dist.requires:
+        with contextlib.suppress(InvalidRequirement):
+            yield text, Requirement(text)
+
+
+def _named_versions(specifier: SpecifierSet) -> list[Version]:
+    """The versions a specifier admits by name (``>=2``, ``==2.1``, ``~=2.1``: the lowest it
+    admits): where a moved package most likely lands, for fetching ahead."""
+    out = []
+    for spec in specifier:
+        if spec.operator in (">=", "==", "~=", "===") and "*" not in spec.version:
+            with contextlib.suppress(InvalidVersion):
+                out.append(Version(spec.version))
+    return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
@@ -18,6 +19,7 @@ from overlock.dists.types import PackageSource
 from overlock.errors import OverlockError, ResolutionError
 from overlock.manifest.policy import ResolvePolicy
 from overlock.resolve.explain import explain
+from overlock.resolve.graph_cache import base_graph
 from overlock.resolve.model import (
     DEP,
     KEEP,
@@ -28,7 +30,7 @@ from overlock.resolve.model import (
     Req,
     req_from_requirement,
 )
-from overlock.resolve.provider import BaseGraph, OverlayProvider
+from overlock.resolve.provider import OverlayProvider
 
 
 class _CountingReporter(BaseReporter[Req, Candidate, str]):
@@ -50,10 +52,12 @@ def resolve(
     policy: ResolvePolicy | None = None,
     prefer: Mapping[NormalizedName, Version] | None = None,
     keep: Iterable[NormalizedName] = (),
+    graph_dir: Path | None = None,
 ) -> Outcome:
     """Resolve the overlay request; raise ResolutionError with explanations on conflict.
 
-    ``prefer``: versions to try first for index releases (those of the previous lock).
+    ``prefer``: versions to try first for index releases (those of the previous lock);
+    ``graph_dir``: where the base's dependency graph is kept between runs (graph_cache.py).
     """
     env = base.marker_env("")
     active = [r for r in requirements if r.marker is None or marker_true(r.marker, env)]
@@ -63,7 +67,7 @@ def resolve(
         requested_by_name.setdefault(canonicalize_name(r.name), []).append(text)
 
     requested = {canonicalize_name(r.name) for r in active}
-    graph = BaseGraph.of(base, replaced=requested)
+    graph = base_graph(base, requested, graph_dir)
     # The caller's allow_build already accounts for --no-build.
     policy = dataclasses.replace(policy or ResolvePolicy(), allow_build=allow_build)
     roots = [req_from_requirement(r) for r in active]
@@ -98,6 +102,16 @@ def resolve(
     picks: list[Pick] = []
     reused: list[str] = []
     plain = {k: c for k, c in mapping.items() if c.origin != "python" and not c.extras}
+    overlay_names = {c.name for c in plain.values() if c.origin != "base"}
+    by_name: dict[NormalizedName, list[Candidate]] = {}  # a package's plain and extras nodes
+    for c in mapping.values():
+        if c.origin != "python":
+            by_name.setdefault(c.name, []).append(c)
+    extras_of: dict[str, list[str]] = {}  # "name" -> ["name[extra]", ...]
+    for key in mapping:
+        plain_key, bracket, _ = key.partition("[")
+        if bracket:
+            extras_of.setdefault(plain_key, []).append(key)
     for identifier, cand in sorted(plain.items()):
         if cand.origin == "base":
             reused.append(f"{cand.name} {cand.version}")
@@ -105,7 +119,7 @@ def resolve(
         assert cand.release is not None
         required_by: set[str] = set()
         kept_for: set[str] = set()
-        for ident in (identifier, *[k for k in mapping if k.startswith(identifier + "[")]):
+        for ident in (identifier, *extras_of.get(identifier, ())):
             criterion = result.criteria.get(ident)
             if criterion is None:
                 continue
@@ -121,12 +135,10 @@ def resolve(
                     # already had what it needs); an extra of a base package was asked for by
                     # the overlay, so what it needs is in the overlay because of it.
                     required_by.add(label)
-        overlay_names = {c.name for c in plain.values() if c.origin != "base"}
         deps = sorted(
             {
                 r.name
-                for c in mapping.values()
-                if c.name == cand.name and c.origin != "python"
+                for c in by_name.get(cand.name, ())
                 for r in provider.get_dependencies(c)
                 if r.kind == DEP and r.name != cand.name and r.name in overlay_names
             }

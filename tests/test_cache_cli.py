@@ -254,14 +254,17 @@ def test_prune_removes_an_entry_once_no_generation_links_it(
     # gamma 1.0 is linked by the previous generation, the one `rollback` returns to.
     assert _json(overlock("cache", "prune", "--json"))["removed"] == []
     one.write_text(text.replace('"gamma==1.0", "delta"', '"gamma==2.0"'))
-    _sync(overlock, one)  # generation 1 goes; 2 (gamma 2.0, delta) is the rollback one
+    _sync(overlock, one)  # generation 1 retires to the spare, still linking gamma 1.0
+    assert _json(overlock("cache", "prune", "--json"))["removed"] == []
+    one.write_text(text.replace('"gamma==1.0"', '"gamma==2.0"'))
+    _sync(overlock, one)  # the spare is recycled, trimmed of gamma 1.0; 3 is the rollback one
     pruned = _json(overlock("cache", "prune", "--json"))
     assert pruned["removed"] == [
         {"kind": "store", "path": str(store.entry_dir(entries[G1])), "bytes": pruned["freed_bytes"]}
     ]
     assert _entries(store) == {G2: entries[G2], D1: entries[D1]}
     assert overlock("rollback", "-m", str(one)).code == 0
-    assert _imports(base, _prefix(one, base), "delta") == "1.0"
+    assert _imports(base, _prefix(one, base), "gamma") == "2.0"
 
 
 def test_prune_removes_old_leftovers_and_stamps_of_deleted_overlays(
